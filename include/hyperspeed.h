@@ -1,0 +1,9 @@
+/* hyperspeed: training-acceleration runtime for transformers.
+ * Umbrella header: include this one. */
+#ifndef HYPERSPEED_H
+#define HYPERSPEED_H
+
+#include "hyperspeed/core.h"
+#include "hyperspeed/kernels.h"
+
+#endif

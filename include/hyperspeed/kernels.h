@@ -1,0 +1,145 @@
+/* hyperspeed kernels: one entry point per fused op, forward and backward.
+ *
+ * Each entry point validates its tensors (shapes, dtypes, device) and
+ * dispatches on the tensors' device to a body (src/kernels/cpu/ today,
+ * src/kernels/npu/ with the NPU model). Shapes below use N for rows
+ * (N = B*T for token-major activations), C for channels, OC for output
+ * channels, V for vocabulary, NH for heads and HD for head size.
+ *
+ * Gradient convention (llm.c): backward functions ACCUMULATE (+=) into the
+ * gradient tensors they are given, so parameter gradients sum over
+ * micro-batches and a residual's gradient adds up from both branches.
+ * Any gradient argument may be NULL: that gradient is not computed. The
+ * two exceptions, which WRITE their output so it may alias the input, are
+ * hs_cross_entropy_backward and hs_rope_backward.
+ *
+ * All tensors are fp32 unless said otherwise. Kernels never allocate in
+ * the steady state; they use OpenMP with hs_num_threads() threads.
+ * Errors: HS_ERR_INVALID_ARGUMENT (NULL required tensor, bad size),
+ * HS_ERR_SHAPE_MISMATCH, HS_ERR_DTYPE, HS_ERR_DEVICE (mixed devices or a
+ * device without a body for the op).
+ */
+#ifndef HYPERSPEED_KERNELS_H
+#define HYPERSPEED_KERNELS_H
+
+#include "hyperspeed/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- matmul: out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]) ----
+ * inp and w are both fp32, or both bf16 (fp32 accumulation, fp32 out).
+ * bias may be NULL. The big products go to OpenBLAS. */
+HS_API hs_status hs_matmul_forward(hs_tensor *out, const hs_tensor *inp, const hs_tensor *w, const hs_tensor *bias);
+/* dinp[N,C] += dout @ w; dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout.
+ * fp32; inp/w may be bf16 as in the forward (gradients stay fp32). */
+HS_API hs_status hs_matmul_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *dbias, const hs_tensor *dout,
+                                    const hs_tensor *inp, const hs_tensor *w);
+
+/* ---- bias + GELU (tanh approximation), fused ----
+ * out[N,C] = gelu(x + bias), gelu(u) = 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))).
+ * bias [C] may be NULL. */
+HS_API hs_status hs_bias_gelu_forward(hs_tensor *out, const hs_tensor *x, const hs_tensor *bias);
+/* dx += dout * gelu'(x + bias); dbias += sum_n of the same. */
+HS_API hs_status hs_bias_gelu_backward(hs_tensor *dx, hs_tensor *dbias, const hs_tensor *dout, const hs_tensor *x,
+                                       const hs_tensor *bias);
+
+/* ---- LayerNorm over the last dim ----
+ * out[N,C] = (inp - mean) * rstd * w + b, rstd = 1/sqrt(var + eps) (biased var).
+ * mean[N] and rstd[N] are saved for the backward. */
+HS_API hs_status hs_layernorm_forward(hs_tensor *out, hs_tensor *mean, hs_tensor *rstd, const hs_tensor *inp,
+                                      const hs_tensor *w, const hs_tensor *b, float eps);
+HS_API hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, const hs_tensor *dout,
+                                       const hs_tensor *inp, const hs_tensor *w, const hs_tensor *mean,
+                                       const hs_tensor *rstd);
+
+/* ---- RMSNorm over the last dim ----
+ * out[N,C] = inp * rstd * w, rstd = 1/sqrt(mean(inp^2) + eps); rstd[N] saved. */
+HS_API hs_status hs_rmsnorm_forward(hs_tensor *out, hs_tensor *rstd, const hs_tensor *inp, const hs_tensor *w,
+                                    float eps);
+HS_API hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *dout, const hs_tensor *inp,
+                                     const hs_tensor *w, const hs_tensor *rstd);
+
+/* ---- causal self-attention, flash style ----
+ * qkv[B,T,3*C] holds q, k, v side by side per token, each [NH,HD] with
+ * C = NH*HD. out[B,T,C] = softmax(q k^T / sqrt(HD), causal) v per head,
+ * computed in key tiles with an online softmax: O(T) memory per head, never
+ * a T x T matrix. lse[B,NH,T] (log-sum-exp of each query's scaled scores)
+ * is saved for the backward. */
+HS_API hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head);
+/* dqkv[B,T,3C] += gradient w.r.t. q, k and v, recomputing the probabilities
+ * tile by tile from q, k and lse (FlashAttention-2 backward). */
+HS_API hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs_tensor *qkv,
+                                       const hs_tensor *out, const hs_tensor *lse, int n_head);
+
+/* ---- rotary position embedding (half-split / "rotate_half" pairing) ----
+ * x[B,T,H,HD]: heads [0, n_rot_heads) are rotated, the rest copied. For
+ * head dim index i < HD/2, pair (i, i + HD/2) at position t rotates by
+ * angle t * theta^(-2i/HD). out may alias inp (in place). */
+HS_API hs_status hs_rope_forward(hs_tensor *out, const hs_tensor *inp, int n_rot_heads, float theta);
+/* dinp = R^T dout (WRITES, may alias dout): the inverse rotation. */
+HS_API hs_status hs_rope_backward(hs_tensor *dinp, const hs_tensor *dout, int n_rot_heads, float theta);
+
+/* ---- SwiGLU ----
+ * inp[N,2F] = [gate | up] per row; out[N,F] = silu(gate) * up,
+ * silu(g) = g * sigmoid(g). */
+HS_API hs_status hs_swiglu_forward(hs_tensor *out, const hs_tensor *inp);
+HS_API hs_status hs_swiglu_backward(hs_tensor *dinp, const hs_tensor *dout, const hs_tensor *inp);
+
+/* ---- token (+ position) embedding ----
+ * tokens[B,T] int32 in [0,V); out[B,T,C] = wte[tokens] (+ wpe[t] when wpe,
+ * [maxT,C] with maxT >= T, is given). A token outside [0,V) is an
+ * HS_ERR_INVALID_ARGUMENT naming its position. */
+HS_API hs_status hs_embedding_forward(hs_tensor *out, const hs_tensor *tokens, const hs_tensor *wte,
+                                      const hs_tensor *wpe);
+HS_API hs_status hs_embedding_backward(hs_tensor *dwte, hs_tensor *dwpe, const hs_tensor *dout,
+                                       const hs_tensor *tokens);
+
+/* ---- fused softmax + cross-entropy ----
+ * logits[N,V], targets[N] int32 (a target of -1 is ignored: loss 0, zero
+ * gradient). losses[N] = lse_n - logits[n, target_n]; lse[N] saved. The
+ * vocabulary is read in chunks with an online max/sum: one pass, no
+ * probability buffer. */
+HS_API hs_status hs_cross_entropy_forward(hs_tensor *losses, hs_tensor *lse, const hs_tensor *logits,
+                                          const hs_tensor *targets);
+/* dlogits[n,:] = dloss * (softmax(logits[n,:]) - onehot(target_n)), WRITTEN;
+ * dlogits may alias logits (the gradient then replaces the logits, so no
+ * second [N,V] buffer exists). Ignored rows get zeros. */
+HS_API hs_status hs_cross_entropy_backward(hs_tensor *dlogits, const hs_tensor *logits, const hs_tensor *lse,
+                                           const hs_tensor *targets, float dloss);
+
+/* ---- residual add ---- out = a + b (out may alias a or b). */
+HS_API hs_status hs_residual_forward(hs_tensor *out, const hs_tensor *a, const hs_tensor *b);
+/* da += dout; db += dout. */
+HS_API hs_status hs_residual_backward(hs_tensor *da, hs_tensor *db, const hs_tensor *dout);
+
+/* ---- AdamW over one flat buffer (Loshchilov & Hutter, decoupled decay) ----
+ * For each i, with g = grad[i] * grad_scale:
+ *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr * ( (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps) + wd * p )
+ * step counts from 1. grad_scale folds gradient clipping (and loss-scale
+ * removal) into the same pass. param, grad, m, v: same numel, fp32. */
+typedef struct hs_adamw_params {
+    float lr, beta1, beta2, eps, weight_decay;
+    float grad_scale;
+    int64_t step;
+} hs_adamw_params;
+/* Defaults: lr 3e-4, betas (0.9, 0.95), eps 1e-8, weight_decay 0.1, grad_scale 1, step 1. */
+HS_API hs_adamw_params hs_adamw_params_default(void);
+HS_API hs_status hs_adamw_update(hs_tensor *param, const hs_tensor *grad, hs_tensor *m, hs_tensor *v,
+                                 const hs_adamw_params *p);
+
+/* ---- global-norm gradient clipping ----
+ * norm = sqrt(sum over all tensors of sum(g^2)), accumulated in double. */
+HS_API hs_status hs_grad_norm(const hs_tensor *grads, int n_tensors, double *norm);
+/* Scale that clipping to max_norm applies: min(1, max_norm / (norm + 1e-6));
+ * 1 when max_norm <= 0 (clipping off). */
+HS_API float hs_clip_scale(double norm, float max_norm);
+/* grads *= scale in place (for callers that clip without AdamW's fold). */
+HS_API hs_status hs_scale_inplace(hs_tensor *t, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

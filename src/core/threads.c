@@ -1,0 +1,57 @@
+/* Thread count shared by OpenMP kernels and OpenBLAS; wall clock. */
+#include "hyperspeed/core.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int num_threads; /* 0: not decided yet */
+
+static int threads_from_env(void)
+{
+    const char *e = getenv("HS_NUM_THREADS");
+    if (e && *e) {
+        int n = atoi(e);
+        if (n >= 1)
+            return n;
+        hs_log(HS_LOG_WARN, "HS_NUM_THREADS=%s is not a positive integer; using this process's cores", e);
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n >= 1)
+            return n;
+    }
+    return omp_get_num_procs();
+}
+
+static void apply(int n)
+{
+    num_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int hs_num_threads(void)
+{
+    if (num_threads == 0)
+        apply(threads_from_env());
+    return num_threads;
+}
+
+hs_status hs_set_num_threads(int n)
+{
+    if (n < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "thread count must be >= 1, got %d", n);
+    apply(n);
+    return HS_OK;
+}
+
+double hs_time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
