@@ -1,0 +1,134 @@
+/* hyperspeed model: decoder-only transformers (GPT-2 style and LLaMA style)
+ * with explicit forward and backward passes over a parameter registry.
+ *
+ * Parameters, gradients (and, in the optimizer, AdamW moments) each live in
+ * one flat fp32 buffer; the registry names every tensor in it with its
+ * logical shape and offset. Activations for a (batch, seq) planned at
+ * creation live in one arena: a training step allocates nothing.
+ *
+ * Parameter names and shapes (weights are [out, in], as nn.Linear):
+ *   GPT-2 style                          LLaMA style
+ *   wte [V,C]                            wte [V,C]
+ *   wpe [maxT,C]                         -
+ *   h.L.ln1.w, h.L.ln1.b [C]             h.L.ln1.w [C]         (RMSNorm)
+ *   h.L.attn.qkv.w [3C,C], .b [3C]       h.L.attn.qkv.w [3C,C] (no bias)
+ *   h.L.attn.proj.w [C,C], .b [C]        h.L.attn.proj.w [C,C]
+ *   h.L.ln2.w, h.L.ln2.b [C]             h.L.ln2.w [C]
+ *   h.L.mlp.fc.w [F,C], .b [F]           h.L.mlp.fc.w [2F,C]   (rows: gate then up)
+ *   h.L.mlp.proj.w [C,F], .b [C]         h.L.mlp.proj.w [C,F]
+ *   lnf.w, lnf.b [C]                     lnf.w [C]
+ *   (head tied to wte)                   lm_head.w [V,C]
+ * The qkv output of a token is [q | k | v], each NH heads of HD = C/NH.
+ */
+#ifndef HYPERSPEED_MODEL_H
+#define HYPERSPEED_MODEL_H
+
+#include "hyperspeed/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hs_arch {
+    HS_ARCH_GPT2 = 0, /* LayerNorm, GELU MLP, learned positions, tied head */
+    HS_ARCH_LLAMA = 1 /* RMSNorm, SwiGLU MLP, RoPE, untied head, no biases */
+} hs_arch;
+
+typedef struct hs_model_config {
+    hs_arch arch;
+    int vocab_size; /* V */
+    int max_seq;    /* maxT: context length (size of wpe for GPT-2) */
+    int n_layer;    /* L */
+    int n_head;     /* NH */
+    int d_model;    /* C */
+    int d_ff;       /* F: MLP hidden width */
+    float norm_eps;
+    float rope_theta; /* LLaMA only */
+    float init_std;   /* std of weight init; residual projections use init_std / sqrt(2L) */
+} hs_model_config;
+
+/* A small GPT-2 style default (the gpt2-tiny preset). */
+HS_API hs_model_config hs_model_config_default(void);
+
+/* Fills cfg from a preset name: "gpt2-tiny", "gpt2-124m", "llama-tiny".
+ * Errors: HS_ERR_NOT_FOUND naming the preset and listing the known ones. */
+HS_API hs_status hs_model_config_preset(const char *name, hs_model_config *cfg);
+
+/* Names of the presets, NULL-terminated. */
+HS_API const char *const *hs_model_preset_names(void);
+
+/* Checks sizes: all positive, n_head divides d_model, head size even for
+ * RoPE, ... Errors: HS_ERR_INVALID_ARGUMENT with the offending values. */
+HS_API hs_status hs_model_config_validate(const hs_model_config *cfg);
+
+/* One registered parameter tensor. */
+typedef struct hs_param_info {
+    const char *name;           /* e.g. "h.0.attn.qkv.w"; owned by the model */
+    int ndim;
+    int64_t shape[HS_MAX_DIMS];
+    int64_t offset;             /* in elements, into the flat buffers */
+    int64_t numel;
+    int decay;                  /* 1: AdamW applies weight decay (matrices, embeddings) */
+} hs_param_info;
+
+typedef struct hs_model hs_model;
+
+/* Creates a model for micro-batches of up to `batch` sequences of up to
+ * `seq` tokens: registers parameters, allocates the flat parameter and
+ * gradient buffers and plans the activation arena. Parameters are zero
+ * until hs_model_init or a checkpoint load.
+ * Errors: HS_ERR_INVALID_ARGUMENT (config, batch < 1, seq < 1 or
+ * seq > max_seq), HS_ERR_OUT_OF_MEMORY. */
+HS_API hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs_model **out);
+HS_API void hs_model_free(hs_model *m);
+
+/* Initialises every parameter from (seed, tensor id, element index) with
+ * the counter-based RNG: weights N(0, init_std^2) (residual projections
+ * scaled by 1/sqrt(2L)), biases 0, norm weights 1. */
+HS_API void hs_model_init(hs_model *m, uint64_t seed);
+
+HS_API const hs_model_config *hs_model_config_of(const hs_model *m);
+HS_API int64_t hs_model_num_params(const hs_model *m);
+HS_API int hs_model_num_tensors(const hs_model *m);
+/* Registry entry i (0 <= i < num_tensors); NULL when out of range. */
+HS_API const hs_param_info *hs_model_param(const hs_model *m, int i);
+/* Registry entry by name; NULL when unknown. */
+HS_API const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name);
+/* The flat buffers (num_params floats each). */
+HS_API float *hs_model_params(hs_model *m);
+HS_API float *hs_model_grads(hs_model *m);
+
+/* Forward pass over tokens[B*T] (int32, row-major [B,T]). With targets
+ * (same shape; -1 ignores a position) also computes the mean loss over the
+ * non-ignored positions into *loss (may be NULL otherwise). B <= planned
+ * batch, T <= planned seq. Errors: HS_ERR_INVALID_ARGUMENT (sizes, a token
+ * outside the vocabulary). */
+HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                                  float *loss);
+
+/* Backward pass of the last forward (which must have had targets):
+ * ACCUMULATES parameter gradients into the gradient buffer, scaled by
+ * `loss_scale` (1 for a plain step; 1/k to average k micro-batches).
+ * Errors: HS_ERR_INVALID_ARGUMENT when no forward with targets preceded. */
+HS_API hs_status hs_model_backward(hs_model *m, float loss_scale);
+
+/* Sets every gradient to zero. */
+HS_API void hs_model_zero_grad(hs_model *m);
+
+/* Logits [B,T,V] of the last forward without targets (read-only view). */
+HS_API hs_status hs_model_logits(hs_model *m, hs_tensor *out);
+
+/* A named activation of the last forward, as a read-only view: "embed"
+ * ([B,T,C], the block input), "h.L.out" ([B,T,C], the residual stream
+ * after block L), "lnf" ([B,T,C]). Errors: HS_ERR_NOT_FOUND. */
+HS_API hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *out);
+
+/* Floating-point operations of one training step (forward + backward) on
+ * B x T tokens: 6 * (non-embedding params + head) * B*T plus attention's
+ * 12 * L * B * T^2 * C / 2 (causal). Used for MFU. */
+HS_API double hs_model_flops_per_step(const hs_model *m, int B, int T);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,39 @@
+/* Argument checks shared by the kernel entry points. */
+#include "kernels/check.h"
+
+hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                          const int64_t *dims)
+{
+    if (!t || !t->data)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
+    if (t->device != HS_DEVICE_CPU)
+        return hs_error(HS_ERR_DEVICE, "%s: %s is on a device this op has no body for", op, arg);
+    if (t->dtype != dt)
+        return hs_error(HS_ERR_DTYPE, "%s: %s is %s, expected %s", op, arg, hs_dtype_name(t->dtype),
+                        hs_dtype_name(dt));
+    if (t->ndim != ndim)
+        return hs_error(HS_ERR_SHAPE_MISMATCH, "%s: %s has rank %d, expected %d", op, arg, t->ndim, ndim);
+    for (int i = 0; i < ndim; i++) {
+        if (t->shape[i] <= 0)
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s dim %d has size %lld", op, arg, i,
+                            (long long)t->shape[i]);
+        if (dims && dims[i] >= 0 && t->shape[i] != dims[i])
+            return hs_error(HS_ERR_SHAPE_MISMATCH, "%s: %s dim %d is %lld, expected %lld", op, arg, i,
+                            (long long)t->shape[i], (long long)dims[i]);
+    }
+    return HS_OK;
+}
+
+hs_status hs_check_optional(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                            const int64_t *dims)
+{
+    return t ? hs_check_tensor(op, arg, t, dt, ndim, dims) : HS_OK;
+}
+
+hs_status hs_check_same_numel(const char *op, const char *an, const hs_tensor *a, const char *bn, const hs_tensor *b)
+{
+    if (hs_tensor_numel(a) != hs_tensor_numel(b))
+        return hs_error(HS_ERR_SHAPE_MISMATCH, "%s: %s has %lld elements but %s has %lld", op, an,
+                        (long long)hs_tensor_numel(a), bn, (long long)hs_tensor_numel(b));
+    return HS_OK;
+}
