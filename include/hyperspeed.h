@@ -5,5 +5,7 @@
 
 #include "hyperspeed/core.h"
 #include "hyperspeed/kernels.h"
+#include "hyperspeed/model.h"
+#include "hyperspeed/train.h"
 
 #endif

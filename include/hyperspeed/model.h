@@ -101,7 +101,8 @@ HS_API float *hs_model_grads(hs_model *m);
 /* Forward pass over tokens[B*T] (int32, row-major [B,T]). With targets
  * (same shape; -1 ignores a position) also computes the mean loss over the
  * non-ignored positions into *loss (may be NULL otherwise). B <= planned
- * batch, T <= planned seq. Errors: HS_ERR_INVALID_ARGUMENT (sizes, a token
+ * batch, T <= planned seq. The model borrows `tokens` until the next
+ * forward: keep them alive for hs_model_backward. Errors: HS_ERR_INVALID_ARGUMENT (sizes, a token
  * outside the vocabulary). */
 HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                                   float *loss);

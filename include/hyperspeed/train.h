@@ -1,0 +1,72 @@
+/* hyperspeed training: AdamW over the model's parameter registry, the
+ * learning-rate schedule, gradient clipping and the step driver. */
+#ifndef HYPERSPEED_TRAIN_H
+#define HYPERSPEED_TRAIN_H
+
+#include "hyperspeed/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hs_optimizer_config {
+    float beta1, beta2, eps;
+    float weight_decay; /* applied only to registry entries with decay = 1 */
+    float grad_clip;    /* global-norm clip threshold; <= 0 disables */
+} hs_optimizer_config;
+
+/* betas (0.9, 0.95), eps 1e-8, weight_decay 0.1, grad_clip 1.0. */
+HS_API hs_optimizer_config hs_optimizer_config_default(void);
+
+typedef struct hs_optimizer hs_optimizer;
+
+/* AdamW state (m, v: one flat fp32 buffer each, zeroed) for model m.
+ * The optimizer borrows the model; free it before the model.
+ * Errors: HS_ERR_INVALID_ARGUMENT (betas outside [0,1), eps <= 0),
+ * HS_ERR_OUT_OF_MEMORY. */
+HS_API hs_status hs_optimizer_new(hs_model *m, const hs_optimizer_config *cfg, hs_optimizer **out);
+HS_API void hs_optimizer_free(hs_optimizer *o);
+
+/* One update from the model's accumulated gradients: global grad norm,
+ * clip scale, then AdamW per registry entry (with or without decay) at
+ * learning rate lr. Increments the step count. *grad_norm (may be NULL)
+ * receives the norm before clipping. Does not zero the gradients. */
+HS_API hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm);
+
+/* Completed updates so far (0 before the first). */
+HS_API int64_t hs_optimizer_steps(const hs_optimizer *o);
+/* Restores the step count (checkpoint resume). steps >= 0. */
+HS_API hs_status hs_optimizer_set_steps(hs_optimizer *o, int64_t steps);
+/* The first and second moment buffers (num_params floats each). */
+HS_API float *hs_optimizer_m(hs_optimizer *o);
+HS_API float *hs_optimizer_v(hs_optimizer *o);
+
+/* Learning rate: linear warmup from max_lr/warmup to max_lr over
+ * `warmup` steps, then cosine decay to min_lr at `total`, min_lr after. */
+typedef struct hs_lr_schedule {
+    float max_lr, min_lr;
+    int64_t warmup, total;
+} hs_lr_schedule;
+/* lr for update number `step` (0-based). */
+HS_API float hs_lr_at(const hs_lr_schedule *s, int64_t step);
+
+/* What one training step reports. */
+typedef struct hs_step_stats {
+    float loss;       /* mean over micro-batches */
+    double grad_norm; /* before clipping */
+    float lr;
+    double seconds;   /* wall time of the step */
+} hs_step_stats;
+
+/* One optimizer step over a batch cut into `micro_batches` equal pieces
+ * along the batch dimension: zero grads, for each piece forward + backward
+ * (loss scaled 1/micro_batches), then hs_optimizer_step. tokens and
+ * targets are [B,T] int32. Errors: from forward/backward, or
+ * HS_ERR_INVALID_ARGUMENT when micro_batches does not divide B. */
+HS_API hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, const int32_t *targets, int B,
+                               int T, int micro_batches, float lr, hs_step_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+/* Model configurations: presets and validation. */
+#include "hyperspeed/model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct preset {
+    const char *name;
+    hs_model_config cfg;
+} preset;
+
+/* init_std 0.02 and eps 1e-5 follow GPT-2; rope_theta 10000 follows LLaMA. */
+static const preset presets[] = {
+    {"gpt2-tiny", {HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f}},
+    {"gpt2-124m", {HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f}},
+    {"llama-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f}},
+};
+#define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
+
+hs_model_config hs_model_config_default(void) { return presets[0].cfg; }
+
+const char *const *hs_model_preset_names(void)
+{
+    static const char *names[N_PRESETS + 1];
+    for (int i = 0; i < N_PRESETS; i++)
+        names[i] = presets[i].name;
+    names[N_PRESETS] = NULL;
+    return names;
+}
+
+hs_status hs_model_config_preset(const char *name, hs_model_config *cfg)
+{
+    if (!name || !cfg)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_config_preset: name and cfg must not be NULL");
+    for (int i = 0; i < N_PRESETS; i++) {
+        if (strcmp(presets[i].name, name) == 0) {
+            *cfg = presets[i].cfg;
+            return HS_OK;
+        }
+    }
+    char known[256] = "";
+    for (int i = 0; i < N_PRESETS; i++) {
+        strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+        strncat(known, presets[i].name, sizeof known - strlen(known) - 1);
+    }
+    return hs_error(HS_ERR_NOT_FOUND, "unknown model preset '%s' (known: %s)", name, known);
+}
+
+hs_status hs_model_config_validate(const hs_model_config *c)
+{
+    if (!c)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "model config is NULL");
+    if (c->arch != HS_ARCH_GPT2 && c->arch != HS_ARCH_LLAMA)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown architecture %d", (int)c->arch);
+    const struct {
+        const char *name;
+        int value;
+    } sizes[] = {{"vocab_size", c->vocab_size}, {"max_seq", c->max_seq}, {"n_layer", c->n_layer},
+                 {"n_head", c->n_head},         {"d_model", c->d_model}, {"d_ff", c->d_ff}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i].value <= 0)
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "%s=%d: sizes must be positive", sizes[i].name, sizes[i].value);
+    if (c->d_model % c->n_head != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
+    if (c->arch == HS_ARCH_LLAMA && (c->d_model / c->n_head) % 2 != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "RoPE needs an even head size; d_model/n_head = %d",
+                        c->d_model / c->n_head);
+    if (!(c->norm_eps > 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "norm_eps=%g must be positive", (double)c->norm_eps);
+    if (c->arch == HS_ARCH_LLAMA && !(c->rope_theta > 1))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "rope_theta=%g must be > 1", (double)c->rope_theta);
+    if (!(c->init_std > 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "init_std=%g must be positive", (double)c->init_std);
+    return HS_OK;
+}
