@@ -129,6 +129,15 @@ HS_API hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *o
  * 12 * L * B * T^2 * C / 2 (causal). Used for MFU. */
 HS_API double hs_model_flops_per_step(const hs_model *m, int B, int T);
 
+/* Generates n_new tokens after prompt[0..n_prompt) (n_prompt >= 1) by
+ * top-k sampling (top_k in 1..V; temperature > 0) with the counter-based
+ * RNG (seed, draw index): the same arguments give the same text. Uses a
+ * sliding window of the planned seq length. out receives
+ * n_prompt + n_new tokens (the prompt first). Overwrites the activations
+ * of the last forward. Errors: HS_ERR_INVALID_ARGUMENT. */
+HS_API hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                                   float temperature, uint64_t seed, int32_t *out);
+
 #ifdef __cplusplus
 }
 #endif
