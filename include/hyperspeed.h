@@ -6,6 +6,7 @@
 #include "hyperspeed/core.h"
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/model.h"
+#include "hyperspeed/options.h"
 #include "hyperspeed/train.h"
 
 #endif
