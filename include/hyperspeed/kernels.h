@@ -139,6 +139,14 @@ HS_API float hs_clip_scale(double norm, float max_norm);
 /* grads *= scale in place (for callers that clip without AdamW's fold). */
 HS_API hs_status hs_scale_inplace(hs_tensor *t, float scale);
 
+/* ---- CPU peak ----
+ * Measured fp32 GEMM throughput of this process (OpenBLAS sgemm at
+ * 1024^3 with hs_num_threads() threads, best of a few runs), in GFLOP/s;
+ * measured on the first call and cached. MFU figures divide by it. */
+HS_API double hs_cpu_sgemm_peak_gflops(void);
+/* Name of the OpenBLAS kernel core in use ("Haswell", "SkylakeX", ...). */
+HS_API const char *hs_blas_core_name(void);
+
 #ifdef __cplusplus
 }
 #endif

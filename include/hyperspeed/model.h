@@ -61,6 +61,11 @@ HS_API const char *const *hs_model_preset_names(void);
  * RoPE, ... Errors: HS_ERR_INVALID_ARGUMENT with the offending values. */
 HS_API hs_status hs_model_config_validate(const hs_model_config *cfg);
 
+/* Writes cfg as a JSON object ({"arch":"gpt2","vocab_size":256,...}) into
+ * buf[size], NUL-terminated. Errors: HS_ERR_INVALID_ARGUMENT when it does
+ * not fit. */
+HS_API hs_status hs_model_config_to_json(const hs_model_config *cfg, char *buf, size_t size);
+
 /* One registered parameter tensor. */
 typedef struct hs_param_info {
     const char *name;           /* e.g. "h.0.attn.qkv.w"; owned by the model */

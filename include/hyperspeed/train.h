@@ -3,6 +3,7 @@
 #ifndef HYPERSPEED_TRAIN_H
 #define HYPERSPEED_TRAIN_H
 
+#include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"
 
 #ifdef __cplusplus
@@ -65,6 +66,26 @@ typedef struct hs_step_stats {
  * HS_ERR_INVALID_ARGUMENT when micro_batches does not divide B. */
 HS_API hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, const int32_t *targets, int B,
                                int T, int micro_batches, float lr, hs_step_stats *stats);
+
+/* ---- training state checkpoints (see docs/checkpoints.md) ----
+ * A run's state: every parameter ("param/NAME"), AdamW's moments
+ * ("adam_m/NAME", "adam_v/NAME"), the optimizer step, the seed, the data
+ * position and the model config (JSON). */
+typedef struct hs_train_state {
+    uint64_t seed;
+    uint64_t data_position;
+} hs_train_state;
+
+/* Saves model, optimizer and *st as a checkpoint in dir, atomically.
+ * Errors: those of hs_checkpoint_save (HS_ERR_IO leaves an older
+ * checkpoint in dir loadable), HS_ERR_OUT_OF_MEMORY. */
+HS_API hs_status hs_train_save(const char *dir, hs_model *m, hs_optimizer *o, const hs_train_state *st);
+
+/* Loads a checkpoint saved by hs_train_save into model and optimizer
+ * (which must have the same shapes) and *st, restoring the step count.
+ * Errors: those of hs_checkpoint_load (missing, truncated, mis-shaped
+ * tensors...); on error neither model, optimizer nor *st changed. */
+HS_API hs_status hs_train_load(const char *dir, hs_model *m, hs_optimizer *o, hs_train_state *st);
 
 #ifdef __cplusplus
 }

@@ -73,3 +73,15 @@ hs_status hs_model_config_validate(const hs_model_config *c)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "init_std=%g must be positive", (double)c->init_std);
     return HS_OK;
 }
+
+hs_status hs_model_config_to_json(const hs_model_config *c, char *buf, size_t size)
+{
+    int n = snprintf(buf, size,
+                     "{\"arch\":\"%s\",\"vocab_size\":%d,\"max_seq\":%d,\"n_layer\":%d,\"n_head\":%d,"
+                     "\"d_model\":%d,\"d_ff\":%d,\"norm_eps\":%.9g,\"rope_theta\":%.9g,\"init_std\":%.9g}",
+                     c->arch == HS_ARCH_GPT2 ? "gpt2" : "llama", c->vocab_size, c->max_seq, c->n_layer, c->n_head,
+                     c->d_model, c->d_ff, (double)c->norm_eps, (double)c->rope_theta, (double)c->init_std);
+    if (n < 0 || (size_t)n >= size)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "model config JSON needs %d bytes, buffer has %zu", n, size);
+    return HS_OK;
+}

@@ -1,0 +1,328 @@
+/* train_gpt: trains a GPT-2 or LLaMA style model on a token file with
+ * hyperspeed, printing one progress line per step, validation loss, JSONL
+ * metrics, checkpoints, and a text sample at the end.
+ *
+ *   train_gpt --model gpt2-tiny --steps 300            (built-in corpus)
+ *   train_gpt --data DIR --save ckpt --val-every 50    (DIR/train.bin, DIR/val.bin)
+ *   train_gpt --resume ckpt --steps 600                (continues exactly)
+ */
+#include <hyperspeed.h>
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct args {
+    const char *model, *data, *save, *resume, *device, *metrics, *prompt;
+    int batch, seq, steps, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
+    int n_layer, n_head, d_model, d_ff, max_seq, vocab_size;
+    int64_t seed;
+    float lr, min_lr, weight_decay, grad_clip, temperature;
+} args;
+
+static args default_args(void)
+{
+    args a = {0};
+    a.model = "gpt2-tiny";
+    a.device = "cpu";
+    a.prompt = "The ";
+    a.batch = 16;
+    a.seq = 128;
+    a.steps = 300;
+    a.warmup = 30;
+    a.val_every = 100;
+    a.val_batches = 16;
+    a.micro_batches = 1;
+    a.sample = 300;
+    a.top_k = 20;
+    a.seed = 1337;
+    a.lr = 3e-3f;
+    a.min_lr = 3e-4f;
+    a.weight_decay = 0.1f;
+    a.grad_clip = 1.0f;
+    a.temperature = 0.8f;
+    return a;
+}
+
+/* Exit codes: 1 for a failure while running, 2 for bad command-line input. */
+static int fail(const char *what, hs_status s)
+{
+    fprintf(stderr, "train_gpt: %s: %s (%s)\n", what, hs_last_error(), hs_status_str(s));
+    return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_NOT_FOUND ? 2 : 1;
+}
+
+static hs_status parse_args(int argc, char **argv, args *a)
+{
+    const hs_option opts[] = {
+        {"model", HS_OPT_STRING, &a->model, "preset: gpt2-tiny, gpt2-124m, llama-tiny"},
+        {"data", HS_OPT_STRING, &a->data, "directory with train.bin and val.bin (default: built-in corpus)"},
+        {"batch", HS_OPT_INT, &a->batch, "sequences per optimizer step"},
+        {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces the batch is cut into (gradient accumulation)"},
+        {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
+        {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total"},
+        {"lr", HS_OPT_FLOAT, &a->lr, "peak learning rate"},
+        {"min-lr", HS_OPT_FLOAT, &a->min_lr, "learning rate at the end of the cosine decay"},
+        {"warmup", HS_OPT_INT, &a->warmup, "linear warmup steps"},
+        {"weight-decay", HS_OPT_FLOAT, &a->weight_decay, "AdamW weight decay (matrices only)"},
+        {"grad-clip", HS_OPT_FLOAT, &a->grad_clip, "global gradient-norm clip (0: off)"},
+        {"val-every", HS_OPT_INT, &a->val_every, "validate every N steps (0: only at the end)"},
+        {"val-batches", HS_OPT_INT, &a->val_batches, "batches per validation pass"},
+        {"save", HS_OPT_STRING, &a->save, "checkpoint directory written at the end (and every --save-every)"},
+        {"save-every", HS_OPT_INT, &a->save_every, "checkpoint every N steps (0: only at the end)"},
+        {"resume", HS_OPT_STRING, &a->resume, "checkpoint directory to continue from"},
+        {"threads", HS_OPT_INT, &a->threads, "threads (0: HS_NUM_THREADS or all cores)"},
+        {"device", HS_OPT_STRING, &a->device, "device: cpu"},
+        {"seed", HS_OPT_I64, &a->seed, "seed of initialisation and sampling"},
+        {"metrics", HS_OPT_STRING, &a->metrics, "JSONL file receiving one record per step and validation"},
+        {"sample", HS_OPT_INT, &a->sample, "bytes of text to sample at the end (0: none)"},
+        {"top-k", HS_OPT_INT, &a->top_k, "top-k of the sampler"},
+        {"temperature", HS_OPT_FLOAT, &a->temperature, "temperature of the sampler"},
+        {"prompt", HS_OPT_STRING, &a->prompt, "text the sample starts from"},
+        {"n-layer", HS_OPT_INT, &a->n_layer, "override the preset's layer count"},
+        {"n-head", HS_OPT_INT, &a->n_head, "override the preset's head count"},
+        {"d-model", HS_OPT_INT, &a->d_model, "override the preset's width"},
+        {"d-ff", HS_OPT_INT, &a->d_ff, "override the preset's MLP width"},
+        {"max-seq", HS_OPT_INT, &a->max_seq, "override the preset's context length"},
+        {"vocab-size", HS_OPT_INT, &a->vocab_size, "override the preset's vocabulary size"},
+    };
+    const int n = (int)(sizeof opts / sizeof opts[0]);
+    hs_status s = hs_options_parse(argc, argv, opts, n);
+    if (s == HS_ERR_NOT_FOUND) { /* --help */
+        hs_options_usage(stdout, "train_gpt", opts, n);
+        exit(0);
+    }
+    if (s)
+        hs_options_usage(stderr, "train_gpt", opts, n);
+    return s;
+}
+
+static hs_status build_config(const args *a, hs_model_config *c)
+{
+    hs_status s = hs_model_config_preset(a->model, c);
+    if (s)
+        return s;
+    int *fields[] = {&c->n_layer, &c->n_head, &c->d_model, &c->d_ff, &c->max_seq, &c->vocab_size};
+    const int overrides[] = {a->n_layer, a->n_head, a->d_model, a->d_ff, a->max_seq, a->vocab_size};
+    for (int i = 0; i < 6; i++)
+        if (overrides[i] != 0)
+            *fields[i] = overrides[i];
+    return hs_model_config_validate(c);
+}
+
+static hs_status check_args(const args *a)
+{
+    if (strcmp(a->device, "cpu") != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown device '%s' (known: cpu)", a->device);
+    if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--batch=%d --seq=%d --micro-batches=%d must be >= 1, --steps=%d >= 0",
+                        a->batch, a->seq, a->micro_batches, a->steps);
+    if (a->batch % a->micro_batches != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--micro-batches=%d does not divide --batch=%d", a->micro_batches,
+                        a->batch);
+    if (a->threads < 0 || a->val_every < 0 || a->val_batches < 1 || a->warmup < 0 || a->save_every < 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--threads, --val-every, --warmup, --save-every must be >= 0 and "
+                        "--val-batches >= 1");
+    return HS_OK;
+}
+
+/* Paths of the training and validation token files: --data DIR, or the
+ * built-in corpus cached under $HS_CACHE_DIR (default ~/.cache/hyperspeed). */
+static hs_status data_paths(const args *a, char *train, char *val, size_t n)
+{
+    char dir[1024];
+    if (a->data) {
+        snprintf(dir, sizeof dir, "%s", a->data);
+    } else {
+        const char *cache = getenv("HS_CACHE_DIR"), *home = getenv("HOME");
+        if (cache && *cache)
+            snprintf(dir, sizeof dir, "%s/corpus", cache);
+        else
+            snprintf(dir, sizeof dir, "%s/.cache/hyperspeed/corpus", home && *home ? home : "/tmp");
+        hs_corpus_stats st;
+        hs_status s = hs_corpus_build(dir, &st);
+        if (s)
+            return s;
+        printf("corpus: %d license texts from %s -> %" PRIu64 " train / %" PRIu64 " val bytes (%s)\n", st.files,
+               HS_CORPUS_SOURCE_DIR, st.train_tokens, st.val_tokens, st.reused ? "cached" : "built");
+    }
+    snprintf(train, n, "%s/%s", dir, HS_CORPUS_TRAIN_FILE);
+    snprintf(val, n, "%s/%s", dir, HS_CORPUS_VAL_FILE);
+    return HS_OK;
+}
+
+/* Mean loss over the first `batches` batches of the validation file. */
+static hs_status validate(hs_model *m, hs_loader *val, int batches, int B, int T, int32_t *x, int32_t *y, float *out)
+{
+    uint64_t n = hs_loader_pass_batches(val);
+    if (n == 0)
+        n = 1; /* a short file still gives one (wrapped) batch */
+    if ((uint64_t)batches > n)
+        batches = (int)n;
+    hs_loader_set_position(val, 0);
+    double sum = 0;
+    for (int i = 0; i < batches; i++) {
+        float loss;
+        hs_status s = hs_loader_next(val, x, y);
+        if (!s)
+            s = hs_model_forward(m, x, y, B, T, &loss);
+        if (s)
+            return s;
+        sum += loss;
+    }
+    *out = (float)(sum / batches);
+    return HS_OK;
+}
+
+static void print_sample(const int32_t *tok, int n, int vocab)
+{
+    printf("---- sample ----\n");
+    for (int i = 0; i < n; i++) {
+        int c = tok[i];
+        if (vocab <= 256 && (isprint(c) || c == '\n'))
+            putchar(c);
+        else if (vocab <= 256)
+            printf("\\x%02x", c);
+        else
+            printf("<%d>", c);
+    }
+    printf("\n----------------\n");
+}
+
+typedef struct run {
+    args a;
+    hs_model_config cfg;
+    hs_model *model;
+    hs_optimizer *opt;
+    hs_loader *train, *val;
+    FILE *metrics;
+    int32_t *x, *y;
+} run;
+
+static int train(run *r)
+{
+    const args *a = &r->a;
+    const int B = a->batch, T = a->seq, mb = B / a->micro_batches;
+    hs_status s;
+    hs_train_state st = {(uint64_t)a->seed, 0};
+    if (a->resume) {
+        if ((s = hs_train_load(a->resume, r->model, r->opt, &st)))
+            return fail("resume", s);
+        hs_loader_set_position(r->train, st.data_position);
+        printf("resumed from %s at step %" PRId64 "\n", a->resume, hs_optimizer_steps(r->opt));
+    }
+    const double peak = hs_cpu_sgemm_peak_gflops();
+    const double flops = hs_model_flops_per_step(r->model, B, T);
+    printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
+           "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)\n",
+           a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
+           hs_num_threads(), peak, hs_blas_core_name());
+    hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
+    float val_loss = -1;
+    for (int64_t step = hs_optimizer_steps(r->opt); step < a->steps; step++) {
+        hs_step_stats ss;
+        if ((s = hs_loader_next(r->train, r->x, r->y)))
+            return fail("data", s);
+        if ((s = hs_train_step(r->model, r->opt, r->x, r->y, B, T, a->micro_batches, hs_lr_at(&sched, step), &ss)))
+            return fail("train step", s);
+        double tok_s = (double)B * T / ss.seconds, mfu = flops / ss.seconds / 1e9 / peak;
+        printf("step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%\n",
+               step + 1, a->steps, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu * 100);
+        if (r->metrics)
+            fprintf(r->metrics,
+                    "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
+                    "\"mfu\":%.5f}\n",
+                    step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
+        const int last = step + 1 == a->steps;
+        if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
+            if ((s = validate(r->model, r->val, a->val_batches, mb, T, r->x, r->y, &val_loss)))
+                return fail("validation", s);
+            printf("step %5" PRId64 " | val loss %.4f\n", step + 1, (double)val_loss);
+            if (r->metrics)
+                fprintf(r->metrics, "{\"step\":%" PRId64 ",\"val_loss\":%.9g}\n", step + 1, (double)val_loss);
+        }
+        if (a->save && (last || (a->save_every && (step + 1) % a->save_every == 0))) {
+            st.data_position = hs_loader_position(r->train);
+            if ((s = hs_train_save(a->save, r->model, r->opt, &st)))
+                return fail("save", s);
+            printf("saved checkpoint to %s at step %" PRId64 "\n", a->save, step + 1);
+        }
+    }
+    if (val_loss >= 0)
+        printf("final validation loss %.4f nats/token\n", (double)val_loss);
+    if (a->sample > 0) {
+        int np = (int)strlen(a->prompt);
+        if (np == 0 || r->cfg.vocab_size < 256)
+            return fail("sample", hs_error(HS_ERR_INVALID_ARGUMENT, "sampling needs a non-empty --prompt and a "
+                                                                    "byte-level vocabulary"));
+        int32_t *out = malloc(sizeof *out * (size_t)(np + a->sample));
+        if (!out)
+            return fail("sample", hs_error(HS_ERR_OUT_OF_MEMORY, "sample buffer"));
+        hs_tokenizer_encode(a->prompt, (size_t)np, out);
+        s = hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature, (uint64_t)a->seed, out);
+        if (!s)
+            print_sample(out, np + a->sample, r->cfg.vocab_size);
+        free(out);
+        if (s)
+            return fail("sample", s);
+    }
+    return 0;
+}
+
+static int setup_and_train(run *r)
+{
+    const args *a = &r->a;
+    hs_status s;
+    if ((s = check_args(a)) || (s = build_config(a, &r->cfg)))
+        return fail("configuration", s);
+    if (a->threads > 0 && (s = hs_set_num_threads(a->threads)))
+        return fail("threads", s);
+    char train_path[1100], val_path[1100];
+    if ((s = data_paths(a, train_path, val_path, sizeof train_path)))
+        return fail("data", s);
+    hs_loader_config lc = hs_loader_config_default();
+    lc.batch = a->batch;
+    lc.seq = a->seq;
+    if ((s = hs_loader_open(train_path, &lc, &r->train)))
+        return fail("training data", s);
+    lc.batch = a->batch / a->micro_batches;
+    if ((s = hs_loader_open(val_path, &lc, &r->val)))
+        return fail("validation data", s);
+    const int B = a->batch, T = a->seq;
+    if ((s = hs_model_new(&r->cfg, B / a->micro_batches, T, &r->model)))
+        return fail("model", s);
+    hs_model_init(r->model, (uint64_t)a->seed);
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    oc.weight_decay = a->weight_decay;
+    oc.grad_clip = a->grad_clip;
+    if ((s = hs_optimizer_new(r->model, &oc, &r->opt)))
+        return fail("optimizer", s);
+    r->x = malloc(sizeof(int32_t) * (size_t)B * T);
+    r->y = malloc(sizeof(int32_t) * (size_t)B * T);
+    if (!r->x || !r->y)
+        return fail("batch buffers", hs_error(HS_ERR_OUT_OF_MEMORY, "batch buffers"));
+    if (a->metrics && !(r->metrics = fopen(a->metrics, a->resume ? "a" : "w")))
+        return fail("metrics", hs_error(HS_ERR_IO, "cannot open %s for writing", a->metrics));
+    return train(r);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    run r = {0};
+    r.a = default_args();
+    hs_status s = parse_args(argc, argv, &r.a);
+    if (s)
+        return fail("arguments", s);
+    int rc = setup_and_train(&r);
+    if (r.metrics)
+        fclose(r.metrics);
+    free(r.x);
+    free(r.y);
+    hs_optimizer_free(r.opt);
+    hs_model_free(r.model);
+    hs_loader_close(r.train);
+    hs_loader_close(r.val);
+    return rc;
+}
