@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""PyTorch peer of bench/train_step: one fp32 GPT-2 124M training step on CPU.
+
+The model is tests/python/hs_torch_ref.py's GPT-2 (V 50257, maxT 1024,
+12 layers, 12 heads, C 768, F 3072, GELU tanh, tied head), the same
+architecture and parameter set hyperspeed's gpt2-124m preset trains. A step
+is what a PyTorch user writes: forward, cross-entropy, backward,
+clip_grad_norm_(1.0), AdamW step (betas 0.9/0.95, weight decay 0.1 on
+matrices and embeddings), zero_grad(set_to_none=True).
+
+Threads: torch.set_num_threads(N) drives torch's OpenMP kernels, but it does
+not reach Debian's pthread OpenBLAS that torch's fp32 matmuls call, so the
+same N is also given to OpenBLAS (openblas_set_num_threads through ctypes),
+as OMP_NUM_THREADS would for a user.
+
+AdamW: torch 1.13 takes foreach=True (multi-tensor) or False (per-tensor
+loop); --foreach picks one, default True, the faster of the two on CPU here
+(see the JSON's "torch_adamw_foreach").
+
+Prints one JSON line:
+  {"torch_tok_s", "torch_ms_median", "torch_ms": [per measured step],
+   "torch_threads", "blas_core", "torch_adamw_foreach", "batch", "seq"}
+where the median is over the --steps measured steps after --warmup steps.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "python"))
+import hs_torch_ref as ref  # noqa: E402
+
+GPT2_124M = {"arch": "gpt2", "vocab_size": 50257, "max_seq": 1024, "n_layer": 12, "n_head": 12,
+             "d_model": 768, "d_ff": 3072, "norm_eps": 1e-5, "rope_theta": 10000.0}
+
+
+def loaded_openblas():
+    """ctypes handle of the OpenBLAS this process has loaded (through torch's
+    libblas), or None when none is mapped."""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if "libopenblas" in os.path.basename(path):
+                return ctypes.CDLL(path)
+    return None
+
+
+def blas_core(openblas):
+    """OpenBLAS's kernel core name ("SkylakeX", "Haswell", ...), or torch's
+    BLAS_INFO build setting when no OpenBLAS is loaded."""
+    if openblas is not None:
+        openblas.openblas_get_corename.restype = ctypes.c_char_p
+        return openblas.openblas_get_corename().decode()
+    cfg = torch.__config__.show()
+    info = cfg.split("BLAS_INFO=", 1)[1].split(",", 1)[0] if "BLAS_INFO=" in cfg else "unknown"
+    return f"blas:{info}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=5, help="measured steps")
+    ap.add_argument("--warmup", type=int, default=2, help="unmeasured steps before them")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--foreach", type=int, choices=(0, 1), default=1, help="AdamW multi-tensor path (1) or loop (0)")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    if min(args.batch, args.seq, args.steps, args.threads) < 1 or args.warmup < 0 or args.seq > GPT2_124M["max_seq"]:
+        ap.error("batch, seq (<= 1024), steps and threads must be >= 1, warmup >= 0")
+
+    torch.set_num_threads(args.threads)
+    openblas = loaded_openblas()
+    if openblas is not None:
+        openblas.openblas_set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    model = ref.HsModel(GPT2_124M)
+    params = ref.param_map(model)
+    with torch.no_grad():
+        for p in params.values():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.02)
+    groups = [
+        {"params": [p for p in params.values() if p.dim() == 2], "weight_decay": 0.1},
+        {"params": [p for p in params.values() if p.dim() != 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=3e-4, betas=(0.9, 0.95), eps=1e-8, foreach=bool(args.foreach))
+    plist = list(params.values())
+    V = GPT2_124M["vocab_size"]
+    tokens = torch.randint(0, V, (args.batch, args.seq))
+    targets = torch.randint(0, V, (args.batch, args.seq))
+
+    def step():
+        logits = model(tokens)
+        loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(plist, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(args.warmup):
+        step()
+    ms = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        ms.append(1e3 * (time.perf_counter() - t0))
+    med = statistics.median(ms)
+    print(json.dumps({
+        "torch_tok_s": round(args.batch * args.seq / (med / 1e3), 1),
+        "torch_ms_median": round(med, 2),
+        "torch_ms": [round(x, 2) for x in ms],
+        "torch_threads": args.threads,
+        "blas_core": blas_core(openblas),
+        "torch_adamw_foreach": bool(args.foreach),
+        "batch": args.batch,
+        "seq": args.seq,
+    }))
+
+
+if __name__ == "__main__":
+    main()
