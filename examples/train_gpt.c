@@ -16,7 +16,7 @@
 
 typedef struct args {
     const char *model, *data, *save, *resume, *device, *metrics, *prompt;
-    int batch, seq, steps, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
+    int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature;
@@ -46,12 +46,15 @@ static args default_args(void)
     return a;
 }
 
-/* Exit codes: 1 for a failure while running, 2 for bad command-line input. */
-static int fail(const char *what, hs_status s)
+/* Exit codes: 1 for a failure while running (data, checkpoints, memory),
+ * 2 for command-line input that cannot work (flags, presets, sizes). */
+static int report(const char *what, hs_status s, int code)
 {
     fprintf(stderr, "train_gpt: %s: %s (%s)\n", what, hs_last_error(), hs_status_str(s));
-    return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_NOT_FOUND ? 2 : 1;
+    return code;
 }
+static int fail(const char *what, hs_status s) { return report(what, s, 1); }
+static int usage_error(const char *what, hs_status s) { return report(what, s, 2); }
 
 static hs_status parse_args(int argc, char **argv, args *a)
 {
@@ -61,7 +64,8 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"batch", HS_OPT_INT, &a->batch, "sequences per optimizer step"},
         {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces the batch is cut into (gradient accumulation)"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
-        {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total"},
+        {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
+        {"stop-after", HS_OPT_INT, &a->stop_after, "stop after this step, as an interrupted run would (0: run all)"},
         {"lr", HS_OPT_FLOAT, &a->lr, "peak learning rate"},
         {"min-lr", HS_OPT_FLOAT, &a->min_lr, "learning rate at the end of the cosine decay"},
         {"warmup", HS_OPT_INT, &a->warmup, "linear warmup steps"},
@@ -121,8 +125,8 @@ static hs_status check_args(const args *a)
     if (a->batch % a->micro_batches != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--micro-batches=%d does not divide --batch=%d", a->micro_batches,
                         a->batch);
-    if (a->threads < 0 || a->val_every < 0 || a->val_batches < 1 || a->warmup < 0 || a->save_every < 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "--threads, --val-every, --warmup, --save-every must be >= 0 and "
+    if (a->stop_after < 0 || a->threads < 0 || a->val_every < 0 || a->val_batches < 1 || a->warmup < 0 || a->save_every < 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--stop-after, --threads, --val-every, --warmup, --save-every must be >= 0 and "
                         "--val-batches >= 1");
     return HS_OK;
 }
@@ -220,7 +224,8 @@ static int train(run *r)
            hs_num_threads(), peak, hs_blas_core_name());
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
-    for (int64_t step = hs_optimizer_steps(r->opt); step < a->steps; step++) {
+    const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
+    for (int64_t step = hs_optimizer_steps(r->opt); step < end; step++) {
         hs_step_stats ss;
         if ((s = hs_loader_next(r->train, r->x, r->y)))
             return fail("data", s);
@@ -234,7 +239,7 @@ static int train(run *r)
                     "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
                     "\"mfu\":%.5f}\n",
                     step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
-        const int last = step + 1 == a->steps;
+        const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
             if ((s = validate(r->model, r->val, a->val_batches, mb, T, r->x, r->y, &val_loss)))
                 return fail("validation", s);
@@ -275,9 +280,9 @@ static int setup_and_train(run *r)
     const args *a = &r->a;
     hs_status s;
     if ((s = check_args(a)) || (s = build_config(a, &r->cfg)))
-        return fail("configuration", s);
+        return usage_error("configuration", s);
     if (a->threads > 0 && (s = hs_set_num_threads(a->threads)))
-        return fail("threads", s);
+        return usage_error("threads", s);
     char train_path[1100], val_path[1100];
     if ((s = data_paths(a, train_path, val_path, sizeof train_path)))
         return fail("data", s);
@@ -291,7 +296,7 @@ static int setup_and_train(run *r)
         return fail("validation data", s);
     const int B = a->batch, T = a->seq;
     if ((s = hs_model_new(&r->cfg, B / a->micro_batches, T, &r->model)))
-        return fail("model", s);
+        return s == HS_ERR_INVALID_ARGUMENT ? usage_error("model", s) : fail("model", s);
     hs_model_init(r->model, (uint64_t)a->seed);
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
@@ -314,7 +319,7 @@ int main(int argc, char **argv)
     r.a = default_args();
     hs_status s = parse_args(argc, argv, &r.a);
     if (s)
-        return fail("arguments", s);
+        return usage_error("arguments", s);
     int rc = setup_and_train(&r);
     if (r.metrics)
         fclose(r.metrics);

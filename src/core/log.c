@@ -35,7 +35,7 @@ void hs_log_set_level(hs_log_level level) { log_level = (int)level; }
 void hs_log(hs_log_level level, const char *fmt, ...)
 {
     static const char *const tags[] = {"ERROR", "WARN", "INFO", "DEBUG"};
-    if ((int)level > (int)hs_log_get_level())
+    if ((unsigned)level > HS_LOG_DEBUG || (int)level > (int)hs_log_get_level())
         return;
     char buf[1024];
     va_list ap;
