@@ -5,6 +5,8 @@
 
 #include "hyperspeed/core.h"
 #include "hyperspeed/kernels.h"
+#include "hyperspeed/data.h"
+#include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"
 #include "hyperspeed/options.h"
 #include "hyperspeed/train.h"
