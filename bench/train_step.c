@@ -1,0 +1,142 @@
+/* bench/train_step: GPT-2 124M fp32 training step (forward, backward,
+ * clipping, AdamW) with hyperspeed on the CPU, and in the same run the same
+ * step in PyTorch (bench/train_step_torch.py) under the same OpenBLAS core
+ * and thread count. One JSON line per shape:
+ *   {"bench":"train_step","B":4,"T":64,"hs_tok_s":…,"torch_tok_s":…,"ratio":…,
+ *    "hs_mfu":…,"blas_core":"…",…}
+ * Flags: --steps N (measured, default 5) --warmup N (default 2)
+ *        --threads N --no-peer --shapes "4x64,4x256" */
+#include <hyperspeed.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef HS_SOURCE_DIR
+#define HS_SOURCE_DIR "."
+#endif
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *x, int n)
+{
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+/* Median step seconds of hyperspeed's gpt2-124m at B x T. */
+static hs_status hs_step_seconds(int B, int T, int warmup, int steps, double *sec, double *flops)
+{
+    hs_model_config cfg;
+    hs_model *m = NULL;
+    hs_optimizer *o = NULL;
+    hs_status s = hs_model_config_preset("gpt2-124m", &cfg);
+    if (!s)
+        s = hs_model_new(&cfg, B, T, &m);
+    if (s)
+        return s;
+    hs_model_init(m, 1234);
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    if ((s = hs_optimizer_new(m, &oc, &o))) {
+        hs_model_free(m);
+        return s;
+    }
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)(B * T + 1));
+    double *t = malloc(sizeof(double) * (size_t)steps);
+    for (int i = 0; i <= B * T; i++)
+        tok[i] = (int32_t)(hs_rng_uniform(7, 0, (uint64_t)i) * (float)cfg.vocab_size);
+    for (int i = 0; i < warmup + steps && !s; i++) {
+        hs_step_stats st;
+        s = hs_train_step(m, o, tok, tok + 1, B, T, 1, 3e-4f, &st);
+        if (i >= warmup)
+            t[i - warmup] = st.seconds;
+    }
+    if (!s) {
+        *sec = median(t, steps);
+        *flops = hs_model_flops_per_step(m, B, T);
+    }
+    free(t);
+    free(tok);
+    hs_optimizer_free(o);
+    hs_model_free(m);
+    return s;
+}
+
+/* Runs the PyTorch peer and returns its tokens/s (0 when it failed). The
+ * settings are those a PyTorch user tuning a CPU job would use: passive
+ * OpenMP waiting, and glibc malloc kept from returning and re-faulting the
+ * large activation buffers every step. */
+static double torch_tok_s(int B, int T, int warmup, int steps, int threads, char *json, size_t json_size)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "OMP_WAIT_POLICY=passive MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 "
+             "MALLOC_TOP_PAD_=1073741824 /usr/bin/python3 %s/bench/train_step_torch.py --batch %d --seq %d "
+             "--steps %d --warmup %d --threads %d",
+             HS_SOURCE_DIR, B, T, steps, warmup, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return 0;
+    json[0] = '\0';
+    char line[4096];
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{')
+            snprintf(json, json_size, "%s", line);
+    pclose(p);
+    const char *k = strstr(json, "\"torch_tok_s\":");
+    return k ? atof(k + strlen("\"torch_tok_s\":")) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    int steps = 5, warmup = 2, threads = 0, no_peer = 0;
+    const char *shapes = "4x64,4x256";
+    const hs_option opts[] = {
+        {"steps", HS_OPT_INT, &steps, "measured steps"},
+        {"warmup", HS_OPT_INT, &warmup, "unmeasured steps first"},
+        {"threads", HS_OPT_INT, &threads, "threads for both (0: all cores)"},
+        {"no-peer", HS_OPT_FLAG, &no_peer, "skip PyTorch"},
+        {"shapes", HS_OPT_STRING, &shapes, "comma-separated BxT list"},
+    };
+    hs_status s = hs_options_parse(argc, argv, opts, 5);
+    if (!s && threads > 0)
+        s = hs_set_num_threads(threads);
+    if (s || steps < 1 || warmup < 0) {
+        fprintf(stderr, "bench_train_step: %s\n", s ? hs_last_error() : "--steps must be >= 1");
+        hs_options_usage(stderr, "bench_train_step", opts, 5);
+        return 2;
+    }
+    threads = hs_num_threads();
+    const double peak = hs_cpu_sgemm_peak_gflops();
+    for (const char *p = shapes; p && *p;) {
+        int B, T;
+        if (sscanf(p, "%dx%d", &B, &T) != 2) {
+            fprintf(stderr, "bench_train_step: bad shape list '%s'\n", shapes);
+            return 2;
+        }
+        double sec = 0, flops = 0;
+        if ((s = hs_step_seconds(B, T, warmup, steps, &sec, &flops))) {
+            fprintf(stderr, "bench_train_step: %s\n", hs_last_error());
+            return 1;
+        }
+        const double hs_tok = B * T / sec;
+        char peer[4096] = "";
+        const double torch_tok = no_peer ? 0 : torch_tok_s(B, T, warmup, steps, threads, peer, sizeof peer);
+        printf("{\"bench\":\"train_step\",\"model\":\"gpt2-124m\",\"B\":%d,\"T\":%d,\"threads\":%d,"
+               "\"hs_ms_median\":%.1f,\"hs_tok_s\":%.1f,\"torch_tok_s\":%.1f,\"ratio\":%.3f,\"hs_mfu\":%.4f,"
+               "\"sgemm_peak_gflops\":%.1f,\"blas_core\":\"%s\",\"steps\":%d}\n",
+               B, T, threads, sec * 1e3, hs_tok, torch_tok, torch_tok > 0 ? hs_tok / torch_tok : 0.0,
+               flops / sec / 1e9 / peak, peak, hs_blas_core_name(), steps);
+        if (peer[0])
+            fprintf(stderr, "peer: %s", peer);
+        fflush(stdout);
+        p = strchr(p, ',');
+        if (p)
+            p++;
+    }
+    return 0;
+}
