@@ -1,0 +1,71 @@
+/* Fused softmax + cross-entropy on the CPU, one row per work item.
+ *
+ * Forward, one pass over the row in chunks small enough to stay in L1, with
+ * an online max/sum (Milakov & Gimelshein 2018): for chunk c,
+ *   m' = max(m, max_c x);  s = s e^(m - m') + sum_c e^(x - m');  m = m'
+ *   lse = m + log s;  loss = lse - x[target]   (0 when target = -1)
+ * Each chunk is read from memory once for its max and again from L1 for its
+ * sum; no probability buffer exists.
+ * Backward, written (not accumulated), element by element so that dlogits
+ * may be the logits buffer itself:
+ *   dlogits[v] = dloss * (e^(x[v] - lse) - [v == target])   (0 when target = -1)
+ */
+#include "kernels/cpu/seq.h"
+
+#define CHUNK 2048 /* floats: 8 KiB */
+
+HS_SEQ_CLONES static float row_lse(const float *x, int64_t V)
+{
+    float m = -INFINITY, s = 0.0f;
+    for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
+        const int64_t n = V - c0 < CHUNK ? V - c0 : CHUNK;
+        const float *xc = x + c0;
+        float cm = -INFINITY;
+#pragma omp simd reduction(max : cm)
+        for (int64_t i = 0; i < n; i++)
+            cm = xc[i] > cm ? xc[i] : cm;
+        if (cm > m) {
+            s *= hs_seq_exp(m - cm);
+            m = cm;
+        }
+        float cs = 0.0f;
+#pragma omp simd reduction(+ : cs)
+        for (int64_t i = 0; i < n; i++)
+            cs += hs_seq_exp(xc[i] - m);
+        s += cs;
+    }
+    return m + logf(s);
+}
+
+HS_SEQ_CLONES static void row_grad(float *d, const float *x, int64_t V, float lse, float dloss)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < V; i++)
+        d[i] = dloss * hs_seq_exp(x[i] - lse);
+}
+
+void hs_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int64_t N,
+                                  int64_t V)
+{
+#pragma omp parallel for num_threads(hs_num_threads()) schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const float *x = logits + n * V;
+        lse[n] = row_lse(x, V);
+        losses[n] = targets[n] >= 0 ? lse[n] - x[targets[n]] : 0.0f;
+    }
+}
+
+void hs_cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                                   int64_t N, int64_t V, float dloss)
+{
+#pragma omp parallel for num_threads(hs_num_threads()) schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        float *d = dlogits + n * V;
+        if (targets[n] < 0) {
+            memset(d, 0, (size_t)V * sizeof(float));
+            continue;
+        }
+        row_grad(d, logits + n * V, V, lse[n], dloss);
+        d[targets[n]] -= dloss;
+    }
+}
