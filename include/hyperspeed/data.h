@@ -104,10 +104,10 @@ typedef struct hs_corpus_stats {
 
 /* Byte-tokenizes `inputs` (each a text file, or a directory whose regular
  * files, symlinks followed, subdirectories skipped, are taken in byte
- * order of their names) concatenated in the given order, and splits the
- * stream: with total tokens N, the last floor(N * val_fraction) go to
- * `val_path`, the rest to `train_path`, both uint16 token files written
- * atomically. val_fraction is in [0, 1); val_path may be NULL when it is 0.
+ * order of their names) in the given order, each file once (a file reached
+ * again, e.g. through a symlink, is skipped), and splits every file: of a
+ * file of n tokens the last floor(n * val_fraction) go to `val_path`, the
+ * rest to `train_path`, both uint16 token files written atomically. val_fraction is in [0, 1); val_path may be NULL when it is 0.
  * stats may be NULL.
  * Errors: HS_ERR_INVALID_ARGUMENT (no inputs, fraction, val_path missing,
  * an input that is neither file nor directory), HS_ERR_IO (unreadable

@@ -12,10 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The files to read, in order, with the sizes stat gave. */
+/* The files to read, in order, with the sizes and identities stat gave. */
 typedef struct source {
     char **paths;
     uint64_t *sizes;
+    dev_t *devs;
+    ino_t *inos;
     int n, cap;
     uint64_t total;
 } source;
@@ -26,30 +28,45 @@ static void source_free(source *src)
         free(src->paths[i]);
     free(src->paths);
     free(src->sizes);
+    free(src->devs);
+    free(src->inos);
     memset(src, 0, sizeof *src);
 }
 
-/* Takes ownership of `path`. */
-static hs_status source_add(source *src, char *path, uint64_t size)
+static int grow(void **array, size_t elem, int cap)
 {
+    void *p = realloc(*array, (size_t)cap * elem);
+    if (p)
+        *array = p;
+    return p != NULL;
+}
+
+/* Takes ownership of `path`. A file already listed (the same file reached
+ * through a symlink, as GPL -> GPL-3 in the demo corpus) is skipped, so no
+ * text is counted twice and none lands in both train and validation. */
+static hs_status source_add(source *src, char *path, const struct stat *st)
+{
+    for (int i = 0; i < src->n; i++) {
+        if (src->devs[i] == st->st_dev && src->inos[i] == st->st_ino) {
+            free(path);
+            return HS_OK;
+        }
+    }
     if (src->n == src->cap) {
         int cap = src->cap ? 2 * src->cap : 32;
-        char **p = realloc(src->paths, (size_t)cap * sizeof *p);
-        if (p)
-            src->paths = p;
-        uint64_t *z = p ? realloc(src->sizes, (size_t)cap * sizeof *z) : NULL;
-        if (z)
-            src->sizes = z;
-        if (!p || !z) {
+        if (!grow((void **)&src->paths, sizeof *src->paths, cap) || !grow((void **)&src->sizes, sizeof *src->sizes, cap) ||
+            !grow((void **)&src->devs, sizeof *src->devs, cap) || !grow((void **)&src->inos, sizeof *src->inos, cap)) {
             free(path);
             return hs_error(HS_ERR_OUT_OF_MEMORY, "corpus: out of memory listing inputs");
         }
         src->cap = cap;
     }
     src->paths[src->n] = path;
-    src->sizes[src->n] = size;
+    src->sizes[src->n] = (uint64_t)st->st_size;
+    src->devs[src->n] = st->st_dev;
+    src->inos[src->n] = st->st_ino;
     src->n++;
-    src->total += size;
+    src->total += (uint64_t)st->st_size;
     return HS_OK;
 }
 
@@ -71,7 +88,7 @@ static hs_status source_add_dir(source *src, const char *dir)
         if (!s && !path)
             s = HS_ERR_OUT_OF_MEMORY;
         else if (!s && stat(path, &st) == 0 && S_ISREG(st.st_mode))
-            s = source_add(src, path, (uint64_t)st.st_size);
+            s = source_add(src, path, &st);
         else
             free(path);
         free(list[i]);
@@ -92,7 +109,7 @@ static hs_status source_collect(source *src, const char *const *inputs, int n_in
             s = source_add_dir(src, inputs[i]);
         } else if (S_ISREG(st.st_mode)) {
             char *path = strdup(inputs[i]);
-            s = path ? source_add(src, path, (uint64_t)st.st_size)
+            s = path ? source_add(src, path, &st)
                      : hs_error(HS_ERR_OUT_OF_MEMORY, "corpus: out of memory listing inputs");
         } else {
             s = hs_error(HS_ERR_INVALID_ARGUMENT, "corpus input %s is neither a regular file nor a directory",
@@ -104,11 +121,20 @@ static hs_status source_collect(source *src, const char *const *inputs, int n_in
     return s;
 }
 
-/* Tokens of the training part for `total` tokens: all but the last
- * floor(total * val_fraction). */
-static uint64_t train_tokens(uint64_t total, double val_fraction)
+/* Training tokens of a file of `size` tokens: all but its last
+ * floor(size * val_fraction). Every file is split, so validation text
+ * comes from every source, not only the last one. */
+static uint64_t train_tokens(uint64_t size, double val_fraction)
 {
-    return total - (uint64_t)floor((double)total * val_fraction);
+    return size - (uint64_t)floor((double)size * val_fraction);
+}
+
+static uint64_t train_total(const source *src, double val_fraction)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < src->n; i++)
+        n += train_tokens(src->sizes[i], val_fraction);
+    return n;
 }
 
 static void fill_stats(hs_corpus_stats *stats, const source *src, double val_fraction, int reused)
@@ -116,19 +142,19 @@ static void fill_stats(hs_corpus_stats *stats, const source *src, double val_fra
     if (!stats)
         return;
     stats->files = src->n;
-    stats->train_tokens = train_tokens(src->total, val_fraction);
+    stats->train_tokens = train_total(src, val_fraction);
     stats->val_tokens = src->total - stats->train_tokens;
     stats->reused = reused;
 }
 
 enum { CHUNK = 65536 };
 
-/* Reads one file in chunks, sending tokens before `n_train` (a position in
- * the whole stream, which is at *pos when the file starts) to train and
- * the rest to val. */
-static hs_status stream_file(const char *path, uint64_t size, uint64_t n_train, uint64_t *pos, unsigned char *bytes,
+/* Reads one file in chunks, sending its first `n_train` tokens to train
+ * and the rest to val. */
+static hs_status stream_file(const char *path, uint64_t size, uint64_t n_train, unsigned char *bytes,
                              int32_t *tokens, hs_token_writer *train, hs_token_writer *val)
 {
+    uint64_t pos = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return hs_error(HS_ERR_IO, "open %s: %s", path, strerror(errno));
@@ -137,12 +163,12 @@ static hs_status stream_file(const char *path, uint64_t size, uint64_t n_train, 
     size_t k;
     while (!s && (k = fread(bytes, 1, CHUNK, fp)) > 0) {
         hs_tokenizer_encode(bytes, k, tokens);
-        size_t to_train = *pos >= n_train ? 0 : (n_train - *pos < k ? (size_t)(n_train - *pos) : k);
+        size_t to_train = pos >= n_train ? 0 : (n_train - pos < k ? (size_t)(n_train - pos) : k);
         s = hs_token_writer_append(train, tokens, to_train);
         if (!s && k > to_train)
             s = val ? hs_token_writer_append(val, tokens + to_train, k - to_train)
                     : hs_error(HS_ERR_INTERNAL, "corpus: validation tokens without a validation file");
-        *pos += k;
+        pos += k;
         got += k;
     }
     if (!s && ferror(fp))
@@ -157,7 +183,6 @@ static hs_status stream_file(const char *path, uint64_t size, uint64_t n_train, 
 static hs_status encode_source(const source *src, double val_fraction, const char *train_path, const char *val_path,
                                hs_corpus_stats *stats)
 {
-    uint64_t n_train = train_tokens(src->total, val_fraction);
     hs_token_writer *train = NULL, *val = NULL;
     unsigned char *bytes = malloc(CHUNK);
     int32_t *tokens = malloc(CHUNK * sizeof *tokens);
@@ -166,9 +191,9 @@ static hs_status encode_source(const source *src, double val_fraction, const cha
         s = hs_token_writer_open(train_path, 2, &train);
     if (!s && val_path)
         s = hs_token_writer_open(val_path, 2, &val);
-    uint64_t pos = 0;
     for (int i = 0; i < src->n && !s; i++)
-        s = stream_file(src->paths[i], src->sizes[i], n_train, &pos, bytes, tokens, train, val);
+        s = stream_file(src->paths[i], src->sizes[i], train_tokens(src->sizes[i], val_fraction), bytes, tokens, train,
+                        val);
     free(bytes);
     free(tokens);
     if (s) {
@@ -215,7 +240,7 @@ hs_status hs_corpus_encode(const char *const *inputs, int n_inputs, double val_f
 static int cache_valid(const source *src, const char *train_path, const char *val_path)
 {
     hs_token_file *train = NULL, *val = NULL;
-    uint64_t n_train = train_tokens(src->total, HS_CORPUS_VAL_FRACTION);
+    uint64_t n_train = train_total(src, HS_CORPUS_VAL_FRACTION);
     int ok = hs_token_file_open(train_path, &train) == HS_OK && hs_token_file_open(val_path, &val) == HS_OK &&
              hs_token_file_count(train) == n_train && hs_token_file_count(val) == src->total - n_train;
     hs_token_file_close(train);
