@@ -47,7 +47,8 @@ HS_API hs_status hs_bias_gelu_backward(hs_tensor *dx, hs_tensor *dbias, const hs
 
 /* ---- LayerNorm over the last dim ----
  * out[N,C] = (inp - mean) * rstd * w + b, rstd = 1/sqrt(var + eps) (biased var).
- * mean[N] and rstd[N] are saved for the backward. */
+ * mean[N] and rstd[N] are saved for the backward (either may be NULL when
+ * no backward follows). w and b are required; eps must be finite, >= 0. */
 HS_API hs_status hs_layernorm_forward(hs_tensor *out, hs_tensor *mean, hs_tensor *rstd, const hs_tensor *inp,
                                       const hs_tensor *w, const hs_tensor *b, float eps);
 HS_API hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, const hs_tensor *dout,
@@ -55,7 +56,8 @@ HS_API hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor
                                        const hs_tensor *rstd);
 
 /* ---- RMSNorm over the last dim ----
- * out[N,C] = inp * rstd * w, rstd = 1/sqrt(mean(inp^2) + eps); rstd[N] saved. */
+ * out[N,C] = inp * rstd * w, rstd = 1/sqrt(mean(inp^2) + eps); rstd[N] saved
+ * (may be NULL when no backward follows). */
 HS_API hs_status hs_rmsnorm_forward(hs_tensor *out, hs_tensor *rstd, const hs_tensor *inp, const hs_tensor *w,
                                     float eps);
 HS_API hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *dout, const hs_tensor *inp,
@@ -115,11 +117,16 @@ HS_API hs_status hs_residual_forward(hs_tensor *out, const hs_tensor *a, const h
 HS_API hs_status hs_residual_backward(hs_tensor *da, hs_tensor *db, const hs_tensor *dout);
 
 /* ---- AdamW over one flat buffer (Loshchilov & Hutter, decoupled decay) ----
- * For each i, with g = grad[i] * grad_scale:
+ * For each i, with g = grad[i] * grad_scale, bc1 = 1-b1^step, bc2 = 1-b2^step,
+ * in torch.optim.AdamW's order of operations:
+ *   p = p * (1 - lr * wd)                  (decay with the old p)
  *   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
- *   p -= lr * ( (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps) + wd * p )
+ *   p = p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+ * i.e. p -= lr * (m_hat / (sqrt(v_hat) + eps) + wd * p_old).
  * step counts from 1. grad_scale folds gradient clipping (and loss-scale
- * removal) into the same pass. param, grad, m, v: same numel, fp32. */
+ * removal) into the same pass. param, grad, m, v: same numel, fp32.
+ * HS_ERR_INVALID_ARGUMENT for step < 1, lr < 0, a beta outside [0, 1),
+ * eps <= 0, wd < 0, grad_scale < 0 or any non-finite value. */
 typedef struct hs_adamw_params {
     float lr, beta1, beta2, eps, weight_decay;
     float grad_scale;
@@ -134,7 +141,7 @@ HS_API hs_status hs_adamw_update(hs_tensor *param, const hs_tensor *grad, hs_ten
  * norm = sqrt(sum over all tensors of sum(g^2)), accumulated in double. */
 HS_API hs_status hs_grad_norm(const hs_tensor *grads, int n_tensors, double *norm);
 /* Scale that clipping to max_norm applies: min(1, max_norm / (norm + 1e-6));
- * 1 when max_norm <= 0 (clipping off). */
+ * 1 when max_norm <= 0 (clipping off); NaN for a NaN norm, as in PyTorch. */
 HS_API float hs_clip_scale(double norm, float max_norm);
 /* grads *= scale in place (for callers that clip without AdamW's fold). */
 HS_API hs_status hs_scale_inplace(hs_tensor *t, float scale);

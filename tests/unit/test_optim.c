@@ -1,0 +1,240 @@
+/* AdamW against a double reference of torch.optim.AdamW's update (PyTorch
+ * 1.13), one step from the kernel's own state and a 10-step trajectory;
+ * global gradient norm, clip scale, in-place scaling; bad arguments and
+ * determinism. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "gradcheck.h"
+#include "hyperspeed.h"
+
+#define EXPECT_ERR(call, status)                                                                                       \
+    do {                                                                                                               \
+        hs_clear_error();                                                                                              \
+        assert_int_equal((call), (status));                                                                            \
+        assert_true(hs_last_error()[0] != '\0');                                                                       \
+    } while (0)
+
+static float *fz(size_t n)
+{
+    float *p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static double *dz(size_t n)
+{
+    double *p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static double *widen(const float *f, size_t n)
+{
+    double *d = dz(n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = f[i];
+    return d;
+}
+
+/* torch.optim.AdamW, in double:
+ *   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),  g = grad * grad_scale */
+static void ref_adamw(double *p, const float *grad, double *m, double *v, size_t n, const hs_adamw_params *h)
+{
+    const double b1 = h->beta1, b2 = h->beta2, t = (double)h->step;
+    const double bc1 = 1.0 - pow(b1, t), bc2 = 1.0 - pow(b2, t);
+    for (size_t i = 0; i < n; i++) {
+        const double g = (double)grad[i] * h->grad_scale;
+        p[i] *= 1.0 - (double)h->lr * h->weight_decay;
+        m[i] = b1 * m[i] + (1.0 - b1) * g;
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+        p[i] -= h->lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + h->eps);
+    }
+}
+
+static void test_adamw_matches_pytorch(void **state)
+{
+    (void)state;
+    enum { N = 70000, STEPS = 10 }; /* several blocks over both threads */
+    float *p = fz(N), *g = fz(N), *m = fz(N), *v = fz(N);
+    gc_fill(p, NULL, N, 1.0, 1);
+    double *tp = widen(p, N), *tm = dz(N), *tv = dz(N); /* the 10-step trajectory in double */
+    hs_tensor tP = hs_view1(p, HS_FP32, N), tG = hs_view1(g, HS_FP32, N);
+    hs_tensor tM = hs_view1(m, HS_FP32, N), tV = hs_view1(v, HS_FP32, N);
+    hs_adamw_params h = hs_adamw_params_default();
+    h.lr = 1e-2f;
+    h.weight_decay = 0.1f;
+    h.grad_scale = 0.5f;
+    for (int s = 1; s <= STEPS; s++) {
+        gc_fill(g, NULL, N, s % 3 == 0 ? 1e-3 : 1.0, 100 + (uint64_t)s); /* also gradients far below eps^0.5 */
+        h.step = s;
+        /* one step from the kernel's own fp32 state: a few ulp */
+        double *sp = widen(p, N), *sm = widen(m, N), *sv = widen(v, N);
+        ref_adamw(sp, g, sm, sv, N, &h);
+        ref_adamw(tp, g, tm, tv, N, &h);
+        assert_int_equal(hs_adamw_update(&tP, &tG, &tM, &tV, &h), HS_OK);
+        assert_true(gc_close_ratio(p, sp, N, 1e-7, 5e-7) <= 1.0);
+        assert_true(gc_close_ratio(m, sm, N, 1e-7, 5e-7) <= 1.0);
+        assert_true(gc_close_ratio(v, sv, N, 1e-12, 5e-7) <= 1.0);
+        free(sp), free(sm), free(sv);
+    }
+    assert_true(gc_close_ratio(p, tp, N, 1e-6, 1e-5) <= 1.0);
+    free(p), free(g), free(m), free(v), free(tp), free(tm), free(tv);
+}
+
+/* With zero gradients and state, a step is the decoupled decay alone. */
+static void test_adamw_decay_only(void **state)
+{
+    (void)state;
+    float p[5] = {1, -2, 3, 0.5f, -0.25f}, g[5] = {0}, m[5] = {0}, v[5] = {0};
+    hs_tensor tP = hs_view1(p, HS_FP32, 5), tG = hs_view1(g, HS_FP32, 5), tM = hs_view1(m, HS_FP32, 5);
+    hs_tensor tV = hs_view1(v, HS_FP32, 5);
+    hs_adamw_params h = hs_adamw_params_default();
+    h.lr = 0.5f;
+    h.weight_decay = 0.2f;
+    assert_int_equal(hs_adamw_update(&tP, &tG, &tM, &tV, &h), HS_OK);
+    assert_true(p[0] == 0.9f && p[1] == -1.8f && p[4] == -0.225f);
+}
+
+static void test_adamw_defaults_and_bad_arguments(void **state)
+{
+    (void)state;
+    hs_adamw_params d = hs_adamw_params_default();
+    assert_true(d.lr == 3e-4f && d.beta1 == 0.9f && d.beta2 == 0.95f && d.eps == 1e-8f);
+    assert_true(d.weight_decay == 0.1f && d.grad_scale == 1.0f && d.step == 1);
+
+    float f[16] = {0};
+    uint16_t h16[16] = {0};
+    hs_tensor a = hs_view1(f, HS_FP32, 8), a2 = hs_view2(f, HS_FP32, 2, 4), b = hs_view1(f, HS_FP32, 7);
+    hs_tensor bf = hs_view1(h16, HS_BF16, 8), npu = a;
+    npu.device = HS_DEVICE_NPU;
+    assert_int_equal(hs_adamw_update(&a, &a2, &a, &a2, &d), HS_OK); /* same numel, any shape */
+
+    EXPECT_ERR(hs_adamw_update(NULL, &a, &a, &a, &d), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_adamw_update(&a, &a, &a, NULL, &d), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_adamw_update(&a, &a, &a, &a, NULL), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_adamw_update(&a, &b, &a, &a, &d), HS_ERR_SHAPE_MISMATCH);
+    EXPECT_ERR(hs_adamw_update(&a, &a, &b, &a, &d), HS_ERR_SHAPE_MISMATCH);
+    EXPECT_ERR(hs_adamw_update(&a, &a, &a, &bf, &d), HS_ERR_DTYPE);
+    EXPECT_ERR(hs_adamw_update(&a, &npu, &a, &a, &d), HS_ERR_DEVICE);
+
+    const struct {
+        int field;
+        float value;
+    } bad[] = {{0, -1e-3f}, {0, NAN},     {1, 1.0f},  {1, -0.1f}, {2, 1.5f},     {3, 0.0f},
+               {3, -1.0f},  {4, -0.1f},   {5, -1.0f}, {5, NAN},   {0, INFINITY}, {3, INFINITY}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        hs_adamw_params p = d;
+        float *fields[] = {&p.lr, &p.beta1, &p.beta2, &p.eps, &p.weight_decay, &p.grad_scale};
+        *fields[bad[i].field] = bad[i].value;
+        EXPECT_ERR(hs_adamw_update(&a, &a, &a, &a, &p), HS_ERR_INVALID_ARGUMENT);
+    }
+    hs_adamw_params p = d;
+    p.step = 0;
+    EXPECT_ERR(hs_adamw_update(&a, &a, &a, &a, &p), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "step"));
+}
+
+static void test_grad_norm(void **state)
+{
+    (void)state;
+    const int64_t sizes[3] = {40000, 1, 333}; /* the first spans three blocks */
+    float *g[3];
+    hs_tensor t[3];
+    double ref = 0.0;
+    for (int i = 0; i < 3; i++) {
+        g[i] = fz((size_t)sizes[i]);
+        gc_fill(g[i], NULL, (size_t)sizes[i], 2.0, 10 + (uint64_t)i);
+        for (int64_t j = 0; j < sizes[i]; j++)
+            ref += (double)g[i][j] * g[i][j];
+        t[i] = hs_view1(g[i], HS_FP32, sizes[i]);
+    }
+    t[2] = hs_view3(g[2], HS_FP32, 3, 111, 1);
+    double norm = -1.0, again = -1.0;
+    assert_int_equal(hs_grad_norm(t, 3, &norm), HS_OK);
+    assert_true(fabs(norm - sqrt(ref)) <= 1e-12 * sqrt(ref));
+    assert_int_equal(hs_grad_norm(t, 3, &again), HS_OK);
+    assert_memory_equal(&norm, &again, sizeof norm);
+    assert_int_equal(hs_grad_norm(t, 0, &norm), HS_OK);
+    assert_true(norm == 0.0);
+
+    uint16_t h16[4] = {0};
+    hs_tensor mixed[2] = {t[1], hs_view1(h16, HS_BF16, 4)};
+    EXPECT_ERR(hs_grad_norm(t, 3, NULL), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_grad_norm(NULL, 1, &norm), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_grad_norm(t, -1, &norm), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_grad_norm(mixed, 2, &norm), HS_ERR_DTYPE);
+    assert_non_null(strstr(hs_last_error(), "grads[1]"));
+    for (int i = 0; i < 3; i++)
+        free(g[i]);
+}
+
+static void test_clip_scale(void **state)
+{
+    (void)state;
+    assert_true(hs_clip_scale(100.0, 0.0f) == 1.0f);
+    assert_true(hs_clip_scale(100.0, -1.0f) == 1.0f);
+    assert_true(hs_clip_scale(0.5, 1.0f) == 1.0f);
+    assert_true(hs_clip_scale(0.0, 1.0f) == 1.0f);
+    assert_true(hs_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)));
+    assert_true(isnan(hs_clip_scale(NAN, 1.0f)));
+}
+
+static void test_scale_inplace(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    float *x = fz(N), *y = fz(N);
+    gc_fill(x, NULL, N, 1.0, 20);
+    memcpy(y, x, N * sizeof(float));
+    hs_tensor t = hs_view2(x, HS_FP32, 100, 500), bad = hs_view1(x, HS_INT32, N);
+    assert_int_equal(hs_scale_inplace(&t, 0.25f), HS_OK);
+    for (int i = 0; i < N; i++)
+        assert_true(x[i] == y[i] * 0.25f);
+    EXPECT_ERR(hs_scale_inplace(NULL, 2.0f), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_scale_inplace(&bad, 2.0f), HS_ERR_DTYPE);
+    free(x), free(y);
+}
+
+static void test_deterministic(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    float *p[2], *m[2], *v[2], *g = fz(N);
+    gc_fill(g, NULL, N, 1.0, 30);
+    hs_adamw_params h = hs_adamw_params_default();
+    for (int r = 0; r < 2; r++) {
+        p[r] = fz(N), m[r] = fz(N), v[r] = fz(N);
+        gc_fill(p[r], NULL, N, 1.0, 31);
+        hs_tensor tp = hs_view1(p[r], HS_FP32, N), tg = hs_view1(g, HS_FP32, N);
+        hs_tensor tm = hs_view1(m[r], HS_FP32, N), tv = hs_view1(v[r], HS_FP32, N);
+        for (h.step = 1; h.step <= 3; h.step++)
+            assert_int_equal(hs_adamw_update(&tp, &tg, &tm, &tv, &h), HS_OK);
+    }
+    assert_memory_equal(p[0], p[1], N * sizeof(float));
+    assert_memory_equal(m[0], m[1], N * sizeof(float));
+    assert_memory_equal(v[0], v[1], N * sizeof(float));
+    free(g);
+    for (int r = 0; r < 2; r++)
+        free(p[r]), free(m[r]), free(v[r]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adamw_matches_pytorch),
+        cmocka_unit_test(test_adamw_decay_only),
+        cmocka_unit_test(test_adamw_defaults_and_bad_arguments),
+        cmocka_unit_test(test_grad_norm),
+        cmocka_unit_test(test_clip_scale),
+        cmocka_unit_test(test_scale_inplace),
+        cmocka_unit_test(test_deterministic),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
