@@ -44,7 +44,11 @@ int main(void)
         a[i] = (float)((int)(i % 17) - 8) * 0.125f;
         b[i] = (float)((int)(i % 13) - 6) * 0.25f;
     }
+    /* OpenBLAS's own thread pool at this process's thread count: the raw
+     * peak a BLAS user sees (the library itself keeps OpenBLAS at one
+     * thread and splits work over its OpenMP team). */
     int threads = hs_num_threads();
+    openblas_set_num_threads(threads);
 
     double secs[RUNS];
     for (int r = -1; r < RUNS; r++) { /* r = -1: warm-up (thread pool, page faults) */

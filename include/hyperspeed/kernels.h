@@ -147,8 +147,9 @@ HS_API float hs_clip_scale(double norm, float max_norm);
 HS_API hs_status hs_scale_inplace(hs_tensor *t, float scale);
 
 /* ---- CPU peak ----
- * Measured fp32 GEMM throughput of this process (OpenBLAS sgemm at
- * 1024^3 with hs_num_threads() threads, best of a few runs), in GFLOP/s;
+ * Measured fp32 GEMM throughput of this process (the kernels' sgemm path,
+ * OpenBLAS on each of hs_num_threads() threads, at 1024^3, best of a few
+ * runs), in GFLOP/s;
  * measured on the first call and cached. MFU figures divide by it. */
 HS_API double hs_cpu_sgemm_peak_gflops(void);
 /* Name of the OpenBLAS kernel core in use ("Haswell", "SkylakeX", ...). */

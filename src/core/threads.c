@@ -27,11 +27,15 @@ static int threads_from_env(void)
     return omp_get_num_procs();
 }
 
+/* The kernels run sgemm on the OpenMP team (each thread a single-threaded
+ * sgemm on its slice, src/kernels/cpu/matmul.c), so OpenBLAS keeps one
+ * thread: two thread pools taking turns on the same cores spin against
+ * each other and halve the throughput. */
 static void apply(int n)
 {
     num_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1);
 }
 
 int hs_num_threads(void)
