@@ -201,7 +201,7 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
 #pragma omp simd
         for (int r = 0; r < BR; r++) {
             float mn = mt[r] > m[r] ? mt[r] : m[r];
-            alpha[r] = hs_seq_exp(m[r] - mn);
+            alpha[r] = hs_fast_exp(m[r] - mn);
             l[r] *= alpha[r];
             m[r] = mn;
         }
@@ -209,7 +209,7 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
             float *s = St + c * BR;
 #pragma omp simd
             for (int r = 0; r < BR; r++) {
-                s[r] = hs_seq_exp(s[r] - m[r]);
+                s[r] = hs_fast_exp(s[r] - m[r]);
                 l[r] += s[r];
             }
         }
@@ -323,7 +323,7 @@ static inline __attribute__((always_inline)) void backward_head(int wide, float 
                 float *p = Pt + c * BR, *ds = dSt + c * BR;
 #pragma omp simd
                 for (int r = 0; r < BR; r++) {
-                    p[r] = hs_seq_exp((k0 + c <= q0 + r ? p[r] : -INFINITY) - L[r]);
+                    p[r] = hs_fast_exp((k0 + c <= q0 + r ? p[r] : -INFINITY) - L[r]);
                     ds[r] = p[r] * (ds[r] - D[r]);
                 }
             }

@@ -14,7 +14,7 @@
 
 #define CHUNK 2048 /* floats: 8 KiB */
 
-HS_SEQ_CLONES static float row_lse(const float *x, int64_t V)
+HS_CPU_CLONES static float row_lse(const float *x, int64_t V)
 {
     float m = -INFINITY, s = 0.0f;
     for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
@@ -25,23 +25,23 @@ HS_SEQ_CLONES static float row_lse(const float *x, int64_t V)
         for (int64_t i = 0; i < n; i++)
             cm = xc[i] > cm ? xc[i] : cm;
         if (cm > m) {
-            s *= hs_seq_exp(m - cm);
+            s *= hs_fast_exp(m - cm);
             m = cm;
         }
         float cs = 0.0f;
 #pragma omp simd reduction(+ : cs)
         for (int64_t i = 0; i < n; i++)
-            cs += hs_seq_exp(xc[i] - m);
+            cs += hs_fast_exp(xc[i] - m);
         s += cs;
     }
     return m + logf(s);
 }
 
-HS_SEQ_CLONES static void row_grad(float *d, const float *x, int64_t V, float lse, float dloss)
+HS_CPU_CLONES static void row_grad(float *d, const float *x, int64_t V, float lse, float dloss)
 {
 #pragma omp simd
     for (int64_t i = 0; i < V; i++)
-        d[i] = dloss * hs_seq_exp(x[i] - lse);
+        d[i] = dloss * hs_fast_exp(x[i] - lse);
 }
 
 void hs_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int64_t N,

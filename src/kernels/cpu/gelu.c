@@ -5,11 +5,11 @@
  *   gelu(u)  = u s
  *   gelu'(u) = s + u * 2 s (1 - s) * sqrt(2/pi) (1 + 3 * 0.044715 u^2)
  * which needs one exp per element and no tanh. The exp is the sequence
- * kernels' vectorisable hs_seq_exp (libm's is a scalar call), and the span
+ * kernels' vectorisable hs_fast_exp (libm's is a scalar call), and the span
  * functions are cloned for AVX-512, AVX2+FMA and baseline x86-64 as theirs.
  */
 #include "kernels/cpu/dense.h"
-#include "kernels/cpu/seq.h"
+#include "kernels/cpu/simd.h"
 
 #define GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_K1 0.044715f
@@ -20,7 +20,7 @@
 #define HS_INLINE static inline __attribute__((always_inline))
 
 /* sigmoid(2a) = 0.5 (1 + tanh a) for u */
-HS_INLINE float gelu_s(float u) { return 1.0f / (1.0f + hs_seq_exp(-2.0f * GELU_K0 * (u + GELU_K1 * u * u * u))); }
+HS_INLINE float gelu_s(float u) { return 1.0f / (1.0f + hs_fast_exp(-2.0f * GELU_K0 * (u + GELU_K1 * u * u * u))); }
 
 HS_INLINE float gelu(float u) { return u * gelu_s(u); }
 
@@ -30,7 +30,7 @@ HS_INLINE float gelu_grad(float u)
     return s + u * 2.0f * s * (1.0f - s) * GELU_K0 * (1.0f + 3.0f * GELU_K1 * u * u);
 }
 
-HS_SEQ_CLONES static void gelu_span(float *restrict out, const float *restrict x, const float *restrict bias, int64_t n)
+HS_CPU_CLONES static void gelu_span(float *restrict out, const float *restrict x, const float *restrict bias, int64_t n)
 {
     if (bias) {
 #pragma omp simd
@@ -44,7 +44,7 @@ HS_SEQ_CLONES static void gelu_span(float *restrict out, const float *restrict x
 }
 
 /* g = dout * gelu'(x + bias) */
-HS_SEQ_CLONES static void gelu_grad_span(float *restrict g, const float *restrict dout, const float *restrict x,
+HS_CPU_CLONES static void gelu_grad_span(float *restrict g, const float *restrict dout, const float *restrict x,
                                      const float *restrict bias, int64_t n)
 {
     if (bias) {

@@ -1,7 +1,7 @@
 /* AdamW, gradient sum of squares and scaling on the CPU: one pass over
  * flat buffers, cut into fixed blocks that threads take in static order. */
 #include "kernels/cpu/dense.h"
-#include "kernels/cpu/seq.h" /* HS_SEQ_CLONES */
+#include "kernels/cpu/simd.h"
 
 #include <math.h>
 
@@ -15,7 +15,7 @@ typedef struct adamw_consts {
     float grad_scale, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
 } adamw_consts;
 
-HS_SEQ_CLONES static void adamw_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+HS_CPU_CLONES static void adamw_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
                                  int64_t n, const adamw_consts *k)
 {
     const adamw_consts c = *k;
@@ -58,7 +58,7 @@ void hs_cpu_adamw_update(float *param, const float *grad, float *m, float *v, in
         adamw_span(param + i, grad + i, m + i, v + i, block_len(i, n), &k);
 }
 
-HS_SEQ_CLONES static double sum_squares_span(const float *x, int64_t n)
+HS_CPU_CLONES static double sum_squares_span(const float *x, int64_t n)
 {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)

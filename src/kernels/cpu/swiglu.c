@@ -8,18 +8,18 @@
 
 static inline __attribute__((always_inline)) float sigmoid(float g)
 {
-    float e = hs_seq_exp(-fabsf(g));
+    float e = hs_fast_exp(-fabsf(g));
     return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
-HS_SEQ_CLONES static void forward_row(float *out, const float *g, const float *u, int64_t F)
+HS_CPU_CLONES static void forward_row(float *out, const float *g, const float *u, int64_t F)
 {
 #pragma omp simd
     for (int64_t i = 0; i < F; i++)
         out[i] = g[i] * sigmoid(g[i]) * u[i];
 }
 
-HS_SEQ_CLONES static void backward_row(float *dg, float *du, const float *dout, const float *g, const float *u,
+HS_CPU_CLONES static void backward_row(float *dg, float *du, const float *dout, const float *g, const float *u,
                                        int64_t F)
 {
 #pragma omp simd
