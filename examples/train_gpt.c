@@ -28,9 +28,9 @@ static args default_args(void)
     a.model = "gpt2-tiny";
     a.device = "cpu";
     a.prompt = "The ";
-    a.batch = 16;
-    a.seq = 128;
-    a.steps = 300;
+    a.batch = 64;
+    a.seq = 64;
+    a.steps = 500;
     a.warmup = 30;
     a.val_every = 100;
     a.val_batches = 16;
@@ -38,7 +38,7 @@ static args default_args(void)
     a.sample = 300;
     a.top_k = 20;
     a.seed = 1337;
-    a.lr = 3e-3f;
+    a.lr = 6e-3f;
     a.min_lr = 3e-4f;
     a.weight_decay = 0.1f;
     a.grad_clip = 1.0f;
@@ -255,7 +255,7 @@ static int train(run *r)
         }
     }
     if (val_loss >= 0)
-        printf("final validation loss %.4f nats/token\n", (double)val_loss);
+        printf("final validation loss %.4f nats/%s\n", (double)val_loss, r->cfg.vocab_size == HS_BYTE_VOCAB_SIZE ? "byte" : "token");
     if (a->sample > 0) {
         int np = (int)strlen(a->prompt);
         if (np == 0 || r->cfg.vocab_size < 256)
