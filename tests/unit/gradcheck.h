@@ -12,9 +12,38 @@
 #define HS_TEST_GRADCHECK_H
 
 #include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <cmocka.h>
+
+#include "hyperspeed/core.h"
+
+/* `call` returns `status` and leaves a message in hs_last_error(). */
+#define EXPECT_ERR(call, status)                                                                                       \
+    do {                                                                                                               \
+        hs_clear_error();                                                                                              \
+        assert_int_equal((call), (status));                                                                            \
+        assert_true(hs_last_error()[0] != '\0');                                                                       \
+    } while (0)
+
+/* Zeroed test buffers (the test fails when out of memory). */
+static inline float *fz(size_t n)
+{
+    float *p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static inline double *dz(size_t n)
+{
+    double *p = calloc(n, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
 
 /* xorshift64*: test data that does not depend on the library's RNG. */
 static inline double gc_rand(uint64_t *state)

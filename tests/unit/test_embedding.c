@@ -12,12 +12,6 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 
-#define EXPECT_ERR(call, status)                                                                                       \
-    do {                                                                                                               \
-        hs_clear_error();                                                                                              \
-        assert_int_equal((call), (status));                                                                            \
-        assert_true(hs_last_error()[0] != '\0');                                                                       \
-    } while (0)
 
 typedef struct em {
     int B, T, C;
@@ -39,20 +33,6 @@ static double loss(const double *x, void *ctx)
         for (int c = 0; c < k->C; c++)
             l += ref_out(k, i, c) * k->R[i * k->C + c];
     return l;
-}
-
-static float *fz(size_t n)
-{
-    float *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *dz(size_t n)
-{
-    double *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
 }
 
 static int32_t *random_tokens(size_t n, int V, uint64_t seed)

@@ -11,12 +11,6 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 
-#define EXPECT_ERR(call, status)                                                                                       \
-    do {                                                                                                               \
-        hs_clear_error();                                                                                              \
-        assert_int_equal((call), (status));                                                                            \
-        assert_true(hs_last_error()[0] != '\0');                                                                       \
-    } while (0)
 
 typedef struct gl {
     int N, C;
@@ -36,20 +30,6 @@ static double loss(const double *x, void *ctx)
         for (int c = 0; c < k->C; c++)
             l += ref_out(k, n, c) * k->R[n * k->C + c];
     return l;
-}
-
-static float *fz(size_t n)
-{
-    float *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *dz(size_t n)
-{
-    double *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
 }
 
 static void check_case(int N, int C, int with_bias, double scale, size_t max_checks)

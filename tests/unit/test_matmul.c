@@ -13,12 +13,6 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 
-#define EXPECT_ERR(call, status)                                                                                       \
-    do {                                                                                                               \
-        hs_clear_error();                                                                                              \
-        assert_int_equal((call), (status));                                                                            \
-        assert_true(hs_last_error()[0] != '\0');                                                                       \
-    } while (0)
 
 typedef struct mm {
     int N, C, OC;
@@ -43,20 +37,6 @@ static double loss(const double *x, void *ctx)
         for (int o = 0; o < k->OC; o++)
             l += ref_out(k, n, o) * k->R[n * k->OC + o];
     return l;
-}
-
-static float *fz(size_t n)
-{
-    float *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *dz(size_t n)
-{
-    double *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
 }
 
 /* Random operand as a tensor of dtype dt and its exact values in double. */

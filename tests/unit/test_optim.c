@@ -13,26 +13,6 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 
-#define EXPECT_ERR(call, status)                                                                                       \
-    do {                                                                                                               \
-        hs_clear_error();                                                                                              \
-        assert_int_equal((call), (status));                                                                            \
-        assert_true(hs_last_error()[0] != '\0');                                                                       \
-    } while (0)
-
-static float *fz(size_t n)
-{
-    float *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *dz(size_t n)
-{
-    double *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
 
 static double *widen(const float *f, size_t n)
 {

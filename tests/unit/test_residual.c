@@ -12,12 +12,6 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 
-#define EXPECT_ERR(call, status)                                                                                       \
-    do {                                                                                                               \
-        hs_clear_error();                                                                                              \
-        assert_int_equal((call), (status));                                                                            \
-        assert_true(hs_last_error()[0] != '\0');                                                                       \
-    } while (0)
 
 typedef struct rs {
     size_t n;
@@ -32,20 +26,6 @@ static double loss(const double *x, void *ctx)
     for (size_t i = 0; i < k->n; i++)
         l += (k->a[i] + k->b[i]) * k->R[i];
     return l;
-}
-
-static float *fz(size_t n)
-{
-    float *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
-}
-
-static double *dz(size_t n)
-{
-    double *p = calloc(n, sizeof *p);
-    assert_non_null(p);
-    return p;
 }
 
 /* A [B,T,C] residual of n = B*T*C elements. */
