@@ -13,9 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct args {
-    const char *model, *data, *save, *resume, *device, *metrics, *prompt;
+    const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size;
     int64_t seed;
@@ -60,7 +61,8 @@ static hs_status parse_args(int argc, char **argv, args *a)
 {
     const hs_option opts[] = {
         {"model", HS_OPT_STRING, &a->model, "preset: gpt2-tiny, gpt2-124m, llama-tiny"},
-        {"data", HS_OPT_STRING, &a->data, "directory with train.bin and val.bin (default: built-in corpus)"},
+        {"data", HS_OPT_STRING, &a->data, "token file, or directory with train.bin and val.bin (default: built-in corpus)"},
+        {"val", HS_OPT_STRING, &a->val, "validation token file (default: DIR/val.bin, or the --data file)"},
         {"batch", HS_OPT_INT, &a->batch, "sequences per optimizer step"},
         {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces the batch is cut into (gradient accumulation)"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
@@ -131,11 +133,19 @@ static hs_status check_args(const args *a)
     return HS_OK;
 }
 
-/* Paths of the training and validation token files: --data DIR, or the
- * built-in corpus cached under $HS_CACHE_DIR (default ~/.cache/hyperspeed). */
+/* Paths of the training and validation token files: --data FILE (with
+ * --val FILE, else validation on the same file), --data DIR (DIR/train.bin,
+ * DIR/val.bin), or the built-in corpus cached under $HS_CACHE_DIR (default
+ * ~/.cache/hyperspeed). */
 static hs_status data_paths(const args *a, char *train, char *val, size_t n)
 {
     char dir[1024];
+    struct stat sb;
+    if (a->data && stat(a->data, &sb) == 0 && S_ISREG(sb.st_mode)) {
+        snprintf(train, n, "%s", a->data);
+        snprintf(val, n, "%s", a->val ? a->val : a->data);
+        return HS_OK;
+    }
     if (a->data) {
         snprintf(dir, sizeof dir, "%s", a->data);
     } else {
@@ -152,7 +162,10 @@ static hs_status data_paths(const args *a, char *train, char *val, size_t n)
                HS_CORPUS_SOURCE_DIR, st.train_tokens, st.val_tokens, st.reused ? "cached" : "built");
     }
     snprintf(train, n, "%s/%s", dir, HS_CORPUS_TRAIN_FILE);
-    snprintf(val, n, "%s/%s", dir, HS_CORPUS_VAL_FILE);
+    if (a->val)
+        snprintf(val, n, "%s", a->val);
+    else
+        snprintf(val, n, "%s/%s", dir, HS_CORPUS_VAL_FILE);
     return HS_OK;
 }
 

@@ -40,6 +40,8 @@ expect 2 "unknown device 'tpu'" --device tpu
 mkdir -p "$tmp/missing"
 expect 1 "$tmp/missing/train.bin" --data "$tmp/missing" "${small[@]}"
 
+expect 1 "$tmp/nofile.bin" --data "$tmp/nofile.bin" --val "$tmp/nofile.bin" "${small[@]}"
+
 # A good corpus to damage.
 "$tg" "${small[@]}" --steps 1 --save "$tmp/ckpt" >/dev/null 2>&1 || { echo "FAIL: baseline run" >&2; exit 1; }
 cp -r "$tmp/cache/corpus" "$tmp/trunc"
