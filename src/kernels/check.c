@@ -1,13 +1,16 @@
 /* Argument checks shared by the kernel entry points. */
 #include "kernels/check.h"
 
-hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
-                          const int64_t *dims)
+static const char *device_name(hs_device_kind d) { return d == HS_DEVICE_CPU ? "cpu" : d == HS_DEVICE_NPU ? "npu" : "?"; }
+
+hs_status hs_check_tensor_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                             const int64_t *dims, hs_device_kind device)
 {
     if (!t || !t->data)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
-    if (t->device != HS_DEVICE_CPU)
-        return hs_error(HS_ERR_DEVICE, "%s: %s is on a device this op has no body for", op, arg);
+    if (t->device != device)
+        return hs_error(HS_ERR_DEVICE, "%s: %s is on the %s device, expected %s (no %s body for this op, or "
+                        "mixed devices)", op, arg, device_name(t->device), device_name(device), device_name(t->device));
     if (t->dtype != dt)
         return hs_error(HS_ERR_DTYPE, "%s: %s is %s, expected %s", op, arg, hs_dtype_name(t->dtype),
                         hs_dtype_name(dt));
@@ -24,10 +27,22 @@ hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, h
     return HS_OK;
 }
 
+hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                          const int64_t *dims)
+{
+    return hs_check_tensor_on(op, arg, t, dt, ndim, dims, HS_DEVICE_CPU);
+}
+
+hs_status hs_check_optional_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                               const int64_t *dims, hs_device_kind device)
+{
+    return t ? hs_check_tensor_on(op, arg, t, dt, ndim, dims, device) : HS_OK;
+}
+
 hs_status hs_check_optional(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
                             const int64_t *dims)
 {
-    return t ? hs_check_tensor(op, arg, t, dt, ndim, dims) : HS_OK;
+    return hs_check_optional_on(op, arg, t, dt, ndim, dims, HS_DEVICE_CPU);
 }
 
 hs_status hs_check_same_numel(const char *op, const char *an, const hs_tensor *a, const char *bn, const hs_tensor *b)

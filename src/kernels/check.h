@@ -13,6 +13,14 @@ hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, h
 /* As hs_check_tensor, but t may be NULL (an optional gradient or bias). */
 hs_status hs_check_optional(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
                             const int64_t *dims);
+
+/* The same checks for ops with bodies on several devices: t must be on
+ * `device` (the device of the op's first tensor), else HS_ERR_DEVICE naming
+ * both. hs_check_tensor is hs_check_tensor_on(..., HS_DEVICE_CPU). */
+hs_status hs_check_tensor_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                             const int64_t *dims, hs_device_kind device);
+hs_status hs_check_optional_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
+                               const int64_t *dims, hs_device_kind device);
 /* a and b have the same numel (any rank). */
 hs_status hs_check_same_numel(const char *op, const char *an, const hs_tensor *a, const char *bn, const hs_tensor *b);
 

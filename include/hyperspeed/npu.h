@@ -1,0 +1,167 @@
+/* hyperspeed NPU: a software model of a Huawei Ascend NPU (Da Vinci AI
+ * cores, HBM, L2) that runs the fused kernels and accounts their time in
+ * simulated cycles. docs/npu_model.md gives every parameter's source and
+ * every cost formula; ../shared/NPU_FACTS.md the hardware numbers.
+ *
+ * Levels:
+ *   spec    - hs_npu_spec: cores, clocks, buffer sizes, bandwidths, latencies
+ *   device  - hs_npu: HBM allocator, streams with simulated clocks, events,
+ *             host<->device copies over PCIe, kernel launch, trace
+ *   core    - src/npu_sim/isa.h (private): the instruction API kernels are
+ *             written against (MTE2/MTE1/CUBE/FIXPIPE/VECTOR/MTE3/SCALAR pipes)
+ *
+ * Modes: HS_NPU_EXECUTE moves and computes real data (device memory is
+ * backed by host memory); HS_NPU_ESTIMATE runs the same instruction stream
+ * with the same timing but no data: allocations are only counted and
+ * device pointers must never be dereferenced.
+ */
+#ifndef HYPERSPEED_NPU_H
+#define HYPERSPEED_NPU_H
+
+#include "hyperspeed/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ spec */
+
+typedef struct hs_npu_spec {
+    char name[32];
+    int cube_cores;          /* AIC count (CANN: cube_core_cnt / ai_core_cnt) */
+    int vector_cores;        /* AIV count (vector_core_cnt); 0 on 910A, whose AI core does both */
+    double freq_hz;          /* AI core clock (ai_core_freq / cube_freq) */
+    int64_t l1_bytes, l0a_bytes, l0b_bytes, l0c_bytes; /* per AIC */
+    int64_t bias_table_bytes, fixpipe_bytes;           /* per AIC */
+    int64_t ub_bytes;        /* per AIV (per AI core on 910A) */
+    int64_t l2_bytes;        /* chip */
+    int64_t hbm_bytes;       /* chip (memory_size) */
+    double hbm_bw;           /* chip HBM bandwidth, bytes/s */
+    double ddr_rate;         /* per-core GM<->HBM rate, bytes/cycle */
+    double l2_read_rate, l2_write_rate; /* per-core, bytes/cycle */
+    double l1_to_l0_rate;    /* MTE1, bytes/cycle */
+    double ub_to_l2_rate;    /* MTE3, bytes/cycle */
+    double fixpipe_rate;     /* L0C -> GM/UB, bytes/cycle */
+    int cube_m, cube_k, cube_n; /* fp16/bf16 MACs per cycle = m*k*n (16x16x16) */
+    int vector_bytes;        /* bytes one vector repeat processes per cycle (256) */
+    int lat_mte2, lat_mte1, lat_cube, lat_fixpipe, lat_vector, lat_mte3, lat_scalar; /* fixed cycles per instruction */
+    double launch_overhead_s; /* per kernel launch */
+    double pcie_bw;           /* host<->device, bytes/s */
+    double pcie_latency_s;
+} hs_npu_spec;
+
+/* Fills *out with a preset: "910B2", "910B3", "910B4", "910C" (one die),
+ * "910A", "test" (a small chip for tests: 2 cube + 4 vector cores, small
+ * HBM). Errors: HS_ERR_NOT_FOUND naming the preset and the known ones. */
+HS_API hs_status hs_npu_spec_preset(const char *name, hs_npu_spec *out);
+/* NULL-terminated preset names. */
+HS_API const char *const *hs_npu_preset_names(void);
+
+/* Reads a CANN-style platform .ini (sections like [SoCInfo],
+ * [AICoreSpec], [AICoreMemoryRates]; keys ai_core_cnt, cube_core_cnt,
+ * vector_core_cnt, ai_core_freq / cube_freq (MHz), l0_a_size, l0_b_size,
+ * l0_c_size, l1_size, ub_size, l2_size, memory_size, ddr_rate,
+ * l2_read_rate, l2_write_rate, hbm_bandwidth (GB/s) ...) over `base`
+ * (a preset, or NULL for "910B2"). Unknown keys are ignored with an info
+ * log line. Errors: HS_ERR_IO (cannot open), HS_ERR_FORMAT (a malformed
+ * line or value, naming file, line and key), HS_ERR_INVALID_ARGUMENT (a
+ * resulting spec that fails hs_npu_spec_validate). */
+HS_API hs_status hs_npu_spec_load_ini(const char *path, const hs_npu_spec *base, hs_npu_spec *out);
+
+/* Every count, size, rate and clock positive (vector_cores may be 0).
+ * Errors: HS_ERR_INVALID_ARGUMENT naming the field. */
+HS_API hs_status hs_npu_spec_validate(const hs_npu_spec *s);
+
+/* Derived figures: cube peak in FLOP/s for fp16/bf16 (cores * m*k*n * 2 *
+ * freq; int8 twice that; other dtypes 0), vector peak in bytes/s, HBM
+ * capacity and bandwidth as in the spec. */
+HS_API double hs_npu_peak_flops(const hs_npu_spec *s, hs_dtype dt);
+HS_API double hs_npu_vector_bytes_per_s(const hs_npu_spec *s);
+
+/* ---------------------------------------------------------------- device */
+
+typedef enum hs_npu_mode {
+    HS_NPU_EXECUTE = 0,
+    HS_NPU_ESTIMATE = 1
+} hs_npu_mode;
+
+typedef struct hs_npu hs_npu;
+typedef struct hs_npu_stream hs_npu_stream;
+typedef struct hs_npu_event hs_npu_event;
+
+/* A device with the spec's cores and HBM. It owns one default stream.
+ * Errors: HS_ERR_INVALID_ARGUMENT (spec), HS_ERR_OUT_OF_MEMORY. */
+HS_API hs_status hs_npu_new(const hs_npu_spec *spec, hs_npu_mode mode, hs_npu **out);
+HS_API void hs_npu_free(hs_npu *d);
+HS_API const hs_npu_spec *hs_npu_spec_of(const hs_npu *d);
+HS_API hs_npu_mode hs_npu_mode_of(const hs_npu *d);
+
+/* The device kernels on HS_DEVICE_NPU tensors run on, and its stream
+ * (like aclrtSetDevice / the current stream). NULL stream: the default. */
+HS_API void hs_npu_set_current(hs_npu *d, hs_npu_stream *s);
+HS_API hs_npu *hs_npu_current(void);
+HS_API hs_npu_stream *hs_npu_current_stream(void);
+
+/* HBM. hs_npu_malloc returns a 512-byte-aligned device address: backed by
+ * host memory in execute mode, a never-dereferenced address in estimate
+ * mode. Errors: HS_ERR_OUT_OF_MEMORY with requested, in use, peak and
+ * capacity in the message. */
+HS_API hs_status hs_npu_malloc(hs_npu *d, size_t bytes, void **ptr);
+/* Releases an allocation (NULL is fine). Errors: HS_ERR_INVALID_ARGUMENT
+ * for an address this device did not hand out. */
+HS_API hs_status hs_npu_free_mem(hs_npu *d, void *ptr);
+HS_API size_t hs_npu_mem_used(const hs_npu *d);
+HS_API size_t hs_npu_mem_peak(const hs_npu *d);
+HS_API size_t hs_npu_mem_capacity(const hs_npu *d);
+
+/* Streams: each has a simulated clock (seconds since device creation);
+ * work on a stream runs in order. */
+HS_API hs_status hs_npu_stream_new(hs_npu *d, hs_npu_stream **out);
+HS_API void hs_npu_stream_free(hs_npu_stream *s);
+HS_API hs_npu_stream *hs_npu_default_stream(hs_npu *d);
+HS_API double hs_npu_stream_time(const hs_npu_stream *s);
+/* Events: record captures the stream's clock; wait makes a stream's next
+ * work start no earlier than the event. */
+HS_API hs_status hs_npu_event_new(hs_npu *d, hs_npu_event **out);
+HS_API void hs_npu_event_free(hs_npu_event *e);
+HS_API void hs_npu_event_record(hs_npu_event *e, hs_npu_stream *s);
+HS_API void hs_npu_stream_wait(hs_npu_stream *s, const hs_npu_event *e);
+/* Advances stream s by `seconds` of work called `name` (category "kernel",
+ * "copy", "comm"), returning its simulated start; records a trace slice.
+ * Kernel launch and copies use it; later layers (collectives) too. */
+HS_API double hs_npu_stream_advance(hs_npu_stream *s, const char *name, const char *category, double seconds);
+
+/* Host<->device copies over the PCIe model: latency + bytes / pcie_bw on
+ * stream s (NULL: default). Execute mode copies the bytes; estimate mode
+ * only accounts. Errors: HS_ERR_INVALID_ARGUMENT (an address range outside
+ * a live allocation). */
+HS_API hs_status hs_npu_memcpy_h2d(hs_npu *d, hs_npu_stream *s, void *dst, const void *src, size_t bytes);
+HS_API hs_status hs_npu_memcpy_d2h(hs_npu *d, hs_npu_stream *s, void *dst, const void *src, size_t bytes);
+
+/* ---------------------------------------------------------------- launch */
+
+/* What one kernel launch cost, in simulated time. */
+typedef struct hs_npu_launch_stats {
+    double seconds;           /* launch overhead + slowest core */
+    uint64_t cycles;          /* slowest core */
+    uint64_t pipe_busy[7];    /* busy cycles per pipe summed over cores (MTE2, MTE1, CUBE, FIXPIPE, VECTOR, MTE3, SCALAR) */
+    uint64_t hbm_bytes;       /* bytes moved to/from HBM */
+    uint64_t l2_bytes;        /* bytes served by L2 */
+    double cube_utilisation;  /* cube busy cycles / (cube cores used * cycles) */
+} hs_npu_launch_stats;
+
+/* The stats of the last launch on this thread's current device. */
+HS_API hs_npu_launch_stats hs_npu_last_launch(const hs_npu *d);
+
+/* ----------------------------------------------------------------- trace */
+
+/* Starts recording a Chrome trace (Perfetto-viewable JSON) of every launch,
+ * copy and stream slice, pipes per core and an HBM-in-use counter; written
+ * to `path` by hs_npu_trace_stop. Errors: HS_ERR_IO. */
+HS_API hs_status hs_npu_trace_start(hs_npu *d, const char *path);
+HS_API hs_status hs_npu_trace_stop(hs_npu *d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
