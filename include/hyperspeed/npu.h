@@ -157,9 +157,26 @@ HS_API hs_npu_launch_stats hs_npu_last_launch(const hs_npu *d);
 
 /* Starts recording a Chrome trace (Perfetto-viewable JSON) of every launch,
  * copy and stream slice, pipes per core and an HBM-in-use counter; written
- * to `path` by hs_npu_trace_stop. Errors: HS_ERR_IO. */
+ * to `path` by hs_npu_trace_stop (or hs_npu_free). Errors: HS_ERR_IO;
+ * HS_ERR_INVALID_ARGUMENT when a trace is already recording. */
 HS_API hs_status hs_npu_trace_start(hs_npu *d, const char *path);
 HS_API hs_status hs_npu_trace_stop(hs_npu *d);
+
+/* One kernel's totals over the "kernel" slices of a trace written by
+ * hs_npu_trace_stop, from the args the launch code attaches. */
+typedef struct hs_npu_kernel_profile {
+    char name[64];
+    int64_t count;
+    double seconds;                /* summed simulated time */
+    double flops;                  /* summed args "flops" */
+    double hbm_bytes, l2_bytes;    /* summed args "hbm_bytes", "l2_bytes" */
+    double cube_util, vector_util; /* time-weighted means of "cube_util", "vector_util"; -1 when absent */
+} hs_npu_kernel_profile;
+
+/* Reads a trace and returns its kernels, most simulated time first, in
+ * *out (release with free()). Errors: HS_ERR_IO, HS_ERR_FORMAT (not JSON or
+ * no "traceEvents" array), HS_ERR_OUT_OF_MEMORY. */
+HS_API hs_status hs_npu_trace_profile(const char *path, hs_npu_kernel_profile **out, size_t *count);
 
 #ifdef __cplusplus
 }

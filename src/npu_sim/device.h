@@ -79,6 +79,10 @@ double hs_npu_stream_advance_args(hs_npu_stream *s, const char *name, const char
 /* Process name of the device's own trace tracks ("npu<index>") into buf. */
 void hs_npu_process_name(const hs_npu *d, char *buf, size_t cap);
 
+/* Clears this thread's current stream when it is s (stream.c calls it
+ * before freeing s). */
+void hs_npu_forget_stream(const hs_npu_stream *s);
+
 /* HBM allocator internals (hbm.c), used by hs_npu_new / hs_npu_free. */
 void hs_npu_hbm_init(hs_npu_hbm *h, size_t capacity);
 void hs_npu_hbm_release(hs_npu_hbm *h);

@@ -1,0 +1,97 @@
+/* NPU device lifetime, its spec and mode, and this thread's current
+ * device and stream. */
+#include "npu_sim/device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local hs_npu *current_device;
+static _Thread_local hs_npu_stream *current_stream; /* NULL: the current device's default stream */
+
+/* Makes a device with an empty HBM and a default stream at time 0. */
+hs_status hs_npu_new(const hs_npu_spec *spec, hs_npu_mode mode, hs_npu **out)
+{
+    if (!spec || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_new: NULL argument");
+    *out = NULL;
+    if (mode != HS_NPU_EXECUTE && mode != HS_NPU_ESTIMATE)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_new: unknown mode %d", (int)mode);
+    hs_status st = hs_npu_spec_validate(spec);
+    if (st != HS_OK)
+        return st;
+    hs_npu *d = calloc(1, sizeof *d);
+    if (!d)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_npu_new: %zu bytes", sizeof *d);
+    d->spec = *spec;
+    d->mode = mode;
+    hs_npu_hbm_init(&d->hbm, (size_t)spec->hbm_bytes);
+    d->default_stream.device = d;
+    d->next_stream_id = 1;
+    *out = d;
+    return HS_OK;
+}
+
+/* Writes an active trace, releases launch state, HBM and the device. */
+void hs_npu_free(hs_npu *d)
+{
+    if (!d)
+        return;
+    if (d->trace && hs_npu_trace_stop(d) != HS_OK)
+        hs_log(HS_LOG_WARN, "NPU %s: trace not written: %s", d->spec.name, hs_last_error());
+    if (d->launch_state)
+        hs_npu_launch_state_free(d->launch_state);
+    hs_npu_hbm_release(&d->hbm);
+    if (current_device == d) {
+        current_device = NULL;
+        current_stream = NULL;
+    }
+    free(d);
+}
+
+/* The spec the device was made with. */
+const hs_npu_spec *hs_npu_spec_of(const hs_npu *d)
+{
+    return &d->spec;
+}
+
+/* Execute or estimate. */
+hs_npu_mode hs_npu_mode_of(const hs_npu *d)
+{
+    return d->mode;
+}
+
+/* "npu<index>": the process of the device's stream and counter tracks. */
+void hs_npu_process_name(const hs_npu *d, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "npu%d", d->index);
+}
+
+/* Sets this thread's current device and stream (NULL: its default). */
+void hs_npu_set_current(hs_npu *d, hs_npu_stream *s)
+{
+    current_device = d;
+    current_stream = s;
+}
+
+/* This thread's current device, or NULL. */
+hs_npu *hs_npu_current(void)
+{
+    return current_device;
+}
+
+/* This thread's current stream: the one set, else the current device's
+ * default stream, else NULL. */
+hs_npu_stream *hs_npu_current_stream(void)
+{
+    if (current_stream)
+        return current_stream;
+    return current_device ? &current_device->default_stream : NULL;
+}
+
+/* Forgets s as this thread's current stream (hs_npu_stream_free calls it). */
+void hs_npu_forget_stream(const hs_npu_stream *s)
+{
+    if (current_stream == s)
+        current_stream = NULL;
+}
