@@ -390,9 +390,45 @@ hs_status hs_npu_trace_start(hs_npu *d, const char *path)
 }
 
 /* A finite double as JSON (non-finite values are written as 0). */
-static void put_number(FILE *f, const char *fmt, double v)
+static void put_number(FILE *f, double v)
 {
-    fprintf(f, fmt, isfinite(v) ? v : 0.0);
+    fprintf(f, "%.17g", isfinite(v) ? v : 0.0);
+}
+
+/* Appends v in decimal at o, zero-padded to `width` digits; returns the end. */
+static char *put_u64(char *o, uint64_t v, int width)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < width)
+        tmp[n++] = '0';
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
+/* Writes `seconds` as microseconds with six decimals (picoseconds):
+ * the "%.6f" format by integer arithmetic, about twice as fast. */
+static void put_us(FILE *f, double seconds)
+{
+    if (!isfinite(seconds) || fabs(seconds) >= 9e6) {
+        fprintf(f, "%.6f", isfinite(seconds) ? seconds * 1e6 : 0.0);
+        return;
+    }
+    char buf[48], *o = buf;
+    if (seconds < 0) {
+        *o++ = '-';
+        seconds = -seconds;
+    }
+    uint64_t ps = (uint64_t)llround(seconds * 1e12);
+    o = put_u64(o, ps / 1000000, 1);
+    *o++ = '.';
+    o = put_u64(o, ps % 1000000, 6);
+    fwrite(buf, 1, (size_t)(o - buf), f);
 }
 
 /* Writes the process and thread name metadata events, each line ending
@@ -413,29 +449,46 @@ static void write_metadata(const struct hs_npu_trace *t, FILE *f)
 /* Writes one buffered event, preceded by ",\n" unless it is the first. */
 static void write_event(const struct hs_npu_trace *t, FILE *f, const trace_event *e, int first)
 {
+    const char *const *js = (const char *const *)t->strs.json;
+    char ids[64];
     if (!first)
         fputs(",\n", f);
-    const char *const *js = (const char *const *)t->strs.json;
     if (e->ph == 'C') {
-        fprintf(f, "{\"ph\":\"C\",\"name\":%s,\"pid\":%d,\"tid\":0,\"ts\":", js[e->name], e->track + 1);
-        put_number(f, "%.6f", e->ts * 1e6);
+        fputs("{\"ph\":\"C\",\"name\":", f);
+        fputs(js[e->name], f);
+        *put_u64(ids, (uint64_t)e->track + 1, 1) = '\0';
+        fputs(",\"pid\":", f);
+        fputs(ids, f);
+        fputs(",\"tid\":0,\"ts\":", f);
+        put_us(f, e->ts);
         fputs(",\"args\":{\"value\":", f);
-        put_number(f, "%.17g", e->dur);
+        put_number(f, e->dur);
         fputs("}}", f);
         return;
     }
-    const trace_row *r = &t->rows[e->track];
-    fprintf(f, "{\"ph\":\"X\",\"name\":%s,\"cat\":%s,\"pid\":%d,\"tid\":%d,\"ts\":", js[e->name], js[e->cat],
-            r->process + 1, e->track + 1);
-    put_number(f, "%.6f", e->ts * 1e6);
+    char *o = ids;
+    memcpy(o, ",\"pid\":", 7);
+    o = put_u64(o + 7, (uint64_t)t->rows[e->track].process + 1, 1);
+    memcpy(o, ",\"tid\":", 7);
+    o = put_u64(o + 7, (uint64_t)e->track + 1, 1);
+    memcpy(o, ",\"ts\":", 7); /* with its NUL */
+    fputs("{\"ph\":\"X\",\"name\":", f);
+    fputs(js[e->name], f);
+    fputs(",\"cat\":", f);
+    fputs(js[e->cat], f);
+    fputs(ids, f);
+    put_us(f, e->ts);
     fputs(",\"dur\":", f);
-    put_number(f, "%.6f", e->dur * 1e6);
+    put_us(f, e->dur);
     if (e->nargs) {
         fputs(",\"args\":{", f);
         for (int i = 0; i < e->nargs; i++) {
             const trace_argrec *a = chunked_at(&t->args, (size_t)e->args + (size_t)i);
-            fprintf(f, "%s%s:", i ? "," : "", js[a->key]);
-            put_number(f, "%.17g", a->value);
+            if (i)
+                fputc(',', f);
+            fputs(js[a->key], f);
+            fputc(':', f);
+            put_number(f, a->value);
         }
         fputc('}', f);
     }
