@@ -1,0 +1,222 @@
+/* Private state of the AI-core model shared by the instruction files
+ * (core.c, isa_*.c), the L2 model (l2.c) and the launch (launch.c). The
+ * kernel-facing API is isa.h; nothing outside src/npu_sim includes this. */
+#ifndef HS_NPU_SIM_LAUNCH_H
+#define HS_NPU_SIM_LAUNCH_H
+
+#include "npu_sim/device.h"
+#include "npu_sim/isa.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Allocations per core (all buffers together). */
+#define HS_NPU_MAX_ALLOCS 64
+/* Trace slices kept per pipe per core (see hs_npu_track_add). */
+#define HS_NPU_TRACK_SLICES 64
+/* Bytes of an L2 line. */
+#define HS_NPU_L2_LINE 512
+
+/* One allocation and the last accesses to it, for the flag check: the end
+ * of the last write and its pipe, and per pipe the end of its last read. */
+typedef struct hs_npu_alloc_rec {
+    hs_npu_buf buf;
+    int64_t base, bytes; /* byte range inside the buffer */
+    uint64_t w_end;
+    int w_pipe;          /* -1: never written */
+    uint64_t r_end[HS_PIPE_COUNT];
+} hs_npu_alloc_rec;
+
+/* Pending set_flag times of one (src, dst, id), oldest first. */
+typedef struct hs_npu_flagq {
+    uint64_t t[HS_NPU_FLAG_DEPTH];
+    int count;
+} hs_npu_flagq;
+
+/* Busy intervals of one pipe for the trace: intervals separated by less
+ * than `gap` cycles are merged; gap doubles whenever more than
+ * HS_NPU_TRACK_SLICES would be kept. */
+typedef struct hs_npu_track {
+    uint64_t iv[HS_NPU_TRACK_SLICES][2];
+    int n;
+    uint64_t gap;
+} hs_npu_track;
+
+struct hs_npu_kblock;
+
+struct hs_npu_core {
+    struct hs_npu_kblock *blk;
+    char name[24];
+    int has_cube, has_vector;
+    int64_t cap[HS_BUF_COUNT];  /* bytes; 0: this core has no such buffer */
+    int64_t used[HS_BUF_COUNT]; /* bump allocator */
+    uint8_t *mem[HS_BUF_COUNT]; /* execute mode: host arrays of cap bytes, else NULL */
+    hs_npu_alloc_rec allocs[HS_NPU_MAX_ALLOCS];
+    int nallocs;
+    uint64_t free_at[HS_PIPE_COUNT];
+    uint64_t busy[HS_PIPE_COUNT];
+    hs_npu_flagq flags[HS_PIPE_COUNT][HS_PIPE_COUNT][HS_NPU_EVENT_IDS];
+    hs_npu_flagq cross[HS_NPU_EVENT_IDS];
+    int atomic_add;
+    double flops;                       /* 2 m k n of this core's mmads */
+    hs_npu_track *tracks;               /* HS_PIPE_COUNT tracks while tracing, else NULL */
+};
+
+/* The L2 line table of one launch (l2.c). */
+typedef struct hs_npu_l2 {
+    struct hs_npu_l2_line *lines;
+    uint64_t size;   /* slots, a power of two */
+    uint64_t count;  /* lines of the current launch */
+    uint32_t gen;    /* slots of older generations count as empty */
+    double fit;      /* min(1, l2_bytes / footprint), set after the census */
+} hs_npu_l2;
+
+/* GM bytes of one access split by where they are served from. */
+typedef struct hs_npu_gm_split {
+    double hbm, l2;
+} hs_npu_gm_split;
+
+struct hs_npu_kblock {
+    hs_npu *dev;
+    hs_npu_l2 *l2;
+    hs_npu_launch_kind kind;
+    int idx, dim;
+    int census;        /* 1 in the census pass */
+    int executes;      /* 1 when functional bodies run (execute mode, timed pass) */
+    hs_status status;  /* sticky: the first failure of the block */
+    hs_npu_core *aic;  /* NULL in a VECTOR launch */
+    hs_npu_core *aiv[2];
+    int naiv;
+    /* shared GM rates of the launch, bytes/cycle */
+    double r_hbm, r_l2, w_l2;
+    /* GM traffic of the block for the stats */
+    double hbm_bytes, l2_bytes;
+};
+
+/* ---- core.c: cores, allocations, issue, flag check ---- */
+
+/* Fresh core state for a block (keeps mem); name like "aic3". */
+void hs_npu_core_reset(hs_npu_core *c, struct hs_npu_kblock *blk, const char *name, int has_cube, int has_vector);
+/* Allocates (execute mode) or drops host arrays for c's buffers. */
+hs_status hs_npu_core_mem(hs_npu_core *c, const hs_npu_spec *s, int has_cube, int has_vector, int execute);
+void hs_npu_core_mem_free(hs_npu_core *c);
+
+/* Records a failure on the block (first one wins) and returns it. */
+hs_status hs_npu_fail(hs_npu_core *c, hs_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Checks view l for an instruction `op`: a live allocation of core c in
+ * buffer buf (any buffer when buf == HS_BUF_COUNT), with at least n
+ * elements inside the allocation. Records the failure. */
+hs_status hs_npu_check_view(const char *op, hs_npu_core *c, hs_npu_local l, hs_npu_buf buf, int64_t n);
+/* Host address of view l (execute mode), else NULL. */
+uint8_t *hs_npu_view_mem(hs_npu_local l);
+
+/* Issues an instruction of `cost` cycles on pipe p of c reading the
+ * allocations of views rd[0..nrd) and writing those of wr[0..nwr): checks
+ * the flags (HS_ERR_INTERNAL on a race), advances the pipe, records the
+ * accesses and the trace interval. */
+hs_status hs_npu_issue(const char *op, hs_npu_core *c, hs_npu_pipe p, uint64_t cost, const hs_npu_local *rd, int nrd,
+                       const hs_npu_local *wr, int nwr);
+
+/* Adds interval [start, end) to a trace track. */
+void hs_npu_track_add(hs_npu_track *t, uint64_t start, uint64_t end);
+
+/* First line of every instruction: its first operand must have a core,
+ * and a failed block runs nothing more. */
+#define HS_NPU_ENTER(fn, core)                                                                                         \
+    do {                                                                                                               \
+        if (!(core))                                                                                                   \
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: operand without a core", fn);                               \
+        if ((core)->blk->status != HS_OK)                                                                              \
+            return (core)->blk->status;                                                                                \
+    } while (0)
+
+/* Runs a check that records its failure on c's block, returning it. */
+#define HS_NPU_CHECK(c, expr)                                                                                          \
+    do {                                                                                                               \
+        if ((expr) != HS_OK)                                                                                           \
+            return (c)->blk->status;                                                                                   \
+    } while (0)
+
+/* ceil(a / b) for positive b. */
+static inline int64_t hs_npu_ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* Element i of typed local memory m as float (int types converted). */
+static inline float hs_npu_ld(const uint8_t *m, hs_dtype dt, int64_t i)
+{
+    switch (dt) {
+    case HS_FP32: {
+        float v;
+        memcpy(&v, m + 4 * i, 4);
+        return v;
+    }
+    case HS_BF16:
+    case HS_FP16: {
+        uint16_t h;
+        memcpy(&h, m + 2 * i, 2);
+        return dt == HS_BF16 ? hs_bf16_to_fp32(h) : hs_fp16_to_fp32(h);
+    }
+    case HS_INT32: {
+        int32_t v;
+        memcpy(&v, m + 4 * i, 4);
+        return (float)v;
+    }
+    case HS_INT8: return (float)(int8_t)m[i];
+    default: return 0.0f;
+    }
+}
+
+/* Stores v as element i of typed memory m: narrower floats round to
+ * nearest even; integers round to nearest (ties to even) and saturate,
+ * NaN becomes 0. */
+static inline void hs_npu_st(uint8_t *m, hs_dtype dt, int64_t i, float v)
+{
+    switch (dt) {
+    case HS_FP32: memcpy(m + 4 * i, &v, 4); break;
+    case HS_BF16:
+    case HS_FP16: {
+        uint16_t h = dt == HS_BF16 ? hs_fp32_to_bf16(v) : hs_fp32_to_fp16(v);
+        memcpy(m + 2 * i, &h, 2);
+        break;
+    }
+    case HS_INT32: {
+        double r = v != v ? 0.0 : nearbyint((double)v);
+        int32_t x = r >= 2147483647.0 ? INT32_MAX : r <= -2147483648.0 ? INT32_MIN : (int32_t)r;
+        memcpy(m + 4 * i, &x, 4);
+        break;
+    }
+    case HS_INT8: {
+        double r = v != v ? 0.0 : nearbyint((double)v);
+        m[i] = (uint8_t)(int8_t)(r >= 127.0 ? 127 : r <= -128.0 ? -128 : (int)r);
+        break;
+    }
+    default: break;
+    }
+}
+
+/* ---- l2.c: the L2 reuse model ---- */
+
+/* Starts a launch: an empty line table. */
+hs_status hs_npu_l2_begin(hs_npu_l2 *l2);
+/* After the census: fit = min(1, l2_bytes / (lines * line size)). */
+void hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
+void hs_npu_l2_free(hs_npu_l2 *l2);
+/* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
+ * from `addr` by block `blk`: in the census it records the lines; in the
+ * timed pass it returns the bytes served by HBM and by L2. */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uintptr_t addr, int64_t rows,
+                           int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
+
+/* ---- GM access cost (isa_move.c) ---- */
+
+/* Validates and accounts a GM access of op on core c; returns its transfer
+ * cycles at the given rates (read: R_hbm and R_l2; write: the write
+ * rates capped by `cap` bytes/cycle). */
+hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, int write, const void *gm, int64_t rows, int64_t row_bytes,
+                           int64_t ld_bytes, double cap, uint64_t *cycles);
+
+#endif
