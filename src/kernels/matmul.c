@@ -1,16 +1,30 @@
-/* hs_matmul_forward / hs_matmul_backward: argument checks and dispatch. */
+/* hs_matmul_forward / hs_matmul_backward: argument checks and dispatch to
+ * the CPU body or, for tensors on the NPU, the cube kernel. */
 #include "core/try.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/npu/npu_kernels.h"
 
 #include <limits.h>
 
-/* inp[N,C] and w[OC,C], both fp32 or both bf16, with sizes OpenBLAS's
- * 32-bit ints can index. */
+/* inp[N,C] and w[OC,C] on one device: on the CPU both fp32 or both bf16;
+ * on the NPU both fp16 or both bf16 (the cube's input types). Sizes must
+ * fit 32-bit ints (OpenBLAS's indices, the NPU kernel's tile loops). */
 static hs_status check_operands(const char *op, const hs_tensor *inp, const hs_tensor *w)
 {
-    const hs_dtype dt = inp && inp->dtype == HS_BF16 ? HS_BF16 : HS_FP32;
-    HS_TRY(hs_check_tensor(op, "inp", inp, dt, 2, NULL));
-    HS_TRY(hs_check_tensor(op, "w", w, dt, 2, HS_DIMS(-1, inp->shape[1])));
+    if (!inp || !inp->data)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: inp is NULL", op);
+    const hs_device_kind dev = inp->device;
+    hs_dtype dt = inp->dtype == HS_BF16 ? HS_BF16 : HS_FP32;
+    if (dev == HS_DEVICE_NPU) {
+        if (inp->dtype != HS_FP16 && inp->dtype != HS_BF16) {
+            HS_TRY(hs_check_tensor_on(op, "w", w, w ? w->dtype : HS_FP32, 2, NULL, dev)); /* mixed devices first */
+            return hs_error(HS_ERR_DTYPE, "%s: inp is %s on the NPU; the cube takes fp16 or bf16 (cast it first)", op,
+                            hs_dtype_name(inp->dtype));
+        }
+        dt = inp->dtype;
+    }
+    HS_TRY(hs_check_tensor_on(op, "inp", inp, dt, 2, NULL, dev));
+    HS_TRY(hs_check_tensor_on(op, "w", w, dt, 2, HS_DIMS(-1, inp->shape[1]), dev));
     if (inp->shape[0] > INT_MAX || inp->shape[1] > INT_MAX || w->shape[0] > INT_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: N=%lld, C=%lld, OC=%lld: each must be at most %d", op,
                         (long long)inp->shape[0], (long long)inp->shape[1], (long long)w->shape[0], INT_MAX);
@@ -22,8 +36,11 @@ hs_status hs_matmul_forward(hs_tensor *out, const hs_tensor *inp, const hs_tenso
     static const char op[] = "hs_matmul_forward";
     HS_TRY(check_operands(op, inp, w));
     const int64_t N = inp->shape[0], C = inp->shape[1], OC = w->shape[0];
-    HS_TRY(hs_check_tensor(op, "out", out, HS_FP32, 2, HS_DIMS(N, OC)));
-    HS_TRY(hs_check_optional(op, "bias", bias, HS_FP32, 1, HS_DIMS(OC)));
+    const hs_device_kind dev = inp->device;
+    HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 2, HS_DIMS(N, OC), dev));
+    HS_TRY(hs_check_optional_on(op, "bias", bias, HS_FP32, 1, HS_DIMS(OC), dev));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_matmul_forward(out->data, inp->data, w->data, bias ? bias->data : NULL, N, C, OC, inp->dtype);
     return hs_cpu_matmul_forward(out->data, inp->data, w->data, bias ? bias->data : NULL, N, C, OC, inp->dtype);
 }
 
@@ -32,6 +49,8 @@ hs_status hs_matmul_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *dbias, c
 {
     static const char op[] = "hs_matmul_backward";
     HS_TRY(check_operands(op, inp, w));
+    if (inp->device == HS_DEVICE_NPU)
+        return hs_error(HS_ERR_DEVICE, "%s: no NPU body yet (the NPU matmul runs the forward only)", op);
     const int64_t N = inp->shape[0], C = inp->shape[1], OC = w->shape[0];
     HS_TRY(hs_check_tensor(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, OC)));
     HS_TRY(hs_check_optional(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C)));

@@ -1,0 +1,62 @@
+/* NPU bodies of the kernels, run on the current NPU (hs_npu_current) and
+ * its current stream. The entry points in src/kernels/<family>.c validate
+ * their tensors and call these with device addresses and sizes they have
+ * already checked; each body launches one or more kernels on the AI-core
+ * model (src/npu_sim/isa.h). Errors: HS_ERR_DEVICE when no NPU is current,
+ * HS_ERR_DTYPE for dtypes the cube cannot take, and what the launch
+ * returns. */
+#ifndef HS_KERNELS_NPU_KERNELS_H
+#define HS_KERNELS_NPU_KERNELS_H
+
+#include "hyperspeed/npu.h"
+
+/* ---- matmul (src/kernels/npu/matmul.c) ---- */
+
+/* One GEMM on the cube cores: C[M,N] = A[M,K] @ B[K,N] (+ epilogue).
+ * A, B: fp16 or bf16 in GM, row-major with row strides lda / ldb. */
+typedef struct hs_npu_gemm {
+    const void *a;
+    int64_t lda;
+    int a_trans;       /* 1: GM holds A^T, [K, M] */
+    const void *b;
+    int64_t ldb;
+    int b_trans;       /* 1: GM holds B^T, [N, K] (a weight [OC, C]) */
+    void *c;
+    int64_t ldc;
+    hs_dtype c_dtype;  /* fp32, fp16 or bf16 (fixpipe converts) */
+    hs_dtype dtype;    /* of A and B */
+    int64_t m, n, k;
+    const float *bias; /* [N] fp32 or NULL: through the bias table, or the epilogue with gelu */
+    int gelu;          /* c = gelu(c + bias) on the vector cores (c fp32) */
+    int accumulate;    /* c += A @ B (fixpipe atomic add; c fp32, no bias or gelu) */
+    int single_buffer; /* 1: one L1 stage and one L0A/L0B buffer (no double buffering) */
+} hs_npu_gemm;
+
+/* Runs g as kernel `name` on device d, stream s (NULL: default). */
+hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const hs_npu_gemm *g);
+
+/* out[N,OC] = inp[N,C] @ w[OC,C]^T (+ bias[OC]); inp, w fp16 or bf16, out
+ * fp32 (hs_matmul_forward on NPU tensors). */
+hs_status hs_npu_matmul_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N, int64_t C,
+                                int64_t OC, hs_dtype dt);
+/* out = gelu(inp @ w^T + bias), the bias and GELU fused on the vector
+ * cores (NPU only; no public op has this fusion). */
+hs_status hs_npu_matmul_gelu_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N,
+                                     int64_t C, int64_t OC, hs_dtype dt);
+
+/* ---- vector ops (src/kernels/npu/{norm,gelu,swiglu,residual,optim,rope,
+ * embedding,cross_entropy}.c): arguments as the CPU bodies' ---- */
+
+hs_status hs_npu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                   const float *b, float eps, int64_t N, int64_t C);
+hs_status hs_npu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                    const float *w, const float *mean, const float *rstd, int64_t N, int64_t C);
+hs_status hs_npu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, float eps, int64_t N,
+                                 int64_t C);
+hs_status hs_npu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                                  const float *rstd, int64_t N, int64_t C);
+hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C);
+hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, const float *x, const float *bias,
+                                    int64_t N, int64_t C);
+
+#endif
