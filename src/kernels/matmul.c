@@ -49,13 +49,15 @@ hs_status hs_matmul_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *dbias, c
 {
     static const char op[] = "hs_matmul_backward";
     HS_TRY(check_operands(op, inp, w));
-    if (inp->device == HS_DEVICE_NPU)
-        return hs_error(HS_ERR_DEVICE, "%s: no NPU body yet (the NPU matmul runs the forward only)", op);
     const int64_t N = inp->shape[0], C = inp->shape[1], OC = w->shape[0];
-    HS_TRY(hs_check_tensor(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, OC)));
-    HS_TRY(hs_check_optional(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_optional(op, "dw", dw, HS_FP32, 2, HS_DIMS(OC, C)));
-    HS_TRY(hs_check_optional(op, "dbias", dbias, HS_FP32, 1, HS_DIMS(OC)));
+    const hs_device_kind dev = inp->device;
+    HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, OC), dev));
+    HS_TRY(hs_check_optional_on(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_optional_on(op, "dw", dw, HS_FP32, 2, HS_DIMS(OC, C), dev));
+    HS_TRY(hs_check_optional_on(op, "dbias", dbias, HS_FP32, 1, HS_DIMS(OC), dev));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_matmul_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dbias ? dbias->data : NULL,
+                                      dout->data, inp->data, w->data, N, C, OC, inp->dtype);
     return hs_cpu_matmul_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dbias ? dbias->data : NULL,
                                   dout->data, inp->data, w->data, N, C, OC, inp->dtype);
 }

@@ -1,6 +1,6 @@
-/* NPU matmul: hs_matmul_forward on NPU tensors (execute mode) against a
- * double reference on the same fp16/bf16-rounded inputs, the fused
- * bias + GELU epilogue, estimate mode timing identical to execute mode,
+/* NPU matmul: hs_matmul_forward and hs_matmul_backward on NPU tensors
+ * (execute mode) against double references on the same fp16/bf16-rounded
+ * inputs, the fused bias + GELU epilogue, estimate mode timing identical to execute mode,
  * the large-GEMM utilisation and time against the cube peak, small-GEMM
  * inefficiency, double buffering against the pipe overlap it promises,
  * and the dispatch errors.
@@ -137,6 +137,99 @@ static void test_forward_gelu(void **state)
     hs_npu_free(d);
 }
 
+/* |got - ref| <= tol element by element, naming the first miss. */
+static void check_close(const char *what, const float *got, const double *ref, const double *tol, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - ref[i]) <= tol[i])) {
+            fprintf(stderr, "%s[%zu] = %.9g, ref %.9g, tol %.3g\n", what, i, got[i], ref[i], tol[i]);
+            fail();
+        }
+}
+
+/* hs_matmul_backward on NPU tensors: gradients pre-filled (the op adds),
+ * against double references on dout rounded to dt (the GEMMs) and on the
+ * fp32 dout (dbias). */
+static void check_backward(hs_npu *d, int N, int C, int OC, hs_dtype dt, uint64_t seed)
+{
+    const size_t nI = (size_t)N * C, nW = (size_t)OC * C, nO = (size_t)N * OC;
+    uint16_t *ih = calloc(nI, 2), *wh = calloc(nW, 2), *oh = calloc(nO, 2);
+    double *ir = dz(nI), *wr = dz(nW), *orr = dz(nO);
+    float *dout = fz(nO), *pre_i = fz(nI), *pre_w = fz(nW), *pre_b = fz((size_t)OC);
+    assert_true(ih && wh && oh);
+    rounded(ih, ir, nI, dt, seed);
+    rounded(wh, wr, nW, dt, seed + 1);
+    rounded(oh, orr, nO, dt, seed + 2); /* orr: dout rounded to dt */
+    gc_fill(dout, NULL, nO, 1.0, seed + 2);  /* the same values before rounding */
+    gc_fill(pre_i, NULL, nI, 0.5, seed + 3);
+    gc_fill(pre_w, NULL, nW, 0.5, seed + 4);
+    gc_fill(pre_b, NULL, (size_t)OC, 0.5, seed + 5);
+    hs_tensor inp = npu_tensor(d, dt, 2, N, C, ih), w = npu_tensor(d, dt, 2, OC, C, wh);
+    hs_tensor to = npu_tensor(d, HS_FP32, 2, N, OC, dout), di = npu_tensor(d, HS_FP32, 2, N, C, pre_i);
+    hs_tensor dw = npu_tensor(d, HS_FP32, 2, OC, C, pre_w), db = npu_tensor(d, HS_FP32, 1, OC, 1, pre_b);
+    assert_int_equal(hs_matmul_backward(&di, &dw, &db, &to, &inp, &w), HS_OK);
+    float *gi = fz(nI), *gw = fz(nW), *gb = fz((size_t)OC);
+    assert_int_equal(hs_npu_memcpy_d2h(d, NULL, gi, di.data, nI * 4), HS_OK);
+    assert_int_equal(hs_npu_memcpy_d2h(d, NULL, gw, dw.data, nW * 4), HS_OK);
+    assert_int_equal(hs_npu_memcpy_d2h(d, NULL, gb, db.data, (size_t)OC * 4), HS_OK);
+    const double u = ldexp(1.0, -24);
+    double *ref = dz(nI + nW + OC), *tol = dz(nI + nW + OC);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) { /* dinp = pre + dout_r @ w */
+            double s = 0, mag = 0;
+            for (int o = 0; o < OC; o++) {
+                s += orr[(size_t)n * OC + o] * wr[(size_t)o * C + c];
+                mag += fabs(orr[(size_t)n * OC + o] * wr[(size_t)o * C + c]);
+            }
+            ref[(size_t)n * C + c] = pre_i[(size_t)n * C + c] + s;
+            tol[(size_t)n * C + c] = OC * u / (1 - OC * u) * mag + 2 * u * (fabs(s) + fabs(pre_i[(size_t)n * C + c]));
+        }
+    check_close("dinp", gi, ref, tol, nI);
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++) { /* dw = pre + dout_r^T @ inp */
+            double s = 0, mag = 0;
+            for (int n = 0; n < N; n++) {
+                s += orr[(size_t)n * OC + o] * ir[(size_t)n * C + c];
+                mag += fabs(orr[(size_t)n * OC + o] * ir[(size_t)n * C + c]);
+            }
+            ref[(size_t)o * C + c] = pre_w[(size_t)o * C + c] + s;
+            tol[(size_t)o * C + c] = N * u / (1 - N * u) * mag + 2 * u * (fabs(s) + fabs(pre_w[(size_t)o * C + c]));
+        }
+    check_close("dw", gw, ref, tol, nW);
+    for (int o = 0; o < OC; o++) { /* dbias = pre + sum_n dout (fp32 values) */
+        double s = 0, mag = 0;
+        for (int n = 0; n < N; n++) {
+            s += dout[(size_t)n * OC + o];
+            mag += fabs(dout[(size_t)n * OC + o]);
+        }
+        ref[o] = pre_b[o] + s;
+        tol[o] = N * u / (1 - N * u) * mag + 2 * u * (fabs(s) + fabs(pre_b[o]));
+    }
+    check_close("dbias", gb, ref, tol, (size_t)OC);
+    hs_tensor *ts[] = {&inp, &w, &to, &di, &dw, &db};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(hs_npu_free_mem(d, ts[i]->data), HS_OK);
+    free(ih), free(wh), free(oh), free(ir), free(wr), free(orr), free(dout), free(pre_i), free(pre_w), free(pre_b);
+    free(gi), free(gw), free(gb), free(ref), free(tol);
+}
+
+/* The backward: ragged shapes, several tiles, split tail tiles, and a
+ * tall dout whose dbias rows spread over the vector cores. */
+static void test_backward_execute(void **state)
+{
+    (void)state;
+    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu_set_current(d, NULL);
+    check_backward(d, 17, 33, 65, HS_BF16, 11);
+    check_backward(d, 100, 70, 40, HS_FP16, 12);
+    check_backward(d, 300, 20, 30, HS_BF16, 13);
+    check_backward(d, 1100, 200, 300, HS_FP16, 14); /* dw: 3 tiles on 2 cores, the third in 2 K parts */
+    const size_t used = hs_npu_mem_used(d);
+    assert_int_equal(used, 0); /* the workspace was released */
+    hs_npu_set_current(NULL, NULL);
+    hs_npu_free(d);
+}
+
 /* Launch stats of one GEMM on a fresh device of the preset and mode with
  * operands allocated (and, in execute mode, zero) on it; *stream_s (when
  * given) gets the stream time it took, launches before the GEMM's own
@@ -225,8 +318,8 @@ static void test_double_buffering(void **state)
     assert_true(off.cycles > 1.3 * on.cycles);
 }
 
-/* fp32 operands on the NPU, mixed devices, no current NPU, and the
- * backward on the NPU are clear errors. */
+/* fp32 operands on the NPU, mixed devices and no current NPU are clear
+ * errors. */
 static void test_dispatch_errors(void **state)
 {
     (void)state;
@@ -240,7 +333,7 @@ static void test_dispatch_errors(void **state)
     EXPECT_ERR(hs_matmul_forward(&o, &i32, &w32, NULL), HS_ERR_DTYPE);
     assert_non_null(strstr(hs_last_error(), "fp16 or bf16"));
     EXPECT_ERR(hs_matmul_forward(&ocpu, &ih, &wh, NULL), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_matmul_backward(NULL, &o, NULL, &o, &ih, &wh), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_matmul_backward(NULL, &ocpu, NULL, &o, &ih, &wh), HS_ERR_DEVICE);
     assert_int_equal(hs_matmul_forward(&o, &ih, &wh, NULL), HS_OK);
     hs_npu_set_current(NULL, NULL);
     EXPECT_ERR(hs_matmul_forward(&o, &ih, &wh, NULL), HS_ERR_DEVICE);
@@ -253,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_execute),
         cmocka_unit_test(test_forward_gelu),
+        cmocka_unit_test(test_backward_execute),
         cmocka_unit_test(test_estimate_equals_execute),
         cmocka_unit_test(test_utilisation_910b2),
         cmocka_unit_test(test_double_buffering),

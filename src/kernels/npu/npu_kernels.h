@@ -43,6 +43,11 @@ hs_status hs_npu_matmul_forward(float *out, const void *inp, const void *w, cons
  * cores (NPU only; no public op has this fusion). */
 hs_status hs_npu_matmul_gelu_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N,
                                      int64_t C, int64_t OC, hs_dtype dt);
+/* dinp[N,C] += dout @ w; dw[OC,C] += dout^T @ inp; dbias[OC] += sum_n dout
+ * (hs_matmul_backward on NPU tensors; each of dinp, dw, dbias may be NULL).
+ * The GEMMs take dout rounded to dt (src/kernels/npu/matmul_backward.c). */
+hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const void *inp,
+                                 const void *w, int64_t N, int64_t C, int64_t OC, hs_dtype dt);
 
 /* ---- vector ops (src/kernels/npu/{norm,gelu,swiglu,residual,optim,rope,
  * embedding,cross_entropy}.c): arguments as the CPU bodies' ---- */
