@@ -274,26 +274,31 @@ void hs_npu_track_add(hs_npu_track *t, uint64_t start, uint64_t end)
 
 /* ---------------------------------------------------------------- queries */
 
+/* The spec of the device c belongs to. */
 const hs_npu_spec *hs_npu_core_spec(const hs_npu_core *c)
 {
     return &c->blk->dev->spec;
 }
 
+/* Name of c ("aic3", "aiv7", "aicore2"). */
 const char *hs_npu_core_name(const hs_npu_core *c)
 {
     return c->name;
 }
 
+/* Cycle at which pipe p of c is next free. */
 uint64_t hs_npu_pipe_time(const hs_npu_core *c, hs_npu_pipe p)
 {
     return p >= 0 && p < HS_PIPE_COUNT ? c->free_at[p] : 0;
 }
 
+/* Cycles pipe p of c has spent executing instructions. */
 uint64_t hs_npu_pipe_busy(const hs_npu_core *c, hs_npu_pipe p)
 {
     return p >= 0 && p < HS_PIPE_COUNT ? c->busy[p] : 0;
 }
 
+/* The sticky status of c's block. */
 hs_status hs_npu_core_status(const hs_npu_core *c)
 {
     return c->blk->status;
@@ -334,6 +339,7 @@ static hs_status flag_pop(const char *op, hs_npu_core *c, hs_npu_flagq *q, hs_np
     return HS_OK;
 }
 
+/* Queues free[src] on (src, dst, id). */
 hs_status hs_npu_set_flag(hs_npu_core *c, hs_npu_pipe src, hs_npu_pipe dst, int id)
 {
     if (c->blk->status != HS_OK)
@@ -343,6 +349,7 @@ hs_status hs_npu_set_flag(hs_npu_core *c, hs_npu_pipe src, hs_npu_pipe dst, int 
     return flag_push("set_flag", c, &c->flags[src][dst][id], c->free_at[src]);
 }
 
+/* Takes the oldest set of (src, dst, id) and delays dst to it. */
 hs_status hs_npu_wait_flag(hs_npu_core *c, hs_npu_pipe src, hs_npu_pipe dst, int id)
 {
     if (c->blk->status != HS_OK)
@@ -375,6 +382,7 @@ static hs_status check_cross(const char *op, hs_npu_core *c, hs_npu_core *other,
     return HS_OK;
 }
 
+/* Queues free[src_pipe] of src on dst's cross-core flag id. */
 hs_status hs_npu_cross_set_flag(hs_npu_core *src, hs_npu_pipe src_pipe, hs_npu_core *dst, int id)
 {
     if (src->blk->status != HS_OK)
@@ -384,6 +392,7 @@ hs_status hs_npu_cross_set_flag(hs_npu_core *src, hs_npu_pipe src_pipe, hs_npu_c
     return flag_push("cross_set_flag", src, &dst->cross[id], src->free_at[src_pipe]);
 }
 
+/* Takes the oldest cross-core set of id on dst and delays dst_pipe to it. */
 hs_status hs_npu_cross_wait_flag(hs_npu_core *dst, hs_npu_pipe dst_pipe, int id)
 {
     if (dst->blk->status != HS_OK)

@@ -12,15 +12,19 @@
 
 #include <stdlib.h>
 
-/* Index of A(i, l) in ZZ and of B(l, j) in ZN; C(i, j) in NZ. */
+/* Index of A(i, l) in ZZ (L0A). */
 static inline int64_t zz_at(int64_t i, int64_t l, int64_t kp, int64_t c0)
 {
     return ((i / 16) * (kp / c0) + l / c0) * 16 * c0 + (i % 16) * c0 + l % c0;
 }
+
+/* Index of B(l, j) in ZN (L0B). */
 static inline int64_t zn_at(int64_t l, int64_t j, int64_t np, int64_t c0)
 {
     return ((l / c0) * (np / 16) + j / 16) * 16 * c0 + (j % 16) * c0 + l % c0;
 }
+
+/* Index of C(i, j) in NZ with mp rows (L0C). */
 static inline int64_t nz_at(int64_t i, int64_t j, int64_t mp)
 {
     return ((j / 16) * mp + i) * 16 + j % 16;
@@ -120,11 +124,13 @@ static hs_status mmad(const char *op, hs_npu_local c_acc, hs_npu_local a, hs_npu
     return st == HS_OK ? HS_OK : hs_npu_fail(c, st, "%s: out of host memory", op);
 }
 
+/* mmad without bias: c = a @ b, or c += a @ b. */
 hs_status hs_npu_mmad(hs_npu_local c, hs_npu_local a, hs_npu_local b, int m, int k, int n, int accumulate)
 {
     return mmad("mmad", c, a, b, NULL, m, k, n, accumulate != 0);
 }
 
+/* mmad starting from the bias table: c = a @ b + bias. */
 hs_status hs_npu_mmad_bias(hs_npu_local c, hs_npu_local a, hs_npu_local b, hs_npu_local bias, int m, int k, int n)
 {
     return mmad("mmad_bias", c, a, b, &bias, m, k, n, 0);

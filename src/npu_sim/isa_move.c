@@ -16,6 +16,7 @@ static int64_t round_up(int64_t v, int64_t m)
     return hs_npu_ceil_div(v, m) * m;
 }
 
+/* Elements per fractal row: 32 bytes / size (16 for 4-byte types). */
 int hs_npu_c0(hs_dtype dt)
 {
     const int es = (int)hs_dtype_size(dt);
@@ -24,8 +25,8 @@ int hs_npu_c0(hs_dtype dt)
 
 /* Validates a GM range (inside one live allocation), accounts it in the
  * L2 model and returns its transfer cycles (see isa.h for the rates). */
-hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, int write, const void *gm, int64_t rows, int64_t row_bytes,
-                           int64_t ld_bytes, double cap, uint64_t *cycles)
+hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, int write, const void *gm, int64_t rows,
+                           int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles)
 {
     struct hs_npu_kblock *b = c->blk;
     if (!gm || rows <= 0 || row_bytes <= 0 || ld_bytes < row_bytes)
@@ -37,7 +38,8 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, int write, const void
                            "%s: GM range [%p, +%lld B) is not inside one live allocation of the device", op, gm,
                            (long long)span);
     hs_npu_gm_split s;
-    hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, (uintptr_t)gm, rows, row_bytes, ld_bytes, &s);
+    hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], (uintptr_t)gm, rows, row_bytes,
+                                    ld_bytes, &s);
     if (st != HS_OK)
         return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
     const double bytes = (double)(rows * row_bytes);
@@ -75,7 +77,7 @@ hs_status hs_npu_copy_in(hs_npu_local dst, int64_t dst_ld, const void *gm, int64
                            hs_npu_buf_name(c->allocs[dst.alloc].buf));
     const int64_t es = (int64_t)hs_dtype_size(dst.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE2, (uint64_t)c->blk->dev->spec.lat_mte2 + cycles, NULL, 0, &dst, 1));
     uint8_t *m = hs_npu_view_mem(dst);
     if (m)
@@ -123,7 +125,7 @@ hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src
     const hs_npu_spec *s = &c->blk->dev->spec;
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, 1, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE3, 1, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE3, (uint64_t)s->lat_mte3 + cycles, &src, 1, NULL, 0));
     const uint8_t *m = hs_npu_view_mem(src);
     if (m)
@@ -132,6 +134,7 @@ hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src
     return HS_OK;
 }
 
+/* Switches atomic add of c's MTE3 and FIXPIPE writes. */
 void hs_npu_set_atomic_add(hs_npu_core *c, int on)
 {
     c->atomic_add = on != 0;
@@ -156,7 +159,7 @@ hs_status hs_npu_copy_nd2nz(hs_npu_local dst, const void *gm, int64_t gm_ld, int
     HS_NPU_CHECK(c, hs_npu_check_view(op, c, dst, HS_BUF_L1, rp * cp));
     const int64_t es = (int64_t)hs_dtype_size(dst.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE2, (uint64_t)c->blk->dev->spec.lat_mte2 + cycles, NULL, 0, &dst, 1));
     uint8_t *m = hs_npu_view_mem(dst);
     if (!m)
@@ -209,6 +212,7 @@ static hs_status load2d_issue(const char *op, hs_npu_core *c, hs_npu_local dst, 
     return hs_npu_issue(op, c, HS_PIPE_MTE1, cost, &src, 1, &dst, 1);
 }
 
+/* MTE1 load2d L1 NZ -> L0A ZZ (optionally transposing fractals). */
 hs_status hs_npu_load_l0a(hs_npu_local dst, hs_npu_local src, int src_rows, int row0, int col0, int m, int k,
                           int transposed)
 {
@@ -234,6 +238,7 @@ hs_status hs_npu_load_l0a(hs_npu_local dst, hs_npu_local src, int src_rows, int 
     return HS_OK;
 }
 
+/* MTE1 load2d L1 NZ -> L0B ZN (optionally transposing fractals). */
 hs_status hs_npu_load_l0b(hs_npu_local dst, hs_npu_local src, int src_rows, int row0, int col0, int k, int n,
                           int transposed)
 {
@@ -297,7 +302,7 @@ hs_status hs_npu_fixpipe(void *gm, int64_t gm_ld, hs_dtype gm_dt, hs_npu_local c
     const hs_npu_spec *s = &c->blk->dev->spec;
     const int64_t es = (int64_t)hs_dtype_size(gm_dt);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, 1, gm, m, n * es, gm_ld * es, s->fixpipe_rate, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_FIXPIPE, 1, gm, m, n * es, gm_ld * es, s->fixpipe_rate, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_FIXPIPE, (uint64_t)s->lat_fixpipe + cycles, &c_acc, 1, NULL, 0));
     const uint8_t *acc = hs_npu_view_mem(c_acc);
     if (!acc)

@@ -12,6 +12,7 @@ typedef struct vop_cost {
     int lats, mult;
 } vop_cost;
 
+/* The cost multiples of op (see hs_npu_vop in isa.h). */
 static vop_cost op_cost(hs_npu_vop op)
 {
     switch (op) {
@@ -33,6 +34,7 @@ static uint64_t vcost(const hs_npu_core *c, int64_t n, int64_t es, vop_cost k)
     return (uint64_t)k.lats * (uint64_t)s->lat_vector + (uint64_t)k.mult * (uint64_t)hs_npu_ceil_div(n * es, s->vector_bytes);
 }
 
+/* fp32, fp16 or bf16. */
 static int is_float(hs_dtype dt)
 {
     return dt == HS_FP32 || dt == HS_FP16 || dt == HS_BF16;
@@ -70,6 +72,7 @@ static hs_status float_op(const char *op, const hs_npu_local *v, int nv, int64_t
                         dst_read ? v : v + 1, dst_read ? nv : nv - 1, v, 1);
 }
 
+/* Binary op op on fp32 values (max/min propagate NaN from x). */
 static float bin(hs_npu_vop op, float x, float y)
 {
     switch (op) {
@@ -82,6 +85,7 @@ static float bin(hs_npu_vop op, float x, float y)
     }
 }
 
+/* dst = a op b, elementwise. */
 hs_status hs_npu_vbin(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t n)
 {
     const hs_npu_local v[3] = {dst, a, b};
@@ -97,6 +101,7 @@ hs_status hs_npu_vbin(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, hs_npu_lo
     return HS_OK;
 }
 
+/* Unary op op on an fp32 value. */
 static float unary(hs_npu_vop op, float x)
 {
     switch (op) {
@@ -112,6 +117,7 @@ static float unary(hs_npu_vop op, float x)
     }
 }
 
+/* dst = op(a), elementwise. */
 hs_status hs_npu_vunary(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, int64_t n)
 {
     const hs_npu_local v[2] = {dst, a};
@@ -127,6 +133,7 @@ hs_status hs_npu_vunary(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, int64_t
     return HS_OK;
 }
 
+/* dst = a op s, elementwise. */
 hs_status hs_npu_vscalar(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, float s, int64_t n)
 {
     const hs_npu_local v[2] = {dst, a};
@@ -144,6 +151,7 @@ hs_status hs_npu_vscalar(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, float 
     return HS_OK;
 }
 
+/* dst += s * a. */
 hs_status hs_npu_vaxpy(hs_npu_local dst, hs_npu_local a, float s, int64_t n)
 {
     const hs_npu_local v[2] = {dst, a};
@@ -157,6 +165,7 @@ hs_status hs_npu_vaxpy(hs_npu_local dst, hs_npu_local a, float s, int64_t n)
     return HS_OK;
 }
 
+/* dst += a * b. */
 hs_status hs_npu_vmla(hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t n)
 {
     const hs_npu_local v[3] = {dst, a, b};
@@ -170,6 +179,7 @@ hs_status hs_npu_vmla(hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t 
     return HS_OK;
 }
 
+/* dst[i] = s. */
 hs_status hs_npu_vdup(hs_npu_local dst, float s, int64_t n)
 {
     HS_TRY(float_op("vdup", &dst, 1, n, (vop_cost){1, 1}, 0));
@@ -179,6 +189,7 @@ hs_status hs_npu_vdup(hs_npu_local dst, float s, int64_t n)
     return HS_OK;
 }
 
+/* dst[i] = a[0]. */
 hs_status hs_npu_vbcast(hs_npu_local dst, hs_npu_local a, int64_t n)
 {
     static const char op[] = "vbcast";
@@ -199,6 +210,7 @@ hs_status hs_npu_vbcast(hs_npu_local dst, hs_npu_local a, int64_t n)
     return HS_OK;
 }
 
+/* dst[i] = a[i] converted to dst's dtype. */
 hs_status hs_npu_vcast(hs_npu_local dst, hs_npu_local a, int64_t n)
 {
     static const char op[] = "vcast";
@@ -261,16 +273,19 @@ static hs_status reduce(const char *op, hs_npu_local dst, hs_npu_local a, int64_
     return HS_OK;
 }
 
+/* dst[0] = sum of a[0..n). */
 hs_status hs_npu_vreduce_sum(hs_npu_local dst, hs_npu_local a, int64_t n)
 {
     return reduce("vreduce_sum", dst, a, n, 0);
 }
 
+/* dst[0] = max of a[0..n). */
 hs_status hs_npu_vreduce_max(hs_npu_local dst, hs_npu_local a, int64_t n)
 {
     return reduce("vreduce_max", dst, a, n, 1);
 }
 
+/* x cmp y as 0 or 1. */
 static int compare(hs_npu_cmp cmp, float x, float y)
 {
     switch (cmp) {
@@ -305,16 +320,19 @@ static hs_status cmp_op(const char *op, hs_npu_cmp cmp, hs_npu_local mask, hs_np
     return HS_OK;
 }
 
+/* mask[i] = a[i] cmp b[i]. */
 hs_status hs_npu_vcmp(hs_npu_cmp cmp, hs_npu_local mask, hs_npu_local a, hs_npu_local b, int64_t n)
 {
     return cmp_op("vcmp", cmp, mask, a, &b, 0.0f, n);
 }
 
+/* mask[i] = a[i] cmp s. */
 hs_status hs_npu_vcmps(hs_npu_cmp cmp, hs_npu_local mask, hs_npu_local a, float s, int64_t n)
 {
     return cmp_op("vcmps", cmp, mask, a, NULL, s, n);
 }
 
+/* dst[i] = mask[i] ? a[i] : b[i]. */
 hs_status hs_npu_vselect(hs_npu_local dst, hs_npu_local mask, hs_npu_local a, hs_npu_local b, int64_t n)
 {
     static const char op[] = "vselect";

@@ -4,10 +4,17 @@
  * run one after another on the host but side by side on the chip, so which
  * block reads a shared line "first" must not depend on the host order. The
  * launch therefore runs every block twice:
- *   census:    each line records how many distinct blocks read it (readers);
- *              the footprint is the number of distinct lines touched.
+ *   census:    each line records how many distinct blocks read it (readers)
+ *              and the first and last cycle any block touched it (all
+ *              blocks start at cycle 0 together). A line is live from its
+ *              first to its last access; the live footprint at a cycle is
+ *              the lines live then, and its peak over the kernel decides
+ *              how much of the re-read data L2 can keep:
+ *                  fit = min(1, l2_bytes / peak live footprint)
+ *              (lines touched once never count; written data that is
+ *              read back later does).
  *   timed:     each access is split, line by line, into bytes from HBM and
- *              bytes from L2 (fit = min(1, l2_bytes / footprint)):
+ *              bytes from L2:
  *     - a line written earlier in this launch:     fit from L2, rest HBM;
  *     - a block's first read of a line:            1/readers from HBM (the
  *       blocks sharing the line share its fetch), the rest as a re-read;
@@ -26,6 +33,7 @@
 
 struct hs_npu_l2_line {
     uint64_t line;
+    uint64_t first, last; /* census cycles of the first and last access */
     uint32_t gen;
     uint32_t readers;    /* distinct blocks reading it (census) */
     int32_t census_last; /* last block seen reading it in the census */
@@ -65,6 +73,7 @@ static hs_status grow(hs_npu_l2 *l2)
 hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
 {
     l2->count = 0;
+    l2->t_max = 0;
     l2->fit = 1.0;
     if (++l2->gen == 0) { /* wrapped: clear stale generations for real */
         free(l2->lines);
@@ -75,13 +84,42 @@ hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
     return l2->lines ? HS_OK : grow(l2);
 }
 
-/* fit = min(1, l2_bytes / footprint). */
-void hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
+/* Time buckets of the live-footprint profile. */
+#define L2_BUCKETS 4096
+
+/* fit = min(1, l2_bytes / peak live footprint): a difference array of
+ * live lines over L2_BUCKETS slices of [0, last census cycle]; a line
+ * counts in every slice its [first, last] touches (so the peak errs high
+ * by at most one slice's turnover). */
+hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
 {
-    const double footprint = (double)l2->count * HS_NPU_L2_LINE;
-    l2->fit = footprint > (double)l2_bytes ? (double)l2_bytes / footprint : 1.0;
+    l2->fit = 1.0;
+    if ((double)l2->count * HS_NPU_L2_LINE <= (double)l2_bytes)
+        return HS_OK;
+    int64_t *live = calloc(L2_BUCKETS + 1, sizeof *live);
+    if (!live)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: %d buckets", L2_BUCKETS);
+    const double scale = (double)L2_BUCKETS / ((double)l2->t_max + 1.0);
+    for (uint64_t i = 0; i < l2->size; i++) {
+        const struct hs_npu_l2_line *e = &l2->lines[i];
+        if (e->gen != l2->gen || e->last == e->first)
+            continue;
+        live[(int64_t)((double)e->first * scale)]++;
+        live[(int64_t)((double)e->last * scale) + 1]--;
+    }
+    int64_t now = 0, peak = 0;
+    for (int b = 0; b < L2_BUCKETS; b++) {
+        now += live[b];
+        peak = now > peak ? now : peak;
+    }
+    free(live);
+    const double footprint = (double)peak * HS_NPU_L2_LINE;
+    if (footprint > (double)l2_bytes)
+        l2->fit = (double)l2_bytes / footprint;
+    return HS_OK;
 }
 
+/* Releases the line table. */
 void hs_npu_l2_free(hs_npu_l2 *l2)
 {
     free(l2->lines);
@@ -99,18 +137,22 @@ static hs_status find(hs_npu_l2 *l2, uint64_t line, struct hs_npu_l2_line **out)
                 return st;
             e = slot(l2, line);
         }
-        *e = (struct hs_npu_l2_line){line, l2->gen, 0, -1, -1, 0};
+        *e = (struct hs_npu_l2_line){line, UINT64_MAX, 0, l2->gen, 0, -1, -1, 0};
         l2->count++;
     }
     *out = e;
     return HS_OK;
 }
 
-/* Accounts `bytes` of one line for block blk (see the top of the file). */
-static void account(hs_npu_l2 *l2, struct hs_npu_l2_line *e, int blk, int census, int write, double bytes,
+/* Accounts `bytes` of one line for block blk at cycle t (see the top of
+ * the file). */
+static void account(hs_npu_l2 *l2, struct hs_npu_l2_line *e, int blk, int census, int write, uint64_t t, double bytes,
                     hs_npu_gm_split *out)
 {
     if (census) {
+        e->first = t < e->first ? t : e->first;
+        e->last = t > e->last ? t : e->last;
+        l2->t_max = t > l2->t_max ? t : l2->t_max;
         if (!write && e->census_last != blk) {
             e->census_last = blk;
             e->readers++;
@@ -130,7 +172,8 @@ static void account(hs_npu_l2 *l2, struct hs_npu_l2_line *e, int blk, int census
     out->hbm += reread * (1.0 - l2->fit);
 }
 
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uintptr_t addr, int64_t rows,
+/* Splits one GM access into HBM and L2 bytes, line by line (census: records the lines). */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t addr, int64_t rows,
                            int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
 {
     *out = (hs_npu_gm_split){0, 0};
@@ -147,7 +190,7 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uintpt
             hs_status st = find(l2, line, &e);
             if (st != HS_OK)
                 return st;
-            account(l2, e, blk, census, write, (double)(hi - lo), out);
+            account(l2, e, blk, census, write, t, (double)(hi - lo), out);
         }
     }
     return HS_OK;

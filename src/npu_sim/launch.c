@@ -29,6 +29,7 @@ struct hs_npu_launch_state {
     size_t tracks_cap;
 };
 
+/* Releases the per-device launch state (hs_npu_free calls it). */
 void hs_npu_launch_state_free(struct hs_npu_launch_state *st)
 {
     if (!st)
@@ -40,6 +41,7 @@ void hs_npu_launch_state_free(struct hs_npu_launch_state *st)
     free(st);
 }
 
+/* The stats of d's last successful launch. */
 hs_npu_launch_stats hs_npu_last_launch(const hs_npu *d)
 {
     return d->last_launch;
@@ -61,32 +63,38 @@ static int aivs_per_aic(const hs_npu_spec *s)
     return r < 1 ? 1 : r > 2 ? 2 : r;
 }
 
+/* Largest block_dim of a launch of this kind on d. */
 int hs_npu_max_blocks(const hs_npu *d, hs_npu_launch_kind kind)
 {
     const hs_npu_spec *s = &d->spec;
     return kind == HS_NPU_LAUNCH_CUBE || unified(s) ? s->cube_cores : s->vector_cores;
 }
 
+/* Index of the block in its launch. */
 int hs_npu_kblock_idx(const hs_npu_kblock *b)
 {
     return b->idx;
 }
 
+/* Blocks in the launch. */
 int hs_npu_kblock_dim(const hs_npu_kblock *b)
 {
     return b->dim;
 }
 
+/* The block's cube core (NULL in a VECTOR launch). */
 hs_npu_core *hs_npu_kblock_aic(hs_npu_kblock *b)
 {
     return b->aic;
 }
 
+/* Vector cores of the block. */
 int hs_npu_kblock_aiv_count(const hs_npu_kblock *b)
 {
     return b->naiv;
 }
 
+/* Vector core i of the block, or NULL. */
 hs_npu_core *hs_npu_kblock_aiv(hs_npu_kblock *b, int i)
 {
     return i >= 0 && i < b->naiv ? b->aiv[i] : NULL;
@@ -249,6 +257,7 @@ static void emit_pipes(hs_npu *d, const core_tracks *rows, size_t n, const char 
     }
 }
 
+/* Runs a kernel over block_dim blocks (census, then timed), advances the stream, records stats and trace. */
 hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind, int block_dim,
                         hs_npu_kernel_fn fn, void *args)
 {
@@ -276,7 +285,7 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
     HS_TRY(hs_npu_l2_begin(&st->l2));
     for (int b = 0; b < block_dim; b++)
         HS_TRY(run_block(d, st, kind, b, block_dim, 1, rates, fn, args, NULL, NULL));
-    hs_npu_l2_end_census(&st->l2, sp->l2_bytes);
+    HS_TRY(hs_npu_l2_end_census(&st->l2, sp->l2_bytes));
     hs_npu_launch_stats ls = {0};
     double flops = 0, hbm = 0, l2 = 0;
     for (int b = 0; b < block_dim; b++) {

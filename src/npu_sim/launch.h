@@ -69,7 +69,8 @@ typedef struct hs_npu_l2 {
     uint64_t size;   /* slots, a power of two */
     uint64_t count;  /* lines of the current launch */
     uint32_t gen;    /* slots of older generations count as empty */
-    double fit;      /* min(1, l2_bytes / footprint), set after the census */
+    uint64_t t_max;  /* last census cycle seen */
+    double fit;      /* min(1, l2_bytes / peak live footprint), set after the census */
 } hs_npu_l2;
 
 /* GM bytes of one access split by where they are served from. */
@@ -202,21 +203,22 @@ static inline void hs_npu_st(uint8_t *m, hs_dtype dt, int64_t i, float v)
 
 /* Starts a launch: an empty line table. */
 hs_status hs_npu_l2_begin(hs_npu_l2 *l2);
-/* After the census: fit = min(1, l2_bytes / (lines * line size)). */
-void hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
+/* After the census: fit = min(1, l2_bytes / peak live footprint). */
+hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
 void hs_npu_l2_free(hs_npu_l2 *l2);
 /* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
- * from `addr` by block `blk`: in the census it records the lines; in the
- * timed pass it returns the bytes served by HBM and by L2. */
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uintptr_t addr, int64_t rows,
+ * from `addr` by block `blk` at cycle t: in the census it records the
+ * lines and their live range; in the timed pass it returns the bytes
+ * served by HBM and by L2. */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t addr, int64_t rows,
                            int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
 
 /* ---- GM access cost (isa_move.c) ---- */
 
-/* Validates and accounts a GM access of op on core c; returns its transfer
- * cycles at the given rates (read: R_hbm and R_l2; write: the write
- * rates capped by `cap` bytes/cycle). */
-hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, int write, const void *gm, int64_t rows, int64_t row_bytes,
-                           int64_t ld_bytes, double cap, uint64_t *cycles);
+/* Validates and accounts a GM access of op on pipe p of core c; returns
+ * its transfer cycles at the given rates (read: R_hbm and R_l2; write:
+ * the write rates capped by `cap` bytes/cycle). */
+hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, int write, const void *gm, int64_t rows,
+                           int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles);
 
 #endif

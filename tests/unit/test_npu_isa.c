@@ -33,6 +33,7 @@ static void *dev_buf(hs_npu *d, const void *host, size_t bytes)
     return p;
 }
 
+/* ceil(a / b). */
 static uint64_t ceil_u(uint64_t a, uint64_t b)
 {
     return (a + b - 1) / b;
@@ -46,6 +47,7 @@ typedef struct mmad_args {
     uint64_t cycles; /* CUBE time of the one mmad */
 } mmad_args;
 
+/* Kernel: one mmad of the args' shape; records the CUBE time. */
 static hs_status k_mmad(hs_npu_kblock *blk, void *arg)
 {
     mmad_args *a = arg;
@@ -94,6 +96,7 @@ typedef struct copy_args {
     uint64_t t[3];   /* MTE2 time after each copy */
 } copy_args;
 
+/* Kernel: `copies` GM -> UB copies of the same data; records MTE2 times. */
 static hs_status k_copy(hs_npu_kblock *blk, void *arg)
 {
     copy_args *a = arg;
@@ -144,6 +147,39 @@ static void test_l2_shared_first_read(void **state)
     hs_npu_free(d);
 }
 
+/* Kernel: reads n fp32 from gm in UB-sized chunks, `copies` passes. */
+static hs_status k_sweep(hs_npu_kblock *blk, void *arg)
+{
+    copy_args *a = arg;
+    hs_npu_core *v = hs_npu_kblock_aiv(blk, 0);
+    const int64_t chunk = 32768;
+    hs_npu_local ub;
+    hs_npu_alloc(v, HS_BUF_UB, HS_FP32, chunk, &ub);
+    for (int pass = 0; pass < a->copies; pass++)
+        for (int64_t e = 0; e < a->n; e += chunk)
+            hs_npu_copy_in(ub, chunk, (const float *)a->gm + e, chunk, 1, chunk);
+    return hs_npu_core_status(v);
+}
+
+/* Live data beyond L2 (4 MiB on "test"): 6 MiB read twice. All of it is
+ * live between the passes, so fit = 4/6 of the re-read comes from L2. */
+static void test_l2_capacity(void **state)
+{
+    (void)state;
+    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    const int64_t n = (6 << 20) / 4;
+    copy_args a = {dev_buf(d, NULL, (size_t)n * 4), n, 2, {0}};
+    assert_int_equal(hs_npu_launch(d, NULL, "sweep", HS_NPU_LAUNCH_VECTOR, 1, k_sweep, &a), HS_OK);
+    const hs_npu_launch_stats ls = hs_npu_last_launch(d);
+    assert_near(ls.l2_bytes, 4 << 20, 0.01 * (4 << 20));
+    assert_near(ls.hbm_bytes, 8 << 20, 0.01 * (8 << 20));
+    a.copies = 1; /* read once: nothing is re-read, all from HBM */
+    assert_int_equal(hs_npu_launch(d, NULL, "sweep1", HS_NPU_LAUNCH_VECTOR, 1, k_sweep, &a), HS_OK);
+    assert_int_equal(hs_npu_last_launch(d).hbm_bytes, 6 << 20);
+    assert_int_equal(hs_npu_last_launch(d).l2_bytes, 0);
+    hs_npu_free(d);
+}
+
 /* --------------------------------------------------------------- flags */
 
 typedef struct flag_args {
@@ -153,6 +189,7 @@ typedef struct flag_args {
     uint64_t mte2_end, vec_start, vec_end;
 } flag_args;
 
+/* Kernel: a copy into x, then a vector op reading x (flagged or not) or y. */
 static hs_status k_flags(hs_npu_kblock *blk, void *arg)
 {
     flag_args *a = arg;
@@ -205,6 +242,7 @@ typedef struct wait_args {
     uint64_t t[HS_PIPE_COUNT];
 } wait_args;
 
+/* Kernel: a wait with nothing set, or scalar work and a full barrier. */
 static hs_status k_wait(hs_npu_kblock *blk, void *arg)
 {
     wait_args *a = arg;
@@ -242,6 +280,7 @@ typedef struct alloc_args {
     int on_aiv;
 } alloc_args;
 
+/* Kernel: one allocation of the args' size. */
 static hs_status k_alloc(hs_npu_kblock *blk, void *arg)
 {
     alloc_args *a = arg;
@@ -409,6 +448,7 @@ typedef struct vec_args {
     uint64_t add_cost;
 } vec_args;
 
+/* Kernel: every vector op family on x and y, results copied out. */
 static hs_status k_vec(hs_npu_kblock *blk, void *arg)
 {
     vec_args *a = arg;
@@ -587,6 +627,7 @@ int main(void)
         cmocka_unit_test(test_mmad_cost),
         cmocka_unit_test(test_copy_cost_and_l2),
         cmocka_unit_test(test_l2_shared_first_read),
+        cmocka_unit_test(test_l2_capacity),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_wait_and_barrier),
         cmocka_unit_test(test_buffer_and_launch_errors),

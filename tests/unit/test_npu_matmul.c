@@ -22,6 +22,7 @@
 /* |a - b| <= tol, in double. */
 #define assert_near(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
 
+/* A device of the given preset and mode (the test fails otherwise). */
 static hs_npu *make(const char *preset, hs_npu_mode mode)
 {
     hs_npu_spec s;
@@ -55,6 +56,7 @@ static void rounded(uint16_t *h, double *ref, size_t n, hs_dtype dt, uint64_t se
     free(f);
 }
 
+/* GELU, tanh approximation, in double. */
 static double gelu(double u)
 {
     return 0.5 * u * (1.0 + tanh(sqrt(2.0 / M_PI) * (u + 0.044715 * u * u * u)));

@@ -66,6 +66,7 @@ typedef struct aiv_bufs {
     int64_t chunk; /* chunks processed, for the ping-pong */
 } aiv_bufs;
 
+/* The smaller of a and b. */
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -411,6 +412,7 @@ static int a_stage(const hs_npu_spec *s, const hs_npu_gemm *g, int nbuf)
     return ka < BK ? BK : (int)ka;
 }
 
+/* Checks g, plans its tiling (stages, tail split), zero-fills split tail tiles and launches the kernel. */
 hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const hs_npu_gemm *g)
 {
     if (!d)
@@ -444,6 +446,7 @@ hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const h
     return hs_npu_launch(d, s, name, HS_NPU_LAUNCH_CUBE, (int)dim, mm_block, &k);
 }
 
+/* out = inp @ w^T (+ bias, through the bias table). */
 hs_status hs_npu_matmul_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N, int64_t C,
                                 int64_t OC, hs_dtype dt)
 {
@@ -452,6 +455,7 @@ hs_status hs_npu_matmul_forward(float *out, const void *inp, const void *w, cons
     return hs_npu_gemm_run(hs_npu_current(), hs_npu_current_stream(), "matmul", &g);
 }
 
+/* out = gelu(inp @ w^T + bias), epilogue on the vector cores. */
 hs_status hs_npu_matmul_gelu_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N,
                                      int64_t C, int64_t OC, hs_dtype dt)
 {

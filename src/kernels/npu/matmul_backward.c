@@ -19,6 +19,7 @@
 #define COL_CHUNK 1024  /* dbias columns per unit */
 #define ROW_CHUNK 16    /* dbias rows per copy */
 
+/* The smaller of a and b. */
 static int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
@@ -141,6 +142,7 @@ static hs_status backward_gemms(hs_npu *d, hs_npu_stream *s, float *dinp, float 
     return HS_OK;
 }
 
+/* dbias column sums, dout cast to dt in a workspace, then the dinp and dw GEMMs. */
 hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const void *inp,
                                  const void *w, int64_t N, int64_t C, int64_t OC, hs_dtype dt)
 {
