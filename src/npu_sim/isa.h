@@ -171,8 +171,8 @@ hs_status hs_npu_cross_wait_flag(hs_npu_core *dst, hs_npu_pipe dst_pipe, int id)
  * The L2 model (src/npu_sim/l2.c, docs/npu_model.md) splits the bytes of
  * each access into b_hbm (first reads, shared among the blocks that read
  * the same 512 B line) and b_l2 (re-reads and lines written earlier in the
- * kernel), scaled by min(1, l2_bytes / footprint) when the kernel's
- * footprint exceeds L2. */
+ * kernel), of which only fit = min(1, l2_bytes / peak live footprint)
+ * come from L2 (a line is live from its first to its last access). */
 
 /* MTE2: copies `rows` rows of `cols` elements from GM (row stride gm_ld
  * elements) into dst (L1 or UB, row stride dst_ld elements), dtype
