@@ -1,6 +1,8 @@
-/* LayerNorm and RMSNorm entry points: argument checks and dispatch. */
+/* LayerNorm and RMSNorm entry points: argument checks and dispatch on the
+ * device of inp (the CPU bodies, or the NPU kernels for NPU tensors). */
 #include "core/try.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/npu/npu_kernels.h"
 
 #include <math.h>
 
@@ -15,14 +17,18 @@ hs_status hs_layernorm_forward(hs_tensor *out, hs_tensor *mean, hs_tensor *rstd,
                                const hs_tensor *w, const hs_tensor *b, float eps)
 {
     static const char op[] = "hs_layernorm_forward";
-    HS_TRY(hs_check_tensor(op, "inp", inp, HS_FP32, 2, NULL));
+    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
-    HS_TRY(hs_check_tensor(op, "out", out, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_optional(op, "mean", mean, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_optional(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_tensor(op, "w", w, HS_FP32, 1, HS_DIMS(C)));
-    HS_TRY(hs_check_tensor(op, "b", b, HS_FP32, 1, HS_DIMS(C)));
+    HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_optional_on(op, "mean", mean, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_optional_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
+    HS_TRY(hs_check_tensor_on(op, "b", b, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(check_eps(op, eps));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_layernorm_forward(out->data, mean ? mean->data : NULL, rstd ? rstd->data : NULL, inp->data,
+                                        w->data, b->data, eps, N, C);
     hs_cpu_layernorm_forward(out->data, mean ? mean->data : NULL, rstd ? rstd->data : NULL, inp->data, w->data,
                              b->data, eps, N, C);
     return HS_OK;
@@ -33,15 +39,19 @@ hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, c
                                 const hs_tensor *rstd)
 {
     static const char op[] = "hs_layernorm_backward";
-    HS_TRY(hs_check_tensor(op, "inp", inp, HS_FP32, 2, NULL));
+    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
-    HS_TRY(hs_check_tensor(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_tensor(op, "w", w, HS_FP32, 1, HS_DIMS(C)));
-    HS_TRY(hs_check_tensor(op, "mean", mean, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_tensor(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_optional(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_optional(op, "dw", dw, HS_FP32, 1, HS_DIMS(C)));
-    HS_TRY(hs_check_optional(op, "db", db, HS_FP32, 1, HS_DIMS(C)));
+    HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
+    HS_TRY(hs_check_tensor_on(op, "mean", mean, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_tensor_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_optional_on(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_optional_on(op, "dw", dw, HS_FP32, 1, HS_DIMS(C), dev));
+    HS_TRY(hs_check_optional_on(op, "db", db, HS_FP32, 1, HS_DIMS(C), dev));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_layernorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, db ? db->data : NULL,
+                                         dout->data, inp->data, w->data, mean->data, rstd->data, N, C);
     return hs_cpu_layernorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, db ? db->data : NULL,
                                      dout->data, inp->data, w->data, mean->data, rstd->data, N, C);
 }
@@ -49,12 +59,15 @@ hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, c
 hs_status hs_rmsnorm_forward(hs_tensor *out, hs_tensor *rstd, const hs_tensor *inp, const hs_tensor *w, float eps)
 {
     static const char op[] = "hs_rmsnorm_forward";
-    HS_TRY(hs_check_tensor(op, "inp", inp, HS_FP32, 2, NULL));
+    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
-    HS_TRY(hs_check_tensor(op, "out", out, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_optional(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_tensor(op, "w", w, HS_FP32, 1, HS_DIMS(C)));
+    HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_optional_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(check_eps(op, eps));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_rmsnorm_forward(out->data, rstd ? rstd->data : NULL, inp->data, w->data, eps, N, C);
     hs_cpu_rmsnorm_forward(out->data, rstd ? rstd->data : NULL, inp->data, w->data, eps, N, C);
     return HS_OK;
 }
@@ -63,13 +76,17 @@ hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *d
                               const hs_tensor *w, const hs_tensor *rstd)
 {
     static const char op[] = "hs_rmsnorm_backward";
-    HS_TRY(hs_check_tensor(op, "inp", inp, HS_FP32, 2, NULL));
+    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
-    HS_TRY(hs_check_tensor(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_tensor(op, "w", w, HS_FP32, 1, HS_DIMS(C)));
-    HS_TRY(hs_check_tensor(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N)));
-    HS_TRY(hs_check_optional(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C)));
-    HS_TRY(hs_check_optional(op, "dw", dw, HS_FP32, 1, HS_DIMS(C)));
+    HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
+    HS_TRY(hs_check_tensor_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
+    HS_TRY(hs_check_optional_on(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C), dev));
+    HS_TRY(hs_check_optional_on(op, "dw", dw, HS_FP32, 1, HS_DIMS(C), dev));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_rmsnorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dout->data, inp->data,
+                                       w->data, rstd->data, N, C);
     return hs_cpu_rmsnorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dout->data, inp->data, w->data,
                                    rstd->data, N, C);
 }

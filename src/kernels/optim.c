@@ -1,10 +1,21 @@
 /* Optimizer kernels: AdamW, global gradient norm, clip scale, in-place
- * scaling. Argument checks and dispatch. */
+ * scaling. Argument checks and dispatch on the device of the first tensor
+ * (CPU bodies, or the NPU kernels for NPU tensors). */
 #include "core/try.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/npu/npu_kernels.h"
 
 #include <math.h>
 #include <stdio.h>
+
+/* hs_check_any_rank on `device`: t non-NULL, fp32, rank 1..HS_MAX_DIMS. */
+static hs_status check_any_rank_on(const char *op, const char *arg, const hs_tensor *t, hs_device_kind device)
+{
+    if (t && (t->ndim < 1 || t->ndim > HS_MAX_DIMS))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s has rank %d, outside 1..%d", op, arg, t->ndim,
+                        HS_MAX_DIMS);
+    return hs_check_tensor_on(op, arg, t, HS_FP32, t ? t->ndim : 1, NULL, device);
+}
 
 hs_adamw_params hs_adamw_params_default(void)
 {
@@ -45,14 +56,17 @@ hs_status hs_adamw_update(hs_tensor *param, const hs_tensor *grad, hs_tensor *m,
                           const hs_adamw_params *p)
 {
     static const char op[] = "hs_adamw_update";
-    HS_TRY(hs_check_any_rank(op, "param", param));
-    HS_TRY(hs_check_any_rank(op, "grad", grad));
-    HS_TRY(hs_check_any_rank(op, "m", m));
-    HS_TRY(hs_check_any_rank(op, "v", v));
+    const hs_device_kind dev = param ? param->device : HS_DEVICE_CPU;
+    HS_TRY(check_any_rank_on(op, "param", param, dev));
+    HS_TRY(check_any_rank_on(op, "grad", grad, dev));
+    HS_TRY(check_any_rank_on(op, "m", m, dev));
+    HS_TRY(check_any_rank_on(op, "v", v, dev));
     HS_TRY(hs_check_same_numel(op, "grad", grad, "param", param));
     HS_TRY(hs_check_same_numel(op, "m", m, "param", param));
     HS_TRY(hs_check_same_numel(op, "v", v, "param", param));
     HS_TRY(check_hyper(op, p));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_adamw_update(param->data, grad->data, m->data, v->data, hs_tensor_numel(param), p);
     hs_cpu_adamw_update(param->data, grad->data, m->data, v->data, hs_tensor_numel(param), p);
     return HS_OK;
 }
@@ -64,12 +78,18 @@ hs_status hs_grad_norm(const hs_tensor *grads, int n_tensors, double *norm)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: norm is NULL", op);
     if (n_tensors < 0 || (n_tensors > 0 && !grads))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %d tensors at %p", op, n_tensors, (const void *)grads);
+    const hs_device_kind dev = n_tensors > 0 ? grads[0].device : HS_DEVICE_CPU;
     for (int i = 0; i < n_tensors; i++) {
         char name[32];
         snprintf(name, sizeof name, "grads[%d]", i);
-        HS_TRY(hs_check_any_rank(op, name, &grads[i]));
+        HS_TRY(check_any_rank_on(op, name, &grads[i], dev));
     }
     double total = 0.0;
+    if (dev == HS_DEVICE_NPU) {
+        HS_TRY(hs_npu_sum_squares(grads, n_tensors, &total));
+        *norm = sqrt(total);
+        return HS_OK;
+    }
     for (int i = 0; i < n_tensors; i++) {
         double s;
         HS_TRY(hs_cpu_sum_squares(grads[i].data, hs_tensor_numel(&grads[i]), &s));
@@ -89,7 +109,10 @@ float hs_clip_scale(double norm, float max_norm)
 
 hs_status hs_scale_inplace(hs_tensor *t, float scale)
 {
-    HS_TRY(hs_check_any_rank("hs_scale_inplace", "t", t));
+    const hs_device_kind dev = t ? t->device : HS_DEVICE_CPU;
+    HS_TRY(check_any_rank_on("hs_scale_inplace", "t", t, dev));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_scale(t->data, hs_tensor_numel(t), scale);
     hs_cpu_scale(t->data, hs_tensor_numel(t), scale);
     return HS_OK;
 }

@@ -63,5 +63,19 @@ hs_status hs_npu_rmsnorm_backward(float *dinp, float *dw, const float *dout, con
 hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C);
 hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, const float *x, const float *bias,
                                     int64_t N, int64_t C);
+hs_status hs_npu_swiglu_forward(float *out, const float *inp, int64_t N, int64_t F);
+hs_status hs_npu_swiglu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t F);
+hs_status hs_npu_residual_forward(float *out, const float *a, const float *b, int64_t n);
+hs_status hs_npu_residual_backward(float *da, float *db, const float *dout, int64_t n);
+struct hs_adamw_params; /* hyperspeed/kernels.h */
+hs_status hs_npu_adamw_update(float *param, const float *grad, float *m, float *v, int64_t n,
+                              const struct hs_adamw_params *hp);
+/* *sum = sum over the tensors of sum x^2: fp32 on the device, the blocks'
+ * partials added in double on the host. */
+hs_status hs_npu_sum_squares(const hs_tensor *x, int count, double *sum);
+hs_status hs_npu_scale(float *x, int64_t n, float scale);
+/* x [B,T,H,HD]; inverse: the backward's rotation by -angle; out may alias inp. */
+hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
+                      float theta, int inverse);
 
 #endif
