@@ -425,12 +425,15 @@ float hs_npu_get_value(hs_npu_local l, int64_t i)
         hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_get_value: NULL view");
         return 0;
     }
-    if (c->blk->status != HS_OK || i < 0 || hs_npu_check_view("get_value", c, l, HS_BUF_UB, i + 1) != HS_OK ||
-        hs_npu_issue("get_value", c, HS_PIPE_SCALAR, (uint64_t)c->blk->dev->spec.lat_scalar, &l, 1, NULL, 0) != HS_OK) {
-        if (i < 0)
-            hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT, "get_value: index %lld", (long long)i);
+    if (c->blk->status != HS_OK)
+        return 0;
+    if (i < 0) {
+        hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT, "get_value: index %lld", (long long)i);
         return 0;
     }
+    if (hs_npu_check_view("get_value", c, l, HS_BUF_UB, i + 1) != HS_OK ||
+        hs_npu_issue("get_value", c, HS_PIPE_SCALAR, (uint64_t)c->blk->dev->spec.lat_scalar, &l, 1, NULL, 0) != HS_OK)
+        return 0;
     const uint8_t *m = hs_npu_view_mem(l);
     return m ? hs_npu_ld(m, l.dtype, i) : 0.0f;
 }

@@ -605,6 +605,15 @@ static void test_modes_and_trace(void **state)
         assert_true(prof[0].vector_util > 0 && prof[0].vector_util <= 1);
         assert_near(prof[0].hbm_bytes, (double)st[mode].hbm_bytes, 0.5);
         free(prof);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char text[1 << 16];
+        const size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = '\0';
+        assert_non_null(strstr(text, "\"aiv1.MTE2\"")); /* pipe rows of both blocks */
+        assert_non_null(strstr(text, "\"aiv0.VECTOR\""));
+        assert_non_null(strstr(text, "\"npu0 cores\""));
         if (mode == HS_NPU_EXECUTE) {
             assert_int_equal(hs_npu_memcpy_d2h(d, NULL, host, a.out, sizeof host), HS_OK);
             for (int i = 0; i < n; i++)
