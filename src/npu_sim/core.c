@@ -162,12 +162,6 @@ uint8_t *hs_npu_view_mem(hs_npu_local l)
     return l.core->mem[l.buf] + l.core->allocs[l.alloc].base + l.offset;
 }
 
-/* Public form of hs_npu_view_mem. */
-void *hs_npu_local_ptr(hs_npu_local l)
-{
-    return hs_npu_view_mem(l);
-}
-
 /* Checks that view l is a live allocation of core c in buffer buf (or any
  * buffer for HS_BUF_COUNT) holding n elements inside its allocation. */
 hs_status hs_npu_check_view(const char *op, hs_npu_core *c, hs_npu_local l, hs_npu_buf buf, int64_t n)
@@ -278,12 +272,6 @@ void hs_npu_track_add(hs_npu_track *t, uint64_t start, uint64_t end)
 const hs_npu_spec *hs_npu_core_spec(const hs_npu_core *c)
 {
     return &c->blk->dev->spec;
-}
-
-/* Name of c ("aic3", "aiv7", "aicore2"). */
-const char *hs_npu_core_name(const hs_npu_core *c)
-{
-    return c->name;
 }
 
 /* Cycle at which pipe p of c is next free. */

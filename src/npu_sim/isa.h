@@ -116,16 +116,9 @@ hs_npu_local hs_npu_sub(hs_npu_local l, int64_t first, int64_t elems);
 /* l's bytes viewed as dtype dt (elems rescaled, rounded down). */
 hs_npu_local hs_npu_as(hs_npu_local l, hs_dtype dt);
 
-/* Host pointer to l's first element in execute mode; NULL in estimate mode
- * and in the census pass. For tests and debugging only: kernels use
- * instructions. */
-void *hs_npu_local_ptr(hs_npu_local l);
-
 /* ------------------------------------------------------------ core queries */
 
 const hs_npu_spec *hs_npu_core_spec(const hs_npu_core *c);
-/* "aic3", "aiv7" (910A's unified cores: "aicore3"). */
-const char *hs_npu_core_name(const hs_npu_core *c);
 /* Cycle at which pipe p of c is next free (its counter). */
 uint64_t hs_npu_pipe_time(const hs_npu_core *c, hs_npu_pipe p);
 /* Cycles pipe p of c has been busy executing instructions. */

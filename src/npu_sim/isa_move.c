@@ -125,7 +125,8 @@ hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src
     const hs_npu_spec *s = &c->blk->dev->spec;
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE3, 1, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
+    HS_NPU_CHECK(c,
+                 hs_npu_gm_access(op, c, HS_PIPE_MTE3, 1, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE3, (uint64_t)s->lat_mte3 + cycles, &src, 1, NULL, 0));
     const uint8_t *m = hs_npu_view_mem(src);
     if (m)
@@ -232,7 +233,8 @@ hs_status hs_npu_load_l0a(hs_npu_local dst, hs_npu_local src, int src_rows, int 
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < k; j++) {
             const int64_t zz = ((i / 16) * (kp / c0) + j / c0) * 16 * c0 + (i % 16) * c0 + j % c0;
-            const int64_t at = transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
+            const int64_t at =
+                transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
             memcpy(d + zz * es, sm + at * es, (size_t)es);
         }
     return HS_OK;
@@ -258,7 +260,8 @@ hs_status hs_npu_load_l0b(hs_npu_local dst, hs_npu_local src, int src_rows, int 
     for (int64_t i = 0; i < k; i++)
         for (int64_t j = 0; j < n; j++) {
             const int64_t zn = ((i / c0) * (np / 16) + j / 16) * 16 * c0 + (j % 16) * c0 + i % c0;
-            const int64_t at = transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
+            const int64_t at =
+                transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
             memcpy(d + zn * es, sm + at * es, (size_t)es);
         }
     return HS_OK;

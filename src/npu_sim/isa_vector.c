@@ -31,7 +31,8 @@ static vop_cost op_cost(hs_npu_vop op)
 static uint64_t vcost(const hs_npu_core *c, int64_t n, int64_t es, vop_cost k)
 {
     const hs_npu_spec *s = &c->blk->dev->spec;
-    return (uint64_t)k.lats * (uint64_t)s->lat_vector + (uint64_t)k.mult * (uint64_t)hs_npu_ceil_div(n * es, s->vector_bytes);
+    return (uint64_t)k.lats * (uint64_t)s->lat_vector +
+           (uint64_t)k.mult * (uint64_t)hs_npu_ceil_div(n * es, s->vector_bytes);
 }
 
 /* fp32, fp16 or bf16. */
@@ -174,7 +175,8 @@ hs_status hs_npu_vmla(hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t 
     if (d) {
         const uint8_t *x = hs_npu_view_mem(a), *y = hs_npu_view_mem(b);
         for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i, hs_npu_ld(d, dst.dtype, i) + hs_npu_ld(x, a.dtype, i) * hs_npu_ld(y, b.dtype, i));
+            hs_npu_st(d, dst.dtype, i,
+                      hs_npu_ld(d, dst.dtype, i) + hs_npu_ld(x, a.dtype, i) * hs_npu_ld(y, b.dtype, i));
     }
     return HS_OK;
 }
@@ -199,8 +201,8 @@ hs_status hs_npu_vbcast(hs_npu_local dst, hs_npu_local a, int64_t n)
     HS_NPU_CHECK(c, check_float(op, c, v, 2));
     HS_NPU_CHECK(c, check_vec(op, c, v, 1, n));
     HS_NPU_CHECK(c, hs_npu_check_view(op, c, a, HS_BUF_UB, 1));
-    HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_VECTOR, vcost(c, n, (int64_t)hs_dtype_size(dst.dtype), (vop_cost){1, 1}),
-                                 &a, 1, &dst, 1));
+    const uint64_t cost = vcost(c, n, (int64_t)hs_dtype_size(dst.dtype), (vop_cost){1, 1});
+    HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_VECTOR, cost, &a, 1, &dst, 1));
     uint8_t *d = hs_npu_view_mem(dst);
     if (d) {
         const float x = hs_npu_ld(hs_npu_view_mem(a), a.dtype, 0);
@@ -343,8 +345,8 @@ hs_status hs_npu_vselect(hs_npu_local dst, hs_npu_local mask, hs_npu_local a, hs
     const hs_npu_local v[4] = {dst, a, b, mask};
     HS_NPU_CHECK(c, check_float(op, c, v, 3));
     HS_NPU_CHECK(c, check_vec(op, c, v, 4, n));
-    HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_VECTOR, vcost(c, n, (int64_t)hs_dtype_size(dst.dtype), (vop_cost){1, 1}),
-                                 v + 1, 3, &dst, 1));
+    const uint64_t cost = vcost(c, n, (int64_t)hs_dtype_size(dst.dtype), (vop_cost){1, 1});
+    HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_VECTOR, cost, v + 1, 3, &dst, 1));
     uint8_t *d = hs_npu_view_mem(dst);
     if (d) {
         const uint8_t *m = hs_npu_view_mem(mask), *x = hs_npu_view_mem(a), *y = hs_npu_view_mem(b);

@@ -270,8 +270,9 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
     const hs_npu_spec *sp = &d->spec;
     const int max = hs_npu_max_blocks(d, kind);
     if (block_dim < 1 || block_dim > max)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_launch %s: block_dim %d outside 1..%d (NPU '%s' has %d %s cores)",
-                        name, block_dim, max, sp->name, max,
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_npu_launch %s: block_dim %d outside 1..%d (NPU '%s' has %d %s cores)", name, block_dim, max,
+                        sp->name, max,
                         kind == HS_NPU_LAUNCH_CUBE || unified(sp) ? "cube (AIC)" : "vector (AIV)");
     struct hs_npu_launch_state *st = NULL;
     HS_TRY(state_of(d, &st));

@@ -443,7 +443,7 @@ static void test_cube_int8_and_bf16_out(void **state)
 
 typedef struct vec_args {
     const float *x, *y; /* [n] in GM */
-    float *out;         /* [10][n] in GM */
+    float *out;         /* [16][n] in GM */
     int64_t n;
     uint64_t add_cost;
 } vec_args;
@@ -454,20 +454,23 @@ static hs_status k_vec(hs_npu_kblock *blk, void *arg)
     vec_args *a = arg;
     hs_npu_core *v = hs_npu_kblock_aiv(blk, 0);
     const int64_t n = a->n;
-    hs_npu_local x, y, o, m, h, s, i32;
+    assert_int_equal(hs_npu_core_spec(v)->vector_bytes, 256);
+    hs_npu_local x, y, o, m, h, s, t;
     hs_npu_alloc(v, HS_BUF_UB, HS_FP32, n, &x);
     hs_npu_alloc(v, HS_BUF_UB, HS_FP32, n, &y);
-    hs_npu_alloc(v, HS_BUF_UB, HS_FP32, 10 * n, &o);
+    hs_npu_alloc(v, HS_BUF_UB, HS_FP32, 16 * n, &o);
     hs_npu_alloc(v, HS_BUF_UB, HS_INT8, n, &m);
     hs_npu_alloc(v, HS_BUF_UB, HS_BF16, n, &h);
     hs_npu_alloc(v, HS_BUF_UB, HS_FP32, 8, &s);
-    hs_npu_alloc(v, HS_BUF_UB, HS_INT32, n, &i32);
+    hs_npu_alloc(v, HS_BUF_UB, HS_FP32, n, &t);
+    const hs_npu_local i32 = hs_npu_as(t, HS_INT32); /* the same bytes as int32 */
     hs_npu_copy_in(x, n, a->x, n, 1, n);
     hs_npu_copy_in(y, n, a->y, n, 1, n);
     hs_npu_barrier(v);
     const uint64_t t0 = hs_npu_pipe_time(v, HS_PIPE_VECTOR);
     hs_npu_vbin(HS_V_ADD, hs_npu_sub(o, 0, n), x, y, n);
     a->add_cost = hs_npu_pipe_time(v, HS_PIPE_VECTOR) - t0;
+    assert_int_equal(hs_npu_pipe_busy(v, HS_PIPE_VECTOR), a->add_cost);
     hs_npu_vbin(HS_V_DIV, hs_npu_sub(o, n, n), x, y, n);
     hs_npu_vunary(HS_V_EXP, hs_npu_sub(o, 2 * n, n), x, n);
     hs_npu_vunary(HS_V_TANH, hs_npu_sub(o, 3 * n, n), x, n);
@@ -485,6 +488,14 @@ static hs_status k_vec(hs_npu_kblock *blk, void *arg)
     hs_npu_vscalar(HS_V_MULS, hs_npu_sub(o, 9 * n, n), x, 100.0f, n);
     hs_npu_vcast(i32, hs_npu_sub(o, 9 * n, n), n);
     hs_npu_vcast(hs_npu_sub(o, 9 * n, n), i32, n);
+    hs_npu_vbin(HS_V_SUB, hs_npu_sub(o, 10 * n, n), x, y, n);
+    hs_npu_vbin(HS_V_MIN, hs_npu_sub(o, 11 * n, n), x, y, n);
+    hs_npu_vunary(HS_V_LN, hs_npu_sub(o, 12 * n, n), y, n);
+    hs_npu_vunary(HS_V_RELU, hs_npu_sub(o, 13 * n, n), x, n);
+    hs_npu_vunary(HS_V_ABS, hs_npu_sub(o, 14 * n, n), x, n);
+    hs_npu_vscalar(HS_V_MINS, hs_npu_sub(o, 14 * n, n), hs_npu_sub(o, 14 * n, n), 0.3f, n);
+    hs_npu_vcmps(HS_CMP_LT, m, x, 0.0f, n);
+    hs_npu_vselect(hs_npu_sub(o, 15 * n, n), m, x, y, n);
     hs_npu_set_flag(v, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 0);
     hs_npu_wait_flag(v, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 0);
     const float mx = hs_npu_get_value(s, 1);
@@ -494,7 +505,7 @@ static hs_status k_vec(hs_npu_kblock *blk, void *arg)
     hs_npu_vscalar(HS_V_ADDS, hs_npu_sub(o, 4 * n, 1), hs_npu_sub(o, 4 * n, 1), hs_npu_get_value(s, 2), 1);
     hs_npu_set_flag(v, HS_PIPE_VECTOR, HS_PIPE_MTE3, 0);
     hs_npu_wait_flag(v, HS_PIPE_VECTOR, HS_PIPE_MTE3, 0);
-    hs_npu_copy_out(a->out, 10 * n, o, 10 * n, 1, 10 * n);
+    hs_npu_copy_out(a->out, 16 * n, o, 16 * n, 1, 16 * n);
     return hs_npu_core_status(v);
 }
 
@@ -505,7 +516,7 @@ static void test_vector_ops(void **state)
     (void)state;
     hs_npu *d = make("test", HS_NPU_EXECUTE);
     enum { n = 300 };
-    float x[n], y[n], out[10 * n];
+    float x[n], y[n], out[16 * n];
     for (int i = 0; i < n; i++) {
         x[i] = 0.013f * (float)(i % 97) - 0.6f;
         y[i] = 0.021f * (float)(i % 41) + 0.1f;
@@ -531,6 +542,12 @@ static void test_vector_ops(void **state)
         assert_near(out[7 * n + i], sum, 0);
         assert_near(out[8 * n + i], (3.0f + x[i] * y[i]) + 0.5f * x[i], 0);
         assert_near(out[9 * n + i], nearbyintf(x[i] * 100.0f), 0);
+        assert_near(out[10 * n + i], x[i] - y[i], 0);
+        assert_near(out[11 * n + i], x[i] < y[i] ? x[i] : y[i], 0);
+        assert_near(out[12 * n + i], logf(y[i]), 0);
+        assert_near(out[13 * n + i], x[i] > 0 ? x[i] : 0.0f, 0);
+        assert_near(out[14 * n + i], fabsf(x[i]) < 0.3f ? fabsf(x[i]) : 0.3f, 0);
+        assert_near(out[15 * n + i], x[i] < 0 ? x[i] : y[i], 0);
     }
     hs_npu_free(d);
 }

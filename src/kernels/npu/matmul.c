@@ -396,8 +396,8 @@ static hs_status zero_tail(hs_npu *d, hs_npu_stream *s, const char *name, const 
     char fill[64];
     snprintf(fill, sizeof fill, "%s_zero", name);
     const int64_t units = (k->tiles_m * k->tiles_n - k->full) * (BM / EPI_ROWS);
-    return hs_npu_launch(d, s, fill, HS_NPU_LAUNCH_VECTOR, (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR)),
-                         fill_block, (void *)k);
+    const int blocks = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
+    return hs_npu_launch(d, s, fill, HS_NPU_LAUNCH_VECTOR, blocks, fill_block, (void *)k);
 }
 
 /* Largest A stage (multiple of BK, at most KA_MAX) that fits L1 next to
