@@ -1,18 +1,26 @@
-/* Fused softmax + cross-entropy entry points: argument checks, then the device body. */
+/* Fused softmax + cross-entropy entry points: argument checks, then the
+ * body of the logits' device (CPU, or the NPU kernels for NPU tensors). */
 #include "hyperspeed/kernels.h"
 #include "kernels/check.h"
 #include "kernels/cpu/seq.h"
+#include "kernels/npu/npu_kernels.h"
 
-/* logits [N,V], targets [N] int32 with every value in [-1, V); sets N, V. */
+/* logits [N,V], targets [N] int32 with every value in [-1, V); sets N, V.
+ * NPU targets are checked where their values exist: in execute mode, whose
+ * device memory is host memory (a device-side assert, at no simulated
+ * cost); estimate mode has no values. */
 static hs_status ce_check(const char *op, const hs_tensor *logits, const hs_tensor *targets, int64_t *N, int64_t *V)
 {
-    hs_status s = hs_check_tensor(op, "logits", logits, HS_FP32, 2, NULL);
+    const hs_device_kind dev = logits ? logits->device : HS_DEVICE_CPU;
+    hs_status s = hs_check_tensor_on(op, "logits", logits, HS_FP32, 2, NULL, dev);
     if (s)
         return s;
     *N = logits->shape[0];
     *V = logits->shape[1];
-    if ((s = hs_check_tensor(op, "targets", targets, HS_INT32, 1, HS_DIMS(*N))))
+    if ((s = hs_check_tensor_on(op, "targets", targets, HS_INT32, 1, HS_DIMS(*N), dev)))
         return s;
+    if (dev == HS_DEVICE_NPU && (!hs_npu_current() || hs_npu_mode_of(hs_npu_current()) != HS_NPU_EXECUTE))
+        return HS_OK;
     const int32_t *t = targets->data;
     for (int64_t n = 0; n < *N; n++)
         if (t[n] < -1 || t[n] >= *V)
@@ -26,9 +34,11 @@ hs_status hs_cross_entropy_forward(hs_tensor *losses, hs_tensor *lse, const hs_t
     int64_t N, V;
     hs_status s;
     if ((s = ce_check(__func__, logits, targets, &N, &V)) ||
-        (s = hs_check_tensor(__func__, "losses", losses, HS_FP32, 1, HS_DIMS(N))) ||
-        (s = hs_check_tensor(__func__, "lse", lse, HS_FP32, 1, HS_DIMS(N))))
+        (s = hs_check_tensor_on(__func__, "losses", losses, HS_FP32, 1, HS_DIMS(N), logits->device)) ||
+        (s = hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 1, HS_DIMS(N), logits->device)))
         return s;
+    if (logits->device == HS_DEVICE_NPU)
+        return hs_npu_cross_entropy_forward(losses->data, lse->data, logits->data, targets->data, N, V);
     hs_cpu_cross_entropy_forward(losses->data, lse->data, logits->data, targets->data, N, V);
     return HS_OK;
 }
@@ -39,9 +49,11 @@ hs_status hs_cross_entropy_backward(hs_tensor *dlogits, const hs_tensor *logits,
     int64_t N, V;
     hs_status s;
     if ((s = ce_check(__func__, logits, targets, &N, &V)) ||
-        (s = hs_check_optional(__func__, "dlogits", dlogits, HS_FP32, 2, HS_DIMS(N, V))) ||
-        (s = hs_check_tensor(__func__, "lse", lse, HS_FP32, 1, HS_DIMS(N))))
+        (s = hs_check_optional_on(__func__, "dlogits", dlogits, HS_FP32, 2, HS_DIMS(N, V), logits->device)) ||
+        (s = hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 1, HS_DIMS(N), logits->device)))
         return s;
+    if (dlogits && logits->device == HS_DEVICE_NPU)
+        return hs_npu_cross_entropy_backward(dlogits->data, logits->data, lse->data, targets->data, N, V, dloss);
     if (dlogits)
         hs_cpu_cross_entropy_backward(dlogits->data, logits->data, lse->data, targets->data, N, V, dloss);
     return HS_OK;

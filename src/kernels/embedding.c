@@ -1,11 +1,17 @@
 /* hs_embedding_forward / hs_embedding_backward: argument checks (including
- * every token's range) and dispatch. */
+ * every token's range) and dispatch on the device of tokens (CPU body, or
+ * the NPU kernels). */
 #include "core/try.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/npu/npu_kernels.h"
 
-/* tokens[B,T] int32, each in [0, V). */
+/* tokens[B,T] int32, each in [0, V). NPU tokens are checked where their
+ * values exist: in execute mode, whose device memory is host memory (a
+ * device-side assert, at no simulated cost); estimate mode has no values. */
 static hs_status check_tokens(const char *op, const hs_tensor *tokens, int64_t V)
 {
+    if (tokens->device == HS_DEVICE_NPU && (!hs_npu_current() || hs_npu_mode_of(hs_npu_current()) != HS_NPU_EXECUTE))
+        return HS_OK;
     const int32_t *tok = tokens->data;
     const int64_t T = tokens->shape[1], n = tokens->shape[0] * T;
     for (int64_t i = 0; i < n; i++)
@@ -16,9 +22,10 @@ static hs_status check_tokens(const char *op, const hs_tensor *tokens, int64_t V
 }
 
 /* wpe[maxT,C] with maxT >= T. */
-static hs_status check_positions(const char *op, const char *arg, const hs_tensor *wpe, int64_t T, int64_t C)
+static hs_status check_positions(const char *op, const char *arg, const hs_tensor *wpe, int64_t T, int64_t C,
+                                 hs_device_kind device)
 {
-    HS_TRY(hs_check_optional(op, arg, wpe, HS_FP32, 2, HS_DIMS(-1, C)));
+    HS_TRY(hs_check_optional_on(op, arg, wpe, HS_FP32, 2, HS_DIMS(-1, C), device));
     if (wpe && wpe->shape[0] < T)
         return hs_error(HS_ERR_SHAPE_MISMATCH, "%s: %s has %lld positions, fewer than T=%lld", op, arg,
                         (long long)wpe->shape[0], (long long)T);
@@ -28,12 +35,16 @@ static hs_status check_positions(const char *op, const char *arg, const hs_tenso
 hs_status hs_embedding_forward(hs_tensor *out, const hs_tensor *tokens, const hs_tensor *wte, const hs_tensor *wpe)
 {
     static const char op[] = "hs_embedding_forward";
-    HS_TRY(hs_check_tensor(op, "tokens", tokens, HS_INT32, 2, NULL));
-    HS_TRY(hs_check_tensor(op, "wte", wte, HS_FP32, 2, NULL));
+    const hs_device_kind dev = tokens ? tokens->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "tokens", tokens, HS_INT32, 2, NULL, dev));
+    HS_TRY(hs_check_tensor_on(op, "wte", wte, HS_FP32, 2, NULL, dev));
     const int64_t B = tokens->shape[0], T = tokens->shape[1], C = wte->shape[1];
-    HS_TRY(check_positions(op, "wpe", wpe, T, C));
-    HS_TRY(hs_check_tensor(op, "out", out, HS_FP32, 3, HS_DIMS(B, T, C)));
+    HS_TRY(check_positions(op, "wpe", wpe, T, C, dev));
+    HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 3, HS_DIMS(B, T, C), dev));
     HS_TRY(check_tokens(op, tokens, wte->shape[0]));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_embedding_forward(out->data, tokens->data, wte->data, wpe ? wpe->data : NULL, B, T, C,
+                                        wte->shape[0]);
     hs_cpu_embedding_forward(out->data, tokens->data, wte->data, wpe ? wpe->data : NULL, B, T, C);
     return HS_OK;
 }
@@ -41,14 +52,18 @@ hs_status hs_embedding_forward(hs_tensor *out, const hs_tensor *tokens, const hs
 hs_status hs_embedding_backward(hs_tensor *dwte, hs_tensor *dwpe, const hs_tensor *dout, const hs_tensor *tokens)
 {
     static const char op[] = "hs_embedding_backward";
-    HS_TRY(hs_check_tensor(op, "tokens", tokens, HS_INT32, 2, NULL));
+    const hs_device_kind dev = tokens ? tokens->device : HS_DEVICE_CPU;
+    HS_TRY(hs_check_tensor_on(op, "tokens", tokens, HS_INT32, 2, NULL, dev));
     const int64_t B = tokens->shape[0], T = tokens->shape[1];
-    HS_TRY(hs_check_tensor(op, "dout", dout, HS_FP32, 3, HS_DIMS(B, T, -1)));
+    HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 3, HS_DIMS(B, T, -1), dev));
     const int64_t C = dout->shape[2];
-    HS_TRY(hs_check_optional(op, "dwte", dwte, HS_FP32, 2, HS_DIMS(-1, C)));
-    HS_TRY(check_positions(op, "dwpe", dwpe, T, C));
+    HS_TRY(hs_check_optional_on(op, "dwte", dwte, HS_FP32, 2, HS_DIMS(-1, C), dev));
+    HS_TRY(check_positions(op, "dwpe", dwpe, T, C, dev));
     if (dwte)
         HS_TRY(check_tokens(op, tokens, dwte->shape[0]));
+    if (dev == HS_DEVICE_NPU)
+        return hs_npu_embedding_backward(dwte ? dwte->data : NULL, dwpe ? dwpe->data : NULL, dout->data, tokens->data,
+                                         B, T, C, dwte ? dwte->shape[0] : 1);
     hs_cpu_embedding_backward(dwte ? dwte->data : NULL, dwpe ? dwpe->data : NULL, dout->data, tokens->data, B, T, C);
     return HS_OK;
 }

@@ -627,6 +627,165 @@ static void test_rope(void **state)
     devs_free(&v);
 }
 
+/* ------------------------------------------------------------- embedding */
+
+static int32_t *up_i32(hs_npu *d, const int32_t *host, size_t n)
+{
+    void *p;
+    assert_int_equal(hs_npu_malloc(d, n * sizeof(int32_t), &p), HS_OK);
+    assert_int_equal(hs_npu_memcpy_h2d(d, NULL, p, host, n * sizeof(int32_t)), HS_OK);
+    return p;
+}
+
+/* Forward (timed) and backward (timed) on device d: cost of each. */
+typedef struct emb_io {
+    const int32_t *tok;
+    const float *wte, *wpe, *dy;
+    float *out, *dwte, *dwpe; /* dwte, dwpe: in initial values, out results */
+    int64_t B, T, C, V;
+} emb_io;
+
+static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
+{
+    hs_npu_set_current(d, NULL);
+    const int64_t B = io->B, T = io->T, C = io->C, V = io->V, n = B * T * C;
+    int32_t *pt = up_i32(d, io->tok, B * T);
+    float *pwte = up(d, io->wte, V * C), *pwpe = io->wpe ? up(d, io->wpe, T * C) : NULL, *po = up(d, NULL, n);
+    float *pdy = up(d, io->dy, n), *pdwte = up(d, io->dwte, V * C), *pdwpe = up(d, io->dwpe, T * C);
+    hs_tensor tt = on_npu(hs_view2(pt, HS_INT32, B, T)), twte = on_npu(hs_view2(pwte, HS_FP32, V, C));
+    hs_tensor twpe = on_npu(hs_view2(pwpe ? pwpe : pwte, HS_FP32, T, C)), to = on_npu(hs_view3(po, HS_FP32, B, T, C));
+    hs_tensor tdy = on_npu(hs_view3(pdy, HS_FP32, B, T, C)), tdwte = on_npu(hs_view2(pdwte, HS_FP32, V, C));
+    hs_tensor tdwpe = on_npu(hs_view2(pdwpe, HS_FP32, T, C));
+    double t0 = clock_of(d);
+    assert_int_equal(hs_embedding_forward(&to, &tt, &twte, pwpe ? &twpe : NULL), HS_OK);
+    *fwd = cost_since(d, t0);
+    t0 = clock_of(d);
+    assert_int_equal(hs_embedding_backward(&tdwte, pwpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
+    *bwd = cost_since(d, t0);
+    const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
+    down(d, exec ? io->out : NULL, po, n);
+    down(d, exec ? io->dwte : NULL, pdwte, V * C);
+    down(d, exec ? io->dwpe : NULL, pdwpe, T * C);
+    assert_int_equal(hs_npu_free_mem(d, pt), HS_OK);
+    down(d, NULL, pwte, V * C);
+    if (pwpe)
+        down(d, NULL, pwpe, T * C);
+    down(d, NULL, pdy, n);
+}
+
+static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, int with_wpe, int zero_tokens)
+{
+    char what[96];
+    const int64_t n = B * T * C;
+    int32_t *tok = calloc(B * T, sizeof *tok);
+    assert_non_null(tok);
+    uint64_t st = 77;
+    for (int64_t i = 0; i < B * T && !zero_tokens; i++)
+        tok[i] = (int32_t)(gc_rand(&st) * (double)V);
+    float *wte = rnd(V * C, 1.0, 71), *wpe = with_wpe ? rnd(T * C, 1.0, 72) : NULL, *dy = rnd(n, 1.0, 73);
+    float *dwte0 = rnd(V * C, 1.0, 74), *dwpe0 = rnd(T * C, 1.0, 75);
+    float *rout = fz(n), *rdwte = dup_f(dwte0, V * C), *rdwpe = dup_f(dwpe0, T * C);
+    hs_tensor tt = hs_view2(tok, HS_INT32, B, T), twte = hs_view2(wte, HS_FP32, V, C);
+    hs_tensor twpe = hs_view2(wpe ? wpe : wte, HS_FP32, T, C), to = hs_view3(rout, HS_FP32, B, T, C);
+    hs_tensor tdy = hs_view3(dy, HS_FP32, B, T, C), tdwte = hs_view2(rdwte, HS_FP32, V, C);
+    hs_tensor tdwpe = hs_view2(rdwpe, HS_FP32, T, C);
+    assert_int_equal(hs_embedding_forward(&to, &tt, &twte, wpe ? &twpe : NULL), HS_OK);
+    assert_int_equal(hs_embedding_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
+    emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V};
+    emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V};
+    cost fe, be, fs, bs;
+    embedding_on(v->exec, &ex, &fe, &be);
+    embedding_on(v->est, &es, &fs, &bs);
+    snprintf(what, sizeof what, "embedding [%lld,%lld,%lld] V %lld wpe %d zero tokens %d", (long long)B,
+             (long long)T, (long long)C, (long long)V, with_wpe, zero_tokens);
+    if (zero_tokens) /* estimate mode gathers row 0 (docs/npu_model.md) */
+        same_cost(what, fe, fs);
+    else
+        assert_true(fs.seconds <= fe.seconds);
+    same_cost(what, be, bs);
+    agree(what, ex.out, rout, n);
+    agree(what, ex.dwte, rdwte, V * C);
+    agree(what, ex.dwpe, rdwpe, T * C);
+    /* the scatter-add sums in token order, as the CPU does */
+    assert_memory_equal(ex.dwte, rdwte, V * C * sizeof(float));
+    free(tok), free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(rout), free(rdwte), free(rdwpe);
+    free(ex.out), free(ex.dwte), free(ex.dwpe);
+}
+
+static void test_embedding(void **state)
+{
+    (void)state;
+    devs v = devs_new();
+    /* B, T, C, V: one token, ragged, repeated tokens, rows wider than a tile */
+    const int64_t cases[][4] = {{1, 1, 8, 5}, {2, 7, 13, 11}, {3, 33, 100, 50}, {4, 300, 24, 3}, {1, 3, 13000, 4}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (int wpe = 0; wpe < 2; wpe++)
+            for (int zero = 0; zero < 2; zero++)
+                embedding_case(&v, cases[k][0], cases[k][1], cases[k][2], cases[k][3], wpe, zero);
+    devs_free(&v);
+}
+
+/* --------------------------------------------------------- cross-entropy */
+
+/* Forward, then backward into dlogits (or over the logits when alias). */
+static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *losses, float *lse, float *dx, int64_t N,
+                  int64_t V, int alias, cost *fwd, cost *bwd)
+{
+    hs_npu_set_current(d, NULL);
+    float *px = up(d, x, N * V), *pl = up(d, NULL, N), *pe = up(d, NULL, N), *pd = alias ? px : up(d, NULL, N * V);
+    int32_t *pt = up_i32(d, tg, N);
+    hs_tensor tx = on_npu(hs_view2(px, HS_FP32, N, V)), tt = on_npu(hs_view1(pt, HS_INT32, N));
+    hs_tensor tl = on_npu(hs_view1(pl, HS_FP32, N)), te = on_npu(hs_view1(pe, HS_FP32, N));
+    hs_tensor td = on_npu(hs_view2(pd, HS_FP32, N, V));
+    double t0 = clock_of(d);
+    assert_int_equal(hs_cross_entropy_forward(&tl, &te, &tx, &tt), HS_OK);
+    *fwd = cost_since(d, t0);
+    t0 = clock_of(d);
+    assert_int_equal(hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f), HS_OK);
+    *bwd = cost_since(d, t0);
+    const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
+    down(d, exec ? losses : NULL, pl, N);
+    down(d, exec ? lse : NULL, pe, N);
+    down(d, exec ? dx : NULL, pd, N * V);
+    if (!alias)
+        down(d, NULL, px, N * V);
+    assert_int_equal(hs_npu_free_mem(d, pt), HS_OK);
+}
+
+static void test_cross_entropy(void **state)
+{
+    (void)state;
+    devs v = devs_new();
+    const int64_t shapes[][2] = {{1, 8}, {7, 13}, {33, 100}, {5, 777}, {3, 30001}, {2, 50257}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int alias = 0; alias < 2; alias++) {
+            const int64_t N = shapes[k][0], V = shapes[k][1];
+            char what[64];
+            float *x = rnd(N * V, 8.0, 81);
+            int32_t *tg = calloc(N, sizeof *tg);
+            assert_non_null(tg);
+            uint64_t st = 82;
+            for (int64_t i = 0; i < N; i++) /* every third row ignored (target -1) */
+                tg[i] = i % 3 == 1 ? -1 : (int32_t)(gc_rand(&st) * (double)V);
+            float *rl = fz(N), *re = fz(N), *rd = fz(N * V), *nl = fz(N), *ne = fz(N), *nd = fz(N * V);
+            hs_tensor tx = hs_view2(x, HS_FP32, N, V), tt = hs_view1(tg, HS_INT32, N);
+            hs_tensor tl = hs_view1(rl, HS_FP32, N), te = hs_view1(re, HS_FP32, N), td = hs_view2(rd, HS_FP32, N, V);
+            assert_int_equal(hs_cross_entropy_forward(&tl, &te, &tx, &tt), HS_OK);
+            assert_int_equal(hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f), HS_OK);
+            cost fe, be, fs, bs;
+            ce_on(v.exec, x, tg, nl, ne, nd, N, V, alias, &fe, &be);
+            ce_on(v.est, x, tg, NULL, NULL, NULL, N, V, alias, &fs, &bs);
+            snprintf(what, sizeof what, "cross_entropy %lldx%lld alias %d", (long long)N, (long long)V, alias);
+            same_cost(what, fe, fs);
+            same_cost(what, be, bs);
+            agree(what, ne, re, N);
+            agree_at(what, nl, rl, N, 8.0); /* lse - x[t]: rounding of the logits' scale */
+            agree(what, nd, rd, N * V);
+            free(x), free(tg), free(rl), free(re), free(rd), free(nl), free(ne), free(nd);
+        }
+    devs_free(&v);
+}
+
 /* ------------------------------------------------------------- devices */
 
 /* Mixed CPU and NPU tensors are HS_ERR_DEVICE; so is an NPU op with no
@@ -661,6 +820,27 @@ static void test_mixed_devices(void **state)
     hs_tensor h4 = hs_view4(host, HS_FP32, 1, 2, 2, 16), n4 = on_npu(hs_view4(dev, HS_FP32, 1, 2, 2, 16));
     EXPECT_ERR(hs_rope_forward(&h4, &n4, 1, 10000.0f), HS_ERR_DEVICE);
     EXPECT_ERR(hs_rope_backward(&n4, &h4, 1, 10000.0f), HS_ERR_DEVICE);
+    int32_t htok[4] = {0, 1, 2, 3};
+    int32_t *dtok = up_i32(v.exec, htok, 4);
+    hs_tensor ht = hs_view2(htok, HS_INT32, 1, 4), nt = on_npu(hs_view2(dtok, HS_INT32, 1, 4));
+    hs_tensor h3 = hs_view3(host, HS_FP32, 1, 4, 16), n3 = on_npu(hs_view3(dev, HS_FP32, 1, 4, 16));
+    EXPECT_ERR(hs_embedding_forward(&n3, &nt, &hx, NULL), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_embedding_forward(&h3, &ht, &nx, NULL), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_embedding_backward(&nx, NULL, &h3, &nt), HS_ERR_DEVICE);
+    htok[2] = 9; /* out of range: named, as on the CPU */
+    assert_int_equal(hs_npu_memcpy_h2d(v.exec, NULL, dtok, htok, sizeof htok), HS_OK);
+    EXPECT_ERR(hs_embedding_forward(&n3, &nt, &nx, NULL), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "tokens[0][2]"));
+    hs_tensor n1 = on_npu(hs_view1(dev, HS_FP32, 1)), h1 = hs_view1(host, HS_FP32, 1);
+    hs_tensor nl = on_npu(hs_view2(dev, HS_FP32, 1, 8)), hl = hs_view2(host, HS_FP32, 1, 8);
+    hs_tensor nt1 = on_npu(hs_view1(dtok, HS_INT32, 1)), ht1 = hs_view1(htok, HS_INT32, 1);
+    hs_tensor nt9 = on_npu(hs_view1(dtok + 2, HS_INT32, 1));
+    EXPECT_ERR(hs_cross_entropy_forward(&h1, &n1, &nl, &nt1), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_cross_entropy_forward(&n1, &n1, &nl, &ht1), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_cross_entropy_backward(&hl, &nl, &n1, &nt1, 1.0f), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_cross_entropy_forward(&n1, &n1, &nl, &nt9), HS_ERR_INVALID_ARGUMENT); /* target 9, V = 8 */
+    assert_non_null(strstr(hs_last_error(), "targets[0] = 9"));
+    assert_int_equal(hs_npu_free_mem(v.exec, dtok), HS_OK);
     hs_npu_set_current(NULL, NULL);
     EXPECT_ERR(hs_rmsnorm_forward(&nx, &nr, &nx, &nw, 1e-5f), HS_ERR_DEVICE);
     down(v.exec, NULL, dev, 64);
@@ -678,6 +858,8 @@ int main(void)
         cmocka_unit_test(test_adamw),
         cmocka_unit_test(test_grad_norm_scale),
         cmocka_unit_test(test_rope),
+        cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_cross_entropy),
         cmocka_unit_test(test_mixed_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

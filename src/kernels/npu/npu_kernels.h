@@ -77,5 +77,15 @@ hs_status hs_npu_scale(float *x, int64_t n, float scale);
 /* x [B,T,H,HD]; inverse: the backward's rotation by -angle; out may alias inp. */
 hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
                       float theta, int inverse);
+/* V: rows of wte (dwte); token ids are clamped to [0, V) as addresses. */
+hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
+                                   int64_t T, int64_t C, int64_t V);
+hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
+                                    int64_t T, int64_t C, int64_t V);
+hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
+                                       int64_t N, int64_t V);
+/* dlogits may alias logits. */
+hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+                                        int64_t N, int64_t V, float dloss);
 
 #endif
