@@ -144,8 +144,9 @@ static float *dup_f(const float *src, size_t n)
     return p;
 }
 
-/* Shapes [N, C]: one row, ragged, several blocks, rows wider than a UB tile. */
-static const int64_t SHAPES[][2] = {{1, 8}, {1, 13}, {7, 13}, {33, 100}, {5, 777}, {3, 10000}, {2, 12345}};
+/* Shapes [N, C]: one row, ragged, several blocks, more rows per block than
+ * the per-row results a block gathers (STASH), rows wider than a UB tile. */
+static const int64_t SHAPES[][2] = {{1, 8}, {1, 13}, {7, 13}, {33, 100}, {5, 777}, {4500, 8}, {9, 10000}, {2, 12345}};
 #define NSHAPES (sizeof SHAPES / sizeof SHAPES[0])
 
 /* --------------------------------------------------------------- norms */
