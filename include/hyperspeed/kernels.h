@@ -155,6 +155,19 @@ HS_API double hs_cpu_sgemm_peak_gflops(void);
 /* Name of the OpenBLAS kernel core in use ("Haswell", "SkylakeX", ...). */
 HS_API const char *hs_blas_core_name(void);
 
+/* ---- dtype cast and fill ----
+ * hs_cast: dst = src converted, fp32 -> bf16 / fp16 (round to nearest
+ * even; NaN stays NaN, Inf stays Inf) or bf16 / fp16 -> fp32 (exact).
+ * dst and src: same device, same numel (any ranks); no other dtype pair
+ * (HS_ERR_DTYPE). The NPU body is a streaming vector kernel (vcast), bit
+ * identical to the CPU's. Used for mixed precision: low-precision copies of
+ * weights and activations for the matmuls. */
+HS_API hs_status hs_cast(hs_tensor *dst, const hs_tensor *src);
+/* t[i] = value rounded once to t's dtype (fp32, bf16 or fp16; others are
+ * HS_ERR_DTYPE), on t's device: what a memset is on the host (the NPU body
+ * duplicates the value into one UB tile and stores it over t). */
+HS_API hs_status hs_fill(hs_tensor *t, float value);
+
 #ifdef __cplusplus
 }
 #endif

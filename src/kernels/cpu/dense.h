@@ -108,4 +108,8 @@ void hs_cpu_adamw_update(float *param, const float *grad, float *m, float *v, in
 hs_status hs_cpu_sum_squares(const float *x, int64_t n, double *sum);
 void hs_cpu_scale(float *x, int64_t n, float scale);
 
+/* casts and fills (cpu/convert.c); dtypes already checked: cast is fp32 <-> bf16 / fp16, fill fp32, bf16 or fp16. */
+void hs_cpu_cast(void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n);
+void hs_cpu_fill(void *t, hs_dtype dt, float value, int64_t n);
+
 #endif

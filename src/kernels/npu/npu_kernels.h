@@ -88,4 +88,12 @@ hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *l
 hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                         int64_t N, int64_t V, float dloss);
 
+/* ---- casts and fills (src/kernels/npu/convert.c) ---- */
+
+/* dst[i] = src[i] converted (fp32 <-> bf16 / fp16, round to nearest even),
+ * n elements (hs_cast on NPU tensors). */
+hs_status hs_npu_cast(void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n);
+/* t[i] = value rounded to dt (fp32, bf16 or fp16), n elements (hs_fill). */
+hs_status hs_npu_fill(void *t, hs_dtype dt, float value, int64_t n);
+
 #endif
