@@ -3,13 +3,19 @@
  * kernel's time, advances the stream, fills the device's last-launch stats
  * and records the pipes of every core in the trace.
  *
- *   seconds = launch_overhead_s + max_blocks(max_pipes free[p]) / freq
+ *   cycles  = max(max_blocks(max_pipes free[p]), ceil(hbm_bytes * freq / hbm_bw))
+ *   seconds = launch_overhead_s + cycles / freq
+ * The second term is the chip's HBM roofline: the per-block rates share
+ * HBM among the active blocks, but writes land in L2 at L2 rates and reach
+ * HBM later (write-back), so without it a kernel whose traffic is mostly
+ * writes could beat the HBM bandwidth.
  *   cube_utilisation   = sum CUBE busy   / (AICs used * cycles)
  *   vector_utilisation = sum VECTOR busy / (AIVs used * cycles)
  */
 #include "core/try.h"
 #include "npu_sim/launch.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -300,6 +306,9 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
         hbm += r.hbm_bytes;
         l2 += r.l2_bytes;
     }
+    const uint64_t hbm_floor = (uint64_t)ceil(hbm * sp->freq_hz / sp->hbm_bw);
+    if (hbm_floor > ls.cycles)
+        ls.cycles = hbm_floor;
     ls.seconds = sp->launch_overhead_s + (double)ls.cycles / sp->freq_hz;
     ls.hbm_bytes = (uint64_t)llround(hbm);
     ls.l2_bytes = (uint64_t)llround(l2);
