@@ -28,6 +28,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #include <math.h>
@@ -66,45 +67,6 @@ static void plan(ce_args *a, int64_t ub, int tile, int row, int64_t fixed)
         a->ld = a->W;
         a->R = 1;
     }
-}
-
-/* ------------------------------------------------------------ ping-pong */
-
-/* Two buffer sets; rel[b]: the pipe that frees set b (-1: free). */
-typedef struct pingpong {
-    hs_npu_core *c;
-    int64_t step;
-    int rel[2];
-} pingpong;
-
-static int pp_begin(pingpong *p)
-{
-    const int b = (int)(p->step & 1);
-    if (p->rel[b] >= 0)
-        hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
-    return b;
-}
-
-/* Hand-off of set b from pipe src to pipe dst (flag id b). */
-static void pp_pass(pingpong *p, int b, hs_npu_pipe src, hs_npu_pipe dst)
-{
-    hs_npu_set_flag(p->c, src, dst, b);
-    hs_npu_wait_flag(p->c, src, dst, b);
-}
-
-/* Set b is done once pipe `last` (VECTOR or MTE3) is. */
-static void pp_end(pingpong *p, int b, hs_npu_pipe last)
-{
-    hs_npu_set_flag(p->c, last, HS_PIPE_MTE2, b);
-    p->rel[b] = (int)last;
-    p->step++;
-}
-
-static void pp_drain(pingpong *p)
-{
-    for (int b = 0; b < 2; b++)
-        if (p->rel[b] >= 0)
-            hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
 }
 
 /* SCALAR reads vals[0..n) of v after VECTOR wrote them; VECTOR waits for

@@ -20,6 +20,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #define GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
@@ -35,54 +36,6 @@ static void split(int64_t n, int b, int nb, int64_t *lo, int64_t *hi)
 {
     *lo = n * b / nb;
     *hi = n * (b + 1) / nb;
-}
-
-/* ------------------------------------------------------------ ping-pong */
-
-/* Two buffer sets; rel[b]: the pipe that frees set b (-1: free). */
-typedef struct pingpong {
-    hs_npu_core *c;
-    int64_t step;
-    int rel[2];
-} pingpong;
-
-/* Waits until the next set is free; returns its index. */
-static int pp_begin(pingpong *p)
-{
-    const int b = (int)(p->step & 1);
-    if (p->rel[b] >= 0)
-        hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
-    return b;
-}
-
-/* Set b is loaded: VECTOR may read it. */
-static void pp_loaded(pingpong *p, int b)
-{
-    hs_npu_set_flag(p->c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-    hs_npu_wait_flag(p->c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-}
-
-/* Set b is computed: MTE3 may store it. */
-static void pp_computed(pingpong *p, int b)
-{
-    hs_npu_set_flag(p->c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-    hs_npu_wait_flag(p->c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-}
-
-/* Set b is done once pipe `last` (VECTOR or MTE3) is. */
-static void pp_end(pingpong *p, int b, hs_npu_pipe last)
-{
-    hs_npu_set_flag(p->c, last, HS_PIPE_MTE2, b);
-    p->rel[b] = (int)last;
-    p->step++;
-}
-
-/* Consumes the pending frees at the end of a block. */
-static void pp_drain(pingpong *p)
-{
-    for (int b = 0; b < 2; b++)
-        if (p->rel[b] >= 0)
-            hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
 }
 
 /* ----------------------------------------------------------- geometry */

@@ -32,6 +32,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #define ROWS_MAX 256 /* rows per tile */
@@ -94,56 +95,12 @@ static geom plan(int64_t N, int64_t C, int64_t ub, int tile, int row1, int rowk,
     return g;
 }
 
-/* ------------------------------------------------------------ ping-pong */
-
-/* Two buffer sets; rel[b]: the pipe that frees set b (-1: free). */
-typedef struct pingpong {
-    hs_npu_core *c;
-    int64_t step;
-    int rel[2];
-} pingpong;
-
-/* Waits until the next set is free; returns its index. */
-static int pp_begin(pingpong *p)
-{
-    const int b = (int)(p->step & 1);
-    if (p->rel[b] >= 0)
-        hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
-    return b;
-}
-
 /* Set b is loaded: VECTOR (and SCALAR when scalar) may read it. */
-static void pp_loaded(pingpong *p, int b, int scalar)
+static void pp_loaded_for(pingpong *p, int b, int scalar)
 {
-    hs_npu_set_flag(p->c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-    hs_npu_wait_flag(p->c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-    if (scalar) {
-        hs_npu_set_flag(p->c, HS_PIPE_MTE2, HS_PIPE_SCALAR, b);
-        hs_npu_wait_flag(p->c, HS_PIPE_MTE2, HS_PIPE_SCALAR, b);
-    }
-}
-
-/* Set b is computed: MTE3 may store it. */
-static void pp_computed(pingpong *p, int b)
-{
-    hs_npu_set_flag(p->c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-    hs_npu_wait_flag(p->c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-}
-
-/* Set b is done once pipe `last` (VECTOR or MTE3) is. */
-static void pp_end(pingpong *p, int b, hs_npu_pipe last)
-{
-    hs_npu_set_flag(p->c, last, HS_PIPE_MTE2, b);
-    p->rel[b] = (int)last;
-    p->step++;
-}
-
-/* Consumes the pending frees at the end of a block. */
-static void pp_drain(pingpong *p)
-{
-    for (int b = 0; b < 2; b++)
-        if (p->rel[b] >= 0)
-            hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
+    pp_loaded(p, b);
+    if (scalar)
+        pp_pass(p, b, HS_PIPE_MTE2, HS_PIPE_SCALAR);
 }
 
 /* SCALAR reads vals[0..n) of v after VECTOR wrote them; VECTOR waits for
@@ -316,7 +273,7 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
                         if (a->ln)
                             hs_npu_copy_in(bv[b], g->ld, a->b + c0, g->C, 1, wk);
                     }
-                    pp_loaded(&pp, b, 0);
+                    pp_loaded_for(&pp, b, 0);
                 }
                 const int s = g->K > 1 ? b : 0;
                 if (last)
@@ -502,7 +459,7 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
                         if (a->ln)
                             hs_npu_copy_in(u.mv[b], rows, a->mean + r, rows, 1, rows);
                     }
-                    pp_loaded(&pp, b, first);
+                    pp_loaded_for(&pp, b, first);
                     if (first) {
                         for (int64_t j = 0; j < rows; j++) {
                             rs[j] = hs_npu_get_value(u.sv[b], j);
@@ -605,7 +562,7 @@ static hs_status colsum_block(hs_npu_kblock *blk, void *p)
         const int b = pp_begin(&pp);
         hs_npu_copy_in(pt[b], a->W, a->part + c0, a->C, a->nb, wk);
         hs_npu_copy_in(dv[b], a->W, a->dst + c0, a->C, 1, wk);
-        pp_loaded(&pp, b, 0);
+        pp_loaded_for(&pp, b, 0);
         for (int64_t i = 1; i < a->nb; i++)
             hs_npu_vbin(HS_V_ADD, pt[b], pt[b], hs_npu_sub(pt[b], i * a->W, wk), wk);
         hs_npu_vbin(HS_V_ADD, dv[b], dv[b], pt[b], wk);
