@@ -6,6 +6,14 @@
  * logical shape and offset. Activations for a (batch, seq) planned at
  * creation live in one arena: a training step allocates nothing.
  *
+ * Placement and precision (hs_model_options): a model lives on the CPU or
+ * on a (simulated) NPU, whose HBM then holds every buffer above, and its
+ * matmuls take fp32 or a 16-bit compute dtype. With bf16/fp16 compute the
+ * matmul inputs are cast: the weights from a low-precision copy of the
+ * parameters (refreshed by hs_model_sync_weights, which the optimizer
+ * calls after each update), the activations into low-precision twins in
+ * the arena; master weights, gradients and everything else stay fp32.
+ *
  * Parameter names and shapes (weights are [out, in], as nn.Linear):
  *   GPT-2 style                          LLaMA style
  *   wte [V,C]                            wte [V,C]
@@ -24,6 +32,7 @@
 #define HYPERSPEED_MODEL_H
 
 #include "hyperspeed/core.h"
+#include "hyperspeed/npu.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,19 +87,59 @@ typedef struct hs_param_info {
 
 typedef struct hs_model hs_model;
 
+/* Where a model lives and what its matmuls take. */
+typedef struct hs_model_options {
+    hs_device_kind device; /* HS_DEVICE_CPU, or HS_DEVICE_NPU: every buffer in npu's HBM */
+    hs_npu *npu;           /* the device for HS_DEVICE_NPU (borrowed: free it after the model) */
+    hs_dtype compute;      /* dtype of the matmul inputs: HS_FP32, HS_BF16 or HS_FP16 */
+} hs_model_options;
+
+/* CPU, no NPU, fp32 compute: what hs_model_new builds. */
+HS_API hs_model_options hs_model_options_default(void);
+
 /* Creates a model for micro-batches of up to `batch` sequences of up to
  * `seq` tokens: registers parameters, allocates the flat parameter and
  * gradient buffers and plans the activation arena. Parameters are zero
- * until hs_model_init or a checkpoint load.
+ * until hs_model_init or a checkpoint load. Same as hs_model_new_ex with
+ * the default options (CPU, fp32).
  * Errors: HS_ERR_INVALID_ARGUMENT (config, batch < 1, seq < 1 or
  * seq > max_seq), HS_ERR_OUT_OF_MEMORY. */
 HS_API hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs_model **out);
+
+/* hs_model_new on the device and with the compute dtype of *opts (NULL:
+ * the defaults). On the NPU the parameters, gradients, the low-precision
+ * weight copy and the activation arena are allocated with hs_npu_malloc
+ * (estimate mode: counted, never touched on the host); the model makes
+ * opts->npu the thread's current device (hs_npu_set_current) whenever it
+ * runs kernels and it is not current already. Compute dtypes: the CPU's
+ * matmul takes fp32 or bf16, the NPU's cube bf16 or fp16.
+ * Errors: those of hs_model_new; HS_ERR_INVALID_ARGUMENT (an unknown
+ * device, HS_DEVICE_NPU without npu); HS_ERR_DTYPE (a compute dtype the
+ * device's matmul does not take: fp32 on the NPU, fp16 on the CPU,
+ * anything but fp32/bf16/fp16); HS_ERR_OUT_OF_MEMORY with the HBM figures
+ * when the model does not fit the device. */
+HS_API hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                                 hs_model **out);
 HS_API void hs_model_free(hs_model *m);
 
 /* Initialises every parameter from (seed, tensor id, element index) with
  * the counter-based RNG: weights N(0, init_std^2) (residual projections
- * scaled by 1/sqrt(2L)), biases 0, norm weights 1. */
-HS_API void hs_model_init(hs_model *m, uint64_t seed);
+ * scaled by 1/sqrt(2L)), biases 0, norm weights 1; then refreshes the
+ * compute-dtype copy. On the NPU the weights are generated on the host in
+ * chunks and copied over PCIe (estimate mode: only the copies' time), the
+ * constants filled on the device. Errors: from the device (copies, fills). */
+HS_API hs_status hs_model_init(hs_model *m, uint64_t seed);
+
+/* Refreshes the compute-dtype copy of the parameters from the fp32 master
+ * weights (a no-op for fp32 compute). Call it after changing parameters
+ * through hs_model_params; hs_model_init, hs_optimizer_step and
+ * hs_train_load do. Errors: from the cast kernel. */
+HS_API hs_status hs_model_sync_weights(hs_model *m);
+
+/* Device, NPU (NULL on the CPU) and compute dtype of the model. */
+HS_API hs_device_kind hs_model_device(const hs_model *m);
+HS_API hs_npu *hs_model_npu(const hs_model *m);
+HS_API hs_dtype hs_model_compute_dtype(const hs_model *m);
 
 HS_API const hs_model_config *hs_model_config_of(const hs_model *m);
 HS_API int64_t hs_model_num_params(const hs_model *m);
@@ -99,16 +148,20 @@ HS_API int hs_model_num_tensors(const hs_model *m);
 HS_API const hs_param_info *hs_model_param(const hs_model *m, int i);
 /* Registry entry by name; NULL when unknown. */
 HS_API const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name);
-/* The flat buffers (num_params floats each). */
+/* The flat buffers (num_params floats each): host memory on the CPU,
+ * device addresses (hs_npu_malloc) for a model on the NPU. */
 HS_API float *hs_model_params(hs_model *m);
 HS_API float *hs_model_grads(hs_model *m);
 
-/* Forward pass over tokens[B*T] (int32, row-major [B,T]). With targets
- * (same shape; -1 ignores a position) also computes the mean loss over the
- * non-ignored positions into *loss (may be NULL otherwise). B <= planned
- * batch, T <= planned seq. The model borrows `tokens` until the next
- * forward: keep them alive for hs_model_backward. Errors: HS_ERR_INVALID_ARGUMENT (sizes, a token
- * outside the vocabulary). */
+/* Forward pass over tokens[B*T] (int32, row-major [B,T], host memory).
+ * With targets (same shape; -1 ignores a position) also computes the mean
+ * loss over the non-ignored positions into *loss (may be NULL otherwise).
+ * B <= planned batch, T <= planned seq. A CPU model borrows `tokens` until
+ * the next forward: keep them alive for hs_model_backward (an NPU model
+ * copies tokens and targets to the device and reads the per-position
+ * losses back; in estimate mode *loss is NaN). Errors:
+ * HS_ERR_INVALID_ARGUMENT (sizes, a token or target outside the
+ * vocabulary), and the kernels' errors. */
 HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                                   float *loss);
 
@@ -118,15 +171,17 @@ HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int3
  * Errors: HS_ERR_INVALID_ARGUMENT when no forward with targets preceded. */
 HS_API hs_status hs_model_backward(hs_model *m, float loss_scale);
 
-/* Sets every gradient to zero. */
-HS_API void hs_model_zero_grad(hs_model *m);
+/* Sets every gradient to zero (hs_fill on the model's device). */
+HS_API hs_status hs_model_zero_grad(hs_model *m);
 
-/* Logits [B,T,V] of the last forward without targets (read-only view). */
+/* Logits [B,T,V] of the last forward without targets (read-only view, on
+ * the model's device). */
 HS_API hs_status hs_model_logits(hs_model *m, hs_tensor *out);
 
-/* A named activation of the last forward, as a read-only view: "embed"
- * ([B,T,C], the block input), "h.L.out" ([B,T,C], the residual stream
- * after block L), "lnf" ([B,T,C]). Errors: HS_ERR_NOT_FOUND. */
+/* A named activation of the last forward, as a read-only fp32 view on the
+ * model's device: "embed" ([B,T,C], the block input), "h.L.out" ([B,T,C],
+ * the residual stream after block L), "lnf" ([B,T,C]). Errors:
+ * HS_ERR_NOT_FOUND. */
 HS_API hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *out);
 
 /* Floating-point operations of one training step (forward + backward) on
@@ -139,7 +194,9 @@ HS_API double hs_model_flops_per_step(const hs_model *m, int B, int T);
  * RNG (seed, draw index): the same arguments give the same text. Uses a
  * sliding window of the planned seq length. out receives
  * n_prompt + n_new tokens (the prompt first). Overwrites the activations
- * of the last forward. Errors: HS_ERR_INVALID_ARGUMENT. */
+ * of the last forward. An NPU model reads each step's last logits row
+ * back. Errors: HS_ERR_INVALID_ARGUMENT; HS_ERR_DEVICE on an
+ * estimate-mode NPU (no values to sample from). */
 HS_API hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, int n_new, int top_k,
                                    float temperature, uint64_t seed, int32_t *out);
 

@@ -21,7 +21,8 @@ HS_API hs_optimizer_config hs_optimizer_config_default(void);
 
 typedef struct hs_optimizer hs_optimizer;
 
-/* AdamW state (m, v: one flat fp32 buffer each, zeroed) for model m.
+/* AdamW state (m, v: one flat fp32 buffer each, zeroed) for model m, on
+ * the model's device (NPU HBM for a model on the NPU).
  * The optimizer borrows the model; free it before the model.
  * Errors: HS_ERR_INVALID_ARGUMENT (betas outside [0,1), eps <= 0),
  * HS_ERR_OUT_OF_MEMORY. */
@@ -30,15 +31,18 @@ HS_API void hs_optimizer_free(hs_optimizer *o);
 
 /* One update from the model's accumulated gradients: global grad norm,
  * clip scale, then AdamW per registry entry (with or without decay) at
- * learning rate lr. Increments the step count. *grad_norm (may be NULL)
- * receives the norm before clipping. Does not zero the gradients. */
+ * learning rate lr, then hs_model_sync_weights (the compute-dtype copy).
+ * Increments the step count. *grad_norm (may be NULL) receives the norm
+ * before clipping (NaN on an estimate-mode NPU, which has no values and
+ * runs the update unclipped). Does not zero the gradients. */
 HS_API hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm);
 
 /* Completed updates so far (0 before the first). */
 HS_API int64_t hs_optimizer_steps(const hs_optimizer *o);
 /* Restores the step count (checkpoint resume). steps >= 0. */
 HS_API hs_status hs_optimizer_set_steps(hs_optimizer *o, int64_t steps);
-/* The first and second moment buffers (num_params floats each). */
+/* The first and second moment buffers (num_params floats each; device
+ * addresses for a model on the NPU). */
 HS_API float *hs_optimizer_m(hs_optimizer *o);
 HS_API float *hs_optimizer_v(hs_optimizer *o);
 
@@ -76,15 +80,19 @@ typedef struct hs_train_state {
     uint64_t data_position;
 } hs_train_state;
 
-/* Saves model, optimizer and *st as a checkpoint in dir, atomically.
+/* Saves model, optimizer and *st as a checkpoint in dir, atomically (an
+ * NPU model's buffers are copied to the host first).
  * Errors: those of hs_checkpoint_save (HS_ERR_IO leaves an older
- * checkpoint in dir loadable), HS_ERR_OUT_OF_MEMORY. */
+ * checkpoint in dir loadable), HS_ERR_OUT_OF_MEMORY, HS_ERR_DEVICE for a
+ * model on an estimate-mode NPU (which has no values). */
 HS_API hs_status hs_train_save(const char *dir, hs_model *m, hs_optimizer *o, const hs_train_state *st);
 
 /* Loads a checkpoint saved by hs_train_save into model and optimizer
- * (which must have the same shapes) and *st, restoring the step count.
+ * (which must have the same shapes, on any device) and *st, restoring the
+ * step count and refreshing the compute-dtype weights.
  * Errors: those of hs_checkpoint_load (missing, truncated, mis-shaped
- * tensors...); on error neither model, optimizer nor *st changed. */
+ * tensors...), HS_ERR_DEVICE as for hs_train_save; on error neither
+ * model, optimizer nor *st changed. */
 HS_API hs_status hs_train_load(const char *dir, hs_model *m, hs_optimizer *o, hs_train_state *st);
 
 #ifdef __cplusplus

@@ -45,11 +45,14 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
     if (top_k < 1 || top_k > V || !(temperature > 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "top_k=%d must be in 1..%d and temperature=%g > 0", top_k, V,
                         (double)temperature);
-    /* The scratch for the top-k lists lives in the (now unused) loss rows
-     * and the backward's gradient scratch: generation allocates nothing. */
-    int32_t *idx = (int32_t *)m->g.dres;
-    float *prob = m->g.dln;
-    if ((size_t)top_k > (size_t)m->max_B * m->max_T * (size_t)m->cfg.d_model)
+    if (m->npu && hs_npu_mode_of(m->npu) != HS_NPU_EXECUTE)
+        return hs_error(HS_ERR_DEVICE, "hs_model_generate: an estimate-mode NPU computes no values to sample from");
+    /* Scratch for the top-k lists, allocating nothing: on the CPU the
+     * backward's gradient scratch (unused by a forward), on the NPU the
+     * host staging after the logits row read back into it. */
+    int32_t *idx = m->npu ? (int32_t *)(m->stage + V) : (int32_t *)m->g.dres;
+    float *prob = m->npu ? m->stage + 2 * (size_t)V : m->g.dln;
+    if (!m->npu && (size_t)top_k > (size_t)m->max_B * m->max_T * (size_t)m->cfg.d_model)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "top_k=%d exceeds the model's sampling scratch", top_k);
     memcpy(out, prompt, (size_t)n_prompt * sizeof *out);
     for (int i = 0; i < n_new; i++) {
@@ -57,6 +60,10 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
         int T = len < m->max_T ? len : m->max_T;
         HS_TRY(hs_model_forward(m, out + len - T, NULL, 1, T, NULL));
         const float *last = m->logits + (size_t)(T - 1) * V;
+        if (m->npu) {
+            HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, last, (size_t)V * sizeof(float)));
+            last = m->stage;
+        }
         float u = hs_rng_uniform(seed, 0, (uint64_t)i);
         out[len] = sample_top_k(last, V, top_k, temperature, u, idx, prob);
     }

@@ -1,10 +1,12 @@
-/* AdamW over the model's parameter registry, with global-norm clipping. */
+/* AdamW over the model's parameter registry, with global-norm clipping.
+ * The moments live on the model's device (host memory, or NPU HBM). */
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/train.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct hs_optimizer {
     hs_model *model;
@@ -12,6 +14,43 @@ struct hs_optimizer {
     float *m, *v;
     int64_t steps;
 };
+
+/* A view placed on the model's device. */
+static hs_tensor on_device(const hs_optimizer *o, hs_tensor t)
+{
+    t.device = hs_model_device(o->model);
+    return t;
+}
+
+/* Makes the model's NPU current unless it is (kernels run on the current device). */
+static void use_device(const hs_optimizer *o)
+{
+    hs_npu *d = hs_model_npu(o->model);
+    if (d && hs_npu_current() != d)
+        hs_npu_set_current(d, NULL);
+}
+
+/* One moment buffer (num_params floats) on the model's device. */
+static hs_status alloc_moment(hs_optimizer *o, float **out)
+{
+    const size_t bytes = (size_t)hs_model_num_params(o->model) * sizeof(float);
+    hs_npu *d = hs_model_npu(o->model);
+    if (d) {
+        void *p;
+        hs_status s = hs_npu_malloc(d, bytes, &p);
+        if (s) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", hs_last_error());
+            return hs_error(s, "AdamW moment of %.1f MiB: %s", (double)bytes / 1048576.0, why);
+        }
+        *out = p;
+        return HS_OK;
+    }
+    *out = hs_alloc(bytes);
+    if (!*out)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "AdamW state of %zu bytes does not fit in host memory", 2 * bytes);
+    return HS_OK;
+}
 
 hs_optimizer_config hs_optimizer_config_default(void)
 {
@@ -32,19 +71,24 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
     if (!(cfg->weight_decay >= 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "weight_decay=%g must be >= 0", (double)cfg->weight_decay);
     hs_optimizer *o = calloc(1, sizeof *o);
-    size_t bytes = (size_t)hs_model_num_params(model) * sizeof(float);
-    if (o) {
-        o->m = hs_alloc(bytes);
-        o->v = hs_alloc(bytes);
-    }
-    if (!o || !o->m || !o->v) {
-        hs_optimizer_free(o);
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "AdamW state of %zu bytes does not fit in host memory", 2 * bytes);
-    }
-    memset(o->m, 0, bytes);
-    memset(o->v, 0, bytes);
+    if (!o)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: out of host memory");
     o->model = model;
     o->cfg = *cfg;
+    const int64_t n = hs_model_num_params(model);
+    hs_status s = alloc_moment(o, &o->m);
+    if (!s)
+        s = alloc_moment(o, &o->v);
+    if (s) {
+        hs_optimizer_free(o);
+        return s;
+    }
+    use_device(o);
+    hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n)), vt = on_device(o, hs_view1(o->v, HS_FP32, n));
+    if ((s = hs_fill(&mt, 0.0f)) || (s = hs_fill(&vt, 0.0f))) {
+        hs_optimizer_free(o);
+        return s;
+    }
     *out = o;
     return HS_OK;
 }
@@ -53,8 +97,14 @@ void hs_optimizer_free(hs_optimizer *o)
 {
     if (!o)
         return;
-    hs_free(o->m);
-    hs_free(o->v);
+    hs_npu *d = hs_model_npu(o->model);
+    if (d) {
+        (void)hs_npu_free_mem(d, o->m); /* addresses this optimizer allocated (or NULL): cannot fail */
+        (void)hs_npu_free_mem(d, o->v);
+    } else {
+        hs_free(o->m);
+        hs_free(o->v);
+    }
     free(o);
 }
 
@@ -67,12 +117,16 @@ hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
     hs_model *model = o->model;
     const int64_t n = hs_model_num_params(model);
     float *params = hs_model_params(model), *grads = hs_model_grads(model);
+    use_device(o);
 
-    hs_tensor all = hs_view1(grads, HS_FP32, n);
+    hs_tensor all = on_device(o, hs_view1(grads, HS_FP32, n));
     double norm;
     HS_TRY(hs_grad_norm(&all, 1, &norm));
+    /* An estimate-mode NPU has no gradient values: its norm reads 0, so the
+     * update runs unclipped (same kernels, same time) and reports NaN. */
+    const hs_npu *d = hs_model_npu(model);
     if (grad_norm)
-        *grad_norm = norm;
+        *grad_norm = d && hs_npu_mode_of(d) == HS_NPU_ESTIMATE ? NAN : norm;
 
     hs_adamw_params ap = hs_adamw_params_default();
     ap.lr = lr;
@@ -91,13 +145,15 @@ hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
         for (; j < nt && hs_model_param(model, j)->decay == first->decay; j++)
             end = hs_model_param(model, j)->offset + hs_model_param(model, j)->numel;
         ap.weight_decay = first->decay ? o->cfg.weight_decay : 0.0f;
-        hs_tensor p = hs_view1(params + begin, HS_FP32, end - begin), g = hs_view1(grads + begin, HS_FP32, end - begin);
-        hs_tensor mt = hs_view1(o->m + begin, HS_FP32, end - begin), vt = hs_view1(o->v + begin, HS_FP32, end - begin);
+        hs_tensor p = on_device(o, hs_view1(params + begin, HS_FP32, end - begin));
+        hs_tensor g = on_device(o, hs_view1(grads + begin, HS_FP32, end - begin));
+        hs_tensor mt = on_device(o, hs_view1(o->m + begin, HS_FP32, end - begin));
+        hs_tensor vt = on_device(o, hs_view1(o->v + begin, HS_FP32, end - begin));
         HS_TRY(hs_adamw_update(&p, &g, &mt, &vt, &ap));
         i = j;
     }
     o->steps++;
-    return HS_OK;
+    return hs_model_sync_weights(model);
 }
 
 int64_t hs_optimizer_steps(const hs_optimizer *o) { return o->steps; }

@@ -1,5 +1,8 @@
 /* Checkpointing a training run: the model's registry and AdamW's moments
- * as named tensors, plus the step, seed and data position. */
+ * as named tensors, plus the step, seed and data position. A model on an
+ * NPU goes through host copies of its three buffers (PCIe, on the
+ * device's default stream). */
+#include "core/try.h"
 #include "hyperspeed/train.h"
 
 #include <stdio.h>
@@ -8,11 +11,11 @@
 
 static const char *const kinds[3] = {"param", "adam_m", "adam_v"};
 
-/* Describes every state tensor: 3 per registry entry. names holds
- * 3 * n_tensors strings of 64 bytes. */
-static void describe(hs_model *m, hs_optimizer *o, hs_ckpt_tensor *t, char *names)
+/* Describes every state tensor: 3 per registry entry, in bufs (params,
+ * adam_m, adam_v; host memory). names holds 3 * n_tensors strings of 64
+ * bytes. */
+static void describe(hs_model *m, float *const bufs[3], hs_ckpt_tensor *t, char *names)
 {
-    float *bufs[3] = {hs_model_params(m), hs_optimizer_m(o), hs_optimizer_v(o)};
     const int nt = hs_model_num_tensors(m);
     for (int k = 0; k < 3; k++) {
         for (int i = 0; i < nt; i++) {
@@ -28,7 +31,7 @@ static void describe(hs_model *m, hs_optimizer *o, hs_ckpt_tensor *t, char *name
     }
 }
 
-static hs_status with_tensors(hs_model *m, hs_optimizer *o, hs_ckpt_tensor **t, char **names)
+static hs_status with_tensors(hs_model *m, float *const bufs[3], hs_ckpt_tensor **t, char **names)
 {
     const int n = 3 * hs_model_num_tensors(m);
     *t = calloc((size_t)n, sizeof **t);
@@ -38,7 +41,40 @@ static hs_status with_tensors(hs_model *m, hs_optimizer *o, hs_ckpt_tensor **t, 
         free(*names);
         return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint tensor table: out of host memory");
     }
-    describe(m, o, *t, *names);
+    describe(m, bufs, *t, *names);
+    return HS_OK;
+}
+
+/* The state buffers as host memory: the model's and optimizer's own on the
+ * CPU; for an NPU model one host block of 3 * num_params floats (*host,
+ * release with hs_free) that `down` fills from the device. Errors:
+ * HS_ERR_DEVICE for an estimate-mode NPU (no values), the copies'. */
+static hs_status host_buffers(hs_model *m, hs_optimizer *o, int down, float *bufs[3], float **host)
+{
+    float *dev[3] = {hs_model_params(m), hs_optimizer_m(o), hs_optimizer_v(o)};
+    hs_npu *d = hs_model_npu(m);
+    *host = NULL;
+    if (!d) {
+        for (int k = 0; k < 3; k++)
+            bufs[k] = dev[k];
+        return HS_OK;
+    }
+    if (hs_npu_mode_of(d) != HS_NPU_EXECUTE)
+        return hs_error(HS_ERR_DEVICE, "checkpoints need values: an estimate-mode NPU has none");
+    const size_t n = (size_t)hs_model_num_params(m);
+    if (!(*host = hs_alloc(3 * n * sizeof(float))))
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of %zu bytes: out of host memory",
+                        3 * n * sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        bufs[k] = *host + k * n;
+        hs_status s = down ? hs_npu_memcpy_d2h(d, NULL, bufs[k], dev[k], n * sizeof(float))
+                           : HS_OK;
+        if (s) {
+            hs_free(*host);
+            *host = NULL;
+            return s;
+        }
+    }
     return HS_OK;
 }
 
@@ -52,8 +88,13 @@ hs_status hs_train_save(const char *dir, hs_model *m, hs_optimizer *o, const hs_
         return s;
     hs_ckpt_tensor *t;
     char *names;
-    if ((s = with_tensors(m, o, &t, &names)))
+    float *bufs[3], *host;
+    if ((s = host_buffers(m, o, 1, bufs, &host)))
         return s;
+    if ((s = with_tensors(m, bufs, &t, &names))) {
+        hs_free(host);
+        return s;
+    }
     hs_ckpt_meta meta = {0};
     meta.step = hs_optimizer_steps(o);
     meta.seed = st->seed;
@@ -62,6 +103,7 @@ hs_status hs_train_save(const char *dir, hs_model *m, hs_optimizer *o, const hs_
     s = hs_checkpoint_save(dir, t, 3 * hs_model_num_tensors(m), &meta);
     free(t);
     free(names);
+    hs_free(host);
     return s;
 }
 
@@ -71,17 +113,33 @@ hs_status hs_train_load(const char *dir, hs_model *m, hs_optimizer *o, hs_train_
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_train_load: arguments must not be NULL");
     hs_ckpt_tensor *t;
     char *names;
-    hs_status s = with_tensors(m, o, &t, &names);
+    float *bufs[3], *host;
+    hs_status s = host_buffers(m, o, 0, bufs, &host);
     if (s)
         return s;
+    if ((s = with_tensors(m, bufs, &t, &names))) {
+        hs_free(host);
+        return s;
+    }
     hs_ckpt_meta meta = {0};
     s = hs_checkpoint_load(dir, t, 3 * hs_model_num_tensors(m), &meta);
     free(t);
     free(names);
-    if (s)
+    if (s) {
+        hs_free(host);
         return s;
+    }
     hs_ckpt_meta_release(&meta);
+    if (host) {
+        float *dev[3] = {hs_model_params(m), hs_optimizer_m(o), hs_optimizer_v(o)};
+        const size_t bytes = (size_t)hs_model_num_params(m) * sizeof(float);
+        for (int k = 0; k < 3 && !s; k++)
+            s = hs_npu_memcpy_h2d(hs_model_npu(m), NULL, dev[k], bufs[k], bytes);
+        hs_free(host);
+        HS_TRY(s);
+    }
     st->seed = meta.seed;
     st->data_position = meta.data_position;
+    HS_TRY(hs_model_sync_weights(m));
     return hs_optimizer_set_steps(o, meta.step);
 }

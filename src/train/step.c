@@ -14,7 +14,7 @@ hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, con
     const int mb = B / micro_batches;
     const float scale = 1.0f / (float)micro_batches;
     double loss_sum = 0;
-    hs_model_zero_grad(m);
+    HS_TRY(hs_model_zero_grad(m));
     for (int k = 0; k < micro_batches; k++) {
         const size_t off = (size_t)k * mb * T;
         float loss;

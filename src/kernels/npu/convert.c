@@ -4,13 +4,13 @@
  *   fill   t[i] = value                  (rounded once to t's dtype)
  * The flat buffers are split over the blocks of a VECTOR launch in pieces
  * of 64 elements. A cast streams its piece in tiles of T elements through
- * two ping-pong sets (src tile, dst tile): MTE2 -> VECTOR -> MTE3 flags per
- * set and MTE3 -> MTE2 before a set is refilled, so loads, casts and stores
- * overlap. A fill duplicates the value into one UB tile once and stores
+ * two ping-pong sets (src tile, dst tile; kernels/npu/pingpong.h), so
+ * loads, casts and stores overlap. A fill duplicates the value into one UB tile once and stores
  * that tile over the whole piece: MTE3 only reads it, so nothing races.
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #define SLACK 1024 /* UB bytes left for alignment */
@@ -45,29 +45,25 @@ static hs_status cast_block(hs_npu_kblock *blk, void *p)
 {
     const convert_args *a = p;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
+    int64_t lo, hi;
     block_range(blk, a->n, &lo, &hi);
     hs_npu_local x[2], y[2];
     for (int b = 0; b < 2; b++) {
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, a->src_dt, a->T, &x[b]));
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, a->dst_dt, a->T, &y[b]));
     }
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    pingpong pp = {c, 0, {-1, -1}};
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = hi - i < a->T ? hi - i : a->T;
-        const int b = (int)(t & 1);
-        if (t >= 2) /* the stores of tile t - 2 from this set are done */
-            hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(x[b], len, gm_at(a->src, a->src_dt, i), len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-        hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
+        pp_loaded(&pp, b);
         hs_npu_vcast(y[b], x[b], len);
-        hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-        hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
+        pp_computed(&pp, b);
         hs_npu_copy_out((void *)gm_at(a->dst, a->dst_dt, i), len, y[b], len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_MTE3);
     }
-    for (int64_t u = t < 2 ? 0 : t - 2; u < t; u++) /* consume the frees still queued */
-        hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, (int)(u & 1));
+    pp_drain(&pp);
     return hs_npu_core_status(c);
 }
 
