@@ -5,11 +5,15 @@
  *   train_gpt --model gpt2-tiny --steps 300            (built-in corpus)
  *   train_gpt --data DIR --save ckpt --val-every 50    (DIR/train.bin, DIR/val.bin)
  *   train_gpt --resume ckpt --steps 600                (continues exactly)
+ *   train_gpt --device npu --npu-preset 910B2 --npu-mode estimate --dtype bf16 --trace t.json
+ *                                                      (on the simulated NPU: each step also prints
+ *                                                       simulated ms, simulated MFU and the HBM peak)
  */
 #include <hyperspeed.h>
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 
 typedef struct args {
     const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
+    const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size;
     int64_t seed;
@@ -28,6 +33,8 @@ static args default_args(void)
     args a = {0};
     a.model = "gpt2-tiny";
     a.device = "cpu";
+    a.npu_preset = "910B2";
+    a.npu_mode = "execute";
     a.prompt = "The ";
     a.batch = 64;
     a.seq = 64;
@@ -79,7 +86,11 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"save-every", HS_OPT_INT, &a->save_every, "checkpoint every N steps (0: only at the end)"},
         {"resume", HS_OPT_STRING, &a->resume, "checkpoint directory to continue from"},
         {"threads", HS_OPT_INT, &a->threads, "threads (0: HS_NUM_THREADS or all cores)"},
-        {"device", HS_OPT_STRING, &a->device, "device: cpu"},
+        {"device", HS_OPT_STRING, &a->device, "device: cpu, or npu (the simulated Ascend NPU)"},
+        {"npu-preset", HS_OPT_STRING, &a->npu_preset, "NPU spec preset: 910B2, 910B3, 910B4, 910C, 910A, test"},
+        {"npu-mode", HS_OPT_STRING, &a->npu_mode, "NPU mode: execute (real data) or estimate (timing and memory only)"},
+        {"dtype", HS_OPT_STRING, &a->dtype, "matmul compute dtype: fp32, bf16, fp16 (default: fp32 on cpu, bf16 on npu)"},
+        {"trace", HS_OPT_STRING, &a->trace, "NPU: Chrome trace (Perfetto) of the run written to this file"},
         {"seed", HS_OPT_I64, &a->seed, "seed of initialisation and sampling"},
         {"metrics", HS_OPT_STRING, &a->metrics, "JSONL file receiving one record per step and validation"},
         {"sample", HS_OPT_INT, &a->sample, "bytes of text to sample at the end (0: none)"},
@@ -119,8 +130,15 @@ static hs_status build_config(const args *a, hs_model_config *c)
 
 static hs_status check_args(const args *a)
 {
-    if (strcmp(a->device, "cpu") != 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown device '%s' (known: cpu)", a->device);
+    const int npu = strcmp(a->device, "npu") == 0;
+    if (!npu && strcmp(a->device, "cpu") != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown device '%s' (known: cpu, npu)", a->device);
+    if (strcmp(a->npu_mode, "execute") != 0 && strcmp(a->npu_mode, "estimate") != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown --npu-mode '%s' (execute or estimate)", a->npu_mode);
+    if (!npu && a->trace)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--trace records the NPU's simulated time: it needs --device npu");
+    if (npu && strcmp(a->npu_mode, "estimate") == 0 && (a->save || a->resume))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--save and --resume need values: --npu-mode estimate has none");
     if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--batch=%d --seq=%d --micro-batches=%d must be >= 1, --steps=%d >= 0",
                         a->batch, a->seq, a->micro_batches, a->steps);
@@ -210,12 +228,80 @@ static void print_sample(const int32_t *tok, int n, int vocab)
 typedef struct run {
     args a;
     hs_model_config cfg;
+    hs_dtype dtype;
+    hs_npu *npu; /* NULL on the CPU */
     hs_model *model;
     hs_optimizer *opt;
     hs_loader *train, *val;
     FILE *metrics;
     int32_t *x, *y;
+    double sim_seconds; /* summed simulated time of the steps run */
+    int sim_steps;
 } run;
+
+/* A value for a progress line: "-" when it is NaN (an estimate-mode NPU
+ * computes no values). */
+static const char *num(char *buf, size_t n, const char *fmt, double v)
+{
+    if (isnan(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+    return buf;
+}
+
+/* The same for JSON: null for NaN. */
+static const char *jnum(char *buf, size_t n, double v)
+{
+    return isnan(v) ? "null" : num(buf, n, "%.9g", v);
+}
+
+static double sim_now(const run *r) { return hs_npu_stream_time(hs_npu_default_stream(r->npu)); }
+
+static double mib(size_t bytes) { return (double)bytes / 1048576.0; }
+
+/* The end of an NPU run: simulated step time, MFU, HBM peak and, from the
+ * trace, the kernels that took the most simulated time. */
+static int npu_summary(run *r, double flops, double peak)
+{
+    const args *a = &r->a;
+    const hs_npu_spec *sp = hs_npu_spec_of(r->npu);
+    printf("---- NPU summary: %s, %s mode, %s compute ----\n", sp->name, a->npu_mode, hs_dtype_name(r->dtype));
+    if (r->sim_steps > 0) {
+        const double step = r->sim_seconds / r->sim_steps;
+        printf("simulated step time %.3f ms (mean of %d steps) | simulated MFU %.1f%% of %.1f TFLOP/s | "
+               "%.0f simulated tok/s\n",
+               step * 1e3, r->sim_steps, flops / step / peak * 100, peak / 1e12,
+               (double)a->batch * a->seq / step);
+    }
+    printf("HBM peak %.1f MiB of %.1f MiB (%.1f%%)\n", mib(hs_npu_mem_peak(r->npu)),
+           mib(hs_npu_mem_capacity(r->npu)),
+           100.0 * (double)hs_npu_mem_peak(r->npu) / (double)hs_npu_mem_capacity(r->npu));
+    if (!a->trace) {
+        printf("top kernels: run with --trace FILE to record them\n");
+        return 0;
+    }
+    hs_status s = hs_npu_trace_stop(r->npu);
+    hs_npu_kernel_profile *k = NULL;
+    size_t n = 0;
+    if (s || (s = hs_npu_trace_profile(a->trace, &k, &n)))
+        return fail("trace", s);
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += k[i].seconds;
+    printf("top kernels by simulated time (whole run, from the trace):\n");
+    printf("  %-28s %7s %11s %6s %7s %8s\n", "kernel", "count", "time ms", "share", "cube", "TFLOP/s");
+    for (size_t i = 0; i < n && i < 10; i++) {
+        char cube[16];
+        printf("  %-28s %7" PRId64 " %11.3f %5.1f%% %7s %8.2f\n", k[i].name, k[i].count, k[i].seconds * 1e3,
+               total > 0 ? 100 * k[i].seconds / total : 0.0,
+               k[i].cube_util < 0 ? "-" : num(cube, sizeof cube, "%.1f%%", 100 * k[i].cube_util),
+               k[i].seconds > 0 ? k[i].flops / k[i].seconds / 1e12 : 0.0);
+    }
+    free(k);
+    printf("trace: %s (open in https://ui.perfetto.dev; hs-npu prof %s)\n", a->trace, a->trace);
+    return 0;
+}
 
 static int train(run *r)
 {
@@ -229,36 +315,69 @@ static int train(run *r)
         hs_loader_set_position(r->train, st.data_position);
         printf("resumed from %s at step %" PRId64 "\n", a->resume, hs_optimizer_steps(r->opt));
     }
-    const double peak = hs_cpu_sgemm_peak_gflops();
     const double flops = hs_model_flops_per_step(r->model, B, T);
-    printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
-           "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)\n",
-           a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
-           hs_num_threads(), peak, hs_blas_core_name());
+    double peak; /* FLOP/s */
+    if (r->npu) {
+        const hs_npu_spec *sp = hs_npu_spec_of(r->npu);
+        peak = hs_npu_peak_flops(sp, r->dtype);
+        printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
+               "NPU %s (%s mode): %d cube + %d vector cores, %.1f TFLOP/s %s, HBM %.0f MiB\n",
+               a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
+               sp->name, a->npu_mode, sp->cube_cores, sp->vector_cores, peak / 1e12, hs_dtype_name(r->dtype),
+               mib(hs_npu_mem_capacity(r->npu)));
+    } else {
+        peak = hs_cpu_sgemm_peak_gflops() * 1e9;
+        printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
+               "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)%s\n",
+               a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
+               hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
+    }
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
     const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
     for (int64_t step = hs_optimizer_steps(r->opt); step < end; step++) {
         hs_step_stats ss;
+        char lb[32], nb[32], jl[32], jn[32];
         if ((s = hs_loader_next(r->train, r->x, r->y)))
             return fail("data", s);
+        const double sim0 = r->npu ? sim_now(r) : 0;
         if ((s = hs_train_step(r->model, r->opt, r->x, r->y, B, T, a->micro_batches, hs_lr_at(&sched, step), &ss)))
             return fail("train step", s);
-        double tok_s = (double)B * T / ss.seconds, mfu = flops / ss.seconds / 1e9 / peak;
-        printf("step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%\n",
-               step + 1, a->steps, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu * 100);
-        if (r->metrics)
-            fprintf(r->metrics,
-                    "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
-                    "\"mfu\":%.5f}\n",
-                    step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
+        num(lb, sizeof lb, "%.4f", ss.loss);
+        num(nb, sizeof nb, "%6.3f", ss.grad_norm);
+        if (r->npu) {
+            const double sim = sim_now(r) - sim0, mfu = flops / sim / peak;
+            const size_t hbm = hs_npu_mem_peak(r->npu);
+            r->sim_seconds += sim;
+            r->sim_steps++;
+            printf("step %5" PRId64 "/%d | loss %s | lr %.2e | norm %s | wall %7.1f ms | sim %9.3f ms | "
+                   "sim MFU %4.1f%% | HBM peak %.1f MiB\n",
+                   step + 1, a->steps, lb, (double)ss.lr, nb, ss.seconds * 1e3, sim * 1e3, mfu * 100, mib(hbm));
+            if (r->metrics)
+                fprintf(r->metrics,
+                        "{\"step\":%" PRId64 ",\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"sim_ms\":%.6f,"
+                        "\"sim_mfu\":%.5f,\"hbm_peak\":%zu}\n",
+                        step + 1, jnum(jl, sizeof jl, ss.loss), (double)ss.lr, jnum(jn, sizeof jn, ss.grad_norm),
+                        ss.seconds * 1e3, sim * 1e3, mfu, hbm);
+        } else {
+            double tok_s = (double)B * T / ss.seconds, mfu = flops / ss.seconds / peak;
+            printf("step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%\n",
+                   step + 1, a->steps, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s,
+                   mfu * 100);
+            if (r->metrics)
+                fprintf(r->metrics,
+                        "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
+                        "\"mfu\":%.5f}\n",
+                        step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
+        }
         const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
             if ((s = validate(r->model, r->val, a->val_batches, mb, T, r->x, r->y, &val_loss)))
                 return fail("validation", s);
-            printf("step %5" PRId64 " | val loss %.4f\n", step + 1, (double)val_loss);
+            printf("step %5" PRId64 " | val loss %s\n", step + 1, num(lb, sizeof lb, "%.4f", val_loss));
             if (r->metrics)
-                fprintf(r->metrics, "{\"step\":%" PRId64 ",\"val_loss\":%.9g}\n", step + 1, (double)val_loss);
+                fprintf(r->metrics, "{\"step\":%" PRId64 ",\"val_loss\":%s}\n", step + 1,
+                        jnum(jl, sizeof jl, val_loss));
         }
         if (a->save && (last || (a->save_every && (step + 1) % a->save_every == 0))) {
             st.data_position = hs_loader_position(r->train);
@@ -269,7 +388,10 @@ static int train(run *r)
     }
     if (val_loss >= 0)
         printf("final validation loss %.4f nats/%s\n", (double)val_loss, r->cfg.vocab_size == HS_BYTE_VOCAB_SIZE ? "byte" : "token");
-    if (a->sample > 0) {
+    const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
+    if (a->sample > 0 && no_values)
+        printf("sample: none (--npu-mode estimate computes no values)\n");
+    if (a->sample > 0 && !no_values) {
         int np = (int)strlen(a->prompt);
         if (np == 0 || r->cfg.vocab_size < 256)
             return fail("sample", hs_error(HS_ERR_INVALID_ARGUMENT, "sampling needs a non-empty --prompt and a "
@@ -285,6 +407,23 @@ static int train(run *r)
         if (s)
             return fail("sample", s);
     }
+    return r->npu ? npu_summary(r, flops, peak) : 0;
+}
+
+/* --device npu: the device, current on this thread, tracing if asked. */
+static int setup_npu(run *r)
+{
+    const args *a = &r->a;
+    hs_npu_spec spec;
+    hs_status s = hs_npu_spec_preset(a->npu_preset, &spec);
+    if (s)
+        return usage_error("--npu-preset", s);
+    const hs_npu_mode mode = strcmp(a->npu_mode, "estimate") == 0 ? HS_NPU_ESTIMATE : HS_NPU_EXECUTE;
+    if ((s = hs_npu_new(&spec, mode, &r->npu)))
+        return fail("npu", s);
+    hs_npu_set_current(r->npu, NULL);
+    if (a->trace && (s = hs_npu_trace_start(r->npu, a->trace)))
+        return fail("trace", s);
     return 0;
 }
 
@@ -294,8 +433,15 @@ static int setup_and_train(run *r)
     hs_status s;
     if ((s = check_args(a)) || (s = build_config(a, &r->cfg)))
         return usage_error("configuration", s);
+    const int on_npu = strcmp(a->device, "npu") == 0;
+    r->dtype = on_npu ? HS_BF16 : HS_FP32;
+    if (a->dtype && (s = hs_dtype_parse(a->dtype, &r->dtype)))
+        return usage_error("--dtype", s);
     if (a->threads > 0 && (s = hs_set_num_threads(a->threads)))
         return usage_error("threads", s);
+    int rc;
+    if (on_npu && (rc = setup_npu(r)))
+        return rc;
     char train_path[1100], val_path[1100];
     if ((s = data_paths(a, train_path, val_path, sizeof train_path)))
         return fail("data", s);
@@ -308,9 +454,14 @@ static int setup_and_train(run *r)
     if ((s = hs_loader_open(val_path, &lc, &r->val)))
         return fail("validation data", s);
     const int B = a->batch, T = a->seq;
-    if ((s = hs_model_new(&r->cfg, B / a->micro_batches, T, &r->model)))
-        return s == HS_ERR_INVALID_ARGUMENT ? usage_error("model", s) : fail("model", s);
-    hs_model_init(r->model, (uint64_t)a->seed);
+    hs_model_options mo = hs_model_options_default();
+    mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    mo.npu = r->npu;
+    mo.compute = r->dtype;
+    if ((s = hs_model_new_ex(&r->cfg, B / a->micro_batches, T, &mo, &r->model)))
+        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
+    if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
+        return fail("model init", s);
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
     oc.grad_clip = a->grad_clip;
@@ -340,6 +491,7 @@ int main(int argc, char **argv)
     free(r.y);
     hs_optimizer_free(r.opt);
     hs_model_free(r.model);
+    hs_npu_free(r.npu);
     hs_loader_close(r.train);
     hs_loader_close(r.val);
     return rc;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The trainer on the simulated NPU ("test" preset):
+#   - execute mode: every step prints a loss, wall ms, simulated ms,
+#     simulated MFU and the HBM peak; the loss curve follows the CPU fp32
+#     run within the bf16 tolerance (1 % per step, docs/model.md); the end
+#     summary lists the top kernels from the --trace file, which hs-npu prof
+#     reads back;
+#   - estimate mode: the same steps with "-" for the values, the same
+#     simulated step time (within 0.1 %) and HBM peak;
+#   - a checkpoint saved on the NPU resumes bit for bit;
+#   - bad NPU flags end with a clear message and exit 2.
+set -uo pipefail
+build=$1
+tg="$build/examples/train_gpt"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export HS_CACHE_DIR="$tmp/cache"
+common=(--model gpt2-tiny --n-layer 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 6 --warmup 2 --lr 3e-3
+        --val-every 0 --val-batches 1 --sample 0)
+npu=(--device npu --npu-preset test)
+failed=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  failed=1
+}
+
+# expect EXIT_CODE "phrase in stderr" ARGS...
+expect() {
+  local want=$1 phrase=$2
+  shift 2
+  local out rc
+  out=$("$tg" "$@" 2>&1 >/dev/null)
+  rc=$?
+  if [ "$rc" -ne "$want" ] || ! grep -qF -- "$phrase" <<<"$out"; then
+    fail "train_gpt $* -> exit $rc (want $want), stderr: $out (want '$phrase')"
+  fi
+}
+
+"$tg" "${common[@]}" >"$tmp/cpu.txt" || fail "CPU run"
+"$tg" "${common[@]}" "${npu[@]}" --npu-mode execute --dtype bf16 --trace "$tmp/trace.json" \
+  --metrics "$tmp/exec.jsonl" >"$tmp/exec.txt" || fail "NPU execute run"
+"$tg" "${common[@]}" "${npu[@]}" --npu-mode estimate >"$tmp/est.txt" || fail "NPU estimate run"
+
+# step lines: "step N/6 | loss L | ... | wall W ms | sim S ms | sim MFU M% | HBM peak H MiB"
+field() { # FILE NAME: the value after "| NAME" on each step line
+  grep -E '^step +[0-9]+/[0-9]+ [|]' "$1" | grep -oE "[|] $2 +[0-9.-]+" | awk '{ print $NF }'
+}
+[ "$(field "$tmp/exec.txt" loss | wc -l)" -eq 6 ] || fail "execute mode printed $(field "$tmp/exec.txt" loss | wc -l) steps"
+for f in wall sim; do
+  [ "$(field "$tmp/exec.txt" $f | awk '$1 > 0' | wc -l)" -eq 6 ] || fail "execute mode: a step without a positive $f time"
+done
+grep -q "sim MFU .*% | HBM peak .* MiB$" "$tmp/exec.txt" || fail "execute mode: no simulated MFU / HBM peak"
+
+# the loss curve follows the CPU's
+paste <(field "$tmp/cpu.txt" loss) <(field "$tmp/exec.txt" loss) >"$tmp/losses"
+awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 0.01 * $1)) { print "step " NR ": cpu " $1 " npu " $2; bad = 1 } }
+     END { exit bad }' "$tmp/losses" || fail "the NPU loss curve leaves the bf16 tolerance of the CPU's"
+
+# estimate mode: no values, the same simulated time and memory
+[ "$(field "$tmp/est.txt" loss | sort -u)" = "-" ] || fail "estimate mode printed loss values"
+paste <(field "$tmp/exec.txt" sim) <(field "$tmp/est.txt" sim) |
+  awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 1e-3 * $1)) bad = 1 } END { exit bad }' ||
+  fail "estimate mode's simulated step time differs from execute mode's"
+[ "$(grep -o 'HBM peak [0-9.]* MiB of' "$tmp/exec.txt")" = "$(grep -o 'HBM peak [0-9.]* MiB of' "$tmp/est.txt")" ] ||
+  fail "estimate mode's HBM peak differs from execute mode's"
+
+# the summary and the trace
+grep -q "^simulated step time .* ms (mean of 6 steps) | simulated MFU" "$tmp/exec.txt" || fail "no summary"
+grep -q "^  matmul " "$tmp/exec.txt" || fail "no matmul among the top kernels"
+"$build/hs-npu" prof "$tmp/trace.json" | grep -q "^adamw " || fail "hs-npu prof cannot read the trace"
+grep -q '"sim_ms":' "$tmp/exec.jsonl" || fail "no sim_ms in the metrics"
+
+# checkpoints on the NPU: stopped after step 3 and resumed, steps 4..6 are the same bits
+"$tg" "${common[@]}" "${npu[@]}" --metrics "$tmp/full.jsonl" >/dev/null || fail "NPU full run"
+"$tg" "${common[@]}" "${npu[@]}" --stop-after 3 --save "$tmp/half" --metrics /dev/null >/dev/null || fail "NPU save"
+"$tg" "${common[@]}" "${npu[@]}" --resume "$tmp/half" --metrics "$tmp/resumed.jsonl" >/dev/null || fail "NPU resume"
+keep() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1"; }
+diff <(keep "$tmp/full.jsonl" | tail -n 3) <(keep "$tmp/resumed.jsonl") >&2 || fail "the resumed NPU run differs"
+
+expect 2 "the cube takes fp16/bf16: use --dtype bf16" "${common[@]}" "${npu[@]}" --dtype fp32
+expect 2 "unknown NPU preset 'B910'" "${common[@]}" --device npu --npu-preset B910
+expect 2 "unknown --npu-mode 'fast'" "${common[@]}" "${npu[@]}" --npu-mode fast
+expect 2 "unknown dtype" "${common[@]}" "${npu[@]}" --dtype fp8
+expect 2 "--trace records the NPU's simulated time" "${common[@]}" --trace "$tmp/t.json"
+expect 2 "--npu-mode estimate has none" "${common[@]}" "${npu[@]}" --npu-mode estimate --save "$tmp/x"
+expect 1 "HBM out of memory" "${common[@]}" "${npu[@]}" --d-model 512 --d-ff 2048 --n-layer 8
+
+if [ "$failed" -ne 0 ]; then
+  echo "--- execute run ---" >&2
+  cat "$tmp/exec.txt" >&2
+  exit 1
+fi
+echo "train_npu: execute follows the CPU loss curve, estimate matches its simulated time and HBM, NPU resume is exact"
