@@ -67,7 +67,7 @@ static int usage_error(const char *what, hs_status s) { return report(what, s, 2
 static hs_status parse_args(int argc, char **argv, args *a)
 {
     const hs_option opts[] = {
-        {"model", HS_OPT_STRING, &a->model, "preset: gpt2-tiny, gpt2-124m, llama-tiny"},
+        {"model", HS_OPT_STRING, &a->model, "preset: gpt2-tiny, gpt2-124m, llama-tiny, llama2-7b"},
         {"data", HS_OPT_STRING, &a->data, "token file, or directory with train.bin and val.bin (default: built-in corpus)"},
         {"val", HS_OPT_STRING, &a->val, "validation token file (default: DIR/val.bin, or the --data file)"},
         {"batch", HS_OPT_INT, &a->batch, "sequences per optimizer step"},
@@ -410,6 +410,31 @@ static int train(run *r)
     return r->npu ? npu_summary(r, flops, peak) : 0;
 }
 
+static double gib(size_t bytes) { return (double)bytes / 1073741824.0; }
+
+/* A model (or its optimizer) that does not fit the NPU's HBM: the error,
+ * then where the memory would go, from hs_model_memory_plan. */
+static int hbm_breakdown(run *r, const char *what, hs_status s, int batch, const hs_model_options *mo)
+{
+    fail(what, s);
+    hs_model_memory mm;
+    if ((s = hs_model_memory_plan(&r->cfg, batch, r->a.seq, mo, &mm)))
+        return fail("memory plan", s);
+    const size_t total = mm.weights + mm.gradients + mm.optimizer + mm.activations + mm.workspace;
+    const size_t cap = hs_npu_mem_capacity(r->npu);
+    printf("model %s does not fit the %s's %.1f GiB of HBM (micro-batch %d x seq %d, %s compute):\n", r->a.model,
+           hs_npu_spec_of(r->npu)->name, gib(cap), batch, r->a.seq, hs_dtype_name(r->dtype));
+    printf("  weights          %9.2f GiB  fp32 master%s\n", gib(mm.weights),
+           r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
+    printf("  gradients        %9.2f GiB  fp32\n", gib(mm.gradients));
+    printf("  optimizer state  %9.2f GiB  AdamW m and v, fp32\n", gib(mm.optimizer));
+    printf("  activations      %9.2f GiB  one micro-batch\n", gib(mm.activations));
+    printf("  workspace        %9.2f GiB  largest kernel workspace\n", gib(mm.workspace));
+    printf("  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(total),
+           (double)total / (double)cap, mm.params);
+    return 1;
+}
+
 /* --device npu: the device, current on this thread, tracing if asked. */
 static int setup_npu(run *r)
 {
@@ -458,15 +483,19 @@ static int setup_and_train(run *r)
     mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
     mo.npu = r->npu;
     mo.compute = r->dtype;
-    if ((s = hs_model_new_ex(&r->cfg, B / a->micro_batches, T, &mo, &r->model)))
+    if ((s = hs_model_new_ex(&r->cfg, B / a->micro_batches, T, &mo, &r->model))) {
+        if (s == HS_ERR_OUT_OF_MEMORY && on_npu)
+            return hbm_breakdown(r, "model", s, B / a->micro_batches, &mo);
         return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
+    }
     if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
         return fail("model init", s);
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
     oc.grad_clip = a->grad_clip;
     if ((s = hs_optimizer_new(r->model, &oc, &r->opt)))
-        return fail("optimizer", s);
+        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, B / a->micro_batches, &mo)
+                                                   : fail("optimizer", s);
     r->x = malloc(sizeof(int32_t) * (size_t)B * T);
     r->y = malloc(sizeof(int32_t) * (size_t)B * T);
     if (!r->x || !r->y)

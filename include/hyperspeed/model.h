@@ -59,7 +59,9 @@ typedef struct hs_model_config {
 /* A small GPT-2 style default (the gpt2-tiny preset). */
 HS_API hs_model_config hs_model_config_default(void);
 
-/* Fills cfg from a preset name: "gpt2-tiny", "gpt2-124m", "llama-tiny".
+/* Fills cfg from a preset name: "gpt2-tiny", "gpt2-124m", "llama-tiny",
+ * "llama2-7b" (32 layers, d_model 4096, 32 heads, d_ff 11008, vocabulary
+ * 32000, context 4096: 6.74 B parameters).
  * Errors: HS_ERR_NOT_FOUND naming the preset and listing the known ones. */
 HS_API hs_status hs_model_config_preset(const char *name, hs_model_config *cfg);
 
@@ -121,6 +123,23 @@ HS_API hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs
 HS_API hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
                                  hs_model **out);
 HS_API void hs_model_free(hs_model *m);
+
+/* Device memory of a model and its AdamW optimizer, in bytes. */
+typedef struct hs_model_memory {
+    int64_t params;     /* parameters (elements, not bytes) */
+    size_t weights;     /* fp32 master parameters + the compute-dtype copy (16-bit compute) */
+    size_t gradients;   /* fp32, one per parameter */
+    size_t optimizer;   /* AdamW's two fp32 moments */
+    size_t activations; /* the activation arena of one micro-batch (incl. the 16-bit twins, tokens, targets) */
+    size_t workspace;   /* the largest transient buffer a kernel of a step allocates (estimated, see docs/model.md) */
+} hs_model_memory;
+
+/* What hs_model_new_ex(cfg, batch, seq, opts) and hs_optimizer_new would
+ * allocate on the device, computed without allocating anything (for a
+ * model too large for its device). Errors: those of hs_model_new_ex's
+ * checks, HS_ERR_OUT_OF_MEMORY (host memory for the registry). */
+HS_API hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                                      hs_model_memory *out);
 
 /* Initialises every parameter from (seed, tensor id, element index) with
  * the counter-based RNG: weights N(0, init_std^2) (residual projections

@@ -14,6 +14,7 @@ static const preset presets[] = {
     {"gpt2-tiny", {HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f}},
     {"gpt2-124m", {HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f}},
     {"llama-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f}},
+    {"llama2-7b", {HS_ARCH_LLAMA, 32000, 4096, 32, 32, 4096, 11008, 1e-5f, 10000.0f, 0.02f}},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 

@@ -228,12 +228,11 @@ hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs_model 
     return hs_model_new_ex(cfg, batch, seq, NULL, out);
 }
 
-hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+/* The checked options and a model with its registry but no buffers (free
+ * with hs_model_free). */
+static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
                           hs_model **out)
 {
-    if (!out)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_new: out is NULL");
-    *out = NULL;
     const hs_model_options o = opts ? *opts : hs_model_options_default();
     HS_TRY(hs_model_config_validate(cfg));
     HS_TRY(check_options(&o));
@@ -261,6 +260,18 @@ hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const 
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_new: out of host memory");
     }
     build_registry(m);
+    *out = m;
+    return HS_OK;
+}
+
+hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                          hs_model **out)
+{
+    if (!out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_new: out is NULL");
+    *out = NULL;
+    hs_model *m;
+    HS_TRY(skeleton(cfg, batch, seq, opts, &m));
     hs_status s = allocate(m);
     if (!s)
         s = hs_model_zero_grad(m);
@@ -269,6 +280,27 @@ hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const 
         return s;
     }
     *out = m;
+    return HS_OK;
+}
+
+hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                               hs_model_memory *out)
+{
+    if (!out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_memory_plan: out is NULL");
+    hs_model *m;
+    HS_TRY(skeleton(cfg, batch, seq, opts, &m));
+    arena_cursor count = {NULL, 0};
+    plan_arena(m, &count);
+    const size_t n = (size_t)m->n_params, N = (size_t)batch * seq, cs = hs_dtype_size(m->compute);
+    const size_t head_cast = N * (size_t)cfg->vocab_size * cs, attention = 8 * N * (size_t)cfg->d_model;
+    out->params = m->n_params;
+    out->weights = n * sizeof(float) + (m->compute != HS_FP32 ? n * cs : 0);
+    out->gradients = n * sizeof(float);
+    out->optimizer = 2 * n * sizeof(float);
+    out->activations = count.used;
+    out->workspace = m->device == HS_DEVICE_NPU ? (head_cast > attention ? head_cast : attention) : 0;
+    hs_model_free(m);
     return HS_OK;
 }
 

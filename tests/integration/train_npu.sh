@@ -8,7 +8,10 @@
 #   - estimate mode: the same steps with "-" for the values, the same
 #     simulated step time (within 0.1 %) and HBM peak;
 #   - a checkpoint saved on the NPU resumes bit for bit;
-#   - bad NPU flags end with a clear message and exit 2.
+#   - bad NPU flags end with a clear message and exit 2;
+#   - llama2-7b on the 910B2 in estimate mode does not fit HBM and prints
+#     where the memory would go (weights, gradients, optimizer state,
+#     activations, workspace).
 set -uo pipefail
 build=$1
 tg="$build/examples/train_gpt"
@@ -85,6 +88,16 @@ expect 2 "unknown dtype" "${common[@]}" "${npu[@]}" --dtype fp8
 expect 2 "--trace records the NPU's simulated time" "${common[@]}" --trace "$tmp/t.json"
 expect 2 "--npu-mode estimate has none" "${common[@]}" "${npu[@]}" --npu-mode estimate --save "$tmp/x"
 expect 1 "HBM out of memory" "${common[@]}" "${npu[@]}" --d-model 512 --d-ff 2048 --n-layer 8
+
+# a model far beyond HBM, in estimate mode: where the memory would go
+"$tg" --model llama2-7b --batch 1 --seq 4096 --device npu --npu-preset 910B2 --npu-mode estimate --sample 0 \
+  >"$tmp/7b.txt" 2>"$tmp/7b.err"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "HBM out of memory" "$tmp/7b.err" || fail "llama2-7b on the 910B2: exit $rc, $(cat "$tmp/7b.err")"
+for part in weights gradients "optimizer state" activations workspace total; do
+  grep -qE "^  $part +[0-9.]+ GiB" "$tmp/7b.txt" || fail "llama2-7b breakdown without '$part': $(cat "$tmp/7b.txt")"
+done
+grep -q "(6738415616 parameters)" "$tmp/7b.txt" || fail "llama2-7b breakdown: wrong parameter count"
 
 if [ "$failed" -ne 0 ]; then
   echo "--- execute run ---" >&2

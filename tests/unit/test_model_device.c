@@ -366,12 +366,48 @@ static void test_npu_io(void **state)
     hs_npu_free(ds);
 }
 
+/* hs_model_memory_plan: what an NPU model and its optimizer allocate,
+ * without allocating; the llama2-7b preset. */
+static void test_memory_plan(void **state)
+{
+    (void)state;
+    hs_npu *d = npu_new(HS_NPU_ESTIMATE);
+    const hs_model_config c = micro(HS_ARCH_LLAMA);
+    hs_model_options o = hs_model_options_default();
+    o.device = HS_DEVICE_NPU;
+    o.npu = d;
+    o.compute = HS_BF16;
+    hs_model_memory mm;
+    assert_int_equal(hs_model_memory_plan(&c, B, T, &o, &mm), HS_OK);
+    hs_model *m = model_on(HS_ARCH_LLAMA, HS_DEVICE_NPU, d, HS_BF16);
+    hs_optimizer *opt = optimizer(m);
+    assert_int_equal(mm.params, hs_model_num_params(m));
+    const size_t n = (size_t)mm.params, planned = mm.weights + mm.gradients + mm.optimizer + mm.activations;
+    assert_int_equal(mm.weights, 6 * n);
+    assert_int_equal(mm.gradients, 4 * n);
+    assert_int_equal(mm.optimizer, 8 * n);
+    /* six allocations, each rounded up to 512 bytes by the HBM allocator */
+    assert_true(hs_npu_mem_used(d) >= planned && hs_npu_mem_used(d) < planned + 6 * 512);
+    assert_true(mm.workspace >= (size_t)N * 32 * 2); /* at least the head's bf16 dlogits */
+    hs_optimizer_free(opt);
+    hs_model_free(m);
+    EXPECT_ERR(hs_model_memory_plan(&c, B, 999, &o, &mm), HS_ERR_INVALID_ARGUMENT); /* seq > max_seq */
+    hs_npu_free(d);
+
+    hs_model_config big;
+    assert_int_equal(hs_model_config_preset("llama2-7b", &big), HS_OK);
+    assert_int_equal(hs_model_memory_plan(&big, 1, 4096, NULL, &mm), HS_OK);
+    assert_int_equal(mm.params, 6738415616LL); /* LLaMA-2 7B */
+    assert_int_equal(mm.workspace, 0);          /* the CPU's kernels keep per-thread scratch */
+    assert_int_equal(mm.weights, 4 * (size_t)mm.params);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),  cmocka_unit_test(test_cpu_bf16_gpt2), cmocka_unit_test(test_cpu_bf16_llama),
         cmocka_unit_test(test_sync_weights), cmocka_unit_test(test_npu_gpt2),      cmocka_unit_test(test_npu_llama),
-        cmocka_unit_test(test_npu_io),
+        cmocka_unit_test(test_npu_io),       cmocka_unit_test(test_memory_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
