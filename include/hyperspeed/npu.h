@@ -153,6 +153,16 @@ typedef struct hs_npu_launch_stats {
 /* The stats of the last launch on this thread's current device. */
 HS_API hs_npu_launch_stats hs_npu_last_launch(const hs_npu *d);
 
+/* Kernel timing cache (on by default; HS_NPU_TIMING_CACHE=0 in the
+ * environment turns it off for new devices). A kernel launched again with
+ * the same shapes, dtypes and operand geometry reuses its simulated time
+ * (DESIGN: timings "may be cached by kernel, shapes, dtypes, spec"); the
+ * numbers are identical to a fresh simulation. Off: every launch is
+ * simulated (for testing the cache itself). */
+HS_API void hs_npu_set_timing_cache(hs_npu *d, int enabled);
+/* Launches served from the cache and launches simulated since creation. */
+HS_API void hs_npu_timing_cache_stats(const hs_npu *d, uint64_t *hits, uint64_t *misses);
+
 /* ----------------------------------------------------------------- trace */
 
 /* Starts recording a Chrome trace (Perfetto-viewable JSON) of every launch,

@@ -28,6 +28,8 @@ hs_status hs_npu_new(const hs_npu_spec *spec, hs_npu_mode mode, hs_npu **out)
     hs_npu_hbm_init(&d->hbm, (size_t)spec->hbm_bytes);
     d->default_stream.device = d;
     d->next_stream_id = 1;
+    const char *tc = getenv("HS_NPU_TIMING_CACHE");
+    d->timing_cache = !(tc && strcmp(tc, "0") == 0);
     *out = d;
     return HS_OK;
 }
@@ -94,4 +96,20 @@ void hs_npu_forget_stream(const hs_npu_stream *s)
 {
     if (current_stream == s)
         current_stream = NULL;
+}
+
+/* Turns the kernel timing cache on or off. */
+void hs_npu_set_timing_cache(hs_npu *d, int enabled)
+{
+    if (d)
+        d->timing_cache = enabled != 0;
+}
+
+/* Launches served by the timing cache and launches simulated. */
+void hs_npu_timing_cache_stats(const hs_npu *d, uint64_t *hits, uint64_t *misses)
+{
+    if (hits)
+        *hits = d ? d->cache_hits : 0;
+    if (misses)
+        *misses = d ? d->cache_misses : 0;
 }

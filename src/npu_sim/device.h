@@ -64,11 +64,15 @@ struct hs_npu {
     hs_npu_launch_stats last_launch;           /* written by the launch code */
     struct hs_npu_trace *trace;                /* NULL when not tracing */
     struct hs_npu_launch_state *launch_state; /* owned by the launch code; NULL until it makes one */
+    int timing_cache;                          /* launches with a key reuse cached timings */
+    uint64_t cache_hits, cache_misses;
 };
 
 /* 1 when [p, p + bytes) lies inside one live allocation of d (bytes == 0:
  * p inside or one past the end of one). O(log allocations). */
 int hs_npu_addr_valid(const hs_npu *d, const void *p, size_t bytes);
+/* Address of the live allocation holding p, or 0. O(log allocations). */
+uintptr_t hs_npu_alloc_base(const hs_npu *d, const void *p);
 
 /* hs_npu_stream_advance with key/value args attached to the trace slice
  * (the launch code attaches cube_util, vector_util, hbm_bytes, l2_bytes,

@@ -56,6 +56,15 @@ int hs_npu_addr_valid(const hs_npu *d, const void *p, size_t bytes)
     return off <= b->bytes && bytes <= b->bytes - off;
 }
 
+/* Address of the live allocation holding p (its end included), or 0. */
+uintptr_t hs_npu_alloc_base(const hs_npu *d, const void *p)
+{
+    const hs_npu_hbm *h = &d->hbm;
+    const uintptr_t a = (uintptr_t)p;
+    const size_t i = upper_bound(h, a);
+    return i && a - h->blocks[i - 1].addr <= h->blocks[i - 1].bytes ? h->blocks[i - 1].addr : 0;
+}
+
 /* "1.50 GiB" for n bytes into buf. */
 static const char *human(char *buf, size_t cap, size_t n)
 {

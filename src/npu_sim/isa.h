@@ -352,6 +352,45 @@ int hs_npu_max_blocks(const hs_npu *d, hs_npu_launch_kind kind);
 hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind, int block_dim,
                         hs_npu_kernel_fn fn, void *args);
 
+/* Timing cache. A launch's simulated cost is a pure function of the
+ * kernel, its launch shape and what its key holds: the sizes, dtypes and
+ * flags that steer its instruction stream, and the geometry of its GM
+ * operands (each address's offset inside a 512-byte L2 line, and which
+ * operands share an allocation at which distance, since only that decides
+ * L2 reuse). Kernels whose cost depends on data (embedding's row gathers)
+ * take no key. Values such as a learning rate must stay out of the key. */
+#define HS_NPU_KEY_WORDS 48
+#define HS_NPU_KEY_PTRS 12
+typedef struct hs_npu_key {
+    hs_npu *dev;
+    int len, nptr, overflow;
+    int64_t w[HS_NPU_KEY_WORDS];
+    uintptr_t ptr[HS_NPU_KEY_PTRS], base[HS_NPU_KEY_PTRS];
+} hs_npu_key;
+
+/* An empty key for a launch on d. */
+void hs_npu_key_init(hs_npu_key *k, hs_npu *d);
+/* Appends an integer (a size, dtype, flag). */
+void hs_npu_key_int(hs_npu_key *k, int64_t v);
+/* Appends a GM operand's geometry (NULL allowed). A key that overflows
+ * HS_NPU_KEY_WORDS or HS_NPU_KEY_PTRS is not cached. */
+void hs_npu_key_gm(hs_npu_key *k, const void *gm);
+
+/* A key of GM operands gm[0..ngm) and integers w[0..nw), in that order. */
+void hs_npu_key_of(hs_npu_key *k, hs_npu *d, const void *const *gm, int ngm, const int64_t *w, int nw);
+/* hs_npu_key_of with the counts taken from two arrays. */
+#define HS_NPU_KEY_OF(k, d, gm, w)                                                                                     \
+    hs_npu_key_of((k), (d), (gm), (int)(sizeof(gm) / sizeof((gm)[0])), (w), (int)(sizeof(w) / sizeof((w)[0])))
+
+/* hs_npu_launch with the timing cache: when the device has simulated this
+ * kernel with an equal key before (and the cache is on, see
+ * hs_npu_set_timing_cache), estimate mode replays the stored stats and
+ * trace without running the kernel, and execute mode runs the blocks once
+ * for their data only (no census, no L2 model) and replays the timing.
+ * key NULL: no caching. Errors as hs_npu_launch. */
+hs_status hs_npu_launch_cached(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind,
+                               int block_dim, hs_npu_kernel_fn fn, void *args, const hs_npu_key *key);
+
 int hs_npu_kblock_idx(const hs_npu_kblock *b);
 int hs_npu_kblock_dim(const hs_npu_kblock *b);
 /* The block's cube core; NULL in a VECTOR launch. On a unified-core chip

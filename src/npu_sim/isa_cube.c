@@ -30,32 +30,82 @@ static inline int64_t nz_at(int64_t i, int64_t j, int64_t mp)
     return ((j / 16) * mp + i) * 16 + j % 16;
 }
 
-/* Functional body for fp16/bf16: A and B^T decoded to fp32 rows, then
- * one fp32 dot per output element. */
+/* Host scratch of the fp16/bf16 body, kept between calls (grows only). */
+static _Thread_local float *scratch;
+static _Thread_local size_t scratch_floats;
+
+/* Decodes n 2-byte values of dtype dt to fp32. */
+static void widen(float *dst, const uint8_t *src, hs_dtype dt, int64_t n)
+{
+    uint16_t h[32];
+    memcpy(h, src, (size_t)n * 2);
+    if (dt == HS_BF16)
+        hs_convert_bf16_to_fp32(dst, h, (size_t)n);
+    else
+        hs_convert_fp16_to_fp32(dst, h, (size_t)n);
+}
+
+/* acc[m][n] += a[m][k] @ b[k][n]: for each row i and each l in order,
+ * acc[i][:] += a[i][l] * b[l][:] as a separate multiply and add (no FMA
+ * contraction), so every clone rounds alike. */
+HS_NPU_CLONES static void gemm_rows(float *restrict acc, const float *restrict a, const float *restrict b, int64_t m,
+                                    int64_t k, int64_t n)
+{
+    for (int64_t i = 0; i < m; i++) {
+        float *restrict cr = acc + i * n;
+        for (int64_t l = 0; l < k; l++) {
+            const float a_il = a[i * k + l];
+            const float *restrict br = b + l * n;
+#pragma omp simd
+            for (int64_t j = 0; j < n; j++)
+                cr[j] += a_il * br[j];
+        }
+    }
+}
+
+/* Functional body for fp16/bf16: A decoded to fp32 rows [m][k], B to fp32
+ * rows [k][n], C (or the bias, or 0) to fp32 rows [m][n]; then for each
+ * output row and each l in order, C[i][:] += A[i][l] * B[l][:], so every
+ * element is the same in-order fp32 sum as one dot product. */
 static hs_status mmad_float(uint8_t *cm, const uint8_t *am, const uint8_t *bm, const uint8_t *bias, hs_dtype dt,
                             int64_t m, int64_t k, int64_t n, int accumulate)
 {
     const int64_t c0 = hs_npu_c0(dt), mp = (m + 15) / 16 * 16, kp = (k + c0 - 1) / c0 * c0, np = (n + 15) / 16 * 16;
-    float *a = malloc((size_t)(m * k + n * k) * sizeof *a);
-    if (!a)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "mmad: %lld floats of scratch", (long long)(m * k + n * k));
-    float *bt = a + m * k;
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t l = 0; l < k; l++)
-            a[i * k + l] = hs_npu_ld(am, dt, zz_at(i, l, kp, c0));
-    for (int64_t j = 0; j < n; j++)
-        for (int64_t l = 0; l < k; l++)
-            bt[j * k + l] = hs_npu_ld(bm, dt, zn_at(l, j, np, c0));
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            const int64_t at = nz_at(i, j, mp);
-            float s = accumulate ? hs_npu_ld(cm, HS_FP32, at) : bias ? hs_npu_ld(bias, HS_FP32, j) : 0.0f;
-            const float *ar = a + i * k, *br = bt + j * k;
-            for (int64_t l = 0; l < k; l++)
-                s += ar[l] * br[l];
-            hs_npu_st(cm, HS_FP32, at, s);
+    const size_t need = (size_t)(m * k + k * n + m * n);
+    if (need > scratch_floats) {
+        float *p = realloc(scratch, need * sizeof *p);
+        if (!p)
+            return hs_error(HS_ERR_OUT_OF_MEMORY, "mmad: %zu floats of scratch", need);
+        scratch = p;
+        scratch_floats = need;
+    }
+    float *a = scratch, *b = a + m * k, *acc = b + k * n;
+    for (int64_t i = 0; i < m; i++) /* ZZ: fractal (i/16, l/c0), row i%16 of c0 elements */
+        for (int64_t l0 = 0; l0 < k; l0 += c0)
+            widen(a + i * k + l0, am + 2 * zz_at(i, l0, kp, c0), dt, k - l0 < c0 ? k - l0 : c0);
+    float col[32];
+    for (int64_t j = 0; j < n; j++) /* ZN: fractal (l/c0, j/16), row j%16 of c0 elements */
+        for (int64_t l0 = 0; l0 < k; l0 += c0) {
+            const int64_t run = k - l0 < c0 ? k - l0 : c0;
+            widen(col, bm + 2 * zn_at(l0, j, np, c0), dt, run);
+            for (int64_t l = 0; l < run; l++)
+                b[(l0 + l) * n + j] = col[l];
         }
-    free(a);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j0 = 0; j0 < n; j0 += 16) { /* NZ: 16 contiguous columns per row */
+            const int64_t run = n - j0 < 16 ? n - j0 : 16;
+            float *dst = acc + i * n + j0;
+            if (accumulate)
+                memcpy(dst, cm + 4 * nz_at(i, j0, mp), (size_t)run * 4);
+            else if (bias)
+                memcpy(dst, bias + 4 * j0, (size_t)run * 4);
+            else
+                memset(dst, 0, (size_t)run * 4);
+        }
+    gemm_rows(acc, a, b, m, k, n);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j0 = 0; j0 < n; j0 += 16)
+            memcpy(cm + 4 * nz_at(i, j0, mp), acc + i * n + j0, (size_t)(n - j0 < 16 ? n - j0 : 16) * 4);
     return HS_OK;
 }
 

@@ -93,29 +93,8 @@ hs_status hs_npu_vbin(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, hs_npu_lo
     if (dst.core && dst.core->blk->status == HS_OK && (op < HS_V_ADD || op > HS_V_MIN))
         return hs_npu_fail(dst.core, HS_ERR_INVALID_ARGUMENT, "vbin: op %d is not binary", (int)op);
     HS_TRY(float_op("vbin", v, 3, n, op_cost(op), 0));
-    uint8_t *d = hs_npu_view_mem(dst);
-    if (d) {
-        const uint8_t *x = hs_npu_view_mem(a), *y = hs_npu_view_mem(b);
-        for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i, bin(op, hs_npu_ld(x, a.dtype, i), hs_npu_ld(y, b.dtype, i)));
-    }
+    hs_npu_vector_body(HS_VB_BIN, op, 0.0f, dst, v + 1, 2, n);
     return HS_OK;
-}
-
-/* Unary op op on an fp32 value. */
-static float unary(hs_npu_vop op, float x)
-{
-    switch (op) {
-    case HS_V_EXP: return expf(x);
-    case HS_V_LN: return logf(x);
-    case HS_V_SQRT: return sqrtf(x);
-    case HS_V_RSQRT: return 1.0f / sqrtf(x);
-    case HS_V_RECIP: return 1.0f / x;
-    case HS_V_TANH: return tanhf(x);
-    case HS_V_ABS: return fabsf(x);
-    case HS_V_RELU: return x > 0.0f ? x : 0.0f;
-    default: return x; /* HS_V_COPY */
-    }
 }
 
 /* dst = op(a), elementwise. */
@@ -125,12 +104,7 @@ hs_status hs_npu_vunary(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, int64_t
     if (dst.core && dst.core->blk->status == HS_OK && (op < HS_V_EXP || op > HS_V_COPY))
         return hs_npu_fail(dst.core, HS_ERR_INVALID_ARGUMENT, "vunary: op %d is not unary", (int)op);
     HS_TRY(float_op("vunary", v, 2, n, op_cost(op), 0));
-    uint8_t *d = hs_npu_view_mem(dst);
-    if (d) {
-        const uint8_t *x = hs_npu_view_mem(a);
-        for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i, unary(op, hs_npu_ld(x, a.dtype, i)));
-    }
+    hs_npu_vector_body(HS_VB_UNARY, op, 0.0f, dst, v + 1, 1, n);
     return HS_OK;
 }
 
@@ -141,14 +115,7 @@ hs_status hs_npu_vscalar(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, float 
     if (dst.core && dst.core->blk->status == HS_OK && (op < HS_V_ADDS || op > HS_V_MINS))
         return hs_npu_fail(dst.core, HS_ERR_INVALID_ARGUMENT, "vscalar: op %d has no scalar form", (int)op);
     HS_TRY(float_op("vscalar", v, 2, n, op_cost(op), 0));
-    uint8_t *d = hs_npu_view_mem(dst);
-    if (d) {
-        const uint8_t *x = hs_npu_view_mem(a);
-        const hs_npu_vop as_bin = op == HS_V_ADDS ? HS_V_ADD : op == HS_V_MULS ? HS_V_MUL : op == HS_V_MAXS ? HS_V_MAX
-                                                                                                            : HS_V_MIN;
-        for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i, bin(as_bin, hs_npu_ld(x, a.dtype, i), s));
-    }
+    hs_npu_vector_body(HS_VB_SCALAR, op, s, dst, v + 1, 1, n);
     return HS_OK;
 }
 
@@ -157,12 +124,7 @@ hs_status hs_npu_vaxpy(hs_npu_local dst, hs_npu_local a, float s, int64_t n)
 {
     const hs_npu_local v[2] = {dst, a};
     HS_TRY(float_op("vaxpy", v, 2, n, (vop_cost){1, 1}, 1));
-    uint8_t *d = hs_npu_view_mem(dst);
-    if (d) {
-        const uint8_t *x = hs_npu_view_mem(a);
-        for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i, hs_npu_ld(d, dst.dtype, i) + s * hs_npu_ld(x, a.dtype, i));
-    }
+    hs_npu_vector_body(HS_VB_AXPY, HS_V_ADD, s, dst, v + 1, 1, n);
     return HS_OK;
 }
 
@@ -171,13 +133,7 @@ hs_status hs_npu_vmla(hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t 
 {
     const hs_npu_local v[3] = {dst, a, b};
     HS_TRY(float_op("vmla", v, 3, n, (vop_cost){1, 1}, 1));
-    uint8_t *d = hs_npu_view_mem(dst);
-    if (d) {
-        const uint8_t *x = hs_npu_view_mem(a), *y = hs_npu_view_mem(b);
-        for (int64_t i = 0; i < n; i++)
-            hs_npu_st(d, dst.dtype, i,
-                      hs_npu_ld(d, dst.dtype, i) + hs_npu_ld(x, a.dtype, i) * hs_npu_ld(y, b.dtype, i));
-    }
+    hs_npu_vector_body(HS_VB_MLA, HS_V_ADD, 0.0f, dst, v + 1, 2, n);
     return HS_OK;
 }
 
@@ -185,9 +141,7 @@ hs_status hs_npu_vmla(hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t 
 hs_status hs_npu_vdup(hs_npu_local dst, float s, int64_t n)
 {
     HS_TRY(float_op("vdup", &dst, 1, n, (vop_cost){1, 1}, 0));
-    uint8_t *d = hs_npu_view_mem(dst);
-    for (int64_t i = 0; d && i < n; i++)
-        hs_npu_st(d, dst.dtype, i, s);
+    hs_npu_vector_body(HS_VB_DUP, HS_V_ADD, s, dst, NULL, 0, n);
     return HS_OK;
 }
 

@@ -33,7 +33,14 @@ struct hs_npu_launch_state {
     hs_npu_l2 l2;
     core_tracks *tracks;
     size_t tracks_cap;
+    unsigned char *packed; /* the last traced launch's pipe rows, packed (see pack_rows) */
+    size_t packed_cap;
+    struct hs_npu_tcache *cache;
 };
+
+/* Passes over a launch's blocks: the L2 census, the timed run, and the
+ * data-only run of a timing-cache hit in execute mode. */
+typedef enum pass { PASS_CENSUS, PASS_TIMED, PASS_DATA } pass;
 
 /* Releases the per-device launch state (hs_npu_free calls it). */
 void hs_npu_launch_state_free(struct hs_npu_launch_state *st)
@@ -44,6 +51,8 @@ void hs_npu_launch_state_free(struct hs_npu_launch_state *st)
         hs_npu_core_mem_free(&st->cores[i]);
     hs_npu_l2_free(&st->l2);
     free(st->tracks);
+    free(st->packed);
+    hs_npu_tcache_free(st->cache);
     free(st);
 }
 
@@ -161,12 +170,13 @@ static hs_status setup_block(struct hs_npu_launch_state *st, hs_npu_kblock *b, c
     return HS_OK;
 }
 
-/* Runs block idx of a launch (census or timed) and, when timed, sums its
+/* Runs block idx of a launch in pass `ps` and, when timed, sums its
  * cores into *out. */
 static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_launch_kind kind, int idx, int dim,
-                           int census, const double rates[3], hs_npu_kernel_fn fn, void *args, core_tracks *tr,
+                           pass ps, const double rates[3], hs_npu_kernel_fn fn, void *args, core_tracks *tr,
                            block_result *out)
 {
+    const int census = ps == PASS_CENSUS;
     hs_npu_kblock b = {
         .dev = d,
         .l2 = &st->l2,
@@ -175,6 +185,7 @@ static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_lau
         .dim = dim,
         .census = census,
         .executes = !census && d->mode == HS_NPU_EXECUTE,
+        .timed = ps == PASS_TIMED,
         .status = HS_OK,
         .r_hbm = rates[0],
         .r_l2 = rates[1],
@@ -186,7 +197,7 @@ static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_lau
         status = b.status;
     for (int i = 0; i < 3; i++)
         st->cores[i].blk = NULL;
-    if (status != HS_OK || census)
+    if (status != HS_OK || ps != PASS_TIMED)
         return status;
     *out = (block_result){0};
     hs_npu_core *cores[3];
@@ -240,48 +251,73 @@ static hs_status trace_rows(hs_npu *d, struct hs_npu_launch_state *st, size_t n,
     return HS_OK;
 }
 
-/* Emits every recorded pipe interval as a "pipe" slice on row
+/* One packed trace row: a core's pipe and its n intervals follow. */
+typedef struct packed_row {
+    char core[24];
+    int32_t pipe, n;
+} packed_row;
+
+/* Packs the non-empty pipe rows of n cores into st->packed; *bytes: the
+ * packed size. */
+static hs_status pack_rows(struct hs_npu_launch_state *st, const core_tracks *rows, size_t n, size_t *bytes)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int p = 0; p < HS_PIPE_COUNT; p++)
+            if (rows[i].core[0] && rows[i].pipe[p].n)
+                need += sizeof(packed_row) + (size_t)rows[i].pipe[p].n * 2 * sizeof(uint64_t);
+    if (need > st->packed_cap) {
+        unsigned char *b = realloc(st->packed, need);
+        if (!b)
+            return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_npu_launch: %zu bytes of trace rows", need);
+        st->packed = b;
+        st->packed_cap = need;
+    }
+    unsigned char *w = st->packed;
+    for (size_t i = 0; i < n; i++)
+        for (int p = 0; p < HS_PIPE_COUNT; p++) {
+            const hs_npu_track *t = &rows[i].pipe[p];
+            if (!rows[i].core[0] || !t->n)
+                continue;
+            packed_row h = {.pipe = p, .n = t->n};
+            memcpy(h.core, rows[i].core, sizeof h.core);
+            memcpy(w, &h, sizeof h);
+            memcpy(w + sizeof h, t->iv, (size_t)t->n * 2 * sizeof(uint64_t));
+            w += sizeof h + (size_t)t->n * 2 * sizeof(uint64_t);
+        }
+    *bytes = need;
+    return HS_OK;
+}
+
+/* Emits every packed pipe interval as a "pipe" slice on row
  * "<core>.<PIPE>" of process "npu<i> cores"; t0: when the cores start. */
-static void emit_pipes(hs_npu *d, const core_tracks *rows, size_t n, const char *name, double t0)
+static void emit_pipes(hs_npu *d, const unsigned char *packed, size_t bytes, const char *name, double t0)
 {
     char process[48], thread[40];
     hs_npu_process_name(d, process, sizeof process - 8);
     strcat(process, " cores");
     const double f = d->spec.freq_hz;
-    for (size_t i = 0; i < n; i++) {
-        if (!rows[i].core[0])
-            continue;
-        for (int p = 0; p < HS_PIPE_COUNT; p++) {
-            const hs_npu_track *t = &rows[i].pipe[p];
-            if (!t->n)
-                continue;
-            snprintf(thread, sizeof thread, "%s.%s", rows[i].core, hs_npu_pipe_name((hs_npu_pipe)p));
-            for (int k = 0; k < t->n; k++)
-                hs_npu_trace_slice_args(d, process, thread, name, "pipe", t0 + (double)t->iv[k][0] / f,
-                                        (double)(t->iv[k][1] - t->iv[k][0]) / f, NULL, 0);
+    for (size_t at = 0; at < bytes;) {
+        packed_row h;
+        memcpy(&h, packed + at, sizeof h);
+        at += sizeof h;
+        snprintf(thread, sizeof thread, "%s.%s", h.core, hs_npu_pipe_name((hs_npu_pipe)h.pipe));
+        for (int k = 0; k < h.n; k++, at += 2 * sizeof(uint64_t)) {
+            uint64_t iv[2];
+            memcpy(iv, packed + at, sizeof iv);
+            hs_npu_trace_slice_args(d, process, thread, name, "pipe", t0 + (double)iv[0] / f,
+                                    (double)(iv[1] - iv[0]) / f, NULL, 0);
         }
     }
 }
 
-/* Runs a kernel over block_dim blocks (census, then timed), advances the stream, records stats and trace. */
-hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind, int block_dim,
-                        hs_npu_kernel_fn fn, void *args)
+/* Simulates a launch (census, then the timed pass; execute mode computes
+ * the data in the timed pass) into *t; t->rows points into st->packed
+ * while tracing. */
+static hs_status simulate(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_launch_kind kind, int block_dim,
+                          hs_npu_kernel_fn fn, void *args, hs_npu_timing *t)
 {
-    if (!d || !name || !fn || (kind != HS_NPU_LAUNCH_CUBE && kind != HS_NPU_LAUNCH_VECTOR))
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_launch: NULL device, name or kernel, or a bad kind");
-    if (!s)
-        s = &d->default_stream;
-    if (s->device != d)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_launch %s: the stream belongs to another device", name);
     const hs_npu_spec *sp = &d->spec;
-    const int max = hs_npu_max_blocks(d, kind);
-    if (block_dim < 1 || block_dim > max)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "hs_npu_launch %s: block_dim %d outside 1..%d (NPU '%s' has %d %s cores)", name, block_dim, max,
-                        sp->name, max,
-                        kind == HS_NPU_LAUNCH_CUBE || unified(sp) ? "cube (AIC)" : "vector (AIV)");
-    struct hs_npu_launch_state *st = NULL;
-    HS_TRY(state_of(d, &st));
     /* shared HBM/L2 bandwidth per active block, bytes/cycle */
     const double share = sp->hbm_bw / sp->freq_hz / block_dim;
     const double rates[3] = {sp->ddr_rate < share ? sp->ddr_rate : share,
@@ -291,13 +327,13 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
     HS_TRY(trace_rows(d, st, (size_t)block_dim * 3, &rows));
     HS_TRY(hs_npu_l2_begin(&st->l2));
     for (int b = 0; b < block_dim; b++)
-        HS_TRY(run_block(d, st, kind, b, block_dim, 1, rates, fn, args, NULL, NULL));
+        HS_TRY(run_block(d, st, kind, b, block_dim, PASS_CENSUS, rates, fn, args, NULL, NULL));
     HS_TRY(hs_npu_l2_end_census(&st->l2, sp->l2_bytes));
     hs_npu_launch_stats ls = {0};
     double flops = 0, hbm = 0, l2 = 0;
     for (int b = 0; b < block_dim; b++) {
         block_result r;
-        HS_TRY(run_block(d, st, kind, b, block_dim, 0, rates, fn, args, rows ? rows + 3 * b : NULL, &r));
+        HS_TRY(run_block(d, st, kind, b, block_dim, PASS_TIMED, rates, fn, args, rows ? rows + 3 * b : NULL, &r));
         if (r.end > ls.cycles)
             ls.cycles = r.end;
         for (int p = 0; p < HS_PIPE_COUNT; p++)
@@ -315,16 +351,67 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
     const double aivs = (double)block_dim * (kind == HS_NPU_LAUNCH_CUBE ? aivs_per_aic(sp) : 1);
     const double cyc = ls.cycles ? (double)ls.cycles : 1.0;
     ls.cube_utilisation = kind == HS_NPU_LAUNCH_CUBE ? (double)ls.pipe_busy[HS_PIPE_CUBE] / (block_dim * cyc) : 0.0;
-    d->last_launch = ls;
-    const double vector_util = (double)ls.pipe_busy[HS_PIPE_VECTOR] / (aivs * cyc);
-    const hs_npu_trace_arg targs[5] = {{"vector_util", vector_util},
-                                       {"hbm_bytes", (double)ls.hbm_bytes},
-                                       {"l2_bytes", (double)ls.l2_bytes},
-                                       {"flops", flops},
-                                       {"cube_util", ls.cube_utilisation}};
-    const double start =
-        hs_npu_stream_advance_args(s, name, "kernel", ls.seconds, targs, kind == HS_NPU_LAUNCH_CUBE ? 5 : 4);
-    if (rows)
-        emit_pipes(d, rows, (size_t)block_dim * 3, name, start + sp->launch_overhead_s);
+    *t = (hs_npu_timing){ls, flops, (double)ls.pipe_busy[HS_PIPE_VECTOR] / (aivs * cyc), NULL, 0};
+    if (rows) {
+        HS_TRY(pack_rows(st, rows, (size_t)block_dim * 3, &t->rows_bytes));
+        t->rows = st->packed;
+    }
     return HS_OK;
+}
+
+/* Runs a kernel over block_dim blocks, or replays its cached timing, advances the stream, records stats and trace. */
+hs_status hs_npu_launch_cached(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind, int block_dim,
+                               hs_npu_kernel_fn fn, void *args, const hs_npu_key *key)
+{
+    if (!d || !name || !fn || (kind != HS_NPU_LAUNCH_CUBE && kind != HS_NPU_LAUNCH_VECTOR))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_launch: NULL device, name or kernel, or a bad kind");
+    if (!s)
+        s = &d->default_stream;
+    if (s->device != d)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_npu_launch %s: the stream belongs to another device", name);
+    const hs_npu_spec *sp = &d->spec;
+    const int max = hs_npu_max_blocks(d, kind);
+    if (block_dim < 1 || block_dim > max)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_npu_launch %s: block_dim %d outside 1..%d (NPU '%s' has %d %s cores)", name, block_dim, max,
+                        sp->name, max,
+                        kind == HS_NPU_LAUNCH_CUBE || unified(sp) ? "cube (AIC)" : "vector (AIV)");
+    struct hs_npu_launch_state *st = NULL;
+    HS_TRY(state_of(d, &st));
+    const int cached = key && d->timing_cache;
+    const hs_npu_timing *hit = cached ? hs_npu_tcache_get(st->cache, fn, kind, block_dim, name, key) : NULL;
+    if (hit && hs_npu_tracing(d) && !hit->rows)
+        hit = NULL; /* stored by an untraced launch: simulate once more for the pipe rows */
+    hs_npu_timing t;
+    if (hit) {
+        static const double no_rates[3] = {1, 1, 1};
+        for (int b = 0; d->mode == HS_NPU_EXECUTE && b < block_dim; b++)
+            HS_TRY(run_block(d, st, kind, b, block_dim, PASS_DATA, no_rates, fn, args, NULL, NULL));
+        t = *hit;
+        d->cache_hits++;
+    } else {
+        HS_TRY(simulate(d, st, kind, block_dim, fn, args, &t));
+        if (cached) {
+            d->cache_misses++;
+            HS_TRY(hs_npu_tcache_put(&st->cache, fn, kind, block_dim, name, key, &t));
+        }
+    }
+    d->last_launch = t.ls;
+    const hs_npu_trace_arg targs[5] = {{"vector_util", t.vector_util},
+                                       {"hbm_bytes", (double)t.ls.hbm_bytes},
+                                       {"l2_bytes", (double)t.ls.l2_bytes},
+                                       {"flops", t.flops},
+                                       {"cube_util", t.ls.cube_utilisation}};
+    const double start =
+        hs_npu_stream_advance_args(s, name, "kernel", t.ls.seconds, targs, kind == HS_NPU_LAUNCH_CUBE ? 5 : 4);
+    if (t.rows && hs_npu_tracing(d))
+        emit_pipes(d, t.rows, t.rows_bytes, name, start + sp->launch_overhead_s);
+    return HS_OK;
+}
+
+/* hs_npu_launch_cached without a key: always simulated. */
+hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind, int block_dim,
+                        hs_npu_kernel_fn fn, void *args)
+{
+    return hs_npu_launch_cached(d, s, name, kind, block_dim, fn, args, NULL);
 }

@@ -91,9 +91,31 @@ struct hs_npu_kblock {
     int naiv;
     /* shared GM rates of the launch, bytes/cycle */
     double r_hbm, r_l2, w_l2;
+    int timed;         /* 0 in a data-only pass (a timing-cache hit): no L2 model, no stats */
     /* GM traffic of the block for the stats */
     double hbm_bytes, l2_bytes;
 };
+
+/* ---- timing_cache.c ---- */
+
+/* A simulated launch as the cache keeps it: its stats, what its trace
+ * slice carries, and (when it was traced) its packed pipe rows. */
+typedef struct hs_npu_timing {
+    hs_npu_launch_stats ls;
+    double flops, vector_util;
+    void *rows;
+    size_t rows_bytes;
+} hs_npu_timing;
+
+struct hs_npu_tcache;
+/* The stored timing of a launch, or NULL. */
+const hs_npu_timing *hs_npu_tcache_get(const struct hs_npu_tcache *tc, hs_npu_kernel_fn fn, hs_npu_launch_kind kind,
+                                       int dim, const char *name, const hs_npu_key *k);
+/* Stores a copy of t (made on first use in *tc); adds the rows to an entry
+ * stored without them. */
+hs_status hs_npu_tcache_put(struct hs_npu_tcache **tc, hs_npu_kernel_fn fn, hs_npu_launch_kind kind, int dim,
+                            const char *name, const hs_npu_key *k, const hs_npu_timing *t);
+void hs_npu_tcache_free(struct hs_npu_tcache *tc);
 
 /* ---- core.c: cores, allocations, issue, flag check ---- */
 
@@ -139,6 +161,13 @@ void hs_npu_track_add(hs_npu_track *t, uint64_t start, uint64_t end);
         if ((expr) != HS_OK)                                                                                           \
             return (c)->blk->status;                                                                                   \
     } while (0)
+
+/* Functional bodies' hot loops, compiled for AVX-512, AVX2 and the
+ * x86-64-v2 baseline (GNU ifunc picks one at load time), without FMA
+ * contraction so that every clone computes bit-identical results. */
+#define HS_NPU_CLONES                                                                                                  \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),                                     \
+                   optimize("no-trapping-math", "fp-contract=off")))
 
 /* ceil(a / b) for positive b. */
 static inline int64_t hs_npu_ceil_div(int64_t a, int64_t b)
@@ -198,6 +227,23 @@ static inline void hs_npu_st(uint8_t *m, hs_dtype dt, int64_t i, float v)
     default: break;
     }
 }
+
+/* ---- vector_body.c: elementwise functional bodies ---- */
+
+typedef enum hs_npu_vbody {
+    HS_VB_BIN,    /* dst = src0 op src1 */
+    HS_VB_SCALAR, /* dst = src0 op s */
+    HS_VB_UNARY,  /* dst = op(src0) */
+    HS_VB_AXPY,   /* dst += s * src0 */
+    HS_VB_MLA,    /* dst += src0 * src1 */
+    HS_VB_DUP     /* dst = s */
+} hs_npu_vbody;
+
+/* Computes n elements of a checked float instruction whose operands all
+ * have dst's dtype, in fp32, rounding each result to that dtype. Does
+ * nothing unless the block executes. */
+void hs_npu_vector_body(hs_npu_vbody kind, hs_npu_vop op, float s, hs_npu_local dst, const hs_npu_local *src,
+                        int nsrc, int64_t n);
 
 /* ---- l2.c: the L2 reuse model ---- */
 

@@ -1208,9 +1208,13 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
         a.p = take(&w, 2 * slots * score);
         a.o = take(&w, 4 * slots * HD * a.d.bm);
     }
+    const void *ops[] = {out, lse, a.qkvh, a.s, a.p, a.o};
+    const int64_t dims[] = {B, T, NH, HD};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, npu, ops, dims);
     hs_status st = hs_npu_cast(qkvh, HS_BF16, qkv, HS_FP32, n);
     if (st == HS_OK)
-        st = hs_npu_launch(npu, hs_npu_current_stream(), op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a);
+        st = hs_npu_launch_cached(npu, hs_npu_current_stream(), op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
     hs_npu_free_mem(npu, (void *)w.base);
     return st;
 }
@@ -1240,17 +1244,23 @@ hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float 
     }
     const int vmax = hs_npu_max_blocks(npu, HS_NPU_LAUNCH_VECTOR);
     const int64_t jobs = B * NH * ((T + STAGE_ROWS - 1) / STAGE_ROWS) * 2;
-    hs_status st = hs_npu_launch(npu, hs_npu_current_stream(), "attention_bwd_stage", HS_NPU_LAUNCH_VECTOR,
-                                 (int)min64(jobs, vmax), stage_block, &ga);
+    /* one key for the four launches: their names tell them apart */
+    const void *ops[] = {dqkv, dout, qkv, out, lse, a.qdo, a.kv, a.stats, a.s, a.dp, a.pd};
+    const int64_t dims[] = {B, T, NH, HD};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, npu, ops, dims);
+    hs_npu_stream *s = hs_npu_current_stream();
+    hs_status st = hs_npu_launch_cached(npu, s, "attention_bwd_stage", HS_NPU_LAUNCH_VECTOR, (int)min64(jobs, vmax),
+                                        stage_block, &ga, &key);
     if (st == HS_OK)
-        st = hs_npu_launch(npu, hs_npu_current_stream(), "attention_bwd_stats", HS_NPU_LAUNCH_VECTOR,
-                           (int)min64(item_count(&a.d, IT_FWD), vmax), stats_block, &sa);
+        st = hs_npu_launch_cached(npu, s, "attention_bwd_stats", HS_NPU_LAUNCH_VECTOR,
+                                  (int)min64(item_count(&a.d, IT_FWD), vmax), stats_block, &sa, &key);
     a.kind = IT_DKV;
     if (st == HS_OK)
-        st = hs_npu_launch(npu, hs_npu_current_stream(), "attention_bwd_dkv", HS_NPU_LAUNCH_CUBE, dkv, bwd_block, &a);
+        st = hs_npu_launch_cached(npu, s, "attention_bwd_dkv", HS_NPU_LAUNCH_CUBE, dkv, bwd_block, &a, &key);
     a.kind = IT_DQ;
     if (st == HS_OK)
-        st = hs_npu_launch(npu, hs_npu_current_stream(), "attention_bwd_dq", HS_NPU_LAUNCH_CUBE, dq, bwd_block, &a);
+        st = hs_npu_launch_cached(npu, s, "attention_bwd_dq", HS_NPU_LAUNCH_CUBE, dq, bwd_block, &a, &key);
     hs_npu_free_mem(npu, (void *)w.base);
     return st;
 }

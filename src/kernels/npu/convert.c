@@ -98,8 +98,12 @@ static hs_status launch(const char *name, convert_args *a, int64_t bytes_per_ele
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
     const int64_t units = (a->n + 63) / 64, max = hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR);
-    return hs_npu_launch(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, (int)(units < max ? units : max),
-                         fn, a);
+    const void *ops[] = {a->dst, a->src};
+    const int64_t dims[] = {a->dst_dt, a->src_dt, a->n};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
+                                (int)(units < max ? units : max), fn, a, &key);
 }
 
 hs_status hs_npu_cast(void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n)

@@ -132,6 +132,14 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
+/* The timing-cache key of a launch with args a. */
+static void gelu_key(hs_npu_key *key, hs_npu *d, const gelu_args *a)
+{
+    const void *ops[] = {a->out, a->dx, a->dbias, a->x, a->dout, a->bias};
+    const int64_t dims[] = {a->N, a->C};
+    HS_NPU_KEY_OF(key, d, ops, dims);
+}
+
 hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C)
 {
     hs_npu *d = hs_npu_current();
@@ -140,7 +148,10 @@ hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias
     gelu_args a = {.out = out, .x = x, .bias = bias, .N = N, .C = C};
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, 1, 2); /* x per set; tmp, bias */
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    return hs_npu_launch(d, hs_npu_current_stream(), "bias_gelu_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a);
+    hs_npu_key key;
+    gelu_key(&key, d, &a);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
+                                &key);
 }
 
 /* ------------------------------------------------------------ backward */
@@ -264,5 +275,8 @@ hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, 
     const int nb = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     /* x, dout, dx per set; tmp, tmp2, bias, dbias accumulator */
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 3, 4);
-    return hs_npu_launch(d, hs_npu_current_stream(), "bias_gelu_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a);
+    hs_npu_key key;
+    gelu_key(&key, d, &a);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
+                                &key);
 }

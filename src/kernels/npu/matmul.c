@@ -390,6 +390,22 @@ static hs_status fill_block(hs_npu_kblock *blk, void *arg)
     return hs_npu_core_status(v);
 }
 
+/* The timing-cache key of kernel k (its GEMM and tiling). */
+static void gemm_key(hs_npu_key *key, hs_npu *d, const mm_kernel *k)
+{
+    const hs_npu_gemm *g = &k->g;
+    hs_npu_key_init(key, d);
+    hs_npu_key_gm(key, g->a);
+    hs_npu_key_gm(key, g->b);
+    hs_npu_key_gm(key, g->c);
+    hs_npu_key_gm(key, g->bias);
+    const int64_t w[] = {g->lda, g->a_trans, g->ldb, g->b_trans, g->ldc, g->c_dtype, g->dtype, g->m, g->n, g->k,
+                         g->gelu, g->accumulate, g->single_buffer, k->ka, k->nbuf, k->bt, k->full, k->split,
+                         k->kpart};
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        hs_npu_key_int(key, w[i]);
+}
+
 /* Launches fill_block over the tail tiles ("<name>_zero"). */
 static hs_status zero_tail(hs_npu *d, hs_npu_stream *s, const char *name, const mm_kernel *k)
 {
@@ -397,7 +413,9 @@ static hs_status zero_tail(hs_npu *d, hs_npu_stream *s, const char *name, const 
     snprintf(fill, sizeof fill, "%s_zero", name);
     const int64_t units = (k->tiles_m * k->tiles_n - k->full) * (BM / EPI_ROWS);
     const int blocks = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    return hs_npu_launch(d, s, fill, HS_NPU_LAUNCH_VECTOR, blocks, fill_block, (void *)k);
+    hs_npu_key key;
+    gemm_key(&key, d, k);
+    return hs_npu_launch_cached(d, s, fill, HS_NPU_LAUNCH_VECTOR, blocks, fill_block, (void *)k, &key);
 }
 
 /* Largest A stage (multiple of BK, at most KA_MAX) that fits L1 next to
@@ -443,7 +461,9 @@ hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const h
         if (!g->accumulate)
             HS_TRY(zero_tail(d, s, name, &k));
     }
-    return hs_npu_launch(d, s, name, HS_NPU_LAUNCH_CUBE, (int)dim, mm_block, &k);
+    hs_npu_key key;
+    gemm_key(&key, d, &k);
+    return hs_npu_launch_cached(d, s, name, HS_NPU_LAUNCH_CUBE, (int)dim, mm_block, &k, &key);
 }
 
 /* out = inp @ w^T (+ bias, through the bias table). */

@@ -318,7 +318,11 @@ static hs_status norm_forward(const char *name, float *out, float *mean, float *
     /* tile: x; rows: w, b (LN; per set when chunked), tmp; fixed: acc, part, cnt, 2 stashes */
     a.g = plan(N, C, hs_npu_spec_of(d)->ub_bytes, 1, ln ? 3 : 2, ln ? 5 : 3, (3 * ROWS_MAX + 2 * STASH) * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    return hs_npu_launch(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a);
+    const void *ops[] = {out, mean, rstd, inp, w, b};
+    const int64_t dims[] = {N, C};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a, &key);
 }
 
 hs_status hs_npu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
@@ -584,7 +588,12 @@ static hs_status colsum(hs_npu *d, float *dst, const float *part, int64_t nb, in
     if (a.W < 8)
         a.W = 8;
     const int nblk = (int)min64((C + 63) / 64, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    return hs_npu_launch(d, hs_npu_current_stream(), "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block, &a);
+    const void *ops[] = {dst, part};
+    const int64_t dims[] = {nb, C};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block,
+                                &a, &key);
 }
 
 static hs_status norm_backward(const char *name, float *dinp, float *dw, float *db, const float *dout,
@@ -608,7 +617,11 @@ static hs_status norm_backward(const char *name, float *dinp, float *dw, float *
         HS_TRY(hs_npu_malloc(d, part_bytes * (size_t)((dw != NULL) + (db != NULL)), &parts));
     a.pw = dw ? parts : NULL;
     a.pb = db ? (float *)parts + (dw ? (size_t)nb * (size_t)C : 0) : NULL;
-    hs_status st = hs_npu_launch(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a);
+    const void *ops[] = {a.dinp, a.pw, a.pb, dout, inp, w, mean, rstd};
+    const int64_t dims[] = {N, C};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    hs_status st = hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a, &key);
     if (st == HS_OK && dw)
         st = colsum(d, dw, a.pw, nb, C);
     if (st == HS_OK && db)

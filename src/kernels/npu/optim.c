@@ -144,6 +144,18 @@ static hs_status current(const char *op, hs_npu **d)
     return HS_OK;
 }
 
+/* Launches fn over a->n elements. The key holds the operands and n, not
+ * the scalars (the learning rate changes every step, the cost never). */
+static hs_status launch(hs_npu *d, const char *name, hs_npu_kernel_fn fn, optim_args *a)
+{
+    const void *ops[] = {a->p, a->m, a->v, a->part, a->g};
+    const int64_t dims[] = {a->n, a->T};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, blocks_for(d, a->n), fn, a,
+                                &key);
+}
+
 hs_status hs_npu_adamw_update(float *param, const float *grad, float *m, float *v, int64_t n,
                               const hs_adamw_params *hp)
 {
@@ -168,8 +180,7 @@ hs_status hs_npu_adamw_update(float *param, const float *grad, float *m, float *
         .eps = hp->eps,
         .step_size = (float)(lr / bc1),
     };
-    return hs_npu_launch(d, hs_npu_current_stream(), "adamw", HS_NPU_LAUNCH_VECTOR, blocks_for(d, n), adamw_block,
-                         &a);
+    return launch(d, "adamw", adamw_block, &a);
 }
 
 /* ------------------------------------------------------- sum of squares */
@@ -221,8 +232,7 @@ hs_status hs_npu_sum_squares(const hs_tensor *x, int count, double *sum)
     for (int i = 0; i < count && st == HS_OK; i++) {
         const int64_t n = hs_tensor_numel(&x[i]);
         optim_args a = {.part = part + (size_t)i * (size_t)max, .g = x[i].data, .n = n, .T = tile_for(d, 1, 1, 0)};
-        st = hs_npu_launch(d, hs_npu_current_stream(), "sum_squares", HS_NPU_LAUNCH_VECTOR, blocks_for(d, n),
-                           sumsq_block, &a);
+        st = launch(d, "sum_squares", sumsq_block, &a);
     }
     if (st == HS_OK && slots)
         st = hs_npu_memcpy_d2h(d, hs_npu_current_stream(), host, part, slots * sizeof(float));
@@ -269,5 +279,5 @@ hs_status hs_npu_scale(float *x, int64_t n, float scale)
     hs_npu *d;
     HS_TRY(current("hs_scale_inplace", &d));
     optim_args a = {.p = x, .n = n, .T = tile_for(d, 1, 0, 0), .grad_scale = scale};
-    return hs_npu_launch(d, hs_npu_current_stream(), "scale", HS_NPU_LAUNCH_VECTOR, blocks_for(d, n), scale_block, &a);
+    return launch(d, "scale", scale_block, &a);
 }

@@ -142,8 +142,12 @@ static hs_status launch(const char *name, residual_args *a, int bufs, hs_npu_ker
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
     const int64_t units = (a->n + 63) / 64, max = hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR);
-    return hs_npu_launch(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, (int)(units < max ? units : max),
-                         fn, a);
+    const void *ops[] = {a->out, a->da, a->db, a->a, a->b, a->dout};
+    const int64_t dims[] = {a->n};
+    hs_npu_key key;
+    HS_NPU_KEY_OF(&key, d, ops, dims);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
+                                (int)(units < max ? units : max), fn, a, &key);
 }
 
 hs_status hs_npu_residual_forward(float *out, const float *a, const float *b, int64_t n)
