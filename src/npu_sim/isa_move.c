@@ -98,6 +98,16 @@ static void store_gm(uint8_t *dst, const uint8_t *src, hs_dtype dt, int64_t n, i
         memcpy(dst, src, (size_t)(n * (int64_t)hs_dtype_size(dt)));
         return;
     }
+    if (dt == HS_FP32) {
+        for (int64_t i = 0; i < n; i++) {
+            float a, b;
+            memcpy(&a, dst + 4 * i, 4);
+            memcpy(&b, src + 4 * i, 4);
+            a += b;
+            memcpy(dst + 4 * i, &a, 4);
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         if (dt == HS_INT32) {
             int32_t a, b;
@@ -200,6 +210,20 @@ static inline int64_t nz_at(int64_t r, int64_t col, int64_t R, int64_t c0)
     return ((col / c0) * R + r) * c0 + col % c0;
 }
 
+/* Copies w elements of es bytes to d from s, s's elements `stride`
+ * elements apart (1: one contiguous run). */
+static void copy_run(uint8_t *d, const uint8_t *s, int64_t w, int64_t stride, int64_t es)
+{
+    if (stride == 1)
+        memcpy(d, s, (size_t)(w * es));
+    else if (es == 2)
+        for (int64_t x = 0; x < w; x++)
+            memcpy(d + 2 * x, s + 2 * x * stride, 2);
+    else
+        for (int64_t x = 0; x < w; x++)
+            d[x] = s[x * stride];
+}
+
 /* Shared part of the two load2d: checks, cost
  * lat_mte1 + ceil(dst bytes / l1_to_l0_rate), issue. */
 static hs_status load2d_issue(const char *op, hs_npu_core *c, hs_npu_local dst, hs_npu_local src, hs_npu_buf buf,
@@ -234,12 +258,12 @@ hs_status hs_npu_load_l0a(hs_npu_local dst, hs_npu_local src, int src_rows, int 
         return HS_OK;
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     memset(d, 0, (size_t)(mp * kp * es));
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < k; j++) {
-            const int64_t zz = ((i / 16) * (kp / c0) + j / c0) * 16 * c0 + (i % 16) * c0 + j % c0;
+    for (int64_t i = 0; i < m; i++) /* ZZ rows hold c0 consecutive columns of A */
+        for (int64_t j0 = 0; j0 < k; j0 += c0) {
+            const int64_t zz = ((i / 16) * (kp / c0) + j0 / c0) * 16 * c0 + (i % 16) * c0;
             const int64_t at =
-                transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
-            memcpy(d + zz * es, sm + at * es, (size_t)es);
+                transposed ? nz_at(row0 + j0, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j0, src_rows, c0);
+            copy_run(d + zz * es, sm + at * es, k - j0 < c0 ? k - j0 : c0, transposed ? c0 : 1, es);
         }
     return HS_OK;
 }
@@ -261,12 +285,12 @@ hs_status hs_npu_load_l0b(hs_npu_local dst, hs_npu_local src, int src_rows, int 
         return HS_OK;
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     memset(d, 0, (size_t)(kp * np * es));
-    for (int64_t i = 0; i < k; i++)
-        for (int64_t j = 0; j < n; j++) {
-            const int64_t zn = ((i / c0) * (np / 16) + j / 16) * 16 * c0 + (j % 16) * c0 + i % c0;
+    for (int64_t j = 0; j < n; j++) /* ZN rows hold c0 consecutive rows (k) of one column of B */
+        for (int64_t i0 = 0; i0 < k; i0 += c0) {
+            const int64_t zn = ((i0 / c0) * (np / 16) + j / 16) * 16 * c0 + (j % 16) * c0;
             const int64_t at =
-                transposed ? nz_at(row0 + j, col0 + i, src_rows, c0) : nz_at(row0 + i, col0 + j, src_rows, c0);
-            memcpy(d + zn * es, sm + at * es, (size_t)es);
+                transposed ? nz_at(row0 + j, col0 + i0, src_rows, c0) : nz_at(row0 + i0, col0 + j, src_rows, c0);
+            copy_run(d + zn * es, sm + at * es, k - i0 < c0 ? k - i0 : c0, transposed ? 1 : c0, es);
         }
     return HS_OK;
 }
@@ -314,16 +338,23 @@ hs_status hs_npu_fixpipe(void *gm, int64_t gm_ld, hs_dtype gm_dt, hs_npu_local c
     const uint8_t *acc = hs_npu_view_mem(c_acc);
     if (!acc)
         return HS_OK;
-    uint8_t one[4];
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j = 0; j < n; j++) {
-            const int64_t at = ((j / 16) * mp + i) * 16 + j % 16;
-            uint8_t *g = (uint8_t *)gm + (i * gm_ld + j) * es;
-            if (gm_dt == HS_INT32)
-                memcpy(one, acc + at * 4, 4);
+    float run[16];
+    uint16_t half[16];
+    for (int64_t i = 0; i < m; i++) /* NZ: 16 contiguous columns of row i per column block */
+        for (int64_t j0 = 0; j0 < n; j0 += 16) {
+            const int64_t w = n - j0 < 16 ? n - j0 : 16;
+            const uint8_t *src = acc + ((j0 / 16) * mp + i) * 16 * 4;
+            uint8_t *g = (uint8_t *)gm + (i * gm_ld + j0) * es;
+            if (gm_dt == HS_INT32 || gm_dt == HS_FP32) {
+                store_gm(g, src, gm_dt, w, c->atomic_add);
+                continue;
+            }
+            memcpy(run, src, (size_t)w * 4);
+            if (gm_dt == HS_BF16)
+                hs_convert_fp32_to_bf16(half, run, (size_t)w);
             else
-                hs_npu_st(one, gm_dt, 0, hs_npu_ld(acc, HS_FP32, at));
-            store_gm(g, one, gm_dt, 1, c->atomic_add);
+                hs_convert_fp32_to_fp16(half, run, (size_t)w);
+            store_gm(g, (const uint8_t *)half, gm_dt, w, c->atomic_add);
         }
     return HS_OK;
 }
