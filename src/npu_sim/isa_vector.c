@@ -182,6 +182,10 @@ hs_status hs_npu_vcast(hs_npu_local dst, hs_npu_local a, int64_t n)
                                                                                     : hs_dtype_size(a.dtype));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_VECTOR, vcost(c, n, es, (vop_cost){1, 1}), &a, 1, &dst, 1));
     uint8_t *d = hs_npu_view_mem(dst);
+    if (d && is_float(a.dtype) && is_float(dst.dtype)) {
+        hs_npu_vector_cast(d, dst.dtype, hs_npu_view_mem(a), a.dtype, n);
+        return HS_OK;
+    }
     if (d) {
         const uint8_t *x = hs_npu_view_mem(a);
         for (int64_t i = 0; i < n; i++) {

@@ -245,6 +245,11 @@ typedef enum hs_npu_vbody {
 void hs_npu_vector_body(hs_npu_vbody kind, hs_npu_vop op, float s, hs_npu_local dst, const hs_npu_local *src,
                         int nsrc, int64_t n);
 
+/* n floats (fp32/fp16/bf16) of dtype xt at x converted to dt at d, the
+ * narrowing rounding to nearest even (vcast's body). d may equal x only
+ * when both dtypes have the same size. */
+void hs_npu_vector_cast(uint8_t *d, hs_dtype dt, const uint8_t *x, hs_dtype xt, int64_t n);
+
 /* ---- l2.c: the L2 reuse model ---- */
 
 /* Starts a launch: an empty line table. */

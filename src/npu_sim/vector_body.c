@@ -125,3 +125,20 @@ void hs_npu_vector_body(hs_npu_vbody kind, hs_npu_vop op, float s, hs_npu_local 
         narrow(d + off, bd, dst.dtype, len);
     }
 }
+
+void hs_npu_vector_cast(uint8_t *d, hs_dtype dt, const uint8_t *x, hs_dtype xt, int64_t n)
+{
+    float buf[CHUNK];
+    const int64_t ds = (int64_t)hs_dtype_size(dt), xs = (int64_t)hs_dtype_size(xt);
+    for (int64_t at = 0; at < n; at += CHUNK) {
+        const int64_t len = n - at < CHUNK ? n - at : CHUNK;
+        if (xt == HS_FP32)
+            memcpy(buf, x + at * xs, (size_t)len * 4);
+        else
+            widen(buf, x + at * xs, xt, len);
+        if (dt == HS_FP32)
+            memcpy(d + at * ds, buf, (size_t)len * 4);
+        else
+            narrow(d + at * ds, buf, dt, len);
+    }
+}
