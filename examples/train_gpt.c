@@ -23,7 +23,7 @@ typedef struct args {
     const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
     const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
-    int n_layer, n_head, d_model, d_ff, max_seq, vocab_size;
+    int n_layer, n_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature;
 } args;
@@ -91,13 +91,14 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"npu-mode", HS_OPT_STRING, &a->npu_mode, "NPU mode: execute (real data) or estimate (timing and memory only)"},
         {"dtype", HS_OPT_STRING, &a->dtype, "matmul compute dtype: fp32, bf16, fp16 (default: fp32 on cpu, bf16 on npu)"},
         {"trace", HS_OPT_STRING, &a->trace, "NPU: Chrome trace (Perfetto) of the run written to this file"},
+        {"trace-steps", HS_OPT_INT, &a->trace_steps, "NPU: trace only the first N steps (0: the whole run)"},
         {"seed", HS_OPT_I64, &a->seed, "seed of initialisation and sampling"},
         {"metrics", HS_OPT_STRING, &a->metrics, "JSONL file receiving one record per step and validation"},
         {"sample", HS_OPT_INT, &a->sample, "bytes of text to sample at the end (0: none)"},
         {"top-k", HS_OPT_INT, &a->top_k, "top-k of the sampler"},
         {"temperature", HS_OPT_FLOAT, &a->temperature, "temperature of the sampler"},
         {"prompt", HS_OPT_STRING, &a->prompt, "text the sample starts from"},
-        {"n-layer", HS_OPT_INT, &a->n_layer, "override the preset's layer count"},
+        {"layers", HS_OPT_INT, &a->n_layer, "override the preset's layer count (transformer blocks)"},
         {"n-head", HS_OPT_INT, &a->n_head, "override the preset's head count"},
         {"d-model", HS_OPT_INT, &a->d_model, "override the preset's width"},
         {"d-ff", HS_OPT_INT, &a->d_ff, "override the preset's MLP width"},
@@ -137,6 +138,9 @@ static hs_status check_args(const args *a)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown --npu-mode '%s' (execute or estimate)", a->npu_mode);
     if (!npu && a->trace)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--trace records the NPU's simulated time: it needs --device npu");
+    if (a->trace_steps < 0 || (a->trace_steps && !a->trace))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--trace-steps=%d: a step count >= 0, with --trace FILE",
+                        a->trace_steps);
     if (npu && strcmp(a->npu_mode, "estimate") == 0 && (a->save || a->resume))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--save and --resume need values: --npu-mode estimate has none");
     if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
@@ -235,6 +239,7 @@ typedef struct run {
     hs_loader *train, *val;
     FILE *metrics;
     int32_t *x, *y;
+    int tracing;        /* the NPU trace is recording */
     double sim_seconds; /* summed simulated time of the steps run */
     int sim_steps;
 } run;
@@ -281,7 +286,8 @@ static int npu_summary(run *r, double flops, double peak)
         printf("top kernels: run with --trace FILE to record them\n");
         return 0;
     }
-    hs_status s = hs_npu_trace_stop(r->npu);
+    hs_status s = r->tracing ? hs_npu_trace_stop(r->npu) : HS_OK;
+    r->tracing = 0;
     hs_npu_kernel_profile *k = NULL;
     size_t n = 0;
     if (s || (s = hs_npu_trace_profile(a->trace, &k, &n)))
@@ -289,7 +295,10 @@ static int npu_summary(run *r, double flops, double peak)
     double total = 0;
     for (size_t i = 0; i < n; i++)
         total += k[i].seconds;
-    printf("top kernels by simulated time (whole run, from the trace):\n");
+    if (a->trace_steps > 0)
+        printf("top kernels by simulated time (first %d steps, from the trace):\n", a->trace_steps);
+    else
+        printf("top kernels by simulated time (whole run, from the trace):\n");
     printf("  %-28s %7s %11s %6s %7s %8s\n", "kernel", "count", "time ms", "share", "cube", "TFLOP/s");
     for (size_t i = 0; i < n && i < 10; i++) {
         char cube[16];
@@ -335,7 +344,8 @@ static int train(run *r)
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
     const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
-    for (int64_t step = hs_optimizer_steps(r->opt); step < end; step++) {
+    const int64_t first = hs_optimizer_steps(r->opt);
+    for (int64_t step = first; step < end; step++) {
         hs_step_stats ss;
         char lb[32], nb[32], jl[32], jn[32];
         if ((s = hs_loader_next(r->train, r->x, r->y)))
@@ -369,6 +379,11 @@ static int train(run *r)
                         "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
                         "\"mfu\":%.5f}\n",
                         step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
+        }
+        if (r->tracing && a->trace_steps > 0 && step + 1 - first >= a->trace_steps) {
+            if ((s = hs_npu_trace_stop(r->npu)))
+                return fail("trace", s);
+            r->tracing = 0;
         }
         const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
@@ -449,6 +464,7 @@ static int setup_npu(run *r)
     hs_npu_set_current(r->npu, NULL);
     if (a->trace && (s = hs_npu_trace_start(r->npu, a->trace)))
         return fail("trace", s);
+    r->tracing = a->trace != NULL;
     return 0;
 }
 

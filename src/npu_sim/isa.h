@@ -175,6 +175,14 @@ hs_status hs_npu_cross_wait_flag(hs_npu_core *dst, hs_npu_pipe dst_pipe, int id)
 hs_status hs_npu_copy_in(hs_npu_local dst, int64_t dst_ld, const void *gm, int64_t gm_ld, int64_t rows,
                          int64_t cols);
 
+/* MTE2 copy_in for addresses computed from data (an embedding's row
+ * gathers): the same copy, charged as first reads at the HBM rate,
+ *     lat_mte2 + ceil(b / R_hbm),
+ * outside the L2 model, since which rows repeat is only known once the data
+ * is there; so the cost is the same for any data and in estimate mode. */
+hs_status hs_npu_copy_in_gather(hs_npu_local dst, int64_t dst_ld, const void *gm, int64_t gm_ld, int64_t rows,
+                                int64_t cols);
+
 /* MTE3: copies `rows` rows of `cols` elements from src (UB, row stride
  * src_ld) to GM (row stride gm_ld), dtype src.dtype. With atomic add on
  * (hs_npu_set_atomic_add) the values are added to GM instead. Cost:

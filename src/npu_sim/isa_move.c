@@ -25,9 +25,10 @@ int hs_npu_c0(hs_dtype dt)
 
 /* Validates a GM range (inside one live allocation), accounts it in the
  * L2 model and returns its transfer cycles (see isa.h for the rates). */
-hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, int write, const void *gm, int64_t rows,
-                           int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles)
+hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_kind kind, const void *gm,
+                           int64_t rows, int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles)
 {
+    const int write = kind == HS_GM_WRITE;
     struct hs_npu_kblock *b = c->blk;
     if (!gm || rows <= 0 || row_bytes <= 0 || ld_bytes < row_bytes)
         return hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT, "%s: GM %p, %lld rows of %lld bytes, stride %lld", op, gm,
@@ -41,14 +42,16 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, int wr
         *cycles = 0;
         return HS_OK;
     }
-    hs_npu_gm_split s;
-    hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], (uintptr_t)gm, rows, row_bytes,
-                                    ld_bytes, &s);
-    if (st != HS_OK)
-        return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
     const double bytes = (double)(rows * row_bytes);
-    if (b->census) /* costs are discarded: all at HBM rate */
-        s = (hs_npu_gm_split){bytes, 0};
+    hs_npu_gm_split s = {bytes, 0}; /* the census discards costs; a gather is a first read */
+    if (kind != HS_GM_GATHER) {
+        hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], (uintptr_t)gm, rows,
+                                        row_bytes, ld_bytes, &s);
+        if (st != HS_OK)
+            return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
+        if (b->census)
+            s = (hs_npu_gm_split){bytes, 0};
+    }
     const double r_hbm = write && cap < b->r_hbm ? cap : b->r_hbm;
     const double r_l2 = write ? (cap < b->w_l2 ? cap : b->w_l2) : b->r_l2;
     *cycles = (uint64_t)ceil(s.hbm / r_hbm + s.l2 / r_l2 - 1e-9);
@@ -69,9 +72,9 @@ static hs_status check_rows(const char *op, hs_npu_core *c, int64_t ld, int64_t 
 }
 
 /* MTE2 ND copy GM -> L1/UB: lat_mte2 + GM transfer cycles. */
-hs_status hs_npu_copy_in(hs_npu_local dst, int64_t dst_ld, const void *gm, int64_t gm_ld, int64_t rows, int64_t cols)
+static hs_status copy_in(const char *op, hs_gm_kind kind, hs_npu_local dst, int64_t dst_ld, const void *gm,
+                         int64_t gm_ld, int64_t rows, int64_t cols)
 {
-    static const char op[] = "copy_in";
     hs_npu_core *c = dst.core;
     HS_NPU_ENTER(op, c);
     HS_NPU_CHECK(c, check_rows(op, c, dst_ld, gm_ld, rows, cols));
@@ -81,13 +84,24 @@ hs_status hs_npu_copy_in(hs_npu_local dst, int64_t dst_ld, const void *gm, int64
                            hs_npu_buf_name(c->allocs[dst.alloc].buf));
     const int64_t es = (int64_t)hs_dtype_size(dst.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, kind, gm, rows, cols * es, gm_ld * es, 0, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE2, (uint64_t)c->blk->dev->spec.lat_mte2 + cycles, NULL, 0, &dst, 1));
     uint8_t *m = hs_npu_view_mem(dst);
     if (m)
         for (int64_t r = 0; r < rows; r++)
             memcpy(m + r * dst_ld * es, (const uint8_t *)gm + r * gm_ld * es, (size_t)(cols * es));
     return HS_OK;
+}
+
+hs_status hs_npu_copy_in(hs_npu_local dst, int64_t dst_ld, const void *gm, int64_t gm_ld, int64_t rows, int64_t cols)
+{
+    return copy_in("copy_in", HS_GM_READ, dst, dst_ld, gm, gm_ld, rows, cols);
+}
+
+hs_status hs_npu_copy_in_gather(hs_npu_local dst, int64_t dst_ld, const void *gm, int64_t gm_ld, int64_t rows,
+                                int64_t cols)
+{
+    return copy_in("copy_in_gather", HS_GM_GATHER, dst, dst_ld, gm, gm_ld, rows, cols);
 }
 
 /* Writes n elements of dtype dt from src to GM dst, or adds them when
@@ -140,7 +154,7 @@ hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     uint64_t cycles;
     HS_NPU_CHECK(c,
-                 hs_npu_gm_access(op, c, HS_PIPE_MTE3, 1, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
+                 hs_npu_gm_access(op, c, HS_PIPE_MTE3, HS_GM_WRITE, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE3, (uint64_t)s->lat_mte3 + cycles, &src, 1, NULL, 0));
     const uint8_t *m = hs_npu_view_mem(src);
     if (m)
@@ -174,7 +188,7 @@ hs_status hs_npu_copy_nd2nz(hs_npu_local dst, const void *gm, int64_t gm_ld, int
     HS_NPU_CHECK(c, hs_npu_check_view(op, c, dst, HS_BUF_L1, rp * cp));
     const int64_t es = (int64_t)hs_dtype_size(dst.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, 0, gm, rows, cols * es, gm_ld * es, 0, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE2, HS_GM_READ, gm, rows, cols * es, gm_ld * es, 0, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE2, (uint64_t)c->blk->dev->spec.lat_mte2 + cycles, NULL, 0, &dst, 1));
     uint8_t *m = hs_npu_view_mem(dst);
     if (!m)
@@ -333,7 +347,7 @@ hs_status hs_npu_fixpipe(void *gm, int64_t gm_ld, hs_dtype gm_dt, hs_npu_local c
     const hs_npu_spec *s = &c->blk->dev->spec;
     const int64_t es = (int64_t)hs_dtype_size(gm_dt);
     uint64_t cycles;
-    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_FIXPIPE, 1, gm, m, n * es, gm_ld * es, s->fixpipe_rate, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_FIXPIPE, HS_GM_WRITE, gm, m, n * es, gm_ld * es, s->fixpipe_rate, &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_FIXPIPE, (uint64_t)s->lat_fixpipe + cycles, &c_acc, 1, NULL, 0));
     const uint8_t *acc = hs_npu_view_mem(c_acc);
     if (!acc)

@@ -266,10 +266,17 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64
 
 /* ---- GM access cost (isa_move.c) ---- */
 
+/* How a GM access goes through the L2 model. */
+typedef enum hs_gm_kind {
+    HS_GM_READ,   /* split into first reads and re-reads by the L2 model */
+    HS_GM_WRITE,  /* absorbed by L2 up to its fit, the rest at HBM rate */
+    HS_GM_GATHER  /* a read at a data-dependent address: a first read from HBM, outside the L2 model */
+} hs_gm_kind;
+
 /* Validates and accounts a GM access of op on pipe p of core c; returns
  * its transfer cycles at the given rates (read: R_hbm and R_l2; write:
  * the write rates capped by `cap` bytes/cycle). */
-hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, int write, const void *gm, int64_t rows,
-                           int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles);
+hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_kind kind, const void *gm,
+                           int64_t rows, int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles);
 
 #endif

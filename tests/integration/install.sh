@@ -11,7 +11,7 @@ cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 pc=$(dirname "$(find "$tmp/prefix" -name hyperspeed.pc | head -n 1)")
 libdir=$(dirname "$pc")
 export PKG_CONFIG_PATH="$pc" LD_LIBRARY_PATH="$libdir" HS_CACHE_DIR="$tmp/cache"
-run=(--n-layer 1 --d-model 32 --d-ff 64 --batch 2 --seq 16 --steps 2 --val-batches 1 --sample 16)
+run=(--layers 1 --d-model 32 --d-ff 64 --batch 2 --seq 16 --steps 2 --val-batches 1 --sample 16)
 
 make -s -C "$src/examples" OUT="$tmp/pc" >/dev/null
 out=$("$tmp/pc/train_gpt" "${run[@]}")

@@ -8,7 +8,7 @@ tg="$build/examples/train_gpt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export HS_CACHE_DIR="$tmp/cache"
-common=(--model gpt2-tiny --n-layer 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 8 --warmup 2
+common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 8 --warmup 2
         --val-every 0 --val-batches 2 --sample 0)
 
 "$tg" "${common[@]}" --metrics "$tmp/full.jsonl" >/dev/null

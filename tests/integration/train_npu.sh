@@ -18,7 +18,7 @@ tg="$build/examples/train_gpt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export HS_CACHE_DIR="$tmp/cache"
-common=(--model gpt2-tiny --n-layer 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 6 --warmup 2 --lr 3e-3
+common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 6 --warmup 2 --lr 3e-3
         --val-every 0 --val-batches 1 --sample 0)
 npu=(--device npu --npu-preset test)
 failed=0
@@ -87,7 +87,7 @@ expect 2 "unknown --npu-mode 'fast'" "${common[@]}" "${npu[@]}" --npu-mode fast
 expect 2 "unknown dtype" "${common[@]}" "${npu[@]}" --dtype fp8
 expect 2 "--trace records the NPU's simulated time" "${common[@]}" --trace "$tmp/t.json"
 expect 2 "--npu-mode estimate has none" "${common[@]}" "${npu[@]}" --npu-mode estimate --save "$tmp/x"
-expect 1 "HBM out of memory" "${common[@]}" "${npu[@]}" --d-model 512 --d-ff 2048 --n-layer 8
+expect 1 "HBM out of memory" "${common[@]}" "${npu[@]}" --d-model 512 --d-ff 2048 --layers 8
 
 # a model far beyond HBM, in estimate mode: where the memory would go
 "$tg" --model llama2-7b --batch 1 --seq 4096 --device npu --npu-preset 910B2 --npu-mode estimate --sample 0 \

@@ -9,7 +9,7 @@ tg="$build/examples/train_gpt"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export HS_CACHE_DIR="$tmp/cache"
-small=(--n-layer 1 --d-model 32 --d-ff 64 --batch 2 --seq 16 --val-batches 1 --sample 0)
+small=(--layers 1 --d-model 32 --d-ff 64 --batch 2 --seq 16 --val-batches 1 --sample 0)
 failed=0 passed=0
 
 # expect EXIT_CODE "phrase in stderr" ARGS...
@@ -61,7 +61,7 @@ cp -r "$tmp/ckpt" "$tmp/ckpt_trunc"
 st=$(ls "$tmp/ckpt_trunc"/*.safetensors)
 truncate -s $(($(stat -c %s "$st") / 2)) "$st"
 expect 1 "HS_ERR_FORMAT" "${small[@]}" --steps 2 --resume "$tmp/ckpt_trunc"
-expect 1 "HS_ERR_SHAPE_MISMATCH" --n-layer 1 --d-model 64 --d-ff 64 --batch 2 --seq 16 --sample 0 --steps 2 \
+expect 1 "HS_ERR_SHAPE_MISMATCH" --layers 1 --d-model 64 --d-ff 64 --batch 2 --seq 16 --sample 0 --steps 2 \
   --resume "$tmp/ckpt"
 cp -r "$tmp/ckpt" "$tmp/ckpt_nomanifest"
 rm "$tmp/ckpt_nomanifest/manifest.json"

@@ -7,11 +7,10 @@
  * reads them (get_value, after an MTE2 -> SCALAR flag) and computes the
  * addresses of the rows to gather or scatter, which the copies then use
  * (after a SCALAR -> MTE2/MTE3 flag). In estimate mode get_value reads 0,
- * so the instruction stream (and its cost) is the same but every gather
- * reads row 0 of wte, which the L2 model then shares between blocks: the
- * estimate of the forward is the time of a token stream of one repeated
- * token (docs/npu_model.md). The backward's writes cost the same for any
- * token, so its estimate is exact.
+ * so every gather reads row 0 of wte; the gathers are therefore charged as
+ * first reads from HBM whatever the rows (hs_npu_copy_in_gather), and the
+ * backward's writes cost the same for any token, so both directions cost
+ * the same for any tokens and in either mode, and their timings cache.
  *
  * Forward. Tokens are split over the blocks of a VECTOR launch; a tile is
  * R consecutive tokens of one sequence by W columns: one MTE2 copy per
@@ -82,6 +81,15 @@ static int64_t tile_rows(const emb_args *a, int64_t k, int64_t k1)
     return min64(min64(a->R, k1 - k), a->T - k % a->T);
 }
 
+/* The timing-cache key of a launch with args a (the ids never change the
+ * cost, see the top of the file). */
+static void emb_key(hs_npu_key *key, hs_npu *d, const emb_args *a)
+{
+    const void *ops[] = {a->out, a->dwte, a->dwpe, a->wte, a->wpe, a->dout, a->tokens};
+    const int64_t dims[] = {a->N, a->T, a->C, a->V};
+    HS_NPU_KEY_OF(key, d, ops, dims);
+}
+
 /* ------------------------------------------------------------- forward */
 
 static hs_status fwd_block(hs_npu_kblock *blk, void *p)
@@ -107,7 +115,7 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
                 hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
             read_ids(c, tk[b], a, k, rows, b, HS_PIPE_MTE2, ids);
             for (int64_t r = 0; r < rows; r++)
-                hs_npu_copy_in(hs_npu_sub(e[b], r * a->ld, wk), wk, a->wte + ids[r] * a->C + c0, wk, 1, wk);
+                hs_npu_copy_in_gather(hs_npu_sub(e[b], r * a->ld, wk), wk, a->wte + ids[r] * a->C + c0, wk, 1, wk);
             if (a->wpe)
                 hs_npu_copy_in(pe[b], a->ld, a->wpe + (k % a->T) * a->C + c0, a->C, rows, wk);
             hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
@@ -142,7 +150,10 @@ hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const floa
     emb_args a = {.out = out, .wte = wte, .wpe = wpe, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V};
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, wpe ? 2 : 1);
     const int nb = (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    return hs_npu_launch(d, hs_npu_current_stream(), "embedding_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a);
+    hs_npu_key key;
+    emb_key(&key, d, &a);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
+                                &key);
 }
 
 /* ------------------------------------------------------------ backward */
@@ -197,5 +208,8 @@ hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout,
     const int64_t units = (C + 7) / 8;
     const int nb = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 1);
-    return hs_npu_launch(d, hs_npu_current_stream(), "embedding_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a);
+    hs_npu_key key;
+    emb_key(&key, d, &a);
+    return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
+                                &key);
 }
