@@ -6,6 +6,7 @@
 #include "hyperspeed/core.h"
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
+#include "hyperspeed/comm.h"
 #include "hyperspeed/data.h"
 #include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"

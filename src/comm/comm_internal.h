@@ -1,0 +1,170 @@
+/* Private state of the comm layer: the runtime, communicators, requests,
+ * the progress thread's queue and the helpers the algorithms share. Only
+ * the progress thread calls MPI once hs_init has returned (MPI is
+ * initialised with MPI_THREAD_SERIALIZED). */
+#ifndef HS_COMM_INTERNAL_H
+#define HS_COMM_INTERNAL_H
+
+#include "core/try.h"
+#include "hyperspeed/comm.h"
+
+#include <mpi.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define HS_COMM_HISTORY 64 /* ops per communicator the watchdog can describe */
+#define HS_COMM_MSG 512
+
+/* What one queued operation was, for the watchdog's mismatch check. */
+typedef struct hs_op_record {
+    uint64_t seq;
+    hs_coll kind;
+    size_t count;
+    hs_dtype dt;
+} hs_op_record;
+
+struct hs_comm {
+    hs_runtime *rt;
+    hs_group group;
+    MPI_Comm coll;    /* collectives: our algorithms' messages and MPI's own */
+    MPI_Comm p2p;     /* hs_comm_send/recv, so user tags never meet ours */
+    int rank, size;
+    int *world_ranks; /* group rank -> world rank */
+    int nodes;        /* real nodes the group spans */
+    int sim_per_node; /* members per simulated node (cost model) */
+    hs_comm_algo algo;
+    /* Written by the caller under rt->mu, read by the progress thread. */
+    uint64_t issued;  /* collectives queued so far: the next one's sequence number */
+    uint64_t started; /* collectives the progress thread has begun */
+    uint64_t p2p_issued;
+    hs_op_record history[HS_COMM_HISTORY];
+};
+
+/* A growable MPI request array. */
+typedef struct hs_reqset {
+    MPI_Request *r;
+    int n, cap;
+} hs_reqset;
+
+struct hs_comm_request {
+    hs_coll kind;
+    hs_comm *comm;
+    const void *send;
+    void *recv;
+    size_t count;
+    hs_dtype dt;
+    hs_reduce_op op;
+    int peer; /* root of broadcast, peer of send/recv */
+    int tag;
+    size_t *v; /* alltoallv: scounts, sdispls, rcounts, rdispls (4 * p) */
+    uint64_t seq;
+    double start;      /* when the progress thread began it */
+    hs_reqset inflight; /* send/recv: MPI requests still running */
+    int stop;          /* the finalize marker */
+    /* completion, under rt->mu */
+    int done;
+    hs_status status;
+    char msg[HS_COMM_MSG];
+    struct hs_comm_request *next;
+};
+
+/* Scratch buffers of the progress thread, grown on demand. */
+typedef struct hs_scratch {
+    void *p;
+    size_t bytes;
+} hs_scratch;
+
+struct hs_runtime {
+    hs_runtime_config cfg;
+    hs_grid grid;
+    int owns_mpi;
+    int world_rank;
+    MPI_Comm world; /* duplicate of the world or adopted communicator */
+    MPI_Comm ctrl;  /* watchdog queries and replies */
+    hs_comm *comms[HS_GROUP_COUNT];
+    int node, nodes, local_rank, local_size;
+    int *node_of; /* world rank -> node */
+    char binding[160];
+    double timeout_s;
+    /* progress thread */
+    pthread_t thread;
+    int thread_running;
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* queue not empty */
+    pthread_cond_t done; /* some request completed */
+    hs_comm_request *head, *tail;
+    hs_comm_request **active; /* posted sends/receives */
+    int n_active, cap_active;
+    hs_comm_request *current; /* the collective being run */
+    hs_scratch scratch[3];
+    /* watchdog: the always-posted query receive */
+    MPI_Request query_req;
+    uint64_t query_buf[2];
+};
+
+/* ---- grid.c */
+int hs_grid_color(const hs_grid *g, hs_group grp, int rank);
+
+/* ---- algo.c */
+int hs_comm_is_pow2(int p);
+
+/* ---- reduce.c: dst = a (op) b over n elements of dt. A buffer is "acc"
+ * when it holds the fp32 accumulation format of a 16-bit dtype (for other
+ * dtypes the two formats are the same). final_p > 0 marks the last step:
+ * AVG divides by final_p there. dst may equal a or b. */
+void hs_comm_combine(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
+                     hs_dtype dt, hs_reduce_op op, int final_p);
+/* Bytes per element of dt in accumulation format. */
+size_t hs_comm_acc_size(hs_dtype dt);
+
+/* ---- xfer.c: MPI transfers of any size (messages of at most 1 GiB). */
+hs_status hs_reqset_isend(hs_reqset *s, const void *buf, size_t bytes, int peer, int tag, MPI_Comm comm);
+hs_status hs_reqset_irecv(hs_reqset *s, void *buf, size_t bytes, int peer, int tag, MPI_Comm comm);
+/* One more request slot (MPI_REQUEST_NULL); NULL with the error set when
+ * out of memory. */
+MPI_Request *hs_reqset_slot(hs_reqset *s);
+void hs_reqset_free(hs_reqset *s);
+/* HS_ERR_COMM with MPI's text for MPI error code rc. */
+hs_status hs_mpi_error(int rc, const char *what);
+
+/* ---- progress.c */
+/* Waits (polling with back-off) until every request of s completes, while
+ * serving watchdog queries and posted sends/receives; resets s. */
+hs_status hs_progress_wait(hs_runtime *rt, hs_reqset *s);
+/* Pointer to scratch buffer i with at least `bytes`. */
+hs_status hs_progress_scratch(hs_runtime *rt, int i, size_t bytes, void **p);
+hs_status hs_progress_start(hs_runtime *rt);
+void hs_progress_stop(hs_runtime *rt);
+/* Queues a request (validated, filled by the caller). */
+void hs_progress_submit(hs_runtime *rt, hs_comm_request *r);
+/* Marks r done with status s (message from this thread's hs_last_error). */
+void hs_progress_complete(hs_runtime *rt, hs_comm_request *r, hs_status s);
+
+/* ---- exec.c: runs (or, for send/recv, posts) one request on the progress thread. */
+hs_status hs_exec(hs_runtime *rt, hs_comm_request *r);
+
+/* ---- ring.c / hd.c: on the group's coll communicator. `in` holds count
+ * elements (all blocks); out receives this rank's reduced block. */
+hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void *out, size_t count, hs_dtype dt,
+                                 hs_reduce_op op);
+hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt);
+hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void *out, size_t count, hs_dtype dt,
+                               hs_reduce_op op);
+hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt);
+
+/* ---- watchdog.c */
+hs_status hs_watchdog_post(hs_runtime *rt);
+void hs_watchdog_cancel(hs_runtime *rt);
+/* Answers queries that have arrived. */
+void hs_watchdog_serve(hs_runtime *rt);
+/* Reports request r as hung (asks the group which ranks have arrived) and
+ * aborts the job. */
+void hs_watchdog_fire(hs_runtime *rt, const hs_comm_request *r);
+
+/* ---- topo.c */
+hs_status hs_topo_nodes(hs_runtime *rt);
+void hs_topo_bind(hs_runtime *rt);
+/* ---- layout.c */
+hs_status hs_layout_print(hs_runtime *rt);
+
+#endif

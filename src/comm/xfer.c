@@ -1,0 +1,74 @@
+/* MPI transfers of any size: a buffer goes as messages of at most 1 GiB
+ * (MPI counts are int), all with one tag, which MPI keeps in order. */
+#include "comm/comm_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define PIECE ((size_t)1 << 30)
+
+hs_status hs_mpi_error(int rc, const char *what)
+{
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
+        snprintf(text, sizeof text, "MPI error %d", rc);
+    return hs_error(HS_ERR_COMM, "%s: %s", what, text);
+}
+
+static hs_status reserve(hs_reqset *s, size_t more)
+{
+    if ((size_t)s->n + more <= (size_t)s->cap)
+        return HS_OK;
+    int cap = s->cap ? s->cap : 8;
+    while ((size_t)cap < (size_t)s->n + more)
+        cap *= 2;
+    MPI_Request *r = realloc(s->r, (size_t)cap * sizeof *r);
+    if (!r)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "comm: %d MPI requests", cap);
+    s->r = r;
+    s->cap = cap;
+    return HS_OK;
+}
+
+static hs_status post(hs_reqset *s, void *buf, size_t bytes, int peer, int tag, MPI_Comm comm, int is_send)
+{
+    size_t pieces = bytes ? (bytes + PIECE - 1) / PIECE : 1;
+    hs_status st = reserve(s, pieces);
+    if (st != HS_OK)
+        return st;
+    for (size_t k = 0; k < pieces; k++) {
+        size_t off = k * PIECE, len = bytes - off < PIECE ? bytes - off : PIECE;
+        char *p = (char *)buf + off;
+        int rc = is_send ? MPI_Isend(p, (int)len, MPI_BYTE, peer, tag, comm, &s->r[s->n])
+                         : MPI_Irecv(p, (int)len, MPI_BYTE, peer, tag, comm, &s->r[s->n]);
+        if (rc != MPI_SUCCESS)
+            return hs_mpi_error(rc, is_send ? "MPI_Isend" : "MPI_Irecv");
+        s->n++;
+    }
+    return HS_OK;
+}
+
+hs_status hs_reqset_isend(hs_reqset *s, const void *buf, size_t bytes, int peer, int tag, MPI_Comm comm)
+{
+    return post(s, (void *)buf, bytes, peer, tag, comm, 1);
+}
+
+hs_status hs_reqset_irecv(hs_reqset *s, void *buf, size_t bytes, int peer, int tag, MPI_Comm comm)
+{
+    return post(s, buf, bytes, peer, tag, comm, 0);
+}
+
+MPI_Request *hs_reqset_slot(hs_reqset *s)
+{
+    if (reserve(s, 1) != HS_OK)
+        return NULL;
+    s->r[s->n] = MPI_REQUEST_NULL;
+    return &s->r[s->n++];
+}
+
+void hs_reqset_free(hs_reqset *s)
+{
+    free(s->r);
+    *s = (hs_reqset){0};
+}
