@@ -1,5 +1,7 @@
 /* The public collectives: argument checks on the caller's thread, then a
- * request queued for the progress thread; the blocking forms wait on it. */
+ * request queued for the progress thread (async forms), or run to the end
+ * (blocking forms: inline when the progress thread is idle, else queued
+ * and waited for). */
 #include "comm/comm_internal.h"
 
 #include <stdint.h>
@@ -31,14 +33,11 @@ hs_status hs_comm_set_algorithm(hs_comm *c, hs_comm_algo algo)
     return HS_OK;
 }
 
-/* Common checks: comm, request pointer, dtype, element count. */
-static hs_status check(const char *fn, hs_comm *c, hs_dtype dt, size_t count, hs_comm_request **req)
+/* Common checks: comm, dtype, element count. */
+static hs_status check(const char *fn, hs_comm *c, hs_dtype dt, size_t count)
 {
     if (!c)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: NULL comm", fn);
-    if (!req)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: NULL request pointer", fn);
-    *req = NULL;
     if (dt != HS_FP32 && dt != HS_BF16 && dt != HS_FP16 && dt != HS_INT32 && dt != HS_INT64)
         return hs_error(HS_ERR_DTYPE, "%s: dtype %s is not one of fp32, bf16, fp16, int32, int64", fn,
                         hs_dtype_name(dt));
@@ -71,212 +70,284 @@ static hs_status check_rank(const char *fn, const char *what, hs_comm *c, int r)
     return HS_OK;
 }
 
-/* Copies the template into a new request, numbers it and queues it. */
-static hs_status submit(hs_comm *c, const hs_comm_request *t, hs_comm_request **req)
+/* Copies the template into a new request (which takes over t->v) and
+ * queues it. */
+static hs_status queue(hs_comm *c, hs_comm_request *t, hs_comm_request **req)
 {
+    if (!req) {
+        free(t->v);
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_comm_i%s: NULL request pointer", hs_coll_name(t->kind));
+    }
+    *req = NULL;
     hs_comm_request *r = malloc(sizeof *r);
-    if (!r)
+    if (!r) {
+        free(t->v);
         return hs_error(HS_ERR_OUT_OF_MEMORY, "comm: request");
+    }
     *r = *t;
     r->comm = c;
-    hs_runtime *rt = c->rt;
-    pthread_mutex_lock(&rt->mu);
-    if (r->kind == HS_COLL_SEND || r->kind == HS_COLL_RECV) {
-        r->seq = c->p2p_issued++;
-    } else {
-        r->seq = c->issued++;
-        c->history[r->seq % HS_COMM_HISTORY] = (hs_op_record){r->seq, r->kind, r->count, r->dt};
-    }
-    pthread_mutex_unlock(&rt->mu);
-    hs_progress_submit(rt, r);
+    hs_progress_submit(c->rt, r);
     *req = r;
     return HS_OK;
 }
 
-hs_status hs_comm_iallreduce(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt, hs_reduce_op op,
-                             hs_comm_request **req)
+/* Runs t to completion: inline on this thread when the progress thread is
+ * idle, else queued and waited for. */
+static hs_status run(hs_comm *c, hs_comm_request *t)
 {
-    const char *fn = "hs_comm_allreduce";
-    HS_TRY(check(fn, c, dt, count, req));
-    HS_TRY(check_op(fn, dt, op));
-    HS_TRY(check_buf(fn, "send", send, count));
-    HS_TRY(check_buf(fn, "recv", recv, count));
-    hs_comm_request t = {.kind = HS_COLL_ALLREDUCE, .send = send, .recv = recv, .count = count, .dt = dt, .op = op};
-    return submit(c, &t, req);
-}
-
-hs_status hs_comm_allreduce(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt, hs_reduce_op op)
-{
+    t->comm = c;
+    hs_status st;
+    if (t->kind != HS_COLL_SEND && t->kind != HS_COLL_RECV && hs_progress_run_inline(c->rt, t, &st)) {
+        free(t->v);
+        return st;
+    }
     hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_iallreduce(c, send, recv, count, dt, op, &r));
+    HS_TRY(queue(c, t, &r));
     return hs_comm_wait(&r);
 }
 
-hs_status hs_comm_ireduce_scatter(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
-                                  hs_reduce_op op, hs_comm_request **req)
+static hs_status prep_allreduce(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
+                                hs_reduce_op op, hs_comm_request *t)
+{
+    const char *fn = "hs_comm_allreduce";
+    HS_TRY(check(fn, c, dt, count));
+    HS_TRY(check_op(fn, dt, op));
+    HS_TRY(check_buf(fn, "send", send, count));
+    HS_TRY(check_buf(fn, "recv", recv, count));
+    *t = (hs_comm_request){.kind = HS_COLL_ALLREDUCE, .send = send, .recv = recv, .count = count, .dt = dt, .op = op};
+    return HS_OK;
+}
+
+static hs_status prep_reduce_scatter(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
+                                     hs_reduce_op op, hs_comm_request *t)
 {
     const char *fn = "hs_comm_reduce_scatter";
-    HS_TRY(check(fn, c, dt, count, req));
+    HS_TRY(check(fn, c, dt, count));
     HS_TRY(check_op(fn, dt, op));
     size_t off, len;
     hs_comm_block(count, c->size, c->rank, &off, &len);
     HS_TRY(check_buf(fn, "send", send, count));
     HS_TRY(check_buf(fn, "recv", recv, len));
-    hs_comm_request t = {
+    *t = (hs_comm_request){
         .kind = HS_COLL_REDUCE_SCATTER, .send = send, .recv = recv, .count = count, .dt = dt, .op = op};
-    return submit(c, &t, req);
+    return HS_OK;
+}
+
+static hs_status prep_allgather(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
+                                hs_comm_request *t)
+{
+    const char *fn = "hs_comm_allgather";
+    HS_TRY(check(fn, c, dt, count));
+    size_t off, len;
+    hs_comm_block(count, c->size, c->rank, &off, &len);
+    HS_TRY(check_buf(fn, "send", send, len));
+    HS_TRY(check_buf(fn, "recv", recv, count));
+    *t = (hs_comm_request){.kind = HS_COLL_ALLGATHER, .send = send, .recv = recv, .count = count, .dt = dt};
+    return HS_OK;
+}
+
+static hs_status prep_broadcast(hs_comm *c, void *buf, size_t count, hs_dtype dt, int root, hs_comm_request *t)
+{
+    const char *fn = "hs_comm_broadcast";
+    HS_TRY(check(fn, c, dt, count));
+    HS_TRY(check_buf(fn, "buf", buf, count));
+    HS_TRY(check_rank(fn, "root", c, root));
+    *t = (hs_comm_request){.kind = HS_COLL_BROADCAST, .send = buf, .recv = buf, .count = count, .dt = dt, .peer = root};
+    return HS_OK;
+}
+
+static hs_status prep_alltoall(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
+                               hs_comm_request *t)
+{
+    const char *fn = "hs_comm_alltoall";
+    HS_TRY(check(fn, c, dt, count));
+    HS_TRY(check_buf(fn, "send", send, count));
+    HS_TRY(check_buf(fn, "recv", recv, count));
+    *t = (hs_comm_request){.kind = HS_COLL_ALLTOALL, .send = send, .recv = recv, .count = count, .dt = dt};
+    return HS_OK;
+}
+
+/* The four arrays are copied into t->v (released with the request). */
+static hs_status prep_alltoallv(hs_comm *c, const void *send, const size_t *scounts, const size_t *sdispls,
+                                void *recv, const size_t *rcounts, const size_t *rdispls, hs_dtype dt,
+                                hs_comm_request *t)
+{
+    const char *fn = "hs_comm_alltoallv";
+    HS_TRY(check(fn, c, dt, 0));
+    if (!scounts || !sdispls || !rcounts || !rdispls)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: NULL count or displacement array", fn);
+    int p = c->size;
+    size_t sany = 0, rany = 0;
+    for (int j = 0; j < p; j++) {
+        sany |= scounts[j];
+        rany |= rcounts[j];
+    }
+    HS_TRY(check_buf(fn, "send", send, sany));
+    HS_TRY(check_buf(fn, "recv", recv, rany));
+    if (scounts[c->rank] != rcounts[c->rank])
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: rank %d sends itself %zu elements but expects %zu", fn,
+                        c->rank, scounts[c->rank], rcounts[c->rank]);
+    *t = (hs_comm_request){.kind = HS_COLL_ALLTOALLV, .send = send, .recv = recv, .dt = dt};
+    t->v = malloc(4 * (size_t)p * sizeof *t->v);
+    if (!t->v)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "%s: counts of %d ranks", fn, p);
+    const size_t *src[4] = {scounts, sdispls, rcounts, rdispls};
+    for (int k = 0; k < 4; k++)
+        memcpy(t->v + (size_t)k * p, src[k], (size_t)p * sizeof *t->v);
+    return HS_OK;
+}
+
+static hs_status prep_p2p(const char *fn, hs_coll kind, hs_comm *c, void *buf, size_t count, hs_dtype dt, int peer,
+                          int tag, hs_comm_request *t)
+{
+    HS_TRY(check(fn, c, dt, count));
+    HS_TRY(check_buf(fn, "buf", buf, count));
+    HS_TRY(check_rank(fn, "peer", c, peer));
+    if (tag < 0 || tag > MAX_TAG)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: tag %d outside [0, %d]", fn, tag, MAX_TAG);
+    *t = (hs_comm_request){.kind = kind, .send = buf, .recv = buf, .count = count, .dt = dt, .peer = peer, .tag = tag};
+    return HS_OK;
+}
+
+static hs_status prep_barrier(hs_comm *c, hs_comm_request *t)
+{
+    HS_TRY(check("hs_comm_barrier", c, HS_INT32, 0));
+    *t = (hs_comm_request){.kind = HS_COLL_BARRIER, .dt = HS_INT32};
+    return HS_OK;
+}
+
+/* ---- the public pairs: prepare, then queue (async) or run (blocking) */
+
+hs_status hs_comm_iallreduce(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt, hs_reduce_op op,
+                             hs_comm_request **req)
+{
+    hs_comm_request t;
+    HS_TRY(prep_allreduce(c, send, recv, count, dt, op, &t));
+    return queue(c, &t, req);
+}
+
+hs_status hs_comm_allreduce(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt, hs_reduce_op op)
+{
+    hs_comm_request t;
+    HS_TRY(prep_allreduce(c, send, recv, count, dt, op, &t));
+    return run(c, &t);
+}
+
+hs_status hs_comm_ireduce_scatter(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
+                                  hs_reduce_op op, hs_comm_request **req)
+{
+    hs_comm_request t;
+    HS_TRY(prep_reduce_scatter(c, send, recv, count, dt, op, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_reduce_scatter(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
                                  hs_reduce_op op)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_ireduce_scatter(c, send, recv, count, dt, op, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_reduce_scatter(c, send, recv, count, dt, op, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_iallgather(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
                              hs_comm_request **req)
 {
-    const char *fn = "hs_comm_allgather";
-    HS_TRY(check(fn, c, dt, count, req));
-    size_t off, len;
-    hs_comm_block(count, c->size, c->rank, &off, &len);
-    HS_TRY(check_buf(fn, "send", send, len));
-    HS_TRY(check_buf(fn, "recv", recv, count));
-    hs_comm_request t = {.kind = HS_COLL_ALLGATHER, .send = send, .recv = recv, .count = count, .dt = dt};
-    return submit(c, &t, req);
+    hs_comm_request t;
+    HS_TRY(prep_allgather(c, send, recv, count, dt, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_allgather(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_iallgather(c, send, recv, count, dt, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_allgather(c, send, recv, count, dt, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_ibroadcast(hs_comm *c, void *buf, size_t count, hs_dtype dt, int root, hs_comm_request **req)
 {
-    const char *fn = "hs_comm_broadcast";
-    HS_TRY(check(fn, c, dt, count, req));
-    HS_TRY(check_buf(fn, "buf", buf, count));
-    HS_TRY(check_rank(fn, "root", c, root));
-    hs_comm_request t = {.kind = HS_COLL_BROADCAST, .send = buf, .recv = buf, .count = count, .dt = dt, .peer = root};
-    return submit(c, &t, req);
+    hs_comm_request t;
+    HS_TRY(prep_broadcast(c, buf, count, dt, root, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_broadcast(hs_comm *c, void *buf, size_t count, hs_dtype dt, int root)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_ibroadcast(c, buf, count, dt, root, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_broadcast(c, buf, count, dt, root, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_ialltoall(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt,
                             hs_comm_request **req)
 {
-    const char *fn = "hs_comm_alltoall";
-    HS_TRY(check(fn, c, dt, count, req));
-    HS_TRY(check_buf(fn, "send", send, count));
-    HS_TRY(check_buf(fn, "recv", recv, count));
-    hs_comm_request t = {.kind = HS_COLL_ALLTOALL, .send = send, .recv = recv, .count = count, .dt = dt};
-    return submit(c, &t, req);
+    hs_comm_request t;
+    HS_TRY(prep_alltoall(c, send, recv, count, dt, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_alltoall(hs_comm *c, const void *send, void *recv, size_t count, hs_dtype dt)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_ialltoall(c, send, recv, count, dt, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_alltoall(c, send, recv, count, dt, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_ialltoallv(hs_comm *c, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
                              const size_t *rcounts, const size_t *rdispls, hs_dtype dt, hs_comm_request **req)
 {
-    const char *fn = "hs_comm_alltoallv";
-    HS_TRY(check(fn, c, dt, 0, req));
-    if (!scounts || !sdispls || !rcounts || !rdispls)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: NULL count or displacement array", fn);
-    int p = c->size;
-    size_t stotal = 0, rtotal = 0;
-    for (int j = 0; j < p; j++) {
-        stotal |= scounts[j];
-        rtotal |= rcounts[j];
-    }
-    HS_TRY(check_buf(fn, "send", send, stotal));
-    HS_TRY(check_buf(fn, "recv", recv, rtotal));
-    if (scounts[c->rank] != rcounts[c->rank])
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: rank %d sends itself %zu elements but expects %zu", fn,
-                        c->rank, scounts[c->rank], rcounts[c->rank]);
-    hs_comm_request t = {.kind = HS_COLL_ALLTOALLV, .send = send, .recv = recv, .dt = dt};
-    t.v = malloc(4 * (size_t)p * sizeof *t.v);
-    if (!t.v)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "%s: counts of %d ranks", fn, p);
-    memcpy(t.v, scounts, (size_t)p * sizeof *t.v);
-    memcpy(t.v + p, sdispls, (size_t)p * sizeof *t.v);
-    memcpy(t.v + 2 * p, rcounts, (size_t)p * sizeof *t.v);
-    memcpy(t.v + 3 * p, rdispls, (size_t)p * sizeof *t.v);
-    hs_status st = submit(c, &t, req);
-    if (st != HS_OK)
-        free(t.v);
-    return st;
+    hs_comm_request t;
+    HS_TRY(prep_alltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls, dt, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_alltoallv(hs_comm *c, const void *send, const size_t *scounts, const size_t *sdispls, void *recv,
                             const size_t *rcounts, const size_t *rdispls, hs_dtype dt)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_ialltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls, dt, &r));
-    return hs_comm_wait(&r);
-}
-
-static hs_status p2p(const char *fn, hs_coll kind, hs_comm *c, void *buf, size_t count, hs_dtype dt, int peer,
-                     int tag, hs_comm_request **req)
-{
-    HS_TRY(check(fn, c, dt, count, req));
-    HS_TRY(check_buf(fn, "buf", buf, count));
-    HS_TRY(check_rank(fn, "peer", c, peer));
-    if (tag < 0 || tag > MAX_TAG)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: tag %d outside [0, %d]", fn, tag, MAX_TAG);
-    hs_comm_request t = {.kind = kind, .send = buf, .recv = buf, .count = count, .dt = dt, .peer = peer, .tag = tag};
-    return submit(c, &t, req);
+    hs_comm_request t;
+    HS_TRY(prep_alltoallv(c, send, scounts, sdispls, recv, rcounts, rdispls, dt, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_isend(hs_comm *c, const void *buf, size_t count, hs_dtype dt, int peer, int tag,
                         hs_comm_request **req)
 {
-    return p2p("hs_comm_send", HS_COLL_SEND, c, (void *)buf, count, dt, peer, tag, req);
+    hs_comm_request t;
+    HS_TRY(prep_p2p("hs_comm_send", HS_COLL_SEND, c, (void *)buf, count, dt, peer, tag, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_send(hs_comm *c, const void *buf, size_t count, hs_dtype dt, int peer, int tag)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_isend(c, buf, count, dt, peer, tag, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_p2p("hs_comm_send", HS_COLL_SEND, c, (void *)buf, count, dt, peer, tag, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_irecv(hs_comm *c, void *buf, size_t count, hs_dtype dt, int peer, int tag, hs_comm_request **req)
 {
-    return p2p("hs_comm_recv", HS_COLL_RECV, c, buf, count, dt, peer, tag, req);
+    hs_comm_request t;
+    HS_TRY(prep_p2p("hs_comm_recv", HS_COLL_RECV, c, buf, count, dt, peer, tag, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_recv(hs_comm *c, void *buf, size_t count, hs_dtype dt, int peer, int tag)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_irecv(c, buf, count, dt, peer, tag, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_p2p("hs_comm_recv", HS_COLL_RECV, c, buf, count, dt, peer, tag, &t));
+    return run(c, &t);
 }
 
 hs_status hs_comm_ibarrier(hs_comm *c, hs_comm_request **req)
 {
-    HS_TRY(check("hs_comm_barrier", c, HS_INT32, 0, req));
-    hs_comm_request t = {.kind = HS_COLL_BARRIER, .dt = HS_INT32};
-    return submit(c, &t, req);
+    hs_comm_request t;
+    HS_TRY(prep_barrier(c, &t));
+    return queue(c, &t, req);
 }
 
 hs_status hs_comm_barrier(hs_comm *c)
 {
-    hs_comm_request *r = NULL;
-    HS_TRY(hs_comm_ibarrier(c, &r));
-    return hs_comm_wait(&r);
+    hs_comm_request t;
+    HS_TRY(prep_barrier(c, &t));
+    return run(c, &t);
 }

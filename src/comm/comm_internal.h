@@ -1,7 +1,9 @@
 /* Private state of the comm layer: the runtime, communicators, requests,
- * the progress thread's queue and the helpers the algorithms share. Only
- * the progress thread calls MPI once hs_init has returned (MPI is
- * initialised with MPI_THREAD_SERIALIZED). */
+ * the progress thread's queue and the helpers the algorithms share. Once
+ * hs_init has returned, MPI is called only by the thread holding
+ * rt->engine: the progress thread, or a caller running a blocking
+ * collective inline while the progress thread has nothing to do (MPI runs
+ * at MPI_THREAD_SERIALIZED). */
 #ifndef HS_COMM_INTERNAL_H
 #define HS_COMM_INTERNAL_H
 
@@ -89,13 +91,14 @@ struct hs_runtime {
     /* progress thread */
     pthread_t thread;
     int thread_running;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;     /* queue, completion flags, sequence counters */
+    pthread_mutex_t engine; /* the right to call MPI; taken after mu, never before */
     pthread_cond_t wake; /* queue not empty */
     pthread_cond_t done; /* some request completed */
     hs_comm_request *head, *tail;
     hs_comm_request **active; /* posted sends/receives */
     int n_active, cap_active;
-    hs_comm_request *current; /* the collective being run */
+    hs_comm_request *current; /* the collective being run (under engine) */
     hs_scratch scratch[3];
     /* watchdog: the always-posted query receive */
     MPI_Request query_req;
@@ -135,8 +138,12 @@ hs_status hs_progress_wait(hs_runtime *rt, hs_reqset *s);
 hs_status hs_progress_scratch(hs_runtime *rt, int i, size_t bytes, void **p);
 hs_status hs_progress_start(hs_runtime *rt);
 void hs_progress_stop(hs_runtime *rt);
-/* Queues a request (validated, filled by the caller). */
+/* Numbers and queues a request (validated, filled by the caller). */
 void hs_progress_submit(hs_runtime *rt, hs_comm_request *r);
+/* Runs collective r on the calling thread, numbered in queue order, when
+ * nothing is queued or in flight and the progress thread is idle; returns
+ * 0 (nothing done) otherwise. *st receives its status. */
+int hs_progress_run_inline(hs_runtime *rt, hs_comm_request *r, hs_status *st);
 /* Marks r done with status s (message from this thread's hs_last_error). */
 void hs_progress_complete(hs_runtime *rt, hs_comm_request *r, hs_status s);
 

@@ -1,9 +1,11 @@
-/* The progress thread: the only thread that calls MPI once hs_init has
- * returned. It sleeps on a condition variable while nothing is queued or
- * in flight (waking every 100 ms to answer watchdog queries), runs queued
- * collectives one at a time in queue order, keeps posted sends/receives in
- * flight together, and while it waits on MPI it polls with back-off
- * (MPI_Test, then sched_yield, then nanosleep) instead of spinning. */
+/* The progress thread. It sleeps on a condition variable while nothing is
+ * queued or in flight (waking every 100 ms to answer watchdog queries),
+ * runs queued collectives one at a time in queue order, keeps posted
+ * sends/receives in flight together, and while it waits on MPI it polls
+ * with back-off (MPI_Test, then sched_yield, then nanosleep) instead of
+ * spinning. It holds rt->engine (the right to call MPI) except while it
+ * sleeps; then a blocking collective runs on its caller's thread instead,
+ * which saves the two thread wake-ups of a hand-over. */
 #include "comm/comm_internal.h"
 
 #include <errno.h>
@@ -142,11 +144,25 @@ static hs_status add_active(hs_runtime *rt, hs_comm_request *r)
     return HS_OK;
 }
 
-/* Takes the next request, sleeping while there is nothing to do. */
+/* Gives r its sequence number on its communicator (under rt->mu). */
+static void number(hs_comm_request *r)
+{
+    hs_comm *c = r->comm;
+    if (r->kind == HS_COLL_SEND || r->kind == HS_COLL_RECV) {
+        r->seq = c->p2p_issued++;
+        return;
+    }
+    r->seq = c->issued++;
+    c->history[r->seq % HS_COMM_HISTORY] = (hs_op_record){r->seq, r->kind, r->count, r->dt};
+}
+
+/* Takes the next request, sleeping (without the engine) while there is
+ * nothing to do. */
 static hs_comm_request *next_request(hs_runtime *rt)
 {
     pthread_mutex_lock(&rt->mu);
     if (!rt->head && rt->n_active == 0) {
+        pthread_mutex_unlock(&rt->engine);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_nsec += IDLE_TICK_NS;
@@ -155,6 +171,11 @@ static hs_comm_request *next_request(hs_runtime *rt)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&rt->wake, &rt->mu, &ts);
+        /* mu before engine is the lock order: drop mu, then wait for a
+         * caller's inline collective to finish */
+        pthread_mutex_unlock(&rt->mu);
+        pthread_mutex_lock(&rt->engine);
+        pthread_mutex_lock(&rt->mu);
     }
     hs_comm_request *r = rt->head;
     if (r) {
@@ -168,12 +189,32 @@ static hs_comm_request *next_request(hs_runtime *rt)
     return r;
 }
 
+int hs_progress_run_inline(hs_runtime *rt, hs_comm_request *r, hs_status *st)
+{
+    pthread_mutex_lock(&rt->mu);
+    int idle = !rt->head && rt->n_active == 0 && pthread_mutex_trylock(&rt->engine) == 0;
+    if (idle) {
+        number(r);
+        r->comm->started = r->seq + 1;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (!idle)
+        return 0;
+    r->start = hs_time_now();
+    rt->current = r;
+    *st = hs_exec(rt, r);
+    rt->current = NULL;
+    pthread_mutex_unlock(&rt->engine);
+    return 1;
+}
+
 static void *progress_main(void *arg)
 {
     hs_runtime *rt = arg;
     /* Short sleeps must stay short: the default 50 us slack would stretch
      * every back-off nanosleep. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    pthread_mutex_lock(&rt->engine);
     double idle_t0 = hs_time_now();
     for (;;) {
         hs_comm_request *r = next_request(rt);
@@ -184,6 +225,7 @@ static void *progress_main(void *arg)
             continue;
         }
         if (r->stop) {
+            pthread_mutex_unlock(&rt->engine);
             hs_progress_complete(rt, r, HS_OK);
             break;
         }
@@ -205,6 +247,8 @@ static void *progress_main(void *arg)
 void hs_progress_submit(hs_runtime *rt, hs_comm_request *r)
 {
     pthread_mutex_lock(&rt->mu);
+    if (!r->stop)
+        number(r);
     r->next = NULL;
     if (rt->tail)
         rt->tail->next = r;
@@ -221,6 +265,7 @@ hs_status hs_progress_start(hs_runtime *rt)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&rt->mu, NULL);
+    pthread_mutex_init(&rt->engine, NULL);
     pthread_cond_init(&rt->wake, &ca);
     pthread_cond_init(&rt->done, NULL);
     pthread_condattr_destroy(&ca);
@@ -245,5 +290,6 @@ void hs_progress_stop(hs_runtime *rt)
     free(rt->active);
     pthread_cond_destroy(&rt->wake);
     pthread_cond_destroy(&rt->done);
+    pthread_mutex_destroy(&rt->engine);
     pthread_mutex_destroy(&rt->mu);
 }
