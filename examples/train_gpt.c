@@ -282,6 +282,9 @@ static int npu_summary(run *r, double flops, double peak)
     printf("HBM peak %.1f MiB of %.1f MiB (%.1f%%)\n", mib(hs_npu_mem_peak(r->npu)),
            mib(hs_npu_mem_capacity(r->npu)),
            100.0 * (double)hs_npu_mem_peak(r->npu) / (double)hs_npu_mem_capacity(r->npu));
+    uint64_t hits, misses;
+    hs_npu_timing_cache_stats(r->npu, &hits, &misses);
+    printf("kernel launches: %" PRIu64 " simulated, %" PRIu64 " replayed from the timing cache\n", misses, hits);
     if (!a->trace) {
         printf("top kernels: run with --trace FILE to record them\n");
         return 0;

@@ -71,8 +71,9 @@ struct hs_npu {
 /* 1 when [p, p + bytes) lies inside one live allocation of d (bytes == 0:
  * p inside or one past the end of one). O(log allocations). */
 int hs_npu_addr_valid(const hs_npu *d, const void *p, size_t bytes);
-/* Address of the live allocation holding p, or 0. O(log allocations). */
-uintptr_t hs_npu_alloc_base(const hs_npu *d, const void *p);
+/* Address of the live allocation holding [p, p + bytes), or 0.
+ * O(log allocations). */
+uintptr_t hs_npu_range_base(const hs_npu *d, const void *p, size_t bytes);
 
 /* hs_npu_stream_advance with key/value args attached to the trace slice
  * (the launch code attaches cube_util, vector_util, hbm_bytes, l2_bytes,

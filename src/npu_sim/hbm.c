@@ -43,26 +43,24 @@ static size_t upper_bound(const hs_npu_hbm *h, uintptr_t addr)
     return lo;
 }
 
-/* 1 when [p, p + bytes) lies inside one live allocation. */
-int hs_npu_addr_valid(const hs_npu *d, const void *p, size_t bytes)
-{
-    const hs_npu_hbm *h = &d->hbm;
-    uintptr_t a = (uintptr_t)p;
-    size_t i = upper_bound(h, a);
-    if (i == 0)
-        return 0;
-    const hs_npu_block *b = &h->blocks[i - 1];
-    size_t off = a - b->addr;
-    return off <= b->bytes && bytes <= b->bytes - off;
-}
-
-/* Address of the live allocation holding p (its end included), or 0. */
-uintptr_t hs_npu_alloc_base(const hs_npu *d, const void *p)
+/* Address of the live allocation holding [p, p + bytes) (bytes == 0: p
+ * inside or one past its end), or 0. */
+uintptr_t hs_npu_range_base(const hs_npu *d, const void *p, size_t bytes)
 {
     const hs_npu_hbm *h = &d->hbm;
     const uintptr_t a = (uintptr_t)p;
     const size_t i = upper_bound(h, a);
-    return i && a - h->blocks[i - 1].addr <= h->blocks[i - 1].bytes ? h->blocks[i - 1].addr : 0;
+    if (i == 0)
+        return 0;
+    const hs_npu_block *b = &h->blocks[i - 1];
+    const size_t off = a - b->addr;
+    return off <= b->bytes && bytes <= b->bytes - off ? b->addr : 0;
+}
+
+/* 1 when [p, p + bytes) lies inside one live allocation. */
+int hs_npu_addr_valid(const hs_npu *d, const void *p, size_t bytes)
+{
+    return hs_npu_range_base(d, p, bytes) != 0;
 }
 
 /* "1.50 GiB" for n bytes into buf. */

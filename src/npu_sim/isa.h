@@ -363,32 +363,40 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
 /* Timing cache. A launch's simulated cost is a pure function of the
  * kernel, its launch shape and what its key holds: the sizes, dtypes and
  * flags that steer its instruction stream, and the geometry of its GM
- * operands (each address's offset inside a 512-byte L2 line, and which
- * operands share an allocation at which distance, since only that decides
- * L2 reuse). Kernels whose cost depends on data (embedding's row gathers)
- * take no key. Values such as a learning rate must stay out of the key. */
-#define HS_NPU_KEY_WORDS 48
+ * operands as the L2 model sees it: each operand's offset inside a
+ * 512-byte line, and, for operands whose lines overlap, how far apart
+ * they are (in place, or sharing a line at an edge). Where in HBM the
+ * operands are otherwise does not matter. Kernels whose cost depends on
+ * data would take no key (none does: see hs_npu_copy_in_gather). Values
+ * such as a learning rate must stay out of the key. */
+#define HS_NPU_KEY_WORDS 64
 #define HS_NPU_KEY_PTRS 12
 typedef struct hs_npu_key {
-    hs_npu *dev;
     int len, nptr, overflow;
     int64_t w[HS_NPU_KEY_WORDS];
-    uintptr_t ptr[HS_NPU_KEY_PTRS], base[HS_NPU_KEY_PTRS];
+    uintptr_t lo[HS_NPU_KEY_PTRS], hi[HS_NPU_KEY_PTRS]; /* line ranges of the operands so far */
+    uintptr_t ptr[HS_NPU_KEY_PTRS];
 } hs_npu_key;
 
-/* An empty key for a launch on d. */
-void hs_npu_key_init(hs_npu_key *k, hs_npu *d);
+/* A GM operand of a key: its address (NULL allowed) and the bytes it spans
+ * (from its first to one past its last element). */
+typedef struct hs_npu_operand {
+    const void *gm;
+    int64_t bytes;
+} hs_npu_operand;
+
+/* An empty key. */
+void hs_npu_key_init(hs_npu_key *k);
 /* Appends an integer (a size, dtype, flag). */
 void hs_npu_key_int(hs_npu_key *k, int64_t v);
-/* Appends a GM operand's geometry (NULL allowed). A key that overflows
- * HS_NPU_KEY_WORDS or HS_NPU_KEY_PTRS is not cached. */
-void hs_npu_key_gm(hs_npu_key *k, const void *gm);
-
-/* A key of GM operands gm[0..ngm) and integers w[0..nw), in that order. */
-void hs_npu_key_of(hs_npu_key *k, hs_npu *d, const void *const *gm, int ngm, const int64_t *w, int nw);
+/* Appends a GM operand's geometry. A key that overflows HS_NPU_KEY_WORDS
+ * or HS_NPU_KEY_PTRS is not cached. */
+void hs_npu_key_gm(hs_npu_key *k, hs_npu_operand op);
+/* A key of operands ops[0..nops) and integers w[0..nw), in that order. */
+void hs_npu_key_of(hs_npu_key *k, const hs_npu_operand *ops, int nops, const int64_t *w, int nw);
 /* hs_npu_key_of with the counts taken from two arrays. */
-#define HS_NPU_KEY_OF(k, d, gm, w)                                                                                     \
-    hs_npu_key_of((k), (d), (gm), (int)(sizeof(gm) / sizeof((gm)[0])), (w), (int)(sizeof(w) / sizeof((w)[0])))
+#define HS_NPU_KEY_OF(k, ops, w)                                                                                       \
+    hs_npu_key_of((k), (ops), (int)(sizeof(ops) / sizeof((ops)[0])), (w), (int)(sizeof(w) / sizeof((w)[0])))
 
 /* hs_npu_launch with the timing cache: when the device has simulated this
  * kernel with an equal key before (and the cache is on, see

@@ -34,7 +34,8 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_
         return hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT, "%s: GM %p, %lld rows of %lld bytes, stride %lld", op, gm,
                            (long long)rows, (long long)row_bytes, (long long)ld_bytes);
     const int64_t span = (rows - 1) * ld_bytes + row_bytes;
-    if (!hs_npu_addr_valid(b->dev, gm, (size_t)span))
+    const uintptr_t base = hs_npu_range_base(b->dev, gm, (size_t)span);
+    if (!base)
         return hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT,
                            "%s: GM range [%p, +%lld B) is not inside one live allocation of the device", op, gm,
                            (long long)span);
@@ -45,8 +46,8 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_
     const double bytes = (double)(rows * row_bytes);
     hs_npu_gm_split s = {bytes, 0}; /* the census discards costs; a gather is a first read */
     if (kind != HS_GM_GATHER) {
-        hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], (uintptr_t)gm, rows,
-                                        row_bytes, ld_bytes, &s);
+        hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], base, (uintptr_t)gm,
+                                        rows, row_bytes, ld_bytes, &s);
         if (st != HS_OK)
             return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
         if (b->census)

@@ -24,64 +24,138 @@
  * So a kernel whose footprint fits L2 reads each line from HBM once in all,
  * and every re-read, by any block, comes at the L2 rate.
  *
- * Lines live in an open-addressing hash table keyed by line number; each
- * launch bumps a generation instead of clearing it.
+ * Lines are kept per HBM allocation (GM accesses never cross one, and
+ * allocations are 512-byte aligned, so a line belongs to exactly one) in
+ * pages of PAGE_LINES consecutive lines, found by (allocation, line index)
+ * with no hashing per line; the pages of a launch go back to a pool when
+ * the next launch begins, so memory follows the largest launch footprint.
  */
+#include "core/try.h"
 #include "npu_sim/launch.h"
 
 #include <stdlib.h>
 
-struct hs_npu_l2_line {
-    uint64_t line;
+/* Lines per page: 2 MiB of GM. */
+#define PAGE_LINES 4096
+
+/* What the census keeps of a line; all zero = not touched in this launch. */
+typedef struct census_rec {
     uint64_t first, last; /* census cycles of the first and last access */
-    uint32_t gen;
-    uint32_t readers;    /* distinct blocks reading it (census) */
-    int32_t census_last; /* last block seen reading it in the census */
-    int32_t run_last;    /* last block seen reading it in the timed pass */
-    int32_t written;     /* written in the timed pass so far */
-};
+    uint32_t last_blk;    /* 1 + last block seen reading it, 0: none */
+    uint32_t touched;
+} census_rec;
 
-/* Slot of `line` in l2 (a free one when absent). */
-static struct hs_npu_l2_line *slot(hs_npu_l2 *l2, uint64_t line)
+/* What the timed pass reads and writes of a line, kept apart and small so
+ * the timed pass walks a dense array. */
+typedef struct run_rec {
+    uint32_t readers : 16;  /* distinct blocks reading it (census) */
+    uint32_t last_blk : 15; /* 1 + last block seen reading it in the timed pass, 0: none */
+    uint32_t written : 1;   /* written in the timed pass so far */
+} run_rec;
+
+typedef struct l2_page {
+    census_rec census[PAGE_LINES];
+    run_rec run[PAGE_LINES];
+} l2_page;
+
+/* The touched lines of one allocation in this launch. */
+typedef struct hs_npu_l2_region {
+    uintptr_t base;
+    l2_page **pages; /* by line / PAGE_LINES; NULL: untouched */
+    size_t npages;
+} hs_npu_l2_region;
+
+/* Region of allocation `base`, made on first use in this launch. */
+static hs_status region_of(hs_npu_l2 *l2, uintptr_t base, hs_npu_l2_region **out)
 {
-    uint64_t mask = l2->size - 1, i = (line * 0x9E3779B97F4A7C15ULL) >> 20 & mask;
-    for (;;) {
-        struct hs_npu_l2_line *e = &l2->lines[i];
-        if (e->gen != l2->gen || e->line == line)
-            return e;
-        i = (i + 1) & mask;
+    if (l2->last && l2->last->base == base) {
+        *out = l2->last;
+        return HS_OK;
     }
-}
-
-/* Doubles the table, keeping the current generation's lines. */
-static hs_status grow(hs_npu_l2 *l2)
-{
-    hs_npu_l2 bigger = *l2;
-    bigger.size = l2->size ? 2 * l2->size : 4096;
-    bigger.lines = calloc(bigger.size, sizeof *bigger.lines);
-    if (!bigger.lines)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: %llu lines", (unsigned long long)bigger.size);
-    for (uint64_t i = 0; i < l2->size; i++)
-        if (l2->lines[i].gen == l2->gen)
-            *slot(&bigger, l2->lines[i].line) = l2->lines[i];
-    free(l2->lines);
-    *l2 = bigger;
+    for (size_t i = 0; i < l2->nregions; i++)
+        if (l2->regions[i].base == base) {
+            *out = l2->last = &l2->regions[i];
+            return HS_OK;
+        }
+    if (l2->nregions == l2->cap_regions) {
+        const size_t cap = l2->cap_regions ? 2 * l2->cap_regions : 16;
+        hs_npu_l2_region *r = realloc(l2->regions, cap * sizeof *r);
+        if (!r)
+            return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: %zu regions", cap);
+        l2->regions = r;
+        l2->cap_regions = cap;
+    }
+    hs_npu_l2_region *r = &l2->regions[l2->nregions++];
+    *r = (hs_npu_l2_region){base, NULL, 0};
+    *out = l2->last = r;
     return HS_OK;
 }
 
-/* An empty table for a new launch (generation 0 marks never-used slots). */
+/* A zeroed page, from the pool when it has one. */
+static hs_status page_new(hs_npu_l2 *l2, l2_page **out)
+{
+    l2_page *p = l2->npool ? l2->pool[--l2->npool] : malloc(sizeof *p);
+    if (!p)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: a page of %d lines", PAGE_LINES);
+    memset(p, 0, sizeof *p);
+    *out = p;
+    return HS_OK;
+}
+
+/* The page holding line `i` of region r (made on first use). */
+static hs_status page_of(hs_npu_l2 *l2, hs_npu_l2_region *r, uint64_t i, l2_page **out)
+{
+    const size_t pg = (size_t)(i / PAGE_LINES);
+    if (pg >= r->npages) {
+        size_t n = r->npages ? r->npages : 1;
+        while (n <= pg)
+            n *= 2;
+        l2_page **p = realloc(r->pages, n * sizeof *p);
+        if (!p)
+            return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: %zu page slots", n);
+        memset(p + r->npages, 0, (n - r->npages) * sizeof *p);
+        r->pages = p;
+        r->npages = n;
+    }
+    if (!r->pages[pg]) {
+        if (l2->npool == 0 && l2->cap_pool == l2->nused) { /* room to return every page to the pool later */
+            const size_t cap = l2->cap_pool ? 2 * l2->cap_pool : 64;
+            l2_page **pool = realloc(l2->pool, cap * sizeof *pool);
+            if (!pool)
+                return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: a pool of %zu pages", cap);
+            l2->pool = pool;
+            l2->cap_pool = cap;
+        }
+        HS_TRY(page_new(l2, &r->pages[pg]));
+        l2->nused++;
+    }
+    *out = r->pages[pg];
+    return HS_OK;
+}
+
+/* Returns every page of the last launch to the pool and forgets its regions. */
+static void release(hs_npu_l2 *l2)
+{
+    for (size_t i = 0; i < l2->nregions; i++) {
+        hs_npu_l2_region *r = &l2->regions[i];
+        for (size_t p = 0; p < r->npages; p++)
+            if (r->pages[p])
+                l2->pool[l2->npool++] = r->pages[p];
+        free(r->pages);
+    }
+    l2->nregions = 0;
+    l2->nused = 0;
+    l2->last = NULL;
+}
+
+/* An empty line set for a new launch. */
 hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
 {
+    release(l2);
     l2->count = 0;
     l2->t_max = 0;
     l2->fit = 1.0;
-    if (++l2->gen == 0) { /* wrapped: clear stale generations for real */
-        free(l2->lines);
-        l2->lines = NULL;
-        l2->size = 0;
-        l2->gen = 1;
-    }
-    return l2->lines ? HS_OK : grow(l2);
+    return HS_OK;
 }
 
 /* Time buckets of the live-footprint profile. */
@@ -100,13 +174,17 @@ hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
     if (!live)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "NPU L2 model: %d buckets", L2_BUCKETS);
     const double scale = (double)L2_BUCKETS / ((double)l2->t_max + 1.0);
-    for (uint64_t i = 0; i < l2->size; i++) {
-        const struct hs_npu_l2_line *e = &l2->lines[i];
-        if (e->gen != l2->gen || e->last == e->first)
-            continue;
-        live[(int64_t)((double)e->first * scale)]++;
-        live[(int64_t)((double)e->last * scale) + 1]--;
-    }
+    for (size_t i = 0; i < l2->nregions; i++)
+        for (size_t p = 0; p < l2->regions[i].npages; p++) {
+            const l2_page *pg = l2->regions[i].pages[p];
+            for (int k = 0; pg && k < PAGE_LINES; k++) {
+                const census_rec *e = &pg->census[k];
+                if (!e->touched || e->last == e->first)
+                    continue;
+                live[(int64_t)((double)e->first * scale)]++;
+                live[(int64_t)((double)e->last * scale) + 1]--;
+            }
+        }
     int64_t now = 0, peak = 0;
     for (int b = 0; b < L2_BUCKETS; b++) {
         now += live[b];
@@ -119,79 +197,86 @@ hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
     return HS_OK;
 }
 
-/* Releases the line table. */
+/* Releases the line set and its pool. */
 void hs_npu_l2_free(hs_npu_l2 *l2)
 {
-    free(l2->lines);
+    release(l2);
+    for (size_t i = 0; i < l2->npool; i++)
+        free(l2->pool[i]);
+    free(l2->pool);
+    free(l2->regions);
     *l2 = (hs_npu_l2){0};
 }
 
-/* The entry of `line`, inserted when new. */
-static hs_status find(hs_npu_l2 *l2, uint64_t line, struct hs_npu_l2_line **out)
+/* Census: line (e, h) touched by block blk at cycle t. */
+static inline void census_line(hs_npu_l2 *l2, census_rec *e, run_rec *h, int blk, int write, uint64_t t)
 {
-    struct hs_npu_l2_line *e = slot(l2, line);
-    if (e->gen != l2->gen) {
-        if (2 * (l2->count + 1) > l2->size) {
-            hs_status st = grow(l2);
-            if (st != HS_OK)
-                return st;
-            e = slot(l2, line);
-        }
-        *e = (struct hs_npu_l2_line){line, UINT64_MAX, 0, l2->gen, 0, -1, -1, 0};
+    if (!e->touched) {
+        e->touched = 1;
+        e->first = e->last = t;
         l2->count++;
     }
-    *out = e;
-    return HS_OK;
+    e->first = t < e->first ? t : e->first;
+    e->last = t > e->last ? t : e->last;
+    if (!write && e->last_blk != (uint32_t)blk + 1) {
+        e->last_blk = (uint32_t)blk + 1;
+        h->readers++;
+    }
 }
 
-/* Accounts `bytes` of one line for block blk at cycle t (see the top of
- * the file). */
-static void account(hs_npu_l2 *l2, struct hs_npu_l2_line *e, int blk, int census, int write, uint64_t t, double bytes,
-                    hs_npu_gm_split *out)
+/* Timed pass: `bytes` of line e read or written by block blk; adds the
+ * bytes that are a first read (HBM) to *first and the rest to *reread
+ * (see the top of the file). */
+static inline void timed_line(run_rec *e, int blk, int write, double bytes, double *first, double *reread)
 {
-    if (census) {
-        e->first = t < e->first ? t : e->first;
-        e->last = t > e->last ? t : e->last;
-        l2->t_max = t > l2->t_max ? t : l2->t_max;
-        if (!write && e->census_last != blk) {
-            e->census_last = blk;
-            e->readers++;
-        }
-        return;
-    }
-    double reread = bytes;
-    if (write)
+    if (write) {
         e->written = 1;
-    else if (!e->written && e->run_last != blk) {
-        e->run_last = blk;
-        const double first = bytes / (e->readers ? e->readers : 1);
-        out->hbm += first;
-        reread -= first;
-    }
-    out->l2 += reread * l2->fit;
-    out->hbm += reread * (1.0 - l2->fit);
+        *reread += bytes;
+    } else if (!e->written && e->last_blk != (uint32_t)blk + 1) {
+        e->last_blk = (uint32_t)blk + 1;
+        const double f = bytes / (e->readers ? e->readers : 1);
+        *first += f;
+        *reread += bytes - f;
+    } else
+        *reread += bytes;
 }
 
-/* Splits one GM access into HBM and L2 bytes, line by line (census: records the lines). */
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t addr, int64_t rows,
-                           int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
+/* Splits one GM access inside the allocation at `base` into HBM and L2
+ * bytes, line by line (census: records the lines). Lines go page by page,
+ * each page's records found once. */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
+                           uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
 {
     *out = (hs_npu_gm_split){0, 0};
+    hs_npu_l2_region *r = NULL;
+    HS_TRY(region_of(l2, base, &r));
     if (ld == row_bytes) { /* contiguous: one range */
         row_bytes *= rows;
         rows = 1;
     }
-    for (int64_t r = 0; r < rows; r++) {
-        const uint64_t a = (uint64_t)addr + (uint64_t)(r * ld), end = a + (uint64_t)row_bytes;
-        for (uint64_t line = a / HS_NPU_L2_LINE; line * HS_NPU_L2_LINE < end; line++) {
-            const uint64_t lo = line * HS_NPU_L2_LINE > a ? line * HS_NPU_L2_LINE : a;
-            const uint64_t hi = (line + 1) * HS_NPU_L2_LINE < end ? (line + 1) * HS_NPU_L2_LINE : end;
-            struct hs_npu_l2_line *e;
-            hs_status st = find(l2, line, &e);
-            if (st != HS_OK)
-                return st;
-            account(l2, e, blk, census, write, t, (double)(hi - lo), out);
+    if (census && t > l2->t_max)
+        l2->t_max = t;
+    double first = 0, reread = 0;
+    for (int64_t k = 0; k < rows; k++) {
+        const uint64_t a = (uint64_t)(addr - base) + (uint64_t)(k * ld), end = a + (uint64_t)row_bytes;
+        const uint64_t l0 = a / HS_NPU_L2_LINE, l1 = (end - 1) / HS_NPU_L2_LINE; /* inclusive */
+        for (uint64_t line = l0; line <= l1;) {
+            l2_page *pg = NULL;
+            HS_TRY(page_of(l2, r, line, &pg));
+            const uint64_t page_end = (line / PAGE_LINES + 1) * PAGE_LINES - 1, stop = page_end < l1 ? page_end : l1;
+            for (; line <= stop; line++) {
+                const size_t i = (size_t)(line % PAGE_LINES);
+                if (census) {
+                    census_line(l2, &pg->census[i], &pg->run[i], blk, write, t);
+                    continue;
+                }
+                const uint64_t lo = line == l0 ? a : line * HS_NPU_L2_LINE;
+                const uint64_t hi = line == l1 ? end : (line + 1) * HS_NPU_L2_LINE;
+                timed_line(&pg->run[i], blk, write, (double)(hi - lo), &first, &reread);
+            }
         }
     }
+    out->hbm = first + reread * (1.0 - l2->fit);
+    out->l2 = reread * l2->fit;
     return HS_OK;
 }

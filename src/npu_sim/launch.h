@@ -63,12 +63,15 @@ struct hs_npu_core {
     hs_npu_track *tracks;               /* HS_PIPE_COUNT tracks while tracing, else NULL */
 };
 
-/* The L2 line table of one launch (l2.c). */
+/* The L2 line records of one launch (l2.c). */
+struct hs_npu_l2_region;
+struct l2_page;
 typedef struct hs_npu_l2 {
-    struct hs_npu_l2_line *lines;
-    uint64_t size;   /* slots, a power of two */
+    struct hs_npu_l2_region *regions, *last; /* allocations touched; last: the most recent */
+    size_t nregions, cap_regions;
+    struct l2_page **pool; /* free pages, kept between launches */
+    size_t npool, cap_pool, nused;
     uint64_t count;  /* lines of the current launch */
-    uint32_t gen;    /* slots of older generations count as empty */
     uint64_t t_max;  /* last census cycle seen */
     double fit;      /* min(1, l2_bytes / peak live footprint), set after the census */
 } hs_npu_l2;
@@ -258,11 +261,11 @@ hs_status hs_npu_l2_begin(hs_npu_l2 *l2);
 hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
 void hs_npu_l2_free(hs_npu_l2 *l2);
 /* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
- * from `addr` by block `blk` at cycle t: in the census it records the
- * lines and their live range; in the timed pass it returns the bytes
- * served by HBM and by L2. */
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t addr, int64_t rows,
-                           int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
+ * from `addr` inside the allocation at `base`, by block `blk` at cycle t:
+ * in the census it records the lines and their live range; in the timed
+ * pass it returns the bytes served by HBM and by L2. */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
+                           uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
 
 /* ---- GM access cost (isa_move.c) ---- */
 

@@ -3,12 +3,11 @@
  *
  * A key is the launch's kernel, kind, block_dim, name and the words the
  * kernel put in it. A GM operand enters as its geometry, not its address:
- *   - the index j of the first earlier operand in the same allocation and
- *     the distance to it in bytes, or
- *   - -1 and its offset inside a 512-byte L2 line (allocations are 512-byte
- *     aligned, so no line is shared between allocations),
- * which is all the L2 model (l2.c) can see of an address. So the same layer
- * at another place in HBM, or the next step, hits.
+ * its offset inside a 512-byte L2 line, then for every earlier operand
+ * whose lines it shares, that operand's index and the distance to it in
+ * bytes, then -1. The L2 model (l2.c) tracks lines one by one, so that is
+ * all it can see of the addresses: the same layer at another place in HBM,
+ * or the next step, hits.
  *
  * The table is open addressing on a 64-bit FNV-1a hash; entries are never
  * removed (a model has a few dozen distinct launches), and past
@@ -36,10 +35,9 @@ struct hs_npu_tcache {
     size_t size, count; /* size: a power of two */
 };
 
-void hs_npu_key_init(hs_npu_key *k, hs_npu *d)
+void hs_npu_key_init(hs_npu_key *k)
 {
     memset(k, 0, sizeof *k);
-    k->dev = d;
 }
 
 void hs_npu_key_int(hs_npu_key *k, int64_t v)
@@ -51,36 +49,34 @@ void hs_npu_key_int(hs_npu_key *k, int64_t v)
     k->w[k->len++] = v;
 }
 
-void hs_npu_key_gm(hs_npu_key *k, const void *gm)
+void hs_npu_key_gm(hs_npu_key *k, hs_npu_operand op)
 {
-    if (!gm) {
+    if (!op.gm) {
         hs_npu_key_int(k, -2);
         return;
     }
-    if (k->nptr == HS_NPU_KEY_PTRS) {
+    if (k->nptr == HS_NPU_KEY_PTRS || op.bytes < 1) {
         k->overflow = 1;
         return;
     }
-    const uintptr_t a = (uintptr_t)gm, base = hs_npu_alloc_base(k->dev, gm);
-    int j = 0;
-    while (j < k->nptr && k->base[j] != base)
-        j++;
-    if (j < k->nptr && base) {
-        hs_npu_key_int(k, j);
-        hs_npu_key_int(k, (int64_t)(a - k->ptr[j]));
-    } else {
-        hs_npu_key_int(k, -1);
-        hs_npu_key_int(k, (int64_t)((a - base) % HS_NPU_L2_LINE));
-    }
+    const uintptr_t a = (uintptr_t)op.gm, lo = a / HS_NPU_L2_LINE, hi = (a + (uintptr_t)op.bytes - 1) / HS_NPU_L2_LINE;
+    hs_npu_key_int(k, (int64_t)(a % HS_NPU_L2_LINE));
+    for (int j = 0; j < k->nptr; j++)
+        if (lo <= k->hi[j] && k->lo[j] <= hi) { /* they share lines: where they are relative to each other matters */
+            hs_npu_key_int(k, j);
+            hs_npu_key_int(k, (int64_t)(a - k->ptr[j]));
+        }
+    hs_npu_key_int(k, -1);
     k->ptr[k->nptr] = a;
-    k->base[k->nptr++] = base;
+    k->lo[k->nptr] = lo;
+    k->hi[k->nptr++] = hi;
 }
 
-void hs_npu_key_of(hs_npu_key *k, hs_npu *d, const void *const *gm, int ngm, const int64_t *w, int nw)
+void hs_npu_key_of(hs_npu_key *k, const hs_npu_operand *ops, int nops, const int64_t *w, int nw)
 {
-    hs_npu_key_init(k, d);
-    for (int i = 0; i < ngm; i++)
-        hs_npu_key_gm(k, gm[i]);
+    hs_npu_key_init(k);
+    for (int i = 0; i < nops; i++)
+        hs_npu_key_gm(k, ops[i]);
     for (int i = 0; i < nw; i++)
         hs_npu_key_int(k, w[i]);
 }

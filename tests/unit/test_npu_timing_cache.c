@@ -1,8 +1,8 @@
 /* The NPU kernel timing cache (src/npu_sim/timing_cache.c): a cached
  * launch reports exactly what a fresh simulation reports, in both modes;
  * execute mode still computes the data; the key tells apart what changes
- * the cost (shapes, aliasing of operands) and ignores what does not (where
- * in HBM the operands are). */
+ * the cost (shapes, operands sharing L2 lines) and ignores what does not
+ * (where in HBM the operands are); a model's layers hit after the first. */
 #include "gradcheck.h"
 
 #include "hyperspeed.h"
@@ -109,28 +109,37 @@ static void test_key_sees_aliasing_and_shape(void **state)
     hs_npu_free(d);
 }
 
-/* Keys: operands of one allocation enter by distance, others by their
- * offset in an L2 line; overflowing keys are never stored. */
+/* Keys: an operand enters by its offset in a 512-byte line, and by its
+ * distance to the earlier operands whose lines it shares; where in HBM
+ * the operands are does not matter otherwise. Overflowing keys are never
+ * stored. */
 static void test_key_geometry(void **state)
 {
     (void)state;
     hs_npu *d = make(HS_NPU_ESTIMATE, 1);
-    uint8_t *p = dev_alloc(d, 8192), *q = dev_alloc(d, 8192);
-    hs_npu_key k1, k2;
-    hs_npu_key_init(&k1, d);
-    hs_npu_key_gm(&k1, p + 64);
-    hs_npu_key_gm(&k1, p + 1088);
-    hs_npu_key_init(&k2, d);
-    hs_npu_key_gm(&k2, q + 64);
-    hs_npu_key_gm(&k2, q + 1088);
+    uint8_t *p = dev_alloc(d, 1 << 16), *q = dev_alloc(d, 1 << 16);
+    hs_npu_key k1, k2, k3;
+    /* two disjoint operands, in one allocation or in two: the same key */
+    hs_npu_key_init(&k1);
+    hs_npu_key_gm(&k1, (hs_npu_operand){p + 64, 1024});
+    hs_npu_key_gm(&k1, (hs_npu_operand){p + 8192 + 64, 1024});
+    hs_npu_key_init(&k2);
+    hs_npu_key_gm(&k2, (hs_npu_operand){q + 64, 1024});
+    hs_npu_key_gm(&k2, (hs_npu_operand){p + 4096 + 64, 1024});
     assert_int_equal(k1.len, k2.len);
     assert_memory_equal(k1.w, k2.w, sizeof(int64_t) * (size_t)k1.len);
-    hs_npu_key_init(&k2, d);
-    hs_npu_key_gm(&k2, q + 64);
-    hs_npu_key_gm(&k2, p + 1088); /* another allocation: no distance */
+    /* operands sharing a line: their distance is in the key */
+    hs_npu_key_init(&k3);
+    hs_npu_key_gm(&k3, (hs_npu_operand){p + 64, 1024});
+    hs_npu_key_gm(&k3, (hs_npu_operand){p + 1088 + 64, 1024}); /* starts in the first one's last line */
+    assert_true(k3.len > k1.len);
+    /* another offset inside a line: another key */
+    hs_npu_key_init(&k2);
+    hs_npu_key_gm(&k2, (hs_npu_operand){q + 128, 1024});
+    hs_npu_key_gm(&k2, (hs_npu_operand){p + 8192 + 64, 1024});
     assert_true(memcmp(k1.w, k2.w, sizeof(int64_t) * (size_t)k1.len) != 0);
     for (int i = 0; i < HS_NPU_KEY_PTRS + 1; i++)
-        hs_npu_key_gm(&k2, p);
+        hs_npu_key_gm(&k2, (hs_npu_operand){p, 4});
     assert_true(k2.overflow);
     hs_npu_free(d);
 }

@@ -1208,10 +1208,12 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
         a.p = take(&w, 2 * slots * score);
         a.o = take(&w, 4 * slots * HD * a.d.bm);
     }
-    const void *ops[] = {out, lse, a.qkvh, a.s, a.p, a.o};
+    const hs_npu_operand ops[] = {{out, 4 * B * T * a.d.C},         {lse, 4 * B * NH * T},
+                                  {a.qkvh, 2 * n},                  {a.s, 4 * slots * score},
+                                  {a.p, 2 * slots * score},         {a.o, 4 * slots * HD * a.d.bm}};
     const int64_t dims[] = {B, T, NH, HD};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, npu, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     hs_status st = hs_npu_cast(qkvh, HS_BF16, qkv, HS_FP32, n);
     if (st == HS_OK)
         st = hs_npu_launch_cached(npu, hs_npu_current_stream(), op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
@@ -1245,10 +1247,21 @@ hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float 
     const int vmax = hs_npu_max_blocks(npu, HS_NPU_LAUNCH_VECTOR);
     const int64_t jobs = B * NH * ((T + STAGE_ROWS - 1) / STAGE_ROWS) * 2;
     /* one key for the four launches: their names tell them apart */
-    const void *ops[] = {dqkv, dout, qkv, out, lse, a.qdo, a.kv, a.stats, a.s, a.dp, a.pd};
+    const int64_t act = 4 * B * T * a.d.C;
+    const hs_npu_operand ops[] = {{dqkv, 3 * act},
+                                  {dout, act},
+                                  {qkv, 3 * act},
+                                  {out, act},
+                                  {lse, 4 * B * NH * T},
+                                  {a.qdo, 2 * pairs},
+                                  {a.kv, 2 * pairs},
+                                  {a.stats, 4 * item_count(&a.d, IT_FWD) * 2 * a.d.bm},
+                                  {a.s, 4 * BWD_NS * blocks * score},
+                                  {a.dp, 4 * BWD_NS * blocks * score},
+                                  {a.pd, 2 * BWD_NP * blocks * 2 * score}};
     const int64_t dims[] = {B, T, NH, HD};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, npu, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     hs_npu_stream *s = hs_npu_current_stream();
     hs_status st = hs_npu_launch_cached(npu, s, "attention_bwd_stage", HS_NPU_LAUNCH_VECTOR, (int)min64(jobs, vmax),
                                         stage_block, &ga, &key);

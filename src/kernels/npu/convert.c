@@ -98,10 +98,11 @@ static hs_status launch(const char *name, convert_args *a, int64_t bytes_per_ele
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
     const int64_t units = (a->n + 63) / 64, max = hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR);
-    const void *ops[] = {a->dst, a->src};
+    const hs_npu_operand ops[] = {{a->dst, a->n * (int64_t)hs_dtype_size(a->dst_dt)},
+                                  {a->src, a->n * (int64_t)hs_dtype_size(a->src_dt)}};
     const int64_t dims[] = {a->dst_dt, a->src_dt, a->n};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }

@@ -263,11 +263,13 @@ static hs_status current(const char *op, hs_npu **d)
 
 /* The timing-cache key of a launch with args a: the targets' values
  * never change the cost (see the top of the file). */
-static void ce_key(hs_npu_key *key, hs_npu *d, const ce_args *a)
+static void ce_key(hs_npu_key *key, const ce_args *a)
 {
-    const void *ops[] = {a->losses, a->lse_out, a->dlogits, a->logits, a->lse, a->targets};
+    const int64_t row = 4 * a->N, all = row * a->V;
+    const hs_npu_operand ops[] = {{a->losses, row}, {a->lse_out, row}, {a->dlogits, all},
+                                  {a->logits, all}, {a->lse, row},     {a->targets, row}};
     const int64_t dims[] = {a->N, a->V};
-    HS_NPU_KEY_OF(key, d, ops, dims);
+    HS_NPU_KEY_OF(key, ops, dims);
 }
 
 hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
@@ -281,7 +283,7 @@ hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *l
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 1, 1, (4 * ROWS_MAX + 7 * ROWS_MAX + ROWS_MAX / 4 + 2 * STASH) * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
-    ce_key(&key, d, &a);
+    ce_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "cross_entropy_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block,
                                 &a, &key);
 }
@@ -366,7 +368,7 @@ hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, con
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 1, 0, (6 * ROWS_MAX + 3 * ROWS_MAX + ROWS_MAX / 4) * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
-    ce_key(&key, d, &a);
+    ce_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "cross_entropy_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block,
                                 &a, &key);
 }

@@ -83,11 +83,13 @@ static int64_t tile_rows(const emb_args *a, int64_t k, int64_t k1)
 
 /* The timing-cache key of a launch with args a (the ids never change the
  * cost, see the top of the file). */
-static void emb_key(hs_npu_key *key, hs_npu *d, const emb_args *a)
+static void emb_key(hs_npu_key *key, const emb_args *a)
 {
-    const void *ops[] = {a->out, a->dwte, a->dwpe, a->wte, a->wpe, a->dout, a->tokens};
+    const int64_t act = 4 * a->N * a->C, tab = 4 * a->V * a->C, pos = 4 * a->T * a->C;
+    const hs_npu_operand ops[] = {{a->out, act}, {a->dwte, tab}, {a->dwpe, pos},       {a->wte, tab},
+                                  {a->wpe, pos}, {a->dout, act}, {a->tokens, 4 * a->N}};
     const int64_t dims[] = {a->N, a->T, a->C, a->V};
-    HS_NPU_KEY_OF(key, d, ops, dims);
+    HS_NPU_KEY_OF(key, ops, dims);
 }
 
 /* ------------------------------------------------------------- forward */
@@ -151,7 +153,7 @@ hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const floa
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, wpe ? 2 : 1);
     const int nb = (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
-    emb_key(&key, d, &a);
+    emb_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
                                 &key);
 }
@@ -209,7 +211,7 @@ hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout,
     const int nb = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 1);
     hs_npu_key key;
-    emb_key(&key, d, &a);
+    emb_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
                                 &key);
 }

@@ -133,11 +133,12 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
 }
 
 /* The timing-cache key of a launch with args a. */
-static void gelu_key(hs_npu_key *key, hs_npu *d, const gelu_args *a)
+static void gelu_key(hs_npu_key *key, const gelu_args *a)
 {
-    const void *ops[] = {a->out, a->dx, a->dbias, a->x, a->dout, a->bias};
+    const int64_t act = 4 * a->N * a->C, row = 4 * a->C;
+    const hs_npu_operand ops[] = {{a->out, act}, {a->dx, act}, {a->dbias, row}, {a->x, act}, {a->dout, act}, {a->bias, row}};
     const int64_t dims[] = {a->N, a->C};
-    HS_NPU_KEY_OF(key, d, ops, dims);
+    HS_NPU_KEY_OF(key, ops, dims);
 }
 
 hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C)
@@ -149,7 +150,7 @@ hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, 1, 2); /* x per set; tmp, bias */
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
-    gelu_key(&key, d, &a);
+    gelu_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
                                 &key);
 }
@@ -276,7 +277,7 @@ hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, 
     /* x, dout, dx per set; tmp, tmp2, bias, dbias accumulator */
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 3, 4);
     hs_npu_key key;
-    gelu_key(&key, d, &a);
+    gelu_key(&key, &a);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
                                 &key);
 }

@@ -391,14 +391,15 @@ static hs_status fill_block(hs_npu_kblock *blk, void *arg)
 }
 
 /* The timing-cache key of kernel k (its GEMM and tiling). */
-static void gemm_key(hs_npu_key *key, hs_npu *d, const mm_kernel *k)
+static void gemm_key(hs_npu_key *key, const mm_kernel *k)
 {
     const hs_npu_gemm *g = &k->g;
-    hs_npu_key_init(key, d);
-    hs_npu_key_gm(key, g->a);
-    hs_npu_key_gm(key, g->b);
-    hs_npu_key_gm(key, g->c);
-    hs_npu_key_gm(key, g->bias);
+    const int64_t es = (int64_t)hs_dtype_size(g->dtype);
+    hs_npu_key_init(key);
+    hs_npu_key_gm(key, (hs_npu_operand){g->a, es * (g->a_trans ? (g->k - 1) * g->lda + g->m : (g->m - 1) * g->lda + g->k)});
+    hs_npu_key_gm(key, (hs_npu_operand){g->b, es * (g->b_trans ? (g->n - 1) * g->ldb + g->k : (g->k - 1) * g->ldb + g->n)});
+    hs_npu_key_gm(key, (hs_npu_operand){g->c, (int64_t)hs_dtype_size(g->c_dtype) * ((g->m - 1) * g->ldc + g->n)});
+    hs_npu_key_gm(key, (hs_npu_operand){g->bias, 4 * g->n});
     const int64_t w[] = {g->lda, g->a_trans, g->ldb, g->b_trans, g->ldc, g->c_dtype, g->dtype, g->m, g->n, g->k,
                          g->gelu, g->accumulate, g->single_buffer, k->ka, k->nbuf, k->bt, k->full, k->split,
                          k->kpart};
@@ -414,7 +415,7 @@ static hs_status zero_tail(hs_npu *d, hs_npu_stream *s, const char *name, const 
     const int64_t units = (k->tiles_m * k->tiles_n - k->full) * (BM / EPI_ROWS);
     const int blocks = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
-    gemm_key(&key, d, k);
+    gemm_key(&key, k);
     return hs_npu_launch_cached(d, s, fill, HS_NPU_LAUNCH_VECTOR, blocks, fill_block, (void *)k, &key);
 }
 
@@ -462,7 +463,7 @@ hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const h
             HS_TRY(zero_tail(d, s, name, &k));
     }
     hs_npu_key key;
-    gemm_key(&key, d, &k);
+    gemm_key(&key, &k);
     return hs_npu_launch_cached(d, s, name, HS_NPU_LAUNCH_CUBE, (int)dim, mm_block, &k, &key);
 }
 

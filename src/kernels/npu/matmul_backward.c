@@ -157,10 +157,10 @@ hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const flo
     if (dbias) {
         dbias_args a = {dout, dbias, N, OC, (OC + COL_CHUNK - 1) / COL_CHUNK, 1};
         a.row_groups = min64(N, a.col_units >= vcores ? 1 : vcores / a.col_units);
-        const void *ops[] = {dout, dbias};
+        const hs_npu_operand ops[] = {{dout, 4 * N * OC}, {dbias, 4 * OC}};
         const int64_t dims[] = {N, OC, a.col_units, a.row_groups};
         hs_npu_key key;
-        HS_NPU_KEY_OF(&key, d, ops, dims);
+        HS_NPU_KEY_OF(&key, ops, dims);
         HS_TRY(hs_npu_launch_cached(d, s, "matmul_bwd_dbias", HS_NPU_LAUNCH_VECTOR,
                                     (int)min64(vcores, a.col_units * a.row_groups), dbias_block, &a, &key));
     }
@@ -169,10 +169,10 @@ hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const flo
     void *ws;
     HS_TRY(hs_npu_malloc(d, (size_t)(N * OC) * hs_dtype_size(dt), &ws));
     const cast_args ca = {dout, ws, N * OC, dt};
-    const void *ops[] = {dout, ws};
+    const hs_npu_operand ops[] = {{dout, 4 * N * OC}, {ws, N * OC * (int64_t)hs_dtype_size(dt)}};
     const int64_t dims[] = {N * OC, dt};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     hs_status st = hs_npu_launch_cached(d, s, "matmul_bwd_cast", HS_NPU_LAUNCH_VECTOR,
                                         (int)min64(vcores, (N * OC + CAST_CHUNK - 1) / CAST_CHUNK), cast_block,
                                         (void *)&ca, &key);

@@ -318,10 +318,10 @@ static hs_status norm_forward(const char *name, float *out, float *mean, float *
     /* tile: x; rows: w, b (LN; per set when chunked), tmp; fixed: acc, part, cnt, 2 stashes */
     a.g = plan(N, C, hs_npu_spec_of(d)->ub_bytes, 1, ln ? 3 : 2, ln ? 5 : 3, (3 * ROWS_MAX + 2 * STASH) * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    const void *ops[] = {out, mean, rstd, inp, w, b};
+    const hs_npu_operand ops[] = {{out, 4 * N * C}, {mean, 4 * N}, {rstd, 4 * N}, {inp, 4 * N * C}, {w, 4 * C}, {b, 4 * C}};
     const int64_t dims[] = {N, C};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a, &key);
 }
 
@@ -588,10 +588,10 @@ static hs_status colsum(hs_npu *d, float *dst, const float *part, int64_t nb, in
     if (a.W < 8)
         a.W = 8;
     const int nblk = (int)min64((C + 63) / 64, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    const void *ops[] = {dst, part};
+    const hs_npu_operand ops[] = {{dst, 4 * C}, {part, 4 * nb * C}};
     const int64_t dims[] = {nb, C};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block,
                                 &a, &key);
 }
@@ -617,10 +617,12 @@ static hs_status norm_backward(const char *name, float *dinp, float *dw, float *
         HS_TRY(hs_npu_malloc(d, part_bytes * (size_t)((dw != NULL) + (db != NULL)), &parts));
     a.pw = dw ? parts : NULL;
     a.pb = db ? (float *)parts + (dw ? (size_t)nb * (size_t)C : 0) : NULL;
-    const void *ops[] = {a.dinp, a.pw, a.pb, dout, inp, w, mean, rstd};
+    const int64_t act = 4 * N * C;
+    const hs_npu_operand ops[] = {{a.dinp, act}, {a.pw, 4 * nb * C}, {a.pb, 4 * nb * C}, {dout, act},
+                                  {inp, act},    {w, 4 * C},         {mean, 4 * N},      {rstd, 4 * N}};
     const int64_t dims[] = {N, C};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     hs_status st = hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a, &key);
     if (st == HS_OK && dw)
         st = colsum(d, dw, a.pw, nb, C);

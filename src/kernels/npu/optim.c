@@ -148,10 +148,11 @@ static hs_status current(const char *op, hs_npu **d)
  * the scalars (the learning rate changes every step, the cost never). */
 static hs_status launch(hs_npu *d, const char *name, hs_npu_kernel_fn fn, optim_args *a)
 {
-    const void *ops[] = {a->p, a->m, a->v, a->part, a->g};
+    const int64_t n4 = 4 * a->n;
+    const hs_npu_operand ops[] = {{a->p, n4}, {a->m, n4}, {a->v, n4}, {a->part, 4 * (int64_t)blocks_for(d, a->n)}, {a->g, n4}};
     const int64_t dims[] = {a->n, a->T};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, blocks_for(d, a->n), fn, a,
                                 &key);
 }

@@ -142,10 +142,11 @@ static hs_status launch(const char *name, residual_args *a, int bufs, hs_npu_ker
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
     const int64_t units = (a->n + 63) / 64, max = hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR);
-    const void *ops[] = {a->out, a->da, a->db, a->a, a->b, a->dout};
+    const int64_t n4 = 4 * a->n;
+    const hs_npu_operand ops[] = {{a->out, n4}, {a->da, n4}, {a->db, n4}, {a->a, n4}, {a->b, n4}, {a->dout, n4}};
     const int64_t dims[] = {a->n};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }

@@ -161,10 +161,11 @@ hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_
         a.cos2 = dtab;
         a.sin2 = (const float *)dtab + T * HD;
     }
-    const void *ops[] = {out, inp, a.cos2, a.sin2};
+    const int64_t act = 4 * B * T * H * HD, tab = 4 * T * HD;
+    const hs_npu_operand ops[] = {{out, act}, {inp, act}, {a.cos2, tab}, {a.sin2, tab}};
     const int64_t dims[] = {B, T, H, HD, n_rot};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     if (st == HS_OK)
         st = hs_npu_launch_cached(d, hs_npu_current_stream(), inverse ? "rope_bwd" : "rope_fwd",
                                   HS_NPU_LAUNCH_VECTOR, (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR)),

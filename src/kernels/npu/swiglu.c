@@ -153,10 +153,11 @@ static hs_status launch(const char *name, swiglu_args *a, int set, int single, h
         return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", name);
     plan(a, hs_npu_spec_of(d)->ub_bytes, set, single);
     const int nb = (int)min64(a->N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    const void *ops[] = {a->out, a->dinp, a->inp, a->dout};
+    const int64_t half = 4 * a->N * a->F;
+    const hs_npu_operand ops[] = {{a->out, half}, {a->dinp, 2 * half}, {a->inp, 2 * half}, {a->dout, half}};
     const int64_t dims[] = {a->N, a->F, set, single};
     hs_npu_key key;
-    HS_NPU_KEY_OF(&key, d, ops, dims);
+    HS_NPU_KEY_OF(&key, ops, dims);
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fn, a, &key);
 }
 
