@@ -30,6 +30,16 @@ static inline int64_t nz_at(int64_t i, int64_t j, int64_t mp)
     return ((j / 16) * mp + i) * 16 + j % 16;
 }
 
+/* Copies n floats, n <= 16; the full 16 as one fixed-size move (a
+ * variable-size memcpy compiles to a slow `rep movs` here). */
+static inline void copy16(float *dst, const void *src, int64_t n)
+{
+    if (n == 16)
+        memcpy(dst, src, 64);
+    else
+        memcpy(dst, src, (size_t)n * 4);
+}
+
 /* Host scratch of the fp16/bf16 body, kept between calls (grows only). */
 static _Thread_local float *scratch;
 static _Thread_local size_t scratch_floats;
@@ -37,7 +47,7 @@ static _Thread_local size_t scratch_floats;
 /* Decodes n 2-byte values of dtype dt to fp32. */
 static void widen(float *dst, const uint8_t *src, hs_dtype dt, int64_t n)
 {
-    uint16_t h[32];
+    uint16_t h[256];
     memcpy(h, src, (size_t)n * 2);
     if (dt == HS_BF16)
         hs_convert_bf16_to_fp32(dst, h, (size_t)n);
@@ -46,19 +56,58 @@ static void widen(float *dst, const uint8_t *src, hs_dtype dt, int64_t n)
 }
 
 /* acc[m][n] += a[m][k] @ b[k][n]: for each row i and each l in order,
- * acc[i][:] += a[i][l] * b[l][:] as a separate multiply and add (no FMA
- * contraction), so every clone rounds alike. */
-HS_NPU_CLONES static void gemm_rows(float *restrict acc, const float *restrict a, const float *restrict b, int64_t m,
-                                    int64_t k, int64_t n)
+ * acc[i][:] += a[i][l] * b[l][:]. The product of two fp16 or bf16 values
+ * is exact in fp32 (at most 22 significant bits), so a fused multiply-add
+ * rounds exactly as a multiply and then an add: the AVX-512/AVX2 clones may
+ * contract, and every clone still gives the same bits (bf16 products below
+ * fp32's normal range, 2^-126, are the exception: there the FMA keeps bits
+ * the separate multiply would flush). Columns go in blocks of 64 kept in
+ * registers across the l loop. */
+/* 16 floats; loaded and stored with memcpy (no alignment needed), as
+ * macros so that no function passes one by value outside the clones. */
+typedef float v16 __attribute__((vector_size(64)));
+#define LD16(v, p) memcpy(&(v), (p), sizeof(v16))
+#define ST16(p, v) memcpy((p), &(v), sizeof(v16))
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),
+               optimize("no-trapping-math", "fp-contract=fast"))) static void
+gemm_rows(float *restrict acc, const float *restrict a, const float *restrict b, int64_t m, int64_t k, int64_t n)
 {
-    for (int64_t i = 0; i < m; i++) {
-        float *restrict cr = acc + i * n;
-        for (int64_t l = 0; l < k; l++) {
-            const float a_il = a[i * k + l];
+    const int64_t full = n / 64 * 64;
+    int64_t i = 0;
+    for (; i + 2 <= m; i += 2) /* two rows x 64 columns: 8 independent accumulators */
+        for (int64_t j0 = 0; j0 < full; j0 += 64) {
+            float *c0 = acc + i * n + j0, *c1 = c0 + n;
+            v16 t0, t1, t2, t3, u0, u1, u2, u3;
+            LD16(t0, c0), LD16(t1, c0 + 16), LD16(t2, c0 + 32), LD16(t3, c0 + 48);
+            LD16(u0, c1), LD16(u1, c1 + 16), LD16(u2, c1 + 32), LD16(u3, c1 + 48);
+            const float *a0 = a + i * k, *a1 = a0 + k;
+            for (int64_t l = 0; l < k; l++) {
+                const float *br = b + l * n + j0;
+                v16 b0, b1, b2, b3;
+                LD16(b0, br), LD16(b1, br + 16), LD16(b2, br + 32), LD16(b3, br + 48);
+                const float s = a0[l], r = a1[l];
+                t0 += s * b0;
+                t1 += s * b1;
+                t2 += s * b2;
+                t3 += s * b3;
+                u0 += r * b0;
+                u1 += r * b1;
+                u2 += r * b2;
+                u3 += r * b3;
+            }
+            ST16(c0, t0), ST16(c0 + 16, t1), ST16(c0 + 32, t2), ST16(c0 + 48, t3);
+            ST16(c1, u0), ST16(c1 + 16, u1), ST16(c1 + 32, u2), ST16(c1 + 48, u3);
+        }
+    for (int64_t r = 0; r < m; r++) { /* the columns past the blocks, and an odd last row */
+        const int64_t from = r < i ? full : 0;
+        float *restrict cr = acc + r * n;
+        for (int64_t l = 0; from < n && l < k; l++) {
+            const float s = a[r * k + l];
             const float *restrict br = b + l * n;
 #pragma omp simd
-            for (int64_t j = 0; j < n; j++)
-                cr[j] += a_il * br[j];
+            for (int64_t j = from; j < n; j++)
+                cr[j] += s * br[j];
         }
     }
 }
@@ -79,33 +128,39 @@ static hs_status mmad_float(uint8_t *cm, const uint8_t *am, const uint8_t *bm, c
         scratch = p;
         scratch_floats = need;
     }
-    float *a = scratch, *b = a + m * k, *acc = b + k * n;
-    for (int64_t i = 0; i < m; i++) /* ZZ: fractal (i/16, l/c0), row i%16 of c0 elements */
-        for (int64_t l0 = 0; l0 < k; l0 += c0)
-            widen(a + i * k + l0, am + 2 * zz_at(i, l0, kp, c0), dt, k - l0 < c0 ? k - l0 : c0);
-    float col[32];
-    for (int64_t j = 0; j < n; j++) /* ZN: fractal (l/c0, j/16), row j%16 of c0 elements */
-        for (int64_t l0 = 0; l0 < k; l0 += c0) {
-            const int64_t run = k - l0 < c0 ? k - l0 : c0;
-            widen(col, bm + 2 * zn_at(l0, j, np, c0), dt, run);
-            for (int64_t l = 0; l < run; l++)
-                b[(l0 + l) * n + j] = col[l];
+    float *a = scratch, *b = a + m * k, *acc = b + k * n, tile[16 * 16];
+    for (int64_t ib = 0; ib < mp / 16; ib++) /* ZZ: fractal (ib, lb) holds rows ib*16.. of c0 columns each */
+        for (int64_t lb = 0; lb < kp / c0; lb++) {
+            widen(tile, am + 2 * (ib * (kp / c0) + lb) * 16 * c0, dt, 16 * c0);
+            const int64_t rows = m - ib * 16 < 16 ? m - ib * 16 : 16, cols = k - lb * c0 < c0 ? k - lb * c0 : c0;
+            for (int64_t ii = 0; ii < rows; ii++)
+                copy16(a + (ib * 16 + ii) * k + lb * c0, tile + ii * c0, cols);
+        }
+    for (int64_t lb = 0; lb < kp / c0; lb++) /* ZN: fractal (lb, jb) holds columns jb*16.. of c0 rows each */
+        for (int64_t jb = 0; jb < np / 16; jb++) {
+            widen(tile, bm + 2 * (lb * (np / 16) + jb) * 16 * c0, dt, 16 * c0);
+            const int64_t rows = k - lb * c0 < c0 ? k - lb * c0 : c0, cols = n - jb * 16 < 16 ? n - jb * 16 : 16;
+            for (int64_t ll = 0; ll < rows; ll++) {
+                float *dst = b + (lb * c0 + ll) * n + jb * 16;
+                for (int64_t jj = 0; jj < cols; jj++)
+                    dst[jj] = tile[jj * c0 + ll];
+            }
         }
     for (int64_t i = 0; i < m; i++)
         for (int64_t j0 = 0; j0 < n; j0 += 16) { /* NZ: 16 contiguous columns per row */
             const int64_t run = n - j0 < 16 ? n - j0 : 16;
             float *dst = acc + i * n + j0;
             if (accumulate)
-                memcpy(dst, cm + 4 * nz_at(i, j0, mp), (size_t)run * 4);
+                copy16(dst, cm + 4 * nz_at(i, j0, mp), run);
             else if (bias)
-                memcpy(dst, bias + 4 * j0, (size_t)run * 4);
+                copy16(dst, bias + 4 * j0, run);
             else
                 memset(dst, 0, (size_t)run * 4);
         }
     gemm_rows(acc, a, b, m, k, n);
     for (int64_t i = 0; i < m; i++)
         for (int64_t j0 = 0; j0 < n; j0 += 16)
-            memcpy(cm + 4 * nz_at(i, j0, mp), acc + i * n + j0, (size_t)(n - j0 < 16 ? n - j0 : 16) * 4);
+            copy16((float *)(void *)(cm + 4 * nz_at(i, j0, mp)), acc + i * n + j0, n - j0 < 16 ? n - j0 : 16);
     return HS_OK;
 }
 
