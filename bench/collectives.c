@@ -10,8 +10,9 @@
  * reduce-scatter input, all-gather output), algbw = S / t, busbw = algbw *
  * 2(p-1)/p for all-reduce and algbw * (p-1)/p for the others. t is the
  * median over --runs timed measurements (after one warm-up) of the slowest
- * rank's time per call; small buffers repeat the call inside a measurement
- * so one measurement lasts about a millisecond or more.
+ * rank's time per call; buffers under 16 MiB repeat the call inside a
+ * measurement to fill 16 MiB. Ours fp32, MPI fp32 and ours bf16 are measured
+ * in turn within each run, so a slow moment of the machine hits all three.
  *
  * One JSON line per (op, dtype, size):
  *   {"bench":"collectives","op":"allreduce","dtype":"fp32","bytes":S,"elements":N,"ranks":p,
@@ -42,6 +43,12 @@ typedef struct bench {
 
 typedef int (*call_fn)(bench *b, op_kind op, hs_dtype dt, size_t count);
 
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, c = *(const double *)y;
+    return (a > c) - (a < c);
+}
+
 static int ours(bench *b, op_kind op, hs_dtype dt, size_t count)
 {
     switch (op) {
@@ -62,36 +69,25 @@ static int theirs(bench *b, op_kind op, hs_dtype dt, size_t count)
     }
 }
 
-static int cmp_double(const void *x, const void *y)
+/* The slowest rank's seconds per call over `reps` back-to-back calls. */
+static double time_once(bench *b, call_fn fn, op_kind op, hs_dtype dt, size_t count, int reps)
 {
-    double a = *(const double *)x, c = *(const double *)y;
-    return (a > c) - (a < c);
+    MPI_Barrier(b->mpi);
+    double t0 = MPI_Wtime();
+    for (int k = 0; k < reps; k++)
+        if (fn(b, op, dt, count) != 0) {
+            fprintf(stderr, "bench_collectives: %s failed: %s\n", op_names[op], hs_last_error());
+            MPI_Abort(b->mpi, 1);
+        }
+    double secs = (MPI_Wtime() - t0) / reps;
+    MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, b->mpi);
+    return secs;
 }
 
-/* Median over `runs` of the slowest rank's seconds per call. */
-static double time_call(bench *b, call_fn fn, op_kind op, hs_dtype dt, size_t count, int runs)
+static double median(double *t, int n)
 {
-    size_t bytes = count * hs_dtype_size(dt);
-    int reps = bytes >= ((size_t)4 << 20) ? 1 : (int)(((size_t)4 << 20) / (bytes ? bytes : 1));
-    reps = reps > 200 ? 200 : reps;
-    double *t = malloc((size_t)runs * sizeof *t);
-    for (int r = -1; r < runs; r++) {
-        MPI_Barrier(b->mpi);
-        double t0 = MPI_Wtime();
-        for (int k = 0; k < reps; k++)
-            if (fn(b, op, dt, count) != 0) {
-                fprintf(stderr, "bench_collectives: %s failed: %s\n", op_names[op], hs_last_error());
-                MPI_Abort(b->mpi, 1);
-            }
-        double dt_s = (MPI_Wtime() - t0) / reps;
-        MPI_Allreduce(MPI_IN_PLACE, &dt_s, 1, MPI_DOUBLE, MPI_MAX, b->mpi);
-        if (r >= 0)
-            t[r] = dt_s;
-    }
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    double med = t[runs / 2];
-    free(t);
-    return med;
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return t[n / 2];
 }
 
 static double busbw(op_kind op, int p, size_t bytes, double secs)
@@ -142,30 +138,44 @@ int main(int argc, char **argv)
         ((float *)b.send)[i] = (float)((i + (size_t)me) % 16);
     memset(b.recv, 0, max_bytes);
 
+    double *t = malloc(3 * (size_t)runs * sizeof *t);
     for (int op = AR; op <= AG; op++) {
         if (only && strcmp(only, op_names[op]) != 0)
             continue;
         for (size_t bytes = (size_t)min_kib << 10; bytes <= max_bytes; bytes *= 4) {
             size_t n = bytes / 4;
-            double o = time_call(&b, ours, (op_kind)op, HS_FP32, n, runs);
-            double m = time_call(&b, theirs, (op_kind)op, HS_FP32, n, runs);
-            if (me == 0)
+            /* ours fp32, MPI fp32 and ours bf16 take turns, so a slow
+             * moment of the machine hits all three alike */
+            int reps = bytes >= ((size_t)16 << 20) ? 1 : (int)(((size_t)16 << 20) / bytes);
+            reps = reps > 200 ? 200 : reps;
+            for (int r = -1; r < runs; r++) {
+                double a = time_once(&b, ours, (op_kind)op, HS_FP32, n, reps);
+                double m = time_once(&b, theirs, (op_kind)op, HS_FP32, n, reps);
+                double h = time_once(&b, ours, (op_kind)op, HS_BF16, n, reps);
+                if (r >= 0) {
+                    t[r] = a;
+                    t[runs + r] = m;
+                    t[2 * runs + r] = h;
+                }
+            }
+            double o = median(t, runs), m = median(t + runs, runs), h = median(t + 2 * runs, runs);
+            if (me == 0) {
                 printf("{\"bench\":\"collectives\",\"op\":\"%s\",\"dtype\":\"fp32\",\"bytes\":%zu,\"elements\":%zu,"
-                       "\"ranks\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"mpi_us\":%.2f,"
+                       "\"ranks\":%d,\"runs\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"mpi_us\":%.2f,"
                        "\"mpi_busbw_gbps\":%.3f,\"ours_vs_mpi\":%.3f}\n",
-                       op_names[op], bytes, n, b.p, o * 1e6, busbw((op_kind)op, b.p, bytes, o), m * 1e6,
+                       op_names[op], bytes, n, b.p, runs, o * 1e6, busbw((op_kind)op, b.p, bytes, o), m * 1e6,
                        busbw((op_kind)op, b.p, bytes, m), m / o);
-            /* bf16: the same element count, half the bytes */
-            double h = time_call(&b, ours, (op_kind)op, HS_BF16, n, runs);
-            if (me == 0)
+                /* bf16: the same element count, half the bytes */
                 printf("{\"bench\":\"collectives\",\"op\":\"%s\",\"dtype\":\"bf16\",\"bytes\":%zu,\"elements\":%zu,"
-                       "\"ranks\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"fp32_mpi_us\":%.2f,"
+                       "\"ranks\":%d,\"runs\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"fp32_mpi_us\":%.2f,"
                        "\"speedup_vs_fp32_mpi\":%.3f}\n",
-                       op_names[op], bytes / 2, n, b.p, h * 1e6, busbw((op_kind)op, b.p, bytes / 2, h), m * 1e6,
-                       m / h);
-            fflush(stdout);
+                       op_names[op], bytes / 2, n, b.p, runs, h * 1e6, busbw((op_kind)op, b.p, bytes / 2, h),
+                       m * 1e6, m / h);
+                fflush(stdout);
+            }
         }
     }
+    free(t);
     hs_free(b.send);
     hs_free(b.recv);
     hs_finalize(rt);

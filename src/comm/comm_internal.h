@@ -117,6 +117,11 @@ int hs_comm_is_pow2(int p);
  * AVG divides by final_p there. dst may equal a or b. */
 void hs_comm_combine(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
                      hs_dtype dt, hs_reduce_op op, int final_p);
+/* reduce_avx512.c: the same step for bf16/fp16 on AVX-512 CPUs, over the
+ * first n rounded down to 16 elements; returns how many it did (0 without
+ * AVX-512). */
+size_t hs_comm_combine16_avx512(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
+                                hs_dtype dt, hs_reduce_op op, int avg_p);
 /* Bytes per element of dt in accumulation format. */
 size_t hs_comm_acc_size(hs_dtype dt);
 

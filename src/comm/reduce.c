@@ -69,7 +69,8 @@ static void combine_float(void *dst, int dst_acc, const void *a, int a_acc, cons
                           hs_dtype dt, hs_reduce_op op, int avg_p)
 {
     float ta[TILE], tb[TILE], td[TILE];
-    for (size_t i = 0; i < n; i += TILE) {
+    size_t start = dt == HS_FP32 ? 0 : hs_comm_combine16_avx512(dst, dst_acc, a, a_acc, b, b_acc, n, dt, op, avg_p);
+    for (size_t i = start; i < n; i += TILE) {
         size_t m = n - i < TILE ? n - i : TILE;
         const float *pa = widen(a, a_acc, i, m, dt, ta);
         const float *pb = widen(b, b_acc, i, m, dt, tb);

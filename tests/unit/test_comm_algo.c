@@ -101,6 +101,56 @@ static void test_combine_16bit(void **state)
     assert_int_equal(hs_comm_acc_size(HS_INT64), 8);
 }
 
+/* Every 16-bit pattern against a set of partners, through the vectorised
+ * path (16-lane blocks) and the portable one (the tail): both must equal
+ * the scalar definition bit for bit, denormals, overflow and ties
+ * included. A NaN result only has to be a NaN: which operand's payload an
+ * add of two NaNs keeps is the compiler's choice of operand order. */
+static float ref_op(float x, float y, hs_reduce_op op, int p)
+{
+    float z = op == HS_REDUCE_MAX   ? ((x > y || x != x) ? x : y)
+              : op == HS_REDUCE_MIN ? ((x < y || x != x) ? x : y)
+                                    : x + y;
+    return op == HS_REDUCE_AVG ? z / (float)p : z;
+}
+
+static void test_combine_all_patterns(void **state)
+{
+    (void)state;
+    enum { M = 65536 + 7 };
+    static uint16_t x[M], y[M], out[M];
+    static float acc[M];
+    const hs_dtype dts[2] = {HS_BF16, HS_FP16};
+    const uint16_t partners[2][6] = {{0x0000, 0x3f80, 0x8001, 0x7f7f, 0xff80, 0x7fc1},
+                                     {0x0000, 0x3c00, 0x8001, 0x7bff, 0xfc00, 0x7e01}};
+    for (int k = 0; k < 2; k++) {
+        hs_dtype dt = dts[k];
+        uint16_t (*to16)(float) = dt == HS_BF16 ? hs_fp32_to_bf16 : hs_fp32_to_fp16;
+        float (*to32)(uint16_t) = dt == HS_BF16 ? hs_bf16_to_fp32 : hs_fp16_to_fp32;
+        for (int j = 0; j < 7; j++) {
+            for (int i = 0; i < M; i++) {
+                x[i] = (uint16_t)i;
+                y[i] = j < 6 ? partners[k][j] : (uint16_t)(M - 1 - i);
+            }
+            for (int op = 0; op < HS_REDUCE_COUNT; op++) {
+                hs_comm_combine(out, 0, x, 0, y, 0, M, dt, (hs_reduce_op)op, 3);
+                hs_comm_combine(acc, 1, x, 0, y, 0, M, dt, (hs_reduce_op)op, 0);
+                for (int i = 0; i < M; i++) {
+                    float z = ref_op(to32(x[i]), to32(y[i]), (hs_reduce_op)op, 3);
+                    uint32_t zb, ab;
+                    float z0 = ref_op(to32(x[i]), to32(y[i]), op == HS_REDUCE_AVG ? HS_REDUCE_SUM : (hs_reduce_op)op, 0);
+                    memcpy(&zb, &z0, 4);
+                    memcpy(&ab, &acc[i], 4);
+                    int nan = z != z;
+                    if (nan ? !(to32(out[i]) != to32(out[i]) && acc[i] != acc[i]) : (out[i] != to16(z) || ab != zb))
+                        fail_msg("%s op %d: %04x (+) %04x gave %04x / %08x, want %04x / %08x", hs_dtype_name(dt), op,
+                                 x[i], y[i], out[i], ab, to16(z), zb);
+                }
+            }
+        }
+    }
+}
+
 static void test_combine_int(void **state)
 {
     (void)state;
@@ -121,7 +171,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block),        cmocka_unit_test(test_pick),        cmocka_unit_test(test_combine_fp32),
-        cmocka_unit_test(test_combine_16bit), cmocka_unit_test(test_combine_int),
+        cmocka_unit_test(test_combine_16bit), cmocka_unit_test(test_combine_all_patterns),
+        cmocka_unit_test(test_combine_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
