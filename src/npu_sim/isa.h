@@ -375,6 +375,7 @@ hs_status hs_npu_launch(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_la
 #define HS_NPU_KEY_PTRS 12
 typedef struct hs_npu_key {
     int len, nptr, overflow;
+    int independent; /* the blocks never read or add to GM another block writes (set by the kernel) */
     int64_t w[HS_NPU_KEY_WORDS];
     uintptr_t lo[HS_NPU_KEY_PTRS], hi[HS_NPU_KEY_PTRS]; /* line ranges of the operands so far */
     uintptr_t ptr[HS_NPU_KEY_PTRS];
@@ -404,7 +405,8 @@ void hs_npu_key_of(hs_npu_key *k, const hs_npu_operand *ops, int nops, const int
  * kernel with an equal key before (and the cache is on, see
  * hs_npu_set_timing_cache), estimate mode replays the stored stats and
  * trace without running the kernel, and execute mode runs the blocks once
- * for their data only (no census, no L2 model) and replays the timing.
+ * for their data only (no census, no L2 model; on the host's threads when
+ * key->independent) and replays the timing.
  * key NULL: no caching. Errors as hs_npu_launch. */
 hs_status hs_npu_launch_cached(hs_npu *d, hs_npu_stream *s, const char *name, hs_npu_launch_kind kind,
                                int block_dim, hs_npu_kernel_fn fn, void *args, const hs_npu_key *key);

@@ -16,6 +16,7 @@
 #include "npu_sim/launch.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,8 +29,11 @@ typedef struct core_tracks {
 /* Per-device launch state: the cores of the running block (their local
  * buffers' host arrays are kept between launches), the L2 line table and,
  * while tracing, the pipe intervals of every core of the launch. */
+/* Host threads the data-only pass of a timing-cache hit may use. */
+#define MAX_THREADS 8
+
 struct hs_npu_launch_state {
-    hs_npu_core cores[3]; /* AIC (or unified AI core), AIV 0, AIV 1 */
+    hs_npu_core cores[MAX_THREADS][3]; /* per host thread: AIC (or unified AI core), AIV 0, AIV 1 */
     hs_npu_l2 l2;
     core_tracks *tracks;
     size_t tracks_cap;
@@ -47,8 +51,9 @@ void hs_npu_launch_state_free(struct hs_npu_launch_state *st)
 {
     if (!st)
         return;
-    for (int i = 0; i < 3; i++)
-        hs_npu_core_mem_free(&st->cores[i]);
+    for (int t = 0; t < MAX_THREADS; t++)
+        for (int i = 0; i < 3; i++)
+            hs_npu_core_mem_free(&st->cores[t][i]);
     hs_npu_l2_free(&st->l2);
     free(st->tracks);
     free(st->packed);
@@ -122,11 +127,11 @@ typedef struct block_result {
     double flops, hbm_bytes, l2_bytes;
 } block_result;
 
-/* Prepares core slot `slot` of st for block b: buffers, name, trace rows. */
-static hs_status setup_core(struct hs_npu_launch_state *st, hs_npu_kblock *b, int slot, const char *name,
-                            int has_cube, int has_vector, core_tracks *tr)
+/* Prepares core slot `slot` of the core set for block b: buffers, name, trace rows. */
+static hs_status setup_core(hs_npu_core *set, hs_npu_kblock *b, int slot, const char *name, int has_cube,
+                            int has_vector, core_tracks *tr)
 {
-    hs_npu_core *c = &st->cores[slot];
+    hs_npu_core *c = &set[slot];
     HS_TRY(hs_npu_core_mem(c, &b->dev->spec, has_cube, has_vector, b->executes));
     c->tracks = tr ? tr->pipe : NULL;
     hs_npu_core_reset(c, b, name, has_cube, has_vector);
@@ -138,43 +143,43 @@ static hs_status setup_core(struct hs_npu_launch_state *st, hs_npu_kblock *b, in
 /* Lays out block b's cores: a CUBE block gets slot 0 as its AIC and slots
  * 1..naiv as AIVs (the AIC itself on a unified chip); a VECTOR block one
  * AIV (slot 1, or the unified slot 0). tr: the block's trace rows or NULL. */
-static hs_status setup_block(struct hs_npu_launch_state *st, hs_npu_kblock *b, core_tracks *tr)
+static hs_status setup_block(hs_npu_core *set, hs_npu_kblock *b, core_tracks *tr)
 {
     const hs_npu_spec *s = &b->dev->spec;
     char name[24];
     if (unified(s)) {
         snprintf(name, sizeof name, "aicore%d", b->idx);
-        HS_TRY(setup_core(st, b, 0, name, 1, 1, tr));
-        b->aic = b->kind == HS_NPU_LAUNCH_CUBE ? &st->cores[0] : NULL;
-        b->aiv[0] = &st->cores[0];
+        HS_TRY(setup_core(set, b, 0, name, 1, 1, tr));
+        b->aic = b->kind == HS_NPU_LAUNCH_CUBE ? &set[0] : NULL;
+        b->aiv[0] = &set[0];
         b->naiv = 1;
         return HS_OK;
     }
     if (b->kind == HS_NPU_LAUNCH_VECTOR) {
         snprintf(name, sizeof name, "aiv%d", b->idx);
-        HS_TRY(setup_core(st, b, 1, name, 0, 1, tr));
+        HS_TRY(setup_core(set, b, 1, name, 0, 1, tr));
         b->aic = NULL;
-        b->aiv[0] = &st->cores[1];
+        b->aiv[0] = &set[1];
         b->naiv = 1;
         return HS_OK;
     }
     snprintf(name, sizeof name, "aic%d", b->idx);
-    HS_TRY(setup_core(st, b, 0, name, 1, 0, tr));
-    b->aic = &st->cores[0];
+    HS_TRY(setup_core(set, b, 0, name, 1, 0, tr));
+    b->aic = &set[0];
     b->naiv = aivs_per_aic(s);
     for (int i = 0; i < b->naiv; i++) {
         snprintf(name, sizeof name, "aiv%d", b->idx * b->naiv + i);
-        HS_TRY(setup_core(st, b, 1 + i, name, 0, 1, tr ? tr + 1 + i : NULL));
-        b->aiv[i] = &st->cores[1 + i];
+        HS_TRY(setup_core(set, b, 1 + i, name, 0, 1, tr ? tr + 1 + i : NULL));
+        b->aiv[i] = &set[1 + i];
     }
     return HS_OK;
 }
 
-/* Runs block idx of a launch in pass `ps` and, when timed, sums its
- * cores into *out. */
-static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_launch_kind kind, int idx, int dim,
-                           pass ps, const double rates[3], hs_npu_kernel_fn fn, void *args, core_tracks *tr,
-                           block_result *out)
+/* Runs block idx of a launch in pass `ps` on core set `set` and, when
+ * timed, sums its cores into *out. */
+static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_core *set, hs_npu_launch_kind kind,
+                           int idx, int dim, pass ps, const double rates[3], hs_npu_kernel_fn fn, void *args,
+                           core_tracks *tr, block_result *out)
 {
     const int census = ps == PASS_CENSUS;
     hs_npu_kblock b = {
@@ -191,12 +196,12 @@ static hs_status run_block(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_lau
         .r_l2 = rates[1],
         .w_l2 = rates[2],
     };
-    HS_TRY(setup_block(st, &b, tr));
+    HS_TRY(setup_block(set, &b, tr));
     hs_status status = fn(&b, args);
     if (status == HS_OK)
         status = b.status;
     for (int i = 0; i < 3; i++)
-        st->cores[i].blk = NULL;
+        set[i].blk = NULL;
     if (status != HS_OK || ps != PASS_TIMED)
         return status;
     *out = (block_result){0};
@@ -327,13 +332,13 @@ static hs_status simulate(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_laun
     HS_TRY(trace_rows(d, st, (size_t)block_dim * 3, &rows));
     HS_TRY(hs_npu_l2_begin(&st->l2));
     for (int b = 0; b < block_dim; b++)
-        HS_TRY(run_block(d, st, kind, b, block_dim, PASS_CENSUS, rates, fn, args, NULL, NULL));
+        HS_TRY(run_block(d, st, st->cores[0], kind, b, block_dim, PASS_CENSUS, rates, fn, args, NULL, NULL));
     HS_TRY(hs_npu_l2_end_census(&st->l2, sp->l2_bytes));
     hs_npu_launch_stats ls = {0};
     double flops = 0, hbm = 0, l2 = 0;
     for (int b = 0; b < block_dim; b++) {
         block_result r;
-        HS_TRY(run_block(d, st, kind, b, block_dim, PASS_TIMED, rates, fn, args, rows ? rows + 3 * b : NULL, &r));
+        HS_TRY(run_block(d, st, st->cores[0], kind, b, block_dim, PASS_TIMED, rates, fn, args, rows ? rows + 3 * b : NULL, &r));
         if (r.end > ls.cycles)
             ls.cycles = r.end;
         for (int p = 0; p < HS_PIPE_COUNT; p++)
@@ -356,6 +361,34 @@ static hs_status simulate(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_laun
         HS_TRY(pack_rows(st, rows, (size_t)block_dim * 3, &t->rows_bytes));
         t->rows = st->packed;
     }
+    return HS_OK;
+}
+
+/* The data-only pass of a timing-cache hit in execute mode: every block
+ * once, with no census and no L2 model. Blocks that never touch each
+ * other's GM (`independent`) run on the host threads side by side, each
+ * thread on its own core set; the others in block order, since their
+ * atomic adds into shared GM must keep the order that fixes the rounding.
+ * A block that fails in a thread is rerun alone to report its error here. */
+static hs_status data_pass(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_launch_kind kind, int block_dim,
+                           hs_npu_kernel_fn fn, void *args, int independent)
+{
+    static const double no_rates[3] = {1, 1, 1};
+    int nt = independent ? hs_num_threads() : 1;
+    nt = nt > MAX_THREADS ? MAX_THREADS : nt < 1 ? 1 : nt;
+    if (nt == 1) {
+        for (int b = 0; b < block_dim; b++)
+            HS_TRY(run_block(d, st, st->cores[0], kind, b, block_dim, PASS_DATA, no_rates, fn, args, NULL, NULL));
+        return HS_OK;
+    }
+    int failed = block_dim;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(min : failed)
+    for (int b = 0; b < block_dim; b++)
+        if (run_block(d, st, st->cores[omp_get_thread_num()], kind, b, block_dim, PASS_DATA, no_rates, fn, args,
+                      NULL, NULL) != HS_OK && b < failed)
+            failed = b;
+    if (failed < block_dim)
+        return run_block(d, st, st->cores[0], kind, failed, block_dim, PASS_DATA, no_rates, fn, args, NULL, NULL);
     return HS_OK;
 }
 
@@ -384,9 +417,8 @@ hs_status hs_npu_launch_cached(hs_npu *d, hs_npu_stream *s, const char *name, hs
         hit = NULL; /* stored by an untraced launch: simulate once more for the pipe rows */
     hs_npu_timing t;
     if (hit) {
-        static const double no_rates[3] = {1, 1, 1};
-        for (int b = 0; d->mode == HS_NPU_EXECUTE && b < block_dim; b++)
-            HS_TRY(run_block(d, st, kind, b, block_dim, PASS_DATA, no_rates, fn, args, NULL, NULL));
+        if (d->mode == HS_NPU_EXECUTE)
+            HS_TRY(data_pass(d, st, kind, block_dim, fn, args, key->independent));
         t = *hit;
         d->cache_hits++;
     } else {

@@ -1214,6 +1214,7 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
     const int64_t dims[] = {B, T, NH, HD};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     hs_status st = hs_npu_cast(qkvh, HS_BF16, qkv, HS_FP32, n);
     if (st == HS_OK)
         st = hs_npu_launch_cached(npu, hs_npu_current_stream(), op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
@@ -1262,6 +1263,7 @@ hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float 
     const int64_t dims[] = {B, T, NH, HD};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     hs_npu_stream *s = hs_npu_current_stream();
     hs_status st = hs_npu_launch_cached(npu, s, "attention_bwd_stage", HS_NPU_LAUNCH_VECTOR, (int)min64(jobs, vmax),
                                         stage_block, &ga, &key);

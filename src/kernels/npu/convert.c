@@ -103,6 +103,7 @@ static hs_status launch(const char *name, convert_args *a, int64_t bytes_per_ele
     const int64_t dims[] = {a->dst_dt, a->src_dt, a->n};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }

@@ -270,6 +270,7 @@ static void ce_key(hs_npu_key *key, const ce_args *a)
                                   {a->logits, all}, {a->lse, row},     {a->targets, row}};
     const int64_t dims[] = {a->N, a->V};
     HS_NPU_KEY_OF(key, ops, dims);
+    key->independent = 1;
 }
 
 hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,

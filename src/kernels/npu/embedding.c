@@ -90,6 +90,7 @@ static void emb_key(hs_npu_key *key, const emb_args *a)
                                   {a->wpe, pos}, {a->dout, act}, {a->tokens, 4 * a->N}};
     const int64_t dims[] = {a->N, a->T, a->C, a->V};
     HS_NPU_KEY_OF(key, ops, dims);
+    key->independent = 1;
 }
 
 /* ------------------------------------------------------------- forward */

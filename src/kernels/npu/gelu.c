@@ -139,6 +139,7 @@ static void gelu_key(hs_npu_key *key, const gelu_args *a)
     const hs_npu_operand ops[] = {{a->out, act}, {a->dx, act}, {a->dbias, row}, {a->x, act}, {a->dout, act}, {a->bias, row}};
     const int64_t dims[] = {a->N, a->C};
     HS_NPU_KEY_OF(key, ops, dims);
+    key->independent = 1;
 }
 
 hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C)

@@ -405,6 +405,7 @@ static void gemm_key(hs_npu_key *key, const mm_kernel *k)
                          k->kpart};
     for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
         hs_npu_key_int(key, w[i]);
+    key->independent = k->split == 1; /* split-K parts of a tile add into it from several blocks */
 }
 
 /* Launches fill_block over the tail tiles ("<name>_zero"). */

@@ -161,6 +161,7 @@ hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const flo
         const int64_t dims[] = {N, OC, a.col_units, a.row_groups};
         hs_npu_key key;
         HS_NPU_KEY_OF(&key, ops, dims);
+        key.independent = a.row_groups == 1; /* row groups add into the same columns */
         HS_TRY(hs_npu_launch_cached(d, s, "matmul_bwd_dbias", HS_NPU_LAUNCH_VECTOR,
                                     (int)min64(vcores, a.col_units * a.row_groups), dbias_block, &a, &key));
     }
@@ -173,6 +174,7 @@ hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const flo
     const int64_t dims[] = {N * OC, dt};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     hs_status st = hs_npu_launch_cached(d, s, "matmul_bwd_cast", HS_NPU_LAUNCH_VECTOR,
                                         (int)min64(vcores, (N * OC + CAST_CHUNK - 1) / CAST_CHUNK), cast_block,
                                         (void *)&ca, &key);

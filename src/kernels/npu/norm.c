@@ -322,6 +322,7 @@ static hs_status norm_forward(const char *name, float *out, float *mean, float *
     const int64_t dims[] = {N, C};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a, &key);
 }
 
@@ -592,6 +593,7 @@ static hs_status colsum(hs_npu *d, float *dst, const float *part, int64_t nb, in
     const int64_t dims[] = {nb, C};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block,
                                 &a, &key);
 }
@@ -623,6 +625,7 @@ static hs_status norm_backward(const char *name, float *dinp, float *dw, float *
     const int64_t dims[] = {N, C};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     hs_status st = hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a, &key);
     if (st == HS_OK && dw)
         st = colsum(d, dw, a.pw, nb, C);

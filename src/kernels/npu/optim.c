@@ -153,6 +153,7 @@ static hs_status launch(hs_npu *d, const char *name, hs_npu_kernel_fn fn, optim_
     const int64_t dims[] = {a->n, a->T};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, blocks_for(d, a->n), fn, a,
                                 &key);
 }

@@ -147,6 +147,7 @@ static hs_status launch(const char *name, residual_args *a, int bufs, hs_npu_ker
     const int64_t dims[] = {a->n};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }

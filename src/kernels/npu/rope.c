@@ -166,6 +166,7 @@ hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_
     const int64_t dims[] = {B, T, H, HD, n_rot};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     if (st == HS_OK)
         st = hs_npu_launch_cached(d, hs_npu_current_stream(), inverse ? "rope_bwd" : "rope_fwd",
                                   HS_NPU_LAUNCH_VECTOR, (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR)),

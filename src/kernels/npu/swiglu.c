@@ -158,6 +158,7 @@ static hs_status launch(const char *name, swiglu_args *a, int set, int single, h
     const int64_t dims[] = {a->N, a->F, set, single};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
+    key.independent = 1;
     return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fn, a, &key);
 }
 
