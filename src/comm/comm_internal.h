@@ -135,6 +135,12 @@ void hs_reqset_free(hs_reqset *s);
 /* HS_ERR_COMM with MPI's text for MPI error code rc. */
 hs_status hs_mpi_error(int rc, const char *what);
 
+/* One step of an algorithm: receive rbytes from `from` into rbuf and send
+ * sbytes of sbuf to `to` (tag `tag` on comm), and wait for both; s is the
+ * caller's request set, reused from step to step. */
+hs_status hs_exchange(hs_runtime *rt, hs_reqset *s, MPI_Comm comm, const void *sbuf, size_t sbytes, int to,
+                      void *rbuf, size_t rbytes, int from, int tag);
+
 /* ---- progress.c */
 /* Waits (polling with back-off) until every request of s completes, while
  * serving watchdog queries and posted sends/receives; resets s. */

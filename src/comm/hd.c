@@ -39,11 +39,7 @@ hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void 
         size_t so = block_start(count, p, send_lo), se = block_start(count, p, send_hi);
         size_t ws = first ? es : as;
         const void *src = first ? (const char *)in + so * es : (const char *)acc + (so - base) * as;
-        st = hs_reqset_irecv(&s, rbuf, (ke - ko) * ws, r ^ m, m, c->coll);
-        if (st == HS_OK)
-            st = hs_reqset_isend(&s, src, (se - so) * ws, r ^ m, m, c->coll);
-        if (st == HS_OK)
-            st = hs_progress_wait(rt, &s);
+        st = hs_exchange(rt, &s, c->coll, src, (se - so) * ws, r ^ m, rbuf, (ke - ko) * ws, r ^ m, m);
         if (st != HS_OK)
             break;
         if (first)
@@ -70,11 +66,8 @@ hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, h
         int mine = r & ~(m - 1), theirs = (r ^ m) & ~(m - 1);
         size_t mo = block_start(count, p, mine), me = block_start(count, p, mine + m);
         size_t to = block_start(count, p, theirs), te = block_start(count, p, theirs + m);
-        st = hs_reqset_irecv(&s, (char *)buf + to * es, (te - to) * es, r ^ m, m, c->coll);
-        if (st == HS_OK)
-            st = hs_reqset_isend(&s, (char *)buf + mo * es, (me - mo) * es, r ^ m, m, c->coll);
-        if (st == HS_OK)
-            st = hs_progress_wait(rt, &s);
+        st = hs_exchange(rt, &s, c->coll, (char *)buf + mo * es, (me - mo) * es, r ^ m, (char *)buf + to * es,
+                         (te - to) * es, r ^ m, m);
     }
     hs_reqset_free(&s);
     return st;

@@ -32,11 +32,7 @@ hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, voi
         hs_comm_block(count, p, mod(r - step - 2, p), &roff, &rlen);
         size_t ws = step == 0 ? es : as; /* bytes per element on the wire */
         const void *src = step == 0 ? (const char *)in + soff * es : acc[cur ^ 1];
-        st = hs_reqset_irecv(&s, rbuf, rlen * ws, left, step, c->coll);
-        if (st == HS_OK)
-            st = hs_reqset_isend(&s, src, slen * ws, right, step, c->coll);
-        if (st == HS_OK)
-            st = hs_progress_wait(rt, &s);
+        st = hs_exchange(rt, &s, c->coll, src, slen * ws, right, rbuf, rlen * ws, left, step);
         if (st != HS_OK)
             break;
         int last = step == p - 2;
@@ -60,11 +56,8 @@ hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count,
         size_t soff, slen, roff, rlen;
         hs_comm_block(count, p, mod(r - step, p), &soff, &slen);
         hs_comm_block(count, p, mod(r - step - 1, p), &roff, &rlen);
-        st = hs_reqset_irecv(&s, (char *)buf + roff * es, rlen * es, mod(r - 1, p), step, c->coll);
-        if (st == HS_OK)
-            st = hs_reqset_isend(&s, (char *)buf + soff * es, slen * es, mod(r + 1, p), step, c->coll);
-        if (st == HS_OK)
-            st = hs_progress_wait(rt, &s);
+        st = hs_exchange(rt, &s, c->coll, (char *)buf + soff * es, slen * es, mod(r + 1, p), (char *)buf + roff * es,
+                         rlen * es, mod(r - 1, p), step);
     }
     hs_reqset_free(&s);
     return st;

@@ -47,8 +47,11 @@ static hs_status check_config(const hs_runtime_config *cfg)
 /* Starts MPI, or takes the caller's communicator, and duplicates it. */
 static hs_status start_mpi(hs_runtime *rt, int *argc, char ***argv)
 {
-    int inited = 0, level = 0, rc;
+    int inited = 0, finalized = 0, level = 0, rc;
     MPI_Initialized(&inited);
+    MPI_Finalized(&finalized);
+    if (finalized)
+        return hs_error(HS_ERR_COMM, "hs_init: MPI has been finalised and cannot be started again in this process");
     if (rt->cfg.mpi_comm && !inited)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_init: mpi_comm is set but MPI is not initialised");
     if (!inited) {

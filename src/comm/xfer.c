@@ -72,3 +72,11 @@ void hs_reqset_free(hs_reqset *s)
     free(s->r);
     *s = (hs_reqset){0};
 }
+
+hs_status hs_exchange(hs_runtime *rt, hs_reqset *s, MPI_Comm comm, const void *sbuf, size_t sbytes, int to,
+                      void *rbuf, size_t rbytes, int from, int tag)
+{
+    HS_TRY(hs_reqset_irecv(s, rbuf, rbytes, from, tag, comm));
+    HS_TRY(hs_reqset_isend(s, sbuf, sbytes, to, tag, comm));
+    return hs_progress_wait(rt, s);
+}

@@ -1,7 +1,8 @@
 /* The process grid on 4 ranks: for tp2, pp2, tp2 x dp2, cp2 x dp2 with
  * ep2, tp4, ... every group's communicator holds exactly the world ranks
- * the grid arithmetic names, in order, and reduces over them; the verbose
- * layout print; bad factorisations fail on every rank with a message.
+ * the grid arithmetic names, in order, and reduces over them, and
+ * hs_comm_advance times it on the simulated cluster; the verbose layout
+ * print; bad factorisations fail on every rank with a message.
  * The test runs MPI itself and hands hs_init its communicator (adoption),
  * so it can build one runtime after another. */
 #include "mpi_check.h"
@@ -32,10 +33,29 @@ static hs_runtime *start(layout l, int verbose, hs_status *st)
     return rt;
 }
 
+/* hs_comm_advance times the group on the runtime's simulated cluster. */
+static void check_advance(hs_runtime *rt, hs_comm *c, hs_npu_stream *st)
+{
+    const hs_cluster_spec *cl = hs_runtime_cluster(rt);
+    int me = hs_runtime_rank(rt, HS_GROUP_WORLD);
+    int k = hs_cluster_group_per_node(cl, hs_runtime_grid(rt), hs_comm_group(c), me);
+    double want = 0, got = 0, t0 = hs_npu_stream_time(st);
+    CHECK_OK(hs_comm_cost(cl, HS_COLL_ALLREDUCE, hs_comm_size(c), k, 1 << 20, &want));
+    CHECK_OK(hs_comm_advance(c, st, HS_COLL_ALLREDUCE, 1 << 20, &got));
+    CHECK(got == want && hs_npu_stream_time(st) == t0 + want, "%s: advance %g s, cost %g s",
+          hs_group_name(hs_comm_group(c)), got, want);
+}
+
 static void check_groups(hs_runtime *rt)
 {
     const hs_grid *g = hs_runtime_grid(rt);
     int me = hs_runtime_rank(rt, HS_GROUP_WORLD);
+    hs_npu_spec spec;
+    hs_npu *dev = NULL;
+    hs_npu_stream *st = NULL;
+    CHECK_OK(hs_npu_spec_preset("test", &spec));
+    CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &dev));
+    CHECK_OK(hs_npu_stream_new(dev, &st));
     for (int grp = 0; grp < HS_GROUP_COUNT; grp++) {
         hs_comm *c = hs_runtime_comm(rt, (hs_group)grp);
         int p = hs_comm_size(c);
@@ -55,9 +75,12 @@ static void check_groups(hs_runtime *rt)
         CHECK_OK(hs_comm_allreduce(c, &sum, &sum, 1, HS_INT64, HS_REDUCE_SUM));
         CHECK(sum == want_sum, "%s sum of world ranks %lld, want %lld", hs_group_name((hs_group)grp),
               (long long)sum, (long long)want_sum);
+        check_advance(rt, c, st);
         free(got);
         free(want);
     }
+    hs_npu_stream_free(st);
+    hs_npu_free(dev);
 }
 
 /* Rank 0 runs hs_init with verbose while its stdout goes to a file. */
