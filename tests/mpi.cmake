@@ -28,6 +28,7 @@ foreach(prog test_collectives test_grid test_bad_grid watchdog_skip)
   hs_mpi_program(${prog})
 endforeach()
 
+hs_mpi_test(mpi_collectives_np1 test_collectives 1)
 hs_mpi_test(mpi_collectives_np2 test_collectives 2)
 hs_mpi_test(mpi_collectives_np3 test_collectives 3)
 hs_mpi_test(mpi_collectives_np4 test_collectives 4)

@@ -92,7 +92,7 @@ struct hs_runtime {
     pthread_t thread;
     int thread_running;
     pthread_mutex_t mu;     /* queue, completion flags, sequence counters */
-    pthread_mutex_t engine; /* the right to call MPI; taken after mu, never before */
+    pthread_mutex_t engine; /* the right to call MPI; locked before mu (or try-locked under it) */
     pthread_cond_t wake; /* queue not empty */
     pthread_cond_t done; /* some request completed */
     hs_comm_request *head, *tail;

@@ -175,8 +175,9 @@ static hs_comm_request *next_request(hs_runtime *rt)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&rt->wake, &rt->mu, &ts);
-        /* mu before engine is the lock order: drop mu, then wait for a
-         * caller's inline collective to finish */
+        /* engine before mu is the lock order (a caller holding mu only
+         * try-locks the engine): drop mu, wait for a caller's inline
+         * collective to finish, take mu again */
         pthread_mutex_unlock(&rt->mu);
         pthread_mutex_lock(&rt->engine);
         pthread_mutex_lock(&rt->mu);
