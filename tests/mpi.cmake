@@ -31,7 +31,7 @@ endforeach()
 hs_mpi_test(mpi_collectives_np1 test_collectives 1)
 hs_mpi_test(mpi_collectives_np2 test_collectives 2)
 hs_mpi_test(mpi_collectives_np3 test_collectives 3)
-hs_mpi_test(mpi_collectives_np4 test_collectives 4)
+hs_mpi_test(mpi_collectives_np4 test_collectives 4 --tp 2)
 hs_mpi_test(mpi_grid_np4 test_grid 4)
 hs_mpi_test(mpi_bad_grid_np4 test_bad_grid 4)
 

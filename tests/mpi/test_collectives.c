@@ -2,8 +2,9 @@
  * not divide) against a reference computed locally in double; bitwise
  * identity of results across ranks, across algorithms' in-place and
  * out-of-place forms and across arrival orders; asynchronous overlap;
- * point-to-point; bad arguments. Runs on the world and, with 4 ranks, on
- * the tp and dp groups of a tp 2 x dp 2 grid. */
+ * point-to-point; bad arguments. Runs on the world and, given --tp N, on
+ * the tp and dp groups of that grid too (all tp groups at once, then all dp
+ * groups). */
 #include "mpi_check.h"
 
 #include <math.h>
@@ -381,6 +382,8 @@ static void check_comm(hs_comm *c, int full)
 int main(int argc, char **argv)
 {
     hs_runtime_config cfg = hs_runtime_config_default();
+    if (argc == 3 && strcmp(argv[1], "--tp") == 0)
+        cfg.tp = atoi(argv[2]);
     hs_runtime *rt;
     hs_status st = hs_init(&argc, &argv, &cfg, &rt);
     if (st != HS_OK) {
@@ -391,6 +394,10 @@ int main(int argc, char **argv)
     check_rank = hs_comm_rank(world);
     double t0 = hs_time_now();
     check_comm(world, 1);
+    if (cfg.tp > 1) {
+        check_comm(hs_runtime_comm(rt, HS_GROUP_TP), 0);
+        check_comm(hs_runtime_comm(rt, HS_GROUP_DP), 0);
+    }
     int total = hs_mpi_test_total(world);
     if (check_rank == 0)
         printf("collectives on %d ranks: %s (%d failed checks, %.1f s)\n", hs_comm_size(world),
