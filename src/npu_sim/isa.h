@@ -189,6 +189,15 @@ hs_status hs_npu_copy_in_gather(hs_npu_local dst, int64_t dst_ld, const void *gm
  *     lat_mte3 + ceil(b_l2 / min(ub_to_l2_rate, W_l2) + b_hbm / min(ub_to_l2_rate, R_hbm)). */
 hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld, int64_t rows, int64_t cols);
 
+/* MTE3 copy_out to addresses computed from data (an embedding's row
+ * scatter-adds): the same copy, charged outside the L2 model as a write
+ * L2 absorbs at its write rate,
+ *     lat_mte3 + ceil(b / min(ub_to_l2_rate, W_l2)),
+ * every byte written back to HBM; so the cost is the same for any data
+ * and in estimate mode. */
+hs_status hs_npu_copy_out_scatter(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld, int64_t rows,
+                                  int64_t cols);
+
 /* SetAtomicAdd / SetAtomicNone: while on, MTE3 and FIXPIPE writes of
  * c add to GM (fp32, fp16, bf16: the sum is rounded to the GM dtype)
  * instead of storing. Costs nothing; the cost of a write is unchanged. */

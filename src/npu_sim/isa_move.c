@@ -28,7 +28,7 @@ int hs_npu_c0(hs_dtype dt)
 hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_kind kind, const void *gm,
                            int64_t rows, int64_t row_bytes, int64_t ld_bytes, double cap, uint64_t *cycles)
 {
-    const int write = kind == HS_GM_WRITE;
+    const int write = kind == HS_GM_WRITE || kind == HS_GM_SCATTER;
     struct hs_npu_kblock *b = c->blk;
     if (!gm || rows <= 0 || row_bytes <= 0 || ld_bytes < row_bytes)
         return hs_npu_fail(c, HS_ERR_INVALID_ARGUMENT, "%s: GM %p, %lld rows of %lld bytes, stride %lld", op, gm,
@@ -44,20 +44,22 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_
         return HS_OK;
     }
     const double bytes = (double)(rows * row_bytes);
-    hs_npu_gm_split s = {bytes, 0}; /* the census discards costs; a gather is a first read */
-    if (kind != HS_GM_GATHER) {
+    /* the census discards costs; a gather is a first read from HBM, a
+     * scatter is absorbed by L2 and written back in full */
+    hs_npu_gm_split s = kind == HS_GM_SCATTER ? (hs_npu_gm_split){0, bytes, bytes} : (hs_npu_gm_split){bytes, 0, bytes};
+    if (kind != HS_GM_GATHER && kind != HS_GM_SCATTER) {
         hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], base, (uintptr_t)gm,
                                         rows, row_bytes, ld_bytes, &s);
         if (st != HS_OK)
             return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
         if (b->census)
-            s = (hs_npu_gm_split){bytes, 0};
+            s = (hs_npu_gm_split){bytes, 0, bytes};
     }
     const double r_hbm = write && cap < b->r_hbm ? cap : b->r_hbm;
     const double r_l2 = write ? (cap < b->w_l2 ? cap : b->w_l2) : b->r_l2;
     *cycles = (uint64_t)ceil(s.hbm / r_hbm + s.l2 / r_l2 - 1e-9);
     if (!b->census) {
-        b->hbm_bytes += write ? bytes : s.hbm;
+        b->hbm_bytes += write ? s.writeback : s.hbm;
         b->l2_bytes += s.l2;
     }
     return HS_OK;
@@ -142,9 +144,9 @@ static int atomic_ok(hs_dtype dt)
 }
 
 /* MTE3 ND copy UB -> GM: lat_mte3 + GM write cycles capped at ub_to_l2_rate. */
-hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld, int64_t rows, int64_t cols)
+static hs_status copy_out(const char *op, hs_gm_kind kind, void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld,
+                          int64_t rows, int64_t cols)
 {
-    static const char op[] = "copy_out";
     hs_npu_core *c = src.core;
     HS_NPU_ENTER(op, c);
     HS_NPU_CHECK(c, check_rows(op, c, src_ld, gm_ld, rows, cols));
@@ -154,14 +156,25 @@ hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src
     const hs_npu_spec *s = &c->blk->dev->spec;
     const int64_t es = (int64_t)hs_dtype_size(src.dtype);
     uint64_t cycles;
-    HS_NPU_CHECK(c,
-                 hs_npu_gm_access(op, c, HS_PIPE_MTE3, HS_GM_WRITE, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate, &cycles));
+    HS_NPU_CHECK(c, hs_npu_gm_access(op, c, HS_PIPE_MTE3, kind, gm, rows, cols * es, gm_ld * es, s->ub_to_l2_rate,
+                                     &cycles));
     HS_NPU_CHECK(c, hs_npu_issue(op, c, HS_PIPE_MTE3, (uint64_t)s->lat_mte3 + cycles, &src, 1, NULL, 0));
     const uint8_t *m = hs_npu_view_mem(src);
     if (m)
         for (int64_t r = 0; r < rows; r++)
             store_gm((uint8_t *)gm + r * gm_ld * es, m + r * src_ld * es, src.dtype, cols, c->atomic_add);
     return HS_OK;
+}
+
+hs_status hs_npu_copy_out(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld, int64_t rows, int64_t cols)
+{
+    return copy_out("copy_out", HS_GM_WRITE, gm, gm_ld, src, src_ld, rows, cols);
+}
+
+hs_status hs_npu_copy_out_scatter(void *gm, int64_t gm_ld, hs_npu_local src, int64_t src_ld, int64_t rows,
+                                  int64_t cols)
+{
+    return copy_out("copy_out_scatter", HS_GM_SCATTER, gm, gm_ld, src, src_ld, rows, cols);
 }
 
 /* Switches atomic add of c's MTE3 and FIXPIPE writes. */

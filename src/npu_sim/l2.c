@@ -20,7 +20,9 @@
  *       blocks sharing the line share its fetch), the rest as a re-read;
  *     - a re-read:                                 fit from L2, rest HBM;
  *     - a write:                                   fit absorbed by L2, rest
- *       at HBM rate (all of it is written back, see the stats).
+ *       at HBM rate; in the stats each line writes back to HBM once per
+ *       launch, however often it is rewritten (at most 512 bytes a line:
+ *       dirty lines stay in L2 until evicted).
  * So a kernel whose footprint fits L2 reads each line from HBM once in all,
  * and every re-read, by any block, comes at the L2 rate.
  *
@@ -48,9 +50,10 @@ typedef struct census_rec {
 /* What the timed pass reads and writes of a line, kept apart and small so
  * the timed pass walks a dense array. */
 typedef struct run_rec {
-    uint32_t readers : 16;  /* distinct blocks reading it (census) */
-    uint32_t last_blk : 15; /* 1 + last block seen reading it in the timed pass, 0: none */
-    uint32_t written : 1;   /* written in the timed pass so far */
+    uint64_t readers : 16;  /* distinct blocks reading it (census) */
+    uint64_t last_blk : 15; /* 1 + last block seen reading it in the timed pass, 0: none */
+    uint64_t written : 1;   /* written in the timed pass so far */
+    uint64_t wbytes : 10;   /* bytes of it charged as write-back so far (at most a line) */
 } run_rec;
 
 typedef struct l2_page {
@@ -225,20 +228,25 @@ static inline void census_line(hs_npu_l2 *l2, census_rec *e, run_rec *h, int blk
 }
 
 /* Timed pass: `bytes` of line e read or written by block blk; adds the
- * bytes that are a first read (HBM) to *first and the rest to *reread
- * (see the top of the file). */
-static inline void timed_line(run_rec *e, int blk, int write, double bytes, double *first, double *reread)
+ * bytes that are a first read (HBM) to *first, the rest to *reread, and
+ * for a write the bytes the line will write back to *wb (see the top of
+ * the file). */
+static inline void timed_line(run_rec *e, int blk, int write, uint64_t bytes, double *first, double *reread,
+                              double *wb)
 {
     if (write) {
+        const uint64_t room = HS_NPU_L2_LINE - e->wbytes, add = bytes < room ? bytes : room;
+        e->wbytes += add;
+        *wb += (double)add;
         e->written = 1;
-        *reread += bytes;
+        *reread += (double)bytes;
     } else if (!e->written && e->last_blk != (uint32_t)blk + 1) {
         e->last_blk = (uint32_t)blk + 1;
-        const double f = bytes / (e->readers ? e->readers : 1);
+        const double f = (double)bytes / (e->readers ? e->readers : 1);
         *first += f;
-        *reread += bytes - f;
+        *reread += (double)bytes - f;
     } else
-        *reread += bytes;
+        *reread += (double)bytes;
 }
 
 /* Splits one GM access inside the allocation at `base` into HBM and L2
@@ -247,7 +255,7 @@ static inline void timed_line(run_rec *e, int blk, int write, double bytes, doub
 hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
                            uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
 {
-    *out = (hs_npu_gm_split){0, 0};
+    *out = (hs_npu_gm_split){0, 0, 0};
     hs_npu_l2_region *r = NULL;
     HS_TRY(region_of(l2, base, &r));
     if (ld == row_bytes) { /* contiguous: one range */
@@ -256,7 +264,7 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64
     }
     if (census && t > l2->t_max)
         l2->t_max = t;
-    double first = 0, reread = 0;
+    double first = 0, reread = 0, wb = 0;
     for (int64_t k = 0; k < rows; k++) {
         const uint64_t a = (uint64_t)(addr - base) + (uint64_t)(k * ld), end = a + (uint64_t)row_bytes;
         const uint64_t l0 = a / HS_NPU_L2_LINE, l1 = (end - 1) / HS_NPU_L2_LINE; /* inclusive */
@@ -272,11 +280,12 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64
                 }
                 const uint64_t lo = line == l0 ? a : line * HS_NPU_L2_LINE;
                 const uint64_t hi = line == l1 ? end : (line + 1) * HS_NPU_L2_LINE;
-                timed_line(&pg->run[i], blk, write, (double)(hi - lo), &first, &reread);
+                timed_line(&pg->run[i], blk, write, hi - lo, &first, &reread, &wb);
             }
         }
     }
     out->hbm = first + reread * (1.0 - l2->fit);
     out->l2 = reread * l2->fit;
+    out->writeback = wb;
     return HS_OK;
 }

@@ -79,6 +79,7 @@ typedef struct hs_npu_l2 {
 /* GM bytes of one access split by where they are served from. */
 typedef struct hs_npu_gm_split {
     double hbm, l2;
+    double writeback; /* writes: bytes new to HBM's write-back (each line at most once per launch) */
 } hs_npu_gm_split;
 
 struct hs_npu_kblock {
@@ -273,7 +274,9 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64
 typedef enum hs_gm_kind {
     HS_GM_READ,   /* split into first reads and re-reads by the L2 model */
     HS_GM_WRITE,  /* absorbed by L2 up to its fit, the rest at HBM rate */
-    HS_GM_GATHER  /* a read at a data-dependent address: a first read from HBM, outside the L2 model */
+    HS_GM_GATHER, /* a read at a data-dependent address: a first read from HBM, outside the L2 model */
+    HS_GM_SCATTER /* a write at a data-dependent address: absorbed by L2 at its write rate and written
+                     back in full, outside the L2 model */
 } hs_gm_kind;
 
 /* Validates and accounts a GM access of op on pipe p of core c; returns

@@ -393,13 +393,11 @@ static timing llama_attention(const hs_npu_spec *sp, int bwd)
 }
 
 /* The 910B2 figures against the causal ideal (backward: 2.5 times the
- * forward's FLOPs). The chip's HBM roofline charges every written byte to
- * HBM, including the cube <-> vector hand-over tiles that each block
- * rewrites in its few workspace slots (2.8 GB for the forward), and that
- * bound dominates; so the kernel's own pipelining is checked on the same
- * chip with the HBM bandwidth lifted (per-core rates are capped by
- * ddr_rate and do not change): there the forward keeps the cube > 30 %
- * busy. */
+ * forward's FLOPs). The cube <-> vector hand-over tiles each block
+ * rewrites in its few workspace slots are written back to HBM once per
+ * line (they stay in L2), so the forward is bound by its pipelines, not by
+ * the chip's HBM roofline: it keeps the cube > 30 % busy, and lifting the
+ * HBM bandwidth changes nothing (per-core rates are capped by ddr_rate). */
 static void test_timing_910b2(void **state)
 {
     (void)state;
@@ -411,11 +409,10 @@ static void test_timing_910b2(void **state)
                     "ideal %.1f us (%.2fx)\n",
             t.fwd.seconds * 1e6, t.fwd.cube_utilisation, t.fwd.hbm_bytes / 1e6, t.fwd_s * 1e6, t.ideal_s * 1e6,
             t.fwd.seconds / t.ideal_s, t.bwd_s * 1e6, 2.5 * t.ideal_s * 1e6, t.bwd_s / (2.5 * t.ideal_s));
+    assert_true(t.fwd.cube_utilisation > 0.30);
     sp.hbm_bw *= 1000;
     const timing lifted = llama_attention(&sp, 0);
-    fprintf(stderr, "  without the HBM roofline: forward kernel %.1f us (cube %.3f, %.2fx ideal)\n",
-            lifted.fwd.seconds * 1e6, lifted.fwd.cube_utilisation, lifted.fwd.seconds / lifted.ideal_s);
-    assert_true(lifted.fwd.cube_utilisation > 0.30);
+    assert_true(lifted.fwd.cycles == t.fwd.cycles);
 }
 
 int main(void)

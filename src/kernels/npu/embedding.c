@@ -8,9 +8,10 @@
  * addresses of the rows to gather or scatter, which the copies then use
  * (after a SCALAR -> MTE2/MTE3 flag). In estimate mode get_value reads 0,
  * so every gather reads row 0 of wte; the gathers are therefore charged as
- * first reads from HBM whatever the rows (hs_npu_copy_in_gather), and the
- * backward's writes cost the same for any token, so both directions cost
- * the same for any tokens and in either mode, and their timings cache.
+ * first reads from HBM whatever the rows (hs_npu_copy_in_gather) and the
+ * backward's scatter-adds as writes absorbed by L2 and written back in full
+ * (hs_npu_copy_out_scatter), so both directions cost the same for any
+ * tokens and in either mode, and their timings cache.
  *
  * Forward. Tokens are split over the blocks of a VECTOR launch; a tile is
  * R consecutive tokens of one sequence by W columns: one MTE2 copy per
@@ -189,7 +190,7 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
             if (a->dwpe)
                 hs_npu_copy_out(a->dwpe + (k % a->T) * a->C + c0, a->C, g[b], a->ld, rows, wk);
             for (int64_t r = 0; a->dwte && r < rows; r++)
-                hs_npu_copy_out(a->dwte + ids[r] * a->C + c0, wk, hs_npu_sub(g[b], r * a->ld, wk), wk, 1, wk);
+                hs_npu_copy_out_scatter(a->dwte + ids[r] * a->C + c0, wk, hs_npu_sub(g[b], r * a->ld, wk), wk, 1, wk);
             hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
             k += rows;
         }
