@@ -14,6 +14,8 @@
  *    "ms_median":t,"runs":R,"blas_core":"SkylakeX","openblas_coretype_env":"Haswell"|null}
  * where G = 2 M N K / median time over R timed runs after one warm-up run.
  */
+#include "median.h"
+
 #include "hyperspeed/core.h"
 
 #include <cblas.h>
@@ -21,12 +23,6 @@
 #include <stdlib.h>
 
 enum { DIM = 2048, RUNS = 7 };
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(void)
 {
@@ -57,8 +53,7 @@ int main(void)
         if (r >= 0)
             secs[r] = hs_time_now() - t0;
     }
-    qsort(secs, RUNS, sizeof secs[0], cmp_double);
-    double median = secs[RUNS / 2];
+    const double median = hs_bench_median(secs, RUNS);
     double gflops = 2.0 * DIM * DIM * DIM / median * 1e-9;
 
     const char *coretype = getenv("OPENBLAS_CORETYPE");

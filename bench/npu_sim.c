@@ -17,22 +17,12 @@
  *   {"bench":"npu_sim","case":"llama2-7b-4layers",...,"estimate_first_step_s":..,"estimate_step_s":..,
  *    "sim_step_ms":..,"hbm_peak_gib":..}
  * Flags: --batch --seq (gpt2-tiny, default 16 x 64) --steps (5) --warmup (1) --no-llama */
+#include "median.h"
+
 #include <hyperspeed.h>
 
 #include <stdio.h>
 #include <stdlib.h>
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *x, int n)
-{
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
 
 /* Where a run happens and what it measured. */
 typedef struct target {
@@ -87,7 +77,7 @@ static hs_status run(const hs_model_config *cfg, int B, int T, int warmup, int s
             t->sim_s = hs_npu_stream_time(hs_npu_default_stream(npu)) - sim0;
     }
     if (!s) {
-        t->median_s = median(wall, steps);
+        t->median_s = hs_bench_median(wall, steps);
         t->hbm_peak = npu ? hs_npu_mem_peak(npu) : 0;
     }
     free(wall);

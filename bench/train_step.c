@@ -6,6 +6,8 @@
  *    "hs_mfu":…,"blas_core":"…",…}
  * Flags: --steps N (measured, default 5) --warmup N (default 2)
  *        --threads N --no-peer --shapes "4x64,4x256" */
+#include "median.h"
+
 #include <hyperspeed.h>
 
 #include <stdio.h>
@@ -15,18 +17,6 @@
 #ifndef HS_SOURCE_DIR
 #define HS_SOURCE_DIR "."
 #endif
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *x, int n)
-{
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
 
 /* Median step seconds of hyperspeed's gpt2-124m at B x T. */
 static hs_status hs_step_seconds(int B, int T, int warmup, int steps, double *sec, double *flops)
@@ -56,7 +46,7 @@ static hs_status hs_step_seconds(int B, int T, int warmup, int steps, double *se
             t[i - warmup] = st.seconds;
     }
     if (!s) {
-        *sec = median(t, steps);
+        *sec = hs_bench_median(t, steps);
         *flops = hs_model_flops_per_step(m, B, T);
     }
     free(t);

@@ -23,17 +23,6 @@ typedef struct convert_args {
     int64_t n, T;
 } convert_args;
 
-/* Elements [*lo, *hi) of n for this block, cut at multiples of 64. */
-static void block_range(hs_npu_kblock *blk, int64_t n, int64_t *lo, int64_t *hi)
-{
-    const int64_t units = (n + 63) / 64;
-    const int b = hs_npu_kblock_idx(blk), nb = hs_npu_kblock_dim(blk);
-    *lo = units * b / nb * 64;
-    *hi = units * (b + 1) / nb * 64;
-    if (*hi > n)
-        *hi = n;
-}
-
 /* GM address of element i of a buffer of dtype dt. */
 static const char *gm_at(const void *base, hs_dtype dt, int64_t i)
 {
@@ -46,7 +35,7 @@ static hs_status cast_block(hs_npu_kblock *blk, void *p)
     const convert_args *a = p;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
     int64_t lo, hi;
-    block_range(blk, a->n, &lo, &hi);
+    pp_block_range(blk, a->n, &lo, &hi);
     hs_npu_local x[2], y[2];
     for (int b = 0; b < 2; b++) {
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, a->src_dt, a->T, &x[b]));
@@ -73,7 +62,7 @@ static hs_status fill_block(hs_npu_kblock *blk, void *p)
     const convert_args *a = p;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
     int64_t lo, hi;
-    block_range(blk, a->n, &lo, &hi);
+    pp_block_range(blk, a->n, &lo, &hi);
     const int64_t len = hi - lo < a->T ? hi - lo : a->T;
     hs_npu_local x;
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, a->dst_dt, len, &x));

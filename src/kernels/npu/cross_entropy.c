@@ -28,6 +28,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/stash.h"
 #include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
@@ -116,37 +117,6 @@ static void read_targets(hs_npu_core *c, hs_npu_local tg, const ce_args *a, int6
     }
 }
 
-/* Per-row results stored to gm every STASH rows and at the end. */
-typedef struct stash {
-    hs_npu_local buf;
-    float *gm;
-    int64_t base, n;
-} stash;
-
-static void stash_flush(stash *s)
-{
-    if (!s->n)
-        return;
-    hs_npu_core *c = s->buf.core;
-    hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, 3);
-    hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, 3);
-    hs_npu_copy_out(s->gm + s->base, s->n, s->buf, s->n, 1, s->n);
-    hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, 3);
-    hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, 3);
-    s->n = 0;
-}
-
-static hs_npu_local stash_take(stash *s, int64_t row, int64_t rows)
-{
-    if (s->n + rows > STASH)
-        stash_flush(s);
-    if (s->n == 0)
-        s->base = row;
-    hs_npu_local v = hs_npu_sub(s->buf, s->n, rows);
-    s->n += rows;
-    return v;
-}
-
 /* dst[0] = sum of src[0..n) in pairwise order, folding src in place
  * (upper part onto lower, cut at multiples of 8) down to one repeat. */
 static void row_sum(hs_npu_local dst, hs_npu_local src, int64_t n)
@@ -207,7 +177,7 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_INT8, ROWS_MAX, &u.mask));
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, STASH, &u.sl));
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, STASH, &u.sn));
-    stash lse = {u.sl, a->lse_out, 0, 0}, loss = {u.sn, a->losses, 0, 0};
+    stash lse = stash_make(u.sl, a->lse_out, STASH), loss = stash_make(u.sn, a->losses, STASH);
     pingpong pp = {c, 0, {-1, -1}};
     hs_npu_vdup(u.zero, 0.0f, ROWS_MAX);
     float t[ROWS_MAX];

@@ -32,6 +32,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/stash.h"
 #include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
@@ -133,41 +134,6 @@ static void row_sum(hs_npu_local dst, hs_npu_local src, hs_npu_local tmp, int64_
     hs_npu_vreduce_sum(dst, cur, n);
 }
 
-/* ---------------------------------------------------------------- stash */
-
-/* Per-row values (mean, rstd) of consecutive rows, stored to gm (NULL:
- * not wanted) when STASH gathered and at the end of the block. */
-typedef struct stash {
-    hs_npu_local buf;
-    float *gm;
-    int64_t base, n;
-} stash;
-
-static void stash_flush(stash *s)
-{
-    if (s->gm && s->n) {
-        hs_npu_core *c = s->buf.core;
-        hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, 3);
-        hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, 3);
-        hs_npu_copy_out(s->gm + s->base, s->n, s->buf, s->n, 1, s->n);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, 3);
-        hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, 3);
-    }
-    s->n = 0;
-}
-
-/* The stash slots of rows [row, row + rows). */
-static hs_npu_local stash_take(stash *s, int64_t row, int64_t rows)
-{
-    if (s->n + rows > STASH)
-        stash_flush(s);
-    if (s->n == 0)
-        s->base = row;
-    hs_npu_local v = hs_npu_sub(s->buf, s->n, rows);
-    s->n += rows;
-    return v;
-}
-
 /* ------------------------------------------------------------- forward */
 
 typedef struct fwd_args {
@@ -248,7 +214,7 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, STASH, &smean));
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, STASH, &srstd));
     pingpong pp = {c, 0, {-1, -1}};
-    stash sm = {smean, a->mean, 0, 0}, sr = {srstd, a->rstd, 0, 0};
+    stash sm = stash_make(smean, a->mean, STASH), sr = stash_make(srstd, a->rstd, STASH);
     hs_npu_vdup(cnt, (float)g->C, ROWS_MAX);
     if (g->K == 1) { /* whole rows: w and b stay in UB for the whole block */
         hs_npu_copy_in(wv[0], g->ld, a->w, g->C, 1, g->C);

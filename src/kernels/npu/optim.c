@@ -19,6 +19,7 @@
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #include <math.h>
@@ -34,41 +35,9 @@ typedef struct optim_args {
     float grad_scale, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, inv_bc2_sqrt, eps, step_size;
 } optim_args;
 
-/* Elements [*lo, *hi) of n for this block, cut at multiples of 64. */
-static void block_range(hs_npu_kblock *blk, int64_t n, int64_t *lo, int64_t *hi)
-{
-    const int64_t units = (n + 63) / 64;
-    const int b = hs_npu_kblock_idx(blk), nb = hs_npu_kblock_dim(blk);
-    *lo = units * b / nb * 64;
-    *hi = units * (b + 1) / nb * 64;
-    if (*hi > n)
-        *hi = n;
-}
-
 static int64_t tile_len(const optim_args *a, int64_t i, int64_t hi)
 {
     return hi - i < a->T ? hi - i : a->T;
-}
-
-/* Set b loaded (flag id b): VECTOR may read it. */
-static void loaded(hs_npu_core *c, int b)
-{
-    hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-    hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-}
-
-/* Before refilling set b for tile t: tile t - 2's last use (pipe `last`) is over. */
-static void refill(hs_npu_core *c, hs_npu_pipe last, int64_t t)
-{
-    if (t >= 2)
-        hs_npu_wait_flag(c, last, HS_PIPE_MTE2, (int)(t & 1));
-}
-
-/* After the last tile: consume the frees still queued. */
-static void drain(hs_npu_core *c, hs_npu_pipe last, int64_t tiles)
-{
-    for (int64_t t = tiles < 2 ? 0 : tiles - 2; t < tiles; t++)
-        hs_npu_wait_flag(c, last, HS_PIPE_MTE2, (int)(t & 1));
 }
 
 /* ------------------------------------------------------------------ AdamW */
@@ -81,8 +50,9 @@ static hs_status adamw_block(hs_npu_kblock *blk, void *args)
 {
     const optim_args *a = args;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
-    block_range(blk, a->n, &lo, &hi);
+    int64_t lo, hi;
+    pp_block_range(blk, a->n, &lo, &hi);
+    pingpong pp = {c, 0, {-1, -1}};
     hs_npu_local p[2], g[2], m[2], v[2];
     for (int b = 0; b < 2; b++) {
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &p[b]));
@@ -90,15 +60,14 @@ static hs_status adamw_block(hs_npu_kblock *blk, void *args)
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &m[b]));
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &v[b]));
     }
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = tile_len(a, i, hi);
-        const int b = (int)(t & 1);
-        refill(c, HS_PIPE_MTE3, t);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(p[b], len, a->p + i, len, 1, len);
         hs_npu_copy_in(g[b], len, a->g + i, len, 1, len);
         hs_npu_copy_in(m[b], len, a->m + i, len, 1, len);
         hs_npu_copy_in(v[b], len, a->v + i, len, 1, len);
-        loaded(c, b);
+        pp_loaded(&pp, b);
         hs_npu_vscalar(HS_V_MULS, g[b], g[b], a->grad_scale, len);
         hs_npu_vscalar(HS_V_MULS, m[b], m[b], a->beta1, len);
         hs_npu_vaxpy(m[b], g[b], a->one_minus_beta1, len);
@@ -111,14 +80,13 @@ static hs_status adamw_block(hs_npu_kblock *blk, void *args)
         hs_npu_vbin(HS_V_DIV, g[b], m[b], g[b], len);
         hs_npu_vscalar(HS_V_MULS, p[b], p[b], a->decay, len);
         hs_npu_vaxpy(p[b], g[b], -a->step_size, len);
-        hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-        hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
+        pp_computed(&pp, b);
         hs_npu_copy_out(a->p + i, len, p[b], len, 1, len);
         hs_npu_copy_out(a->m + i, len, m[b], len, 1, len);
         hs_npu_copy_out(a->v + i, len, v[b], len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_MTE3);
     }
-    drain(c, HS_PIPE_MTE3, t);
+    pp_drain(&pp);
     return hs_npu_core_status(c);
 }
 
@@ -192,23 +160,23 @@ static hs_status sumsq_block(hs_npu_kblock *blk, void *args)
 {
     const optim_args *a = args;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
-    block_range(blk, a->n, &lo, &hi);
+    int64_t lo, hi;
+    pp_block_range(blk, a->n, &lo, &hi);
+    pingpong pp = {c, 0, {-1, -1}};
     hs_npu_local x[2], acc;
     for (int b = 0; b < 2; b++)
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &x[b]));
     HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &acc));
     hs_npu_vdup(acc, 0.0f, a->T);
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = tile_len(a, i, hi);
-        const int b = (int)(t & 1);
-        refill(c, HS_PIPE_VECTOR, t);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(x[b], len, a->g + i, len, 1, len);
-        loaded(c, b);
+        pp_loaded(&pp, b);
         hs_npu_vmla(acc, x[b], x[b], len);
-        hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_VECTOR);
     }
-    drain(c, HS_PIPE_VECTOR, t);
+    pp_drain(&pp);
     for (int64_t len = a->T; len > 64;) { /* pairwise: fold the upper half onto the lower */
         const int64_t m = (len / 2 + 63) / 64 * 64;
         hs_npu_vbin(HS_V_ADD, acc, acc, hs_npu_sub(acc, m, len - m), len - m);
@@ -255,24 +223,23 @@ static hs_status scale_block(hs_npu_kblock *blk, void *args)
 {
     const optim_args *a = args;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
-    block_range(blk, a->n, &lo, &hi);
+    int64_t lo, hi;
+    pp_block_range(blk, a->n, &lo, &hi);
+    pingpong pp = {c, 0, {-1, -1}};
     hs_npu_local x[2];
     for (int b = 0; b < 2; b++)
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &x[b]));
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = tile_len(a, i, hi);
-        const int b = (int)(t & 1);
-        refill(c, HS_PIPE_MTE3, t);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(x[b], len, a->p + i, len, 1, len);
-        loaded(c, b);
+        pp_loaded(&pp, b);
         hs_npu_vscalar(HS_V_MULS, x[b], x[b], a->grad_scale, len);
-        hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-        hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
+        pp_computed(&pp, b);
         hs_npu_copy_out(a->p + i, len, x[b], len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_MTE3);
     }
-    drain(c, HS_PIPE_MTE3, t);
+    pp_drain(&pp);
     return hs_npu_core_status(c);
 }
 

@@ -64,4 +64,16 @@ static inline void pp_drain(pingpong *p)
             hs_npu_wait_flag(p->c, (hs_npu_pipe)p->rel[b], HS_PIPE_MTE2, b);
 }
 
+/* Elements [*lo, *hi) of n for block blk of its launch, cut at multiples
+ * of 64 (whole 256-byte repeats of fp32). */
+static inline void pp_block_range(hs_npu_kblock *blk, int64_t n, int64_t *lo, int64_t *hi)
+{
+    const int64_t units = (n + 63) / 64;
+    const int b = hs_npu_kblock_idx(blk), nb = hs_npu_kblock_dim(blk);
+    *lo = units * b / nb * 64;
+    *hi = units * (b + 1) / nb * 64;
+    if (*hi > n)
+        *hi = n;
+}
+
 #endif

@@ -11,6 +11,7 @@
  */
 #include "core/try.h"
 #include "kernels/npu/npu_kernels.h"
+#include "kernels/npu/pingpong.h"
 #include "npu_sim/isa.h"
 
 #define SLACK 1024 /* UB bytes left for alignment */
@@ -20,44 +21,6 @@ typedef struct residual_args {
     const float *a, *b, *dout;
     int64_t n, T;
 } residual_args;
-
-/* Elements [*lo, *hi) of n for this block, cut at multiples of 64. */
-static void block_range(hs_npu_kblock *blk, int64_t n, int64_t *lo, int64_t *hi)
-{
-    const int64_t units = (n + 63) / 64;
-    const int b = hs_npu_kblock_idx(blk), nb = hs_npu_kblock_dim(blk);
-    *lo = units * b / nb * 64;
-    *hi = units * (b + 1) / nb * 64;
-    if (*hi > n)
-        *hi = n;
-}
-
-/* Ping-pong hand-offs of buffer set b (flag id b). */
-static void loaded(hs_npu_core *c, int b)
-{
-    hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-    hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
-}
-
-static void computed(hs_npu_core *c, int b)
-{
-    hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-    hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
-}
-
-/* Before refilling set b (tile t): the stores of tile t - 2 are done. */
-static void refill(hs_npu_core *c, int64_t t)
-{
-    if (t >= 2)
-        hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, (int)(t & 1));
-}
-
-/* After the last tile: consume the frees still queued. */
-static void drain(hs_npu_core *c, int64_t tiles)
-{
-    for (int64_t t = tiles < 2 ? 0 : tiles - 2; t < tiles; t++)
-        hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, (int)(t & 1));
-}
 
 static int64_t tile_len(const residual_args *a, int64_t i, int64_t hi)
 {
@@ -69,26 +32,26 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
 {
     const residual_args *a = p;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
-    block_range(blk, a->n, &lo, &hi);
+    int64_t lo, hi;
+    pp_block_range(blk, a->n, &lo, &hi);
+    pingpong pp = {c, 0, {-1, -1}};
     hs_npu_local x[2], y[2];
     for (int b = 0; b < 2; b++) {
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &x[b]));
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &y[b]));
     }
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = tile_len(a, i, hi);
-        const int b = (int)(t & 1);
-        refill(c, t);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(x[b], len, a->a + i, len, 1, len);
         hs_npu_copy_in(y[b], len, a->b + i, len, 1, len);
-        loaded(c, b);
+        pp_loaded(&pp, b);
         hs_npu_vbin(HS_V_ADD, x[b], x[b], y[b], len);
-        computed(c, b);
+        pp_computed(&pp, b);
         hs_npu_copy_out(a->out + i, len, x[b], len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_MTE3);
     }
-    drain(c, t);
+    pp_drain(&pp);
     return hs_npu_core_status(c);
 }
 
@@ -97,8 +60,9 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
 {
     const residual_args *a = p;
     hs_npu_core *c = hs_npu_kblock_aiv(blk, 0);
-    int64_t lo, hi, t = 0;
-    block_range(blk, a->n, &lo, &hi);
+    int64_t lo, hi;
+    pp_block_range(blk, a->n, &lo, &hi);
+    pingpong pp = {c, 0, {-1, -1}};
     hs_npu_local g[2], x[2], y[2];
     for (int b = 0; b < 2; b++) {
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &g[b]));
@@ -107,28 +71,27 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
         if (a->db)
             HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_FP32, a->T, &y[b]));
     }
-    for (int64_t i = lo; i < hi; i += a->T, t++) {
+    for (int64_t i = lo; i < hi; i += a->T) {
         const int64_t len = tile_len(a, i, hi);
-        const int b = (int)(t & 1);
-        refill(c, t);
+        const int b = pp_begin(&pp);
         hs_npu_copy_in(g[b], len, a->dout + i, len, 1, len);
         if (a->da)
             hs_npu_copy_in(x[b], len, a->da + i, len, 1, len);
         if (a->db)
             hs_npu_copy_in(y[b], len, a->db + i, len, 1, len);
-        loaded(c, b);
+        pp_loaded(&pp, b);
         if (a->da)
             hs_npu_vbin(HS_V_ADD, x[b], x[b], g[b], len);
         if (a->db)
             hs_npu_vbin(HS_V_ADD, y[b], y[b], g[b], len);
-        computed(c, b);
+        pp_computed(&pp, b);
         if (a->da)
             hs_npu_copy_out(a->da + i, len, x[b], len, 1, len);
         if (a->db)
             hs_npu_copy_out(a->db + i, len, y[b], len, 1, len);
-        hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
+        pp_end(&pp, b, HS_PIPE_MTE3);
     }
-    drain(c, t);
+    pp_drain(&pp);
     return hs_npu_core_status(c);
 }
 
