@@ -154,10 +154,11 @@ typedef struct hs_runtime_config {
     int ep;             /* expert parallel size, folded over dp * cp */
     /* Address of an MPI_Comm to adopt when the caller already runs MPI
      * (initialised with MPI_THREAD_SERIALIZED or more; MPI_THREAD_MULTIPLE if
-     * it makes MPI calls of its own while hyperspeed collectives run).
-     * hs_init duplicates it and hs_finalize leaves MPI running. NULL:
-     * hs_init initialises MPI (or takes MPI_COMM_WORLD if it already is) and
-     * hs_finalize finalises what it initialised. */
+     * it makes MPI calls of its own between hs_init and hs_finalize, since
+     * the progress thread calls MPI at any time). hs_init duplicates it and
+     * hs_finalize leaves MPI running. NULL: hs_init initialises MPI (or takes
+     * MPI_COMM_WORLD if it already is) and hs_finalize finalises what it
+     * initialised. */
     void *mpi_comm;
     int verbose;        /* 1: rank 0 prints the grid layout at start-up */
     int bind;           /* 1: bind each rank to its own cores (HS_BIND=none overrides) */
