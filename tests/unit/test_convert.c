@@ -4,6 +4,7 @@
  * for bit, the same calls in estimate mode at identical simulated cost,
  * and every bad argument. */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
@@ -125,27 +126,6 @@ static void test_bad_arguments(void **state)
 }
 
 /* --------------------------------------------------------------------- NPU */
-
-typedef struct devs {
-    hs_npu *exec, *est;
-} devs;
-
-static devs devs_new(void)
-{
-    hs_npu_spec s;
-    devs d;
-    assert_int_equal(hs_npu_spec_preset("test", &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, HS_NPU_EXECUTE, &d.exec), HS_OK);
-    assert_int_equal(hs_npu_new(&s, HS_NPU_ESTIMATE, &d.est), HS_OK);
-    return d;
-}
-
-static void devs_free(devs *d)
-{
-    hs_npu_set_current(NULL, NULL);
-    hs_npu_free(d->exec);
-    hs_npu_free(d->est);
-}
 
 /* Simulated cost of one call: stream time and the launch's cycles. */
 typedef struct cost {

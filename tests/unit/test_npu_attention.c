@@ -24,6 +24,7 @@
  * The 1e-5 terms cover the fp32 differences between the devices (libm exp
  * against hs_fast_exp, other summation orders). */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
@@ -35,33 +36,6 @@
 typedef struct shape {
     int B, T, NH, HD;
 } shape;
-
-static hs_npu *make(const char *preset, hs_npu_mode mode)
-{
-    hs_npu_spec s;
-    hs_npu *d;
-    assert_int_equal(hs_npu_spec_preset(preset, &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, mode, &d), HS_OK);
-    return d;
-}
-
-/* Device copy of n floats of host (NULL: left as allocated). */
-static float *up(hs_npu *d, const float *host, size_t n)
-{
-    void *p;
-    assert_int_equal(hs_npu_malloc(d, n * sizeof(float), &p), HS_OK);
-    if (host)
-        assert_int_equal(hs_npu_memcpy_h2d(d, NULL, p, host, n * sizeof(float)), HS_OK);
-    return p;
-}
-
-/* Copies n floats back (execute mode) and frees the device buffer. */
-static void down(hs_npu *d, float *host, float *dev, size_t n)
-{
-    if (host && hs_npu_mode_of(d) == HS_NPU_EXECUTE)
-        assert_int_equal(hs_npu_memcpy_d2h(d, NULL, host, dev, n * sizeof(float)), HS_OK);
-    assert_int_equal(hs_npu_free_mem(d, dev), HS_OK);
-}
 
 static hs_tensor t3(void *data, hs_device_kind dev, int64_t a, int64_t b, int64_t c)
 {
@@ -121,15 +95,15 @@ static cost npu_forward(hs_npu *d, const problem *p, float *out, float *lse)
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
     hs_npu_set_current(d, NULL);
-    float *dq = up(d, p->qkv, 3 * p->n), *dout = up(d, NULL, p->n), *dl = up(d, NULL, p->nl);
+    float *dq = npu_up(d, p->qkv, 3 * p->n), *dout = npu_up(d, NULL, p->n), *dl = npu_up(d, NULL, p->nl);
     hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, 3 * C), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
     hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
     const double t0 = clock_of(d);
     assert_int_equal(hs_attention_forward(&o, &l, &qkv, s.NH), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
-    down(d, out, dout, p->n);
-    down(d, lse, dl, p->nl);
-    down(d, NULL, dq, 3 * p->n);
+    npu_down(d, out, dout, p->n);
+    npu_down(d, lse, dl, p->nl);
+    npu_down(d, NULL, dq, 3 * p->n);
     return c;
 }
 
@@ -140,19 +114,19 @@ static cost npu_backward(hs_npu *d, const problem *p, float *dqkv)
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
     hs_npu_set_current(d, NULL);
-    float *dq = up(d, p->qkv, 3 * p->n), *dg = up(d, p->dqkv0, 3 * p->n), *ddo = up(d, p->dout, p->n);
-    float *dout = up(d, p->out, p->n), *dl = up(d, p->lse, p->nl);
+    float *dq = npu_up(d, p->qkv, 3 * p->n), *dg = npu_up(d, p->dqkv0, 3 * p->n), *ddo = npu_up(d, p->dout, p->n);
+    float *dout = npu_up(d, p->out, p->n), *dl = npu_up(d, p->lse, p->nl);
     hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, 3 * C), g = t3(dg, HS_DEVICE_NPU, s.B, s.T, 3 * C);
     hs_tensor dO = t3(ddo, HS_DEVICE_NPU, s.B, s.T, C), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
     hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
     const double t0 = clock_of(d);
     assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &o, &l, s.NH), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
-    down(d, dqkv, dg, 3 * p->n);
-    down(d, NULL, dq, 3 * p->n);
-    down(d, NULL, ddo, p->n);
-    down(d, NULL, dout, p->n);
-    down(d, NULL, dl, p->nl);
+    npu_down(d, dqkv, dg, 3 * p->n);
+    npu_down(d, NULL, dq, 3 * p->n);
+    npu_down(d, NULL, ddo, p->n);
+    npu_down(d, NULL, dout, p->n);
+    npu_down(d, NULL, dl, p->nl);
     return c;
 }
 
@@ -292,13 +266,13 @@ static void check_case(hs_npu *d, shape s, uint64_t seed)
 static void test_against_cpu(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     const shape shapes[] = {{2, 1, 2, 16}, {2, 5, 3, 32}, {2, 33, 2, 64}, {2, 70, 3, 16},
                             {1, 200, 2, 32}, {1, 300, 1, 24}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         check_case(d, shapes[i], 10 + i);
     hs_npu_free(d);
-    d = make("910A", HS_NPU_EXECUTE);
+    d = npu_make("910A", HS_NPU_EXECUTE);
     check_case(d, (shape){1, 150, 2, 32}, 30);
     hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
@@ -308,7 +282,7 @@ static void test_against_cpu(void **state)
 static void test_estimate_equals_execute(void **state)
 {
     (void)state;
-    hs_npu *x = make("test", HS_NPU_EXECUTE), *e = make("test", HS_NPU_ESTIMATE);
+    hs_npu *x = npu_make("test", HS_NPU_EXECUTE), *e = npu_make("test", HS_NPU_ESTIMATE);
     const shape shapes[] = {{2, 5, 3, 32}, {1, 300, 2, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         problem p = make_problem(shapes[i], 40 + i);
@@ -328,12 +302,12 @@ static void test_estimate_equals_execute(void **state)
 static void test_errors(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     hs_npu_set_current(d, NULL);
     const int B = 1, T = 4, NH = 2, HD = 8, C = NH * HD;
     float host[3 * T * C], lhost[NH * T];
-    float *dq = up(d, NULL, 3 * T * C), *dout = up(d, NULL, T * C), *dl = up(d, NULL, NH * T);
-    float *dg = up(d, NULL, 3 * T * C);
+    float *dq = npu_up(d, NULL, 3 * T * C), *dout = npu_up(d, NULL, T * C), *dl = npu_up(d, NULL, NH * T);
+    float *dg = npu_up(d, NULL, 3 * T * C);
     hs_tensor qkv = t3(dq, HS_DEVICE_NPU, B, T, 3 * C), out = t3(dout, HS_DEVICE_NPU, B, T, C);
     hs_tensor lse = t3(dl, HS_DEVICE_NPU, B, NH, T), g = t3(dg, HS_DEVICE_NPU, B, T, 3 * C);
     hs_tensor cpu_out = t3(host, HS_DEVICE_CPU, B, T, C), cpu_lse = t3(lhost, HS_DEVICE_CPU, B, NH, T);
@@ -346,7 +320,7 @@ static void test_errors(void **state)
     assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH), HS_OK);
     assert_int_equal(hs_attention_backward(&g, &out, &qkv, &out, &lse, NH), HS_OK);
     const int BIG = 192; /* one head of 192: beyond the NPU tiles */
-    float *bq = up(d, NULL, 3 * T * BIG), *bo = up(d, NULL, T * BIG), *bl = up(d, NULL, T);
+    float *bq = npu_up(d, NULL, 3 * T * BIG), *bo = npu_up(d, NULL, T * BIG), *bl = npu_up(d, NULL, T);
     hs_tensor big_qkv = t3(bq, HS_DEVICE_NPU, B, T, 3 * BIG), big_out = t3(bo, HS_DEVICE_NPU, B, T, BIG);
     hs_tensor big_lse = t3(bl, HS_DEVICE_NPU, B, 1, T);
     EXPECT_ERR(hs_attention_forward(&big_out, &big_lse, &big_qkv, 1), HS_ERR_INVALID_ARGUMENT);
@@ -373,8 +347,8 @@ static timing llama_attention(const hs_npu_spec *sp, int bwd)
     hs_npu_set_current(d, NULL);
     const int B = 1, NH = 32, T = 4096, HD = 128;
     const int64_t C = (int64_t)NH * HD, n = (int64_t)B * T * C;
-    float *dq = up(d, NULL, 3 * n), *dout = up(d, NULL, n), *dl = up(d, NULL, (size_t)B * NH * T);
-    float *dg = up(d, NULL, 3 * n), *ddo = up(d, NULL, n);
+    float *dq = npu_up(d, NULL, 3 * n), *dout = npu_up(d, NULL, n), *dl = npu_up(d, NULL, (size_t)B * NH * T);
+    float *dg = npu_up(d, NULL, 3 * n), *ddo = npu_up(d, NULL, n);
     hs_tensor qkv = t3(dq, HS_DEVICE_NPU, B, T, 3 * C), out = t3(dout, HS_DEVICE_NPU, B, T, C);
     hs_tensor lse = t3(dl, HS_DEVICE_NPU, B, NH, T), g = t3(dg, HS_DEVICE_NPU, B, T, 3 * C);
     hs_tensor dO = t3(ddo, HS_DEVICE_NPU, B, T, C);

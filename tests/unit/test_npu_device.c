@@ -1,6 +1,7 @@
 /* NPU device: HBM allocator, streams and events, PCIe copies, current
  * device, trace recording and reading back. */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 #include "scratch.h"
 
 #include "core/json.h"
@@ -11,21 +12,11 @@
 #include <pthread.h>
 #include <string.h>
 
-/* A device of the given preset and mode (the test fails otherwise). */
-static hs_npu *make(const char *preset, hs_npu_mode mode)
-{
-    hs_npu_spec s;
-    hs_npu *d;
-    assert_int_equal(hs_npu_spec_preset(preset, &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, mode, &d), HS_OK);
-    return d;
-}
-
 /* Execute mode: aligned, zeroed, host-backed; used/peak round to 512. */
 static void test_hbm_alloc_free(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     assert_int_equal(hs_npu_mem_capacity(d), 64u << 20);
     void *a, *b;
     assert_int_equal(hs_npu_malloc(d, 1000, &a), HS_OK);
@@ -50,7 +41,7 @@ static void test_hbm_alloc_free(void **state)
 static void test_hbm_foreign_free(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     void *a;
     int local;
     assert_int_equal(hs_npu_malloc(d, 100, &a), HS_OK);
@@ -66,7 +57,7 @@ static void test_hbm_foreign_free(void **state)
 static void test_hbm_oom(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     void *a, *b;
     assert_int_equal(hs_npu_malloc(d, 48u << 20, &a), HS_OK);
     EXPECT_ERR(hs_npu_malloc(d, 32u << 20, &b), HS_ERR_OUT_OF_MEMORY);
@@ -87,7 +78,7 @@ static void test_hbm_oom(void **state)
 static void test_hbm_estimate(void **state)
 {
     (void)state;
-    hs_npu *d = make("910B2", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("910B2", HS_NPU_ESTIMATE);
     void *p[60];
     for (int i = 0; i < 60; i++) {
         assert_int_equal(hs_npu_malloc(d, (size_t)1 << 30, &p[i]), HS_OK);
@@ -111,7 +102,7 @@ static void test_hbm_estimate(void **state)
 static void test_addr_valid(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     char *a, *b;
     assert_int_equal(hs_npu_malloc(d, 1000, (void **)&a), HS_OK);
     assert_int_equal(hs_npu_malloc(d, 64, (void **)&b), HS_OK);
@@ -130,7 +121,7 @@ static void test_addr_valid(void **state)
 static void test_streams_events(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     hs_npu_stream *s0 = hs_npu_default_stream(d), *s1;
     hs_npu_event *e;
     assert_int_equal(hs_npu_stream_new(d, &s1), HS_OK);
@@ -163,7 +154,7 @@ static void test_streams_events(void **state)
 static void test_memcpy(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     const hs_npu_spec *sp = hs_npu_spec_of(d);
     float host[256], back[256];
     for (int i = 0; i < 256; i++)
@@ -182,7 +173,7 @@ static void test_memcpy(void **state)
     assert_non_null(strstr(hs_last_error(), "not inside one live allocation"));
     EXPECT_ERR(hs_npu_memcpy_d2h(d, NULL, back, (char *)dev + 4, sizeof back), HS_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(hs_npu_memcpy_d2h(d, NULL, back, host, 4), HS_ERR_INVALID_ARGUMENT);
-    hs_npu *other = make("test", HS_NPU_EXECUTE);
+    hs_npu *other = npu_make("test", HS_NPU_EXECUTE);
     EXPECT_ERR(hs_npu_memcpy_h2d(other, s, dev, host, 4), HS_ERR_INVALID_ARGUMENT);
     hs_npu_free(other);
     hs_npu_stream_free(s);
@@ -194,7 +185,7 @@ static void test_memcpy(void **state)
 static void test_memcpy_estimate(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     void *dev;
     size_t n = (size_t)48 << 20;
     assert_int_equal(hs_npu_malloc(d, n, &dev), HS_OK);
@@ -217,7 +208,7 @@ static void *read_current(void *arg)
 static void test_current(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     hs_npu_stream *s;
     assert_int_equal(hs_npu_stream_new(d, &s), HS_OK);
     hs_npu_set_current(d, NULL);
@@ -295,7 +286,7 @@ static void test_trace_written(void **state)
     char *dir = scratch_dir("npu_trace");
     assert_non_null(dir);
     const char *path = scratch_path(dir, "t.json");
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     record_trace(d, path);
     size_t len;
     char *text = slurp(path, &len);
@@ -333,7 +324,7 @@ static void test_trace_profile(void **state)
     char *dir = scratch_dir("npu_trace");
     assert_non_null(dir);
     const char *path = scratch_path(dir, "t.json");
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     record_trace(d, path);
     hs_npu_kernel_profile *k;
     size_t n;
@@ -371,7 +362,7 @@ static void test_trace_profile(void **state)
 static void test_trace_io(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     EXPECT_ERR(hs_npu_trace_start(d, "/nonexistent/dir/t.json"), HS_ERR_IO);
     assert_false(hs_npu_tracing(d));
     assert_int_equal(hs_npu_trace_stop(d), HS_OK);

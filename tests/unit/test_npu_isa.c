@@ -3,6 +3,7 @@
  * launch errors, functional bodies of the data movement (nd2nz, load2d,
  * fixpipe), mmad (fp16, int8) and vector ops, the launch stats and trace. */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 #include "scratch.h"
 
 #include "hyperspeed/npu.h"
@@ -12,16 +13,6 @@
 
 /* |a - b| <= tol, in double. */
 #define assert_near(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
-
-/* A device of the given preset and mode (the test fails otherwise). */
-static hs_npu *make(const char *preset, hs_npu_mode mode)
-{
-    hs_npu_spec s;
-    hs_npu *d;
-    assert_int_equal(hs_npu_spec_preset(preset, &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, mode, &d), HS_OK);
-    return d;
-}
 
 /* Device memory of `bytes` holding a copy of host (when given). */
 static void *dev_buf(hs_npu *d, const void *host, size_t bytes)
@@ -68,7 +59,7 @@ static hs_status k_mmad(hs_npu_kblock *blk, void *arg)
 static void test_mmad_cost(void **state)
 {
     (void)state;
-    hs_npu *d = make("910B2", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("910B2", HS_NPU_ESTIMATE);
     const hs_npu_spec *s = hs_npu_spec_of(d);
     const int shapes[][4] = {{16, 16, 16, HS_FP16}, {1, 1, 1, HS_FP16},   {17, 33, 65, HS_BF16},
                              {128, 64, 128, HS_FP16}, {100, 70, 40, HS_BF16}, {16, 33, 16, HS_INT8}};
@@ -115,7 +106,7 @@ static hs_status k_copy(hs_npu_kblock *blk, void *arg)
 static void test_copy_cost_and_l2(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     const hs_npu_spec *s = hs_npu_spec_of(d);
     const int64_t n = 10000; /* 40000 bytes, not a multiple of any rate */
     copy_args a = {dev_buf(d, NULL, (size_t)n * 4), n, 2, {0}};
@@ -137,7 +128,7 @@ static void test_copy_cost_and_l2(void **state)
 static void test_l2_shared_first_read(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     const int64_t n = 4096;
     copy_args a = {dev_buf(d, NULL, (size_t)n * 4), n, 1, {0}};
     assert_int_equal(hs_npu_launch(d, NULL, "copy4", HS_NPU_LAUNCH_VECTOR, 4, k_copy, &a), HS_OK);
@@ -166,7 +157,7 @@ static hs_status k_sweep(hs_npu_kblock *blk, void *arg)
 static void test_l2_capacity(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     const int64_t n = (6 << 20) / 4;
     copy_args a = {dev_buf(d, NULL, (size_t)n * 4), n, 2, {0}};
     assert_int_equal(hs_npu_launch(d, NULL, "sweep", HS_NPU_LAUNCH_VECTOR, 1, k_sweep, &a), HS_OK);
@@ -216,7 +207,7 @@ static hs_status k_flags(hs_npu_kblock *blk, void *arg)
 static void test_flags(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     const hs_npu_spec *s = hs_npu_spec_of(d);
     const int64_t n = 1000;
     const uint64_t vcost = (uint64_t)s->lat_vector + ceil_u(4 * n, (uint64_t)s->vector_bytes);
@@ -261,7 +252,7 @@ static hs_status k_wait(hs_npu_kblock *blk, void *arg)
 static void test_wait_and_barrier(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     wait_args a = {0, {0}};
     EXPECT_ERR(hs_npu_launch(d, NULL, "hang", HS_NPU_LAUNCH_VECTOR, 1, k_wait, &a), HS_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(hs_last_error(), "no set pending"));
@@ -295,7 +286,7 @@ static hs_status k_alloc(hs_npu_kblock *blk, void *arg)
 static void test_buffer_and_launch_errors(void **state)
 {
     (void)state;
-    hs_npu *d = make("910B2", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("910B2", HS_NPU_EXECUTE);
     alloc_args a = {HS_BUF_L0A, 64 * 1024, 0};
     assert_int_equal(hs_npu_launch(d, NULL, "fits", HS_NPU_LAUNCH_CUBE, 2, k_alloc, &a), HS_OK);
     a.bytes = 64 * 1024 + 1;
@@ -365,7 +356,7 @@ static hs_status k_cube(hs_npu_kblock *blk, void *arg)
 static void test_cube_fp16_layouts(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     const int M = 19, K = 37, N = 21;
     float A[19 * 37], B[37 * 21];
     uint16_t ah[19 * 37], at[37 * 19], bh[21 * 37], bt[37 * 21];
@@ -400,7 +391,7 @@ static void test_cube_fp16_layouts(void **state)
 static void test_cube_int8_and_bf16_out(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     enum { M = 18, K = 45, N = 17 };
     int8_t A[M * K], Bt[N * K];
     for (int i = 0; i < M * K; i++)
@@ -514,7 +505,7 @@ static hs_status k_vec(hs_npu_kblock *blk, void *arg)
 static void test_vector_ops(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     enum { n = 300 };
     float x[n], y[n], out[16 * n];
     for (int i = 0; i < n; i++) {
@@ -602,7 +593,7 @@ static void test_modes_and_trace(void **state)
     const int64_t n = 4096;
     hs_npu_launch_stats st[2];
     for (int mode = 0; mode < 2; mode++) {
-        hs_npu *d = make("test", (hs_npu_mode)mode);
+        hs_npu *d = npu_make("test", (hs_npu_mode)mode);
         float host[4096];
         for (int i = 0; i < n; i++)
             host[i] = (float)i;

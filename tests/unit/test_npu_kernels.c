@@ -17,6 +17,7 @@
  * magnitude).
  */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
@@ -27,47 +28,6 @@
 #define ATOL 1e-6
 
 /* ------------------------------------------------------------- harness */
-
-/* One device per mode on the "test" preset. */
-typedef struct devs {
-    hs_npu *exec, *est;
-} devs;
-
-static devs devs_new(void)
-{
-    hs_npu_spec s;
-    devs d;
-    assert_int_equal(hs_npu_spec_preset("test", &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, HS_NPU_EXECUTE, &d.exec), HS_OK);
-    assert_int_equal(hs_npu_new(&s, HS_NPU_ESTIMATE, &d.est), HS_OK);
-    return d;
-}
-
-static void devs_free(devs *d)
-{
-    hs_npu_set_current(NULL, NULL);
-    hs_npu_free(d->exec);
-    hs_npu_free(d->est);
-}
-
-/* Device copy of n floats of host (NULL: uninitialised; estimate mode only
- * accounts the copy). */
-static float *up(hs_npu *d, const float *host, size_t n)
-{
-    void *p;
-    assert_int_equal(hs_npu_malloc(d, n * sizeof(float), &p), HS_OK);
-    if (host)
-        assert_int_equal(hs_npu_memcpy_h2d(d, NULL, p, host, n * sizeof(float)), HS_OK);
-    return p;
-}
-
-/* Copies n floats back (execute mode) and frees the device buffer. */
-static void down(hs_npu *d, float *host, float *dev, size_t n)
-{
-    if (host && hs_npu_mode_of(d) == HS_NPU_EXECUTE)
-        assert_int_equal(hs_npu_memcpy_d2h(d, NULL, host, dev, n * sizeof(float)), HS_OK);
-    assert_int_equal(hs_npu_free_mem(d, dev), HS_OK);
-}
 
 static hs_tensor on_npu(hs_tensor t)
 {
@@ -156,8 +116,8 @@ static cost norm_fwd_on(hs_npu *d, int ln, const float *x, const float *w, const
                         float *rstd, int64_t N, int64_t C)
 {
     hs_npu_set_current(d, NULL);
-    float *dx = up(d, x, N * C), *dw = up(d, w, C), *db = up(d, b, C);
-    float *dout = up(d, NULL, N * C), *dmean = up(d, NULL, N), *drstd = up(d, NULL, N);
+    float *dx = npu_up(d, x, N * C), *dw = npu_up(d, w, C), *db = npu_up(d, b, C);
+    float *dout = npu_up(d, NULL, N * C), *dmean = npu_up(d, NULL, N), *drstd = npu_up(d, NULL, N);
     hs_tensor to = on_npu(hs_view2(dout, HS_FP32, N, C)), tx = on_npu(hs_view2(dx, HS_FP32, N, C));
     hs_tensor tw = on_npu(hs_view1(dw, HS_FP32, C)), tb = on_npu(hs_view1(db, HS_FP32, C));
     hs_tensor tm = on_npu(hs_view1(dmean, HS_FP32, N)), tr = on_npu(hs_view1(drstd, HS_FP32, N));
@@ -167,12 +127,12 @@ static cost norm_fwd_on(hs_npu *d, int ln, const float *x, const float *w, const
     else
         assert_int_equal(hs_rmsnorm_forward(&to, &tr, &tx, &tw, 1e-5f), HS_OK);
     const cost c = cost_since(d, t0);
-    down(d, out, dout, N * C);
-    down(d, mean, dmean, N);
-    down(d, rstd, drstd, N);
-    down(d, NULL, dx, N * C);
-    down(d, NULL, dw, C);
-    down(d, NULL, db, C);
+    npu_down(d, out, dout, N * C);
+    npu_down(d, mean, dmean, N);
+    npu_down(d, rstd, drstd, N);
+    npu_down(d, NULL, dx, N * C);
+    npu_down(d, NULL, dw, C);
+    npu_down(d, NULL, db, C);
     return c;
 }
 
@@ -218,9 +178,9 @@ typedef struct norm_bwd_io {
 static cost norm_bwd_on(hs_npu *d, int ln, norm_bwd_io *io, int64_t N, int64_t C, int want)
 {
     hs_npu_set_current(d, NULL);
-    float *ddy = up(d, io->dy, N * C), *dx = up(d, io->x, N * C), *dw = up(d, io->w, C);
-    float *dm = up(d, io->mean, N), *dr = up(d, io->rstd, N);
-    float *ddi = up(d, io->dinp, N * C), *ddw = up(d, io->dw, C), *ddb = up(d, io->db, C);
+    float *ddy = npu_up(d, io->dy, N * C), *dx = npu_up(d, io->x, N * C), *dw = npu_up(d, io->w, C);
+    float *dm = npu_up(d, io->mean, N), *dr = npu_up(d, io->rstd, N);
+    float *ddi = npu_up(d, io->dinp, N * C), *ddw = npu_up(d, io->dw, C), *ddb = npu_up(d, io->db, C);
     hs_tensor tdy = on_npu(hs_view2(ddy, HS_FP32, N, C)), tx = on_npu(hs_view2(dx, HS_FP32, N, C));
     hs_tensor tw = on_npu(hs_view1(dw, HS_FP32, C)), tm = on_npu(hs_view1(dm, HS_FP32, N));
     hs_tensor tr = on_npu(hs_view1(dr, HS_FP32, N)), tdi = on_npu(hs_view2(ddi, HS_FP32, N, C));
@@ -233,14 +193,14 @@ static cost norm_bwd_on(hs_npu *d, int ln, norm_bwd_io *io, int64_t N, int64_t C
         assert_int_equal(hs_rmsnorm_backward(pdi, pdw, &tdy, &tx, &tw, &tr), HS_OK);
     const cost c = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    down(d, exec ? io->dinp : NULL, ddi, N * C);
-    down(d, exec ? io->dw : NULL, ddw, C);
-    down(d, exec ? io->db : NULL, ddb, C);
-    down(d, NULL, ddy, N * C);
-    down(d, NULL, dx, N * C);
-    down(d, NULL, dw, C);
-    down(d, NULL, dm, N);
-    down(d, NULL, dr, N);
+    npu_down(d, exec ? io->dinp : NULL, ddi, N * C);
+    npu_down(d, exec ? io->dw : NULL, ddw, C);
+    npu_down(d, exec ? io->db : NULL, ddb, C);
+    npu_down(d, NULL, ddy, N * C);
+    npu_down(d, NULL, dx, N * C);
+    npu_down(d, NULL, dw, C);
+    npu_down(d, NULL, dm, N);
+    npu_down(d, NULL, dr, N);
     return c;
 }
 
@@ -299,16 +259,16 @@ static void test_norm_backward(void **state)
 static cost gelu_fwd_on(hs_npu *d, const float *x, const float *bias, float *out, int64_t N, int64_t C)
 {
     hs_npu_set_current(d, NULL);
-    float *dx = up(d, x, N * C), *db = bias ? up(d, bias, C) : NULL, *dout = up(d, NULL, N * C);
+    float *dx = npu_up(d, x, N * C), *db = bias ? npu_up(d, bias, C) : NULL, *dout = npu_up(d, NULL, N * C);
     hs_tensor to = on_npu(hs_view2(dout, HS_FP32, N, C)), tx = on_npu(hs_view2(dx, HS_FP32, N, C));
     hs_tensor tb = on_npu(hs_view1(db ? db : dx, HS_FP32, C));
     const double t0 = clock_of(d);
     assert_int_equal(hs_bias_gelu_forward(&to, &tx, db ? &tb : NULL), HS_OK);
     const cost c = cost_since(d, t0);
-    down(d, out, dout, N * C);
-    down(d, NULL, dx, N * C);
+    npu_down(d, out, dout, N * C);
+    npu_down(d, NULL, dx, N * C);
     if (db)
-        down(d, NULL, db, C);
+        npu_down(d, NULL, db, C);
     return c;
 }
 
@@ -316,8 +276,8 @@ static cost gelu_bwd_on(hs_npu *d, const float *dy, const float *x, const float 
                         int64_t N, int64_t C)
 {
     hs_npu_set_current(d, NULL);
-    float *ddy = up(d, dy, N * C), *dxx = up(d, x, N * C), *db = bias ? up(d, bias, C) : NULL;
-    float *ddx = dx ? up(d, dx, N * C) : NULL, *ddb = dbias ? up(d, dbias, C) : NULL;
+    float *ddy = npu_up(d, dy, N * C), *dxx = npu_up(d, x, N * C), *db = bias ? npu_up(d, bias, C) : NULL;
+    float *ddx = dx ? npu_up(d, dx, N * C) : NULL, *ddb = dbias ? npu_up(d, dbias, C) : NULL;
     hs_tensor tdy = on_npu(hs_view2(ddy, HS_FP32, N, C)), tx = on_npu(hs_view2(dxx, HS_FP32, N, C));
     hs_tensor tb = on_npu(hs_view1(db ? db : dxx, HS_FP32, C)), tdx = on_npu(hs_view2(ddx ? ddx : dxx, HS_FP32, N, C));
     hs_tensor tdb = on_npu(hs_view1(ddb ? ddb : dxx, HS_FP32, C));
@@ -326,13 +286,13 @@ static cost gelu_bwd_on(hs_npu *d, const float *dy, const float *x, const float 
     const cost c = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
     if (ddx)
-        down(d, exec ? dx : NULL, ddx, N * C);
+        npu_down(d, exec ? dx : NULL, ddx, N * C);
     if (ddb)
-        down(d, exec ? dbias : NULL, ddb, C);
-    down(d, NULL, ddy, N * C);
-    down(d, NULL, dxx, N * C);
+        npu_down(d, exec ? dbias : NULL, ddb, C);
+    npu_down(d, NULL, ddy, N * C);
+    npu_down(d, NULL, dxx, N * C);
     if (db)
-        down(d, NULL, db, C);
+        npu_down(d, NULL, db, C);
     return c;
 }
 
@@ -385,7 +345,7 @@ static void test_gelu(void **state)
 static cost swiglu_on(hs_npu *d, const float *inp, const float *dy, float *out, float *dinp, int64_t N, int64_t F)
 {
     hs_npu_set_current(d, NULL);
-    float *di = up(d, inp, N * 2 * F), *ddy = up(d, dy, N * F), *dout = up(d, NULL, N * F), *ddi = up(d, dinp, N * 2 * F);
+    float *di = npu_up(d, inp, N * 2 * F), *ddy = npu_up(d, dy, N * F), *dout = npu_up(d, NULL, N * F), *ddi = npu_up(d, dinp, N * 2 * F);
     hs_tensor ti = on_npu(hs_view2(di, HS_FP32, N, 2 * F)), to = on_npu(hs_view2(dout, HS_FP32, N, F));
     hs_tensor tdy = on_npu(hs_view2(ddy, HS_FP32, N, F)), tdi = on_npu(hs_view2(ddi, HS_FP32, N, 2 * F));
     const double t0 = clock_of(d);
@@ -393,10 +353,10 @@ static cost swiglu_on(hs_npu *d, const float *inp, const float *dy, float *out, 
     assert_int_equal(hs_swiglu_backward(&tdi, &tdy, &ti), HS_OK);
     const cost c = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    down(d, exec ? out : NULL, dout, N * F);
-    down(d, exec ? dinp : NULL, ddi, N * 2 * F);
-    down(d, NULL, di, N * 2 * F);
-    down(d, NULL, ddy, N * F);
+    npu_down(d, exec ? out : NULL, dout, N * F);
+    npu_down(d, exec ? dinp : NULL, ddi, N * 2 * F);
+    npu_down(d, NULL, di, N * 2 * F);
+    npu_down(d, NULL, ddy, N * F);
     return c;
 }
 
@@ -428,8 +388,8 @@ static cost residual_on(hs_npu *d, const float *a, const float *b, const float *
                         float *db, int64_t n, int alias)
 {
     hs_npu_set_current(d, NULL);
-    float *pa = up(d, a, n), *pb = up(d, b, n), *pdy = up(d, dy, n), *pda = up(d, da, n), *pdb = up(d, db, n);
-    float *po = alias ? pb : up(d, NULL, n);
+    float *pa = npu_up(d, a, n), *pb = npu_up(d, b, n), *pdy = npu_up(d, dy, n), *pda = npu_up(d, da, n), *pdb = npu_up(d, db, n);
+    float *po = alias ? pb : npu_up(d, NULL, n);
     hs_tensor ta = on_npu(hs_view1(pa, HS_FP32, n)), tb = on_npu(hs_view1(pb, HS_FP32, n));
     hs_tensor to = on_npu(hs_view1(po, HS_FP32, n)), tdy = on_npu(hs_view1(pdy, HS_FP32, n));
     hs_tensor tda = on_npu(hs_view1(pda, HS_FP32, n)), tdb = on_npu(hs_view1(pdb, HS_FP32, n));
@@ -440,12 +400,12 @@ static cost residual_on(hs_npu *d, const float *a, const float *b, const float *
     const cost c = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
     if (!alias)
-        down(d, exec ? out : NULL, po, n);
-    down(d, exec && alias ? out : NULL, pb, n);
-    down(d, exec ? da : NULL, pda, n);
-    down(d, exec ? db : NULL, pdb, n);
-    down(d, NULL, pa, n);
-    down(d, NULL, pdy, n);
+        npu_down(d, exec ? out : NULL, po, n);
+    npu_down(d, exec && alias ? out : NULL, pb, n);
+    npu_down(d, exec ? da : NULL, pda, n);
+    npu_down(d, exec ? db : NULL, pdb, n);
+    npu_down(d, NULL, pa, n);
+    npu_down(d, NULL, pdy, n);
     return c;
 }
 
@@ -483,17 +443,17 @@ static void test_residual(void **state)
 static cost adamw_on(hs_npu *d, float *p, const float *g, float *m, float *vv, int64_t n, const hs_adamw_params *hp)
 {
     hs_npu_set_current(d, NULL);
-    float *pp = up(d, p, n), *pg = up(d, g, n), *pm = up(d, m, n), *pv = up(d, vv, n);
+    float *pp = npu_up(d, p, n), *pg = npu_up(d, g, n), *pm = npu_up(d, m, n), *pv = npu_up(d, vv, n);
     hs_tensor tp = on_npu(hs_view1(pp, HS_FP32, n)), tg = on_npu(hs_view1(pg, HS_FP32, n));
     hs_tensor tm = on_npu(hs_view1(pm, HS_FP32, n)), tv = on_npu(hs_view1(pv, HS_FP32, n));
     const double t0 = clock_of(d);
     assert_int_equal(hs_adamw_update(&tp, &tg, &tm, &tv, hp), HS_OK);
     const cost c = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    down(d, exec ? p : NULL, pp, n);
-    down(d, exec ? m : NULL, pm, n);
-    down(d, exec ? vv : NULL, pv, n);
-    down(d, NULL, pg, n);
+    npu_down(d, exec ? p : NULL, pp, n);
+    npu_down(d, exec ? m : NULL, pm, n);
+    npu_down(d, exec ? vv : NULL, pv, n);
+    npu_down(d, NULL, pg, n);
     return c;
 }
 
@@ -534,13 +494,13 @@ static cost norm_scale_on(hs_npu *d, float *const *x, const int64_t *n, double *
     hs_npu_set_current(d, NULL);
     hs_tensor t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = on_npu(hs_view1(up(d, x[i], n[i]), HS_FP32, n[i]));
+        t[i] = on_npu(hs_view1(npu_up(d, x[i], n[i]), HS_FP32, n[i]));
     const double t0 = clock_of(d);
     assert_int_equal(hs_grad_norm(t, 3, norm), HS_OK);
     assert_int_equal(hs_scale_inplace(&t[2], 0.25f), HS_OK);
     const cost c = cost_since(d, t0);
     for (int i = 0; i < 3; i++)
-        down(d, i == 2 && hs_npu_mode_of(d) == HS_NPU_EXECUTE ? scaled : NULL, t[i].data, n[i]);
+        npu_down(d, i == 2 && hs_npu_mode_of(d) == HS_NPU_EXECUTE ? scaled : NULL, t[i].data, n[i]);
     return c;
 }
 
@@ -576,7 +536,7 @@ static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const in
 {
     hs_npu_set_current(d, NULL);
     const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
-    float *px = up(d, x, n), *po = alias ? px : up(d, NULL, n), *pb = alias ? px : up(d, NULL, n);
+    float *px = npu_up(d, x, n), *po = alias ? px : npu_up(d, NULL, n), *pb = alias ? px : npu_up(d, NULL, n);
     hs_tensor tx = on_npu(hs_view4(px, HS_FP32, shape[0], shape[1], shape[2], shape[3]));
     hs_tensor to = tx, tb = tx;
     to.data = po;
@@ -591,10 +551,10 @@ static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const in
     assert_int_equal(hs_rope_backward(&tb, &to, n_rot, 10000.0f), HS_OK);
     cost c = cost_since(d, t0);
     c.seconds += fwd.seconds;
-    down(d, exec ? back : NULL, pb, n);
+    npu_down(d, exec ? back : NULL, pb, n);
     if (!alias) {
-        down(d, NULL, po, n);
-        down(d, NULL, px, n);
+        npu_down(d, NULL, po, n);
+        npu_down(d, NULL, px, n);
     }
     return c;
 }
@@ -651,8 +611,8 @@ static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
     hs_npu_set_current(d, NULL);
     const int64_t B = io->B, T = io->T, C = io->C, V = io->V, n = B * T * C;
     int32_t *pt = up_i32(d, io->tok, B * T);
-    float *pwte = up(d, io->wte, V * C), *pwpe = io->wpe ? up(d, io->wpe, T * C) : NULL, *po = up(d, NULL, n);
-    float *pdy = up(d, io->dy, n), *pdwte = up(d, io->dwte, V * C), *pdwpe = up(d, io->dwpe, T * C);
+    float *pwte = npu_up(d, io->wte, V * C), *pwpe = io->wpe ? npu_up(d, io->wpe, T * C) : NULL, *po = npu_up(d, NULL, n);
+    float *pdy = npu_up(d, io->dy, n), *pdwte = npu_up(d, io->dwte, V * C), *pdwpe = npu_up(d, io->dwpe, T * C);
     hs_tensor tt = on_npu(hs_view2(pt, HS_INT32, B, T)), twte = on_npu(hs_view2(pwte, HS_FP32, V, C));
     hs_tensor twpe = on_npu(hs_view2(pwpe ? pwpe : pwte, HS_FP32, T, C)), to = on_npu(hs_view3(po, HS_FP32, B, T, C));
     hs_tensor tdy = on_npu(hs_view3(pdy, HS_FP32, B, T, C)), tdwte = on_npu(hs_view2(pdwte, HS_FP32, V, C));
@@ -664,14 +624,14 @@ static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
     assert_int_equal(hs_embedding_backward(&tdwte, pwpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
     *bwd = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    down(d, exec ? io->out : NULL, po, n);
-    down(d, exec ? io->dwte : NULL, pdwte, V * C);
-    down(d, exec ? io->dwpe : NULL, pdwpe, T * C);
+    npu_down(d, exec ? io->out : NULL, po, n);
+    npu_down(d, exec ? io->dwte : NULL, pdwte, V * C);
+    npu_down(d, exec ? io->dwpe : NULL, pdwpe, T * C);
     assert_int_equal(hs_npu_free_mem(d, pt), HS_OK);
-    down(d, NULL, pwte, V * C);
+    npu_down(d, NULL, pwte, V * C);
     if (pwpe)
-        down(d, NULL, pwpe, T * C);
-    down(d, NULL, pdy, n);
+        npu_down(d, NULL, pwpe, T * C);
+    npu_down(d, NULL, pdy, n);
 }
 
 static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, int with_wpe, int zero_tokens)
@@ -732,7 +692,7 @@ static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *losses, f
                   int64_t V, int alias, cost *fwd, cost *bwd)
 {
     hs_npu_set_current(d, NULL);
-    float *px = up(d, x, N * V), *pl = up(d, NULL, N), *pe = up(d, NULL, N), *pd = alias ? px : up(d, NULL, N * V);
+    float *px = npu_up(d, x, N * V), *pl = npu_up(d, NULL, N), *pe = npu_up(d, NULL, N), *pd = alias ? px : npu_up(d, NULL, N * V);
     int32_t *pt = up_i32(d, tg, N);
     hs_tensor tx = on_npu(hs_view2(px, HS_FP32, N, V)), tt = on_npu(hs_view1(pt, HS_INT32, N));
     hs_tensor tl = on_npu(hs_view1(pl, HS_FP32, N)), te = on_npu(hs_view1(pe, HS_FP32, N));
@@ -744,11 +704,11 @@ static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *losses, f
     assert_int_equal(hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f), HS_OK);
     *bwd = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    down(d, exec ? losses : NULL, pl, N);
-    down(d, exec ? lse : NULL, pe, N);
-    down(d, exec ? dx : NULL, pd, N * V);
+    npu_down(d, exec ? losses : NULL, pl, N);
+    npu_down(d, exec ? lse : NULL, pe, N);
+    npu_down(d, exec ? dx : NULL, pd, N * V);
     if (!alias)
-        down(d, NULL, px, N * V);
+        npu_down(d, NULL, px, N * V);
     assert_int_equal(hs_npu_free_mem(d, pt), HS_OK);
 }
 
@@ -796,7 +756,7 @@ static void test_mixed_devices(void **state)
     devs v = devs_new();
     hs_npu_set_current(v.exec, NULL);
     float host[64] = {0};
-    float *dev = up(v.exec, host, 64);
+    float *dev = npu_up(v.exec, host, 64);
     hs_tensor hx = hs_view2(host, HS_FP32, 4, 16), hw = hs_view1(host, HS_FP32, 16), hr = hs_view1(host, HS_FP32, 4);
     hs_tensor nx = on_npu(hs_view2(dev, HS_FP32, 4, 16)), nw = on_npu(hs_view1(dev, HS_FP32, 16));
     hs_tensor nr = on_npu(hs_view1(dev, HS_FP32, 4));
@@ -843,7 +803,7 @@ static void test_mixed_devices(void **state)
     assert_int_equal(hs_npu_free_mem(v.exec, dtok), HS_OK);
     hs_npu_set_current(NULL, NULL);
     EXPECT_ERR(hs_rmsnorm_forward(&nx, &nr, &nx, &nw, 1e-5f), HS_ERR_DEVICE);
-    down(v.exec, NULL, dev, 64);
+    npu_down(v.exec, NULL, dev, 64);
     devs_free(&v);
 }
 

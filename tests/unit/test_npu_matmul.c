@@ -11,6 +11,7 @@
  * summation, plus the final rounding); the GELU epilogue adds a few fp32
  * ulps of the activation (checked at 4e-6 relative + 1e-6 absolute). */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 
 #include "hyperspeed.h"
 #include "hyperspeed/npu.h"
@@ -21,16 +22,6 @@
 
 /* |a - b| <= tol, in double. */
 #define assert_near(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
-
-/* A device of the given preset and mode (the test fails otherwise). */
-static hs_npu *make(const char *preset, hs_npu_mode mode)
-{
-    hs_npu_spec s;
-    hs_npu *d;
-    assert_int_equal(hs_npu_spec_preset(preset, &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, mode, &d), HS_OK);
-    return d;
-}
 
 /* An NPU tensor of the given shape whose device memory holds host (when
  * given, execute mode). */
@@ -112,7 +103,7 @@ static hs_npu_launch_stats check_forward(hs_npu *d, int N, int C, int OC, hs_dty
 static void test_forward_execute(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     hs_npu_set_current(d, NULL);
     check_forward(d, 1, 1, 1, HS_BF16, 0, 0, 1);
     check_forward(d, 17, 33, 65, HS_BF16, 1, 0, 2);
@@ -129,7 +120,7 @@ static void test_forward_execute(void **state)
 static void test_forward_gelu(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     hs_npu_set_current(d, NULL);
     check_forward(d, 17, 33, 65, HS_BF16, 1, 1, 6);
     hs_npu_launch_stats ls = check_forward(d, 150, 64, 300, HS_FP16, 1, 1, 7);
@@ -220,7 +211,7 @@ static void check_backward(hs_npu *d, int N, int C, int OC, hs_dtype dt, uint64_
 static void test_backward_execute(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_EXECUTE);
+    hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
     hs_npu_set_current(d, NULL);
     check_backward(d, 17, 33, 65, HS_BF16, 11);
     check_backward(d, 100, 70, 40, HS_FP16, 12);
@@ -239,7 +230,7 @@ static void test_backward_execute(void **state)
 static hs_npu_launch_stats run_gemm(const char *preset, hs_npu_mode mode, int64_t M, int64_t K, int64_t N,
                                     int with_bias, int with_gelu, int single_buffer, double *stream_s)
 {
-    hs_npu *d = make(preset, mode);
+    hs_npu *d = npu_make(preset, mode);
     hs_npu_gemm g = {.lda = K, .ldb = K, .b_trans = 1, .ldc = N, .c_dtype = HS_FP32, .dtype = HS_FP16, .m = M,
                      .n = N, .k = K, .gelu = with_gelu, .single_buffer = single_buffer};
     void *a, *b, *c, *bias;
@@ -325,7 +316,7 @@ static void test_double_buffering(void **state)
 static void test_dispatch_errors(void **state)
 {
     (void)state;
-    hs_npu *d = make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
     hs_tensor i32 = npu_tensor(d, HS_FP32, 2, 4, 8, NULL), w32 = npu_tensor(d, HS_FP32, 2, 4, 8, NULL);
     hs_tensor ih = npu_tensor(d, HS_BF16, 2, 4, 8, NULL), wh = npu_tensor(d, HS_BF16, 2, 4, 8, NULL);
     hs_tensor o = npu_tensor(d, HS_FP32, 2, 4, 4, NULL);

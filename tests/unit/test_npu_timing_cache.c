@@ -4,6 +4,7 @@
  * the cost (shapes, operands sharing L2 lines) and ignores what does not
  * (where in HBM the operands are); a model's layers hit after the first. */
 #include "gradcheck.h"
+#include "npu_fixture.h"
 
 #include "hyperspeed.h"
 #include "hyperspeed/npu.h"
@@ -14,10 +15,7 @@
 
 static hs_npu *make(hs_npu_mode mode, int cache)
 {
-    hs_npu_spec s;
-    hs_npu *d;
-    assert_int_equal(hs_npu_spec_preset("test", &s), HS_OK);
-    assert_int_equal(hs_npu_new(&s, mode, &d), HS_OK);
+    hs_npu *d = npu_make("test", mode);
     hs_npu_set_timing_cache(d, cache);
     hs_npu_set_current(d, NULL);
     return d;
@@ -53,19 +51,19 @@ static void test_matmul_hit(void **state)
     hs_convert_fp32_to_bf16(x, f, N * C);
     hs_convert_fp32_to_bf16(w, f + N * C, OC * C);
     hs_npu_launch_stats st[2][2];
-    hs_npu *devs[2] = {cached, fresh};
+    hs_npu *dv[2] = {cached, fresh};
     for (int k = 0; k < 2; k++) {
-        hs_npu_set_current(devs[k], NULL);
+        hs_npu_set_current(dv[k], NULL);
         for (int rep = 0; rep < 2; rep++) {
-            dev_alloc(devs[k], 512 * (size_t)(rep + 1)); /* moves the next buffers elsewhere in HBM */
-            void *dx = dev_alloc(devs[k], 2 * N * C), *dw = dev_alloc(devs[k], 2 * OC * C);
-            float *dout = dev_alloc(devs[k], 4 * N * OC);
-            assert_int_equal(hs_npu_memcpy_h2d(devs[k], NULL, dx, x, 2 * N * C), HS_OK);
-            assert_int_equal(hs_npu_memcpy_h2d(devs[k], NULL, dw, w, 2 * OC * C), HS_OK);
+            dev_alloc(dv[k], 512 * (size_t)(rep + 1)); /* moves the next buffers elsewhere in HBM */
+            void *dx = dev_alloc(dv[k], 2 * N * C), *dw = dev_alloc(dv[k], 2 * OC * C);
+            float *dout = dev_alloc(dv[k], 4 * N * OC);
+            assert_int_equal(hs_npu_memcpy_h2d(dv[k], NULL, dx, x, 2 * N * C), HS_OK);
+            assert_int_equal(hs_npu_memcpy_h2d(dv[k], NULL, dw, w, 2 * OC * C), HS_OK);
             assert_int_equal(hs_npu_matmul_forward(dout, dx, dw, NULL, N, C, OC, HS_BF16), HS_OK);
-            st[k][rep] = hs_npu_last_launch(devs[k]);
+            st[k][rep] = hs_npu_last_launch(dv[k]);
             float *host = rep ? out[1] : out[0];
-            assert_int_equal(hs_npu_memcpy_d2h(devs[k], NULL, host, dout, 4 * N * OC), HS_OK);
+            assert_int_equal(hs_npu_memcpy_d2h(dv[k], NULL, host, dout, 4 * N * OC), HS_OK);
         }
         assert_memory_equal(out[0], out[1], 4 * N * OC);
     }
