@@ -70,18 +70,6 @@ static void plan(ce_args *a, int64_t ub, int tile, int row, int64_t fixed)
     }
 }
 
-/* SCALAR reads vals[0..n) of v after VECTOR wrote them; VECTOR waits for
- * the reads (the values become its scalar operands). */
-static void read_rows(hs_npu_core *c, hs_npu_local v, int64_t n, float *vals)
-{
-    hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
-    hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
-    for (int64_t j = 0; j < n; j++)
-        vals[j] = hs_npu_get_value(v, j);
-    hs_npu_set_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
-    hs_npu_wait_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
-}
-
 /* Per-group buffers (targets, x[target], lse, fix-ups) alternate between
  * two sets by the parity gp of the row group, apart from the chunk
  * ping-pong (a group may span many chunks): flag id 4 + gp frees a set for
@@ -145,7 +133,7 @@ static void fwd_chunk(hs_npu_core *c, fwd_bufs *u, hs_npu_local x, const ce_args
     for (int64_t j = 0; j < rows; j++)
         hs_npu_vreduce_max(hs_npu_sub(u->cm, j, 1), hs_npu_sub(x, j * a->ld, wk), wk);
     hs_npu_vbin(HS_V_MAX, u->mn, u->m, u->cm, rows); /* m' */
-    read_rows(c, u->mn, rows, mx);
+    stash_read_rows(c, u->mn, rows, mx);
     for (int64_t j = 0; j < rows; j++) {
         hs_npu_vscalar(HS_V_ADDS, u->e, hs_npu_sub(x, j * a->ld, wk), -mx[j], wk);
         hs_npu_vunary(HS_V_EXP, u->e, u->e, wk);

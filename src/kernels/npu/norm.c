@@ -104,18 +104,6 @@ static void pp_loaded_for(pingpong *p, int b, int scalar)
         pp_pass(p, b, HS_PIPE_MTE2, HS_PIPE_SCALAR);
 }
 
-/* SCALAR reads vals[0..n) of v after VECTOR wrote them; VECTOR waits for
- * the reads before going on (the values become its scalar operands). */
-static void read_rows(hs_npu_core *c, hs_npu_local v, int64_t n, float *vals)
-{
-    hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
-    hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
-    for (int64_t j = 0; j < n; j++)
-        vals[j] = hs_npu_get_value(v, j);
-    hs_npu_set_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
-    hs_npu_wait_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
-}
-
 /* dst[0] = sum of src[0..n) in pairwise order: the upper part is added
  * onto the lower one (into tmp, which may be src itself; tmp holds at
  * least n/2 + 8 floats) until at most 64 values are left, which one
@@ -259,12 +247,12 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
                 continue;
             if (a->ln && pass == 0) { /* mean = sum / C */
                 hs_npu_vbin(HS_V_DIV, vmean, acc, cnt, rows);
-                read_rows(c, vmean, rows, mu);
+                stash_read_rows(c, vmean, rows, mu);
             } else { /* rstd = 1 / sqrt(sum / C + eps) */
                 hs_npu_vbin(HS_V_DIV, vrstd, acc, cnt, rows);
                 hs_npu_vscalar(HS_V_ADDS, vrstd, vrstd, a->eps, rows);
                 hs_npu_vunary(HS_V_RSQRT, vrstd, vrstd, rows);
-                read_rows(c, vrstd, rows, rs);
+                stash_read_rows(c, vrstd, rows, rs);
             }
         }
     }
@@ -483,8 +471,8 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
             if (pass == 0) { /* mean_d = sa / C, mean_dx = sb / C on the scalar unit */
                 float sa[ROWS_MAX], sb[ROWS_MAX];
                 if (a->ln)
-                    read_rows(c, u.sa, rows, sa);
-                read_rows(c, u.sb, rows, sb);
+                    stash_read_rows(c, u.sa, rows, sa);
+                stash_read_rows(c, u.sb, rows, sb);
                 for (int64_t j = 0; j < rows; j++) {
                     md[j] = a->ln ? sa[j] / (float)g->C : 0.0f;
                     mdx[j] = sb[j] / (float)g->C;

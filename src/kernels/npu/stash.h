@@ -1,8 +1,11 @@
-/* A UB stash of per-row results (a norm's mean and rstd, cross-entropy's
+/* Per-row values of the row-wise vector kernels (norms, cross-entropy).
+ * A UB stash of per-row results (a norm's mean and rstd, cross-entropy's
  * losses and lse): a kernel takes the slots of the rows it has computed,
  * and the stash is stored to GM with one MTE3 copy each time it fills and
  * at the end of the block, instead of one tiny store per tile. Event id 3
- * of VECTOR <-> MTE3 is the stash's. */
+ * of VECTOR <-> MTE3 is the stash's. And the hand-over of per-row values
+ * from the vector unit to the scalar unit (event id 2 of VECTOR <->
+ * SCALAR), which turns them into scalar operands. */
 #ifndef HS_KERNELS_NPU_STASH_H
 #define HS_KERNELS_NPU_STASH_H
 
@@ -45,6 +48,18 @@ static inline hs_npu_local stash_take(stash *s, int64_t row, int64_t rows)
     hs_npu_local v = hs_npu_sub(s->buf, s->n, rows);
     s->n += rows;
     return v;
+}
+
+/* SCALAR reads vals[0..n) of v after VECTOR wrote them; VECTOR waits for
+ * the reads before going on (the values become its scalar operands). */
+static inline void stash_read_rows(hs_npu_core *c, hs_npu_local v, int64_t n, float *vals)
+{
+    hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
+    hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_SCALAR, 2);
+    for (int64_t j = 0; j < n; j++)
+        vals[j] = hs_npu_get_value(v, j);
+    hs_npu_set_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
+    hs_npu_wait_flag(c, HS_PIPE_SCALAR, HS_PIPE_VECTOR, 2);
 }
 
 #endif
