@@ -294,9 +294,8 @@ typedef enum hs_npu_vop {
 
 /* Binary op (HS_V_ADD .. HS_V_MIN). */
 hs_status hs_npu_vbin(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, hs_npu_local b, int64_t n);
-/* Unary op (HS_V_EXP .. HS_V_COPY). EXP is core/fast_exp.h's hs_fast_exp
- * (within 2 ulp of expf; 0 below -87.3, inf above 88.3); LN of x <= 0
- * gives -inf/NaN as logf. */
+/* Unary op (HS_V_EXP .. HS_V_COPY), computed as libm's expf, logf, ...
+ * LN of x <= 0 gives -inf/NaN as logf. */
 hs_status hs_npu_vunary(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, int64_t n);
 /* Scalar-operand op (HS_V_ADDS .. HS_V_MINS). */
 hs_status hs_npu_vscalar(hs_npu_vop op, hs_npu_local dst, hs_npu_local a, float s, int64_t n);
