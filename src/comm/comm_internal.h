@@ -135,11 +135,19 @@ void hs_reqset_free(hs_reqset *s);
 /* HS_ERR_COMM with MPI's text for MPI error code rc. */
 hs_status hs_mpi_error(int rc, const char *what);
 
+/* A local copy to make while a step's messages are in flight. */
+typedef struct hs_copy {
+    void *dst;
+    const void *src;
+    size_t bytes;
+} hs_copy;
+
 /* One step of an algorithm: receive rbytes from `from` into rbuf and send
- * sbytes of sbuf to `to` (tag `tag` on comm), and wait for both; s is the
- * caller's request set, reused from step to step. */
+ * sbytes of sbuf to `to` (tag `tag` on comm), make the copy `also` (may be
+ * NULL) meanwhile, and wait for both messages; s is the caller's request
+ * set, reused from step to step. */
 hs_status hs_exchange(hs_runtime *rt, hs_reqset *s, MPI_Comm comm, const void *sbuf, size_t sbytes, int to,
-                      void *rbuf, size_t rbytes, int from, int tag);
+                      void *rbuf, size_t rbytes, int from, int tag, const hs_copy *also);
 
 /* ---- progress.c */
 /* Waits (polling with back-off) until every request of s completes, while
@@ -165,10 +173,12 @@ hs_status hs_exec(hs_runtime *rt, hs_comm_request *r);
  * elements (all blocks); out receives this rank's reduced block. */
 hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void *out, size_t count, hs_dtype dt,
                                  hs_reduce_op op);
-hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt);
+/* All-gather into buf; this rank's block is at `mine` (buf + its offset
+ * when in place, else copied there while the first step is in flight). */
+hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, const void *mine, void *buf, size_t count, hs_dtype dt);
 hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void *out, size_t count, hs_dtype dt,
                                hs_reduce_op op);
-hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt);
+hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, const void *mine, void *buf, size_t count, hs_dtype dt);
 
 /* ---- watchdog.c */
 hs_status hs_watchdog_post(hs_runtime *rt);

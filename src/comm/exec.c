@@ -13,11 +13,12 @@ static hs_status reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void
     return hs_ring_reduce_scatter(rt, c, in, out, count, dt, op);
 }
 
-static hs_status allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt, hs_comm_algo algo)
+static hs_status allgather(hs_runtime *rt, hs_comm *c, const void *mine, void *buf, size_t count, hs_dtype dt,
+                           hs_comm_algo algo)
 {
     if (algo == HS_ALGO_HALVING_DOUBLING)
-        return hs_hd_allgather(rt, c, buf, count, dt);
-    return hs_ring_allgather(rt, c, buf, count, dt);
+        return hs_hd_allgather(rt, c, mine, buf, count, dt);
+    return hs_ring_allgather(rt, c, mine, buf, count, dt);
 }
 
 static hs_status run_reduction(hs_runtime *rt, hs_comm_request *q)
@@ -34,8 +35,9 @@ static hs_status run_reduction(hs_runtime *rt, hs_comm_request *q)
     hs_comm_algo algo = hs_comm_pick_algorithm(c->algo, c->size, c->nodes, q->count * es);
     if (q->kind == HS_COLL_REDUCE_SCATTER)
         return reduce_scatter(rt, c, q->send, q->recv, q->count, q->dt, q->op, algo);
-    HS_TRY(reduce_scatter(rt, c, q->send, (char *)q->recv + off * es, q->count, q->dt, q->op, algo));
-    return allgather(rt, c, q->recv, q->count, q->dt, algo);
+    char *mine = (char *)q->recv + off * es;
+    HS_TRY(reduce_scatter(rt, c, q->send, mine, q->count, q->dt, q->op, algo));
+    return allgather(rt, c, mine, q->recv, q->count, q->dt, algo);
 }
 
 static hs_status run_allgather(hs_runtime *rt, hs_comm_request *q)
@@ -43,11 +45,12 @@ static hs_status run_allgather(hs_runtime *rt, hs_comm_request *q)
     hs_comm *c = q->comm;
     size_t es = hs_dtype_size(q->dt), off, len;
     hs_comm_block(q->count, c->size, c->rank, &off, &len);
-    char *mine = (char *)q->recv + off * es;
-    if (mine != q->send)
-        memmove(mine, q->send, len * es);
+    if (c->size == 1) {
+        memmove((char *)q->recv + off * es, q->send, len * es);
+        return HS_OK;
+    }
     hs_comm_algo algo = hs_comm_pick_algorithm(c->algo, c->size, c->nodes, q->count * es);
-    return allgather(rt, c, q->recv, q->count, q->dt, algo);
+    return allgather(rt, c, q->send, q->recv, q->count, q->dt, algo);
 }
 
 /* All-to-all(v) as every pair's messages posted at once; the own block is

@@ -39,7 +39,7 @@ hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void 
         size_t so = block_start(count, p, send_lo), se = block_start(count, p, send_hi);
         size_t ws = first ? es : as;
         const void *src = first ? (const char *)in + so * es : (const char *)acc + (so - base) * as;
-        st = hs_exchange(rt, &s, c->coll, src, (se - so) * ws, r ^ m, rbuf, (ke - ko) * ws, r ^ m, m);
+        st = hs_exchange(rt, &s, c->coll, src, (se - so) * ws, r ^ m, rbuf, (ke - ko) * ws, r ^ m, m, NULL);
         if (st != HS_OK)
             break;
         if (first)
@@ -55,19 +55,22 @@ hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void 
 }
 
 /* Step with mask m: rank r holds the m blocks of its aligned group and
- * swaps them for its partner's group's. */
-hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt)
+ * swaps them for its partner's group's. The first step (m = 1) sends this
+ * rank's block from `mine` and copies it into buf meanwhile. */
+hs_status hs_hd_allgather(hs_runtime *rt, hs_comm *c, const void *mine, void *buf, size_t count, hs_dtype dt)
 {
     int p = c->size, r = c->rank;
     size_t es = hs_dtype_size(dt);
     hs_reqset s = {0};
     hs_status st = HS_OK;
     for (int m = 1; m < p && st == HS_OK; m *= 2) {
-        int mine = r & ~(m - 1), theirs = (r ^ m) & ~(m - 1);
-        size_t mo = block_start(count, p, mine), me = block_start(count, p, mine + m);
+        int held = r & ~(m - 1), theirs = (r ^ m) & ~(m - 1);
+        size_t ho = block_start(count, p, held), he = block_start(count, p, held + m);
         size_t to = block_start(count, p, theirs), te = block_start(count, p, theirs + m);
-        st = hs_exchange(rt, &s, c->coll, (char *)buf + mo * es, (me - mo) * es, r ^ m, (char *)buf + to * es,
-                         (te - to) * es, r ^ m, m);
+        hs_copy own = {(char *)buf + ho * es, mine, (he - ho) * es};
+        const void *src = m == 1 ? mine : (const char *)buf + ho * es;
+        st = hs_exchange(rt, &s, c->coll, src, (he - ho) * es, r ^ m, (char *)buf + to * es, (te - to) * es, r ^ m, m,
+                         m == 1 ? &own : NULL);
     }
     hs_reqset_free(&s);
     return st;

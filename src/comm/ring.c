@@ -32,7 +32,7 @@ hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, voi
         hs_comm_block(count, p, mod(r - step - 2, p), &roff, &rlen);
         size_t ws = step == 0 ? es : as; /* bytes per element on the wire */
         const void *src = step == 0 ? (const char *)in + soff * es : acc[cur ^ 1];
-        st = hs_exchange(rt, &s, c->coll, src, slen * ws, right, rbuf, rlen * ws, left, step);
+        st = hs_exchange(rt, &s, c->coll, src, slen * ws, right, rbuf, rlen * ws, left, step, NULL);
         if (st != HS_OK)
             break;
         int last = step == p - 2;
@@ -45,8 +45,9 @@ hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, voi
 }
 
 /* Step s: send block (r-s) mod p right, receive block (r-s-1) mod p from
- * the left, in place in buf. */
-hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count, hs_dtype dt)
+ * the left, in place in buf. Step 0 sends this rank's block from `mine`
+ * and copies it into buf meanwhile. */
+hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, const void *mine, void *buf, size_t count, hs_dtype dt)
 {
     int p = c->size, r = c->rank;
     size_t es = hs_dtype_size(dt);
@@ -56,8 +57,10 @@ hs_status hs_ring_allgather(hs_runtime *rt, hs_comm *c, void *buf, size_t count,
         size_t soff, slen, roff, rlen;
         hs_comm_block(count, p, mod(r - step, p), &soff, &slen);
         hs_comm_block(count, p, mod(r - step - 1, p), &roff, &rlen);
-        st = hs_exchange(rt, &s, c->coll, (char *)buf + soff * es, slen * es, mod(r + 1, p), (char *)buf + roff * es,
-                         rlen * es, mod(r - 1, p), step);
+        hs_copy own = {(char *)buf + soff * es, mine, slen * es};
+        const void *src = step == 0 ? mine : (const char *)buf + soff * es;
+        st = hs_exchange(rt, &s, c->coll, src, slen * es, mod(r + 1, p), (char *)buf + roff * es, rlen * es,
+                         mod(r - 1, p), step, step == 0 ? &own : NULL);
     }
     hs_reqset_free(&s);
     return st;

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define PIECE ((size_t)1 << 30)
 
@@ -74,9 +75,11 @@ void hs_reqset_free(hs_reqset *s)
 }
 
 hs_status hs_exchange(hs_runtime *rt, hs_reqset *s, MPI_Comm comm, const void *sbuf, size_t sbytes, int to,
-                      void *rbuf, size_t rbytes, int from, int tag)
+                      void *rbuf, size_t rbytes, int from, int tag, const hs_copy *also)
 {
     HS_TRY(hs_reqset_irecv(s, rbuf, rbytes, from, tag, comm));
     HS_TRY(hs_reqset_isend(s, sbuf, sbytes, to, tag, comm));
+    if (also && also->bytes && also->dst != also->src)
+        memmove(also->dst, also->src, also->bytes);
     return hs_progress_wait(rt, s);
 }
