@@ -111,6 +111,26 @@ HS_API hs_status hs_cross_entropy_forward(hs_tensor *losses, hs_tensor *lse, con
 HS_API hs_status hs_cross_entropy_backward(hs_tensor *dlogits, const hs_tensor *logits, const hs_tensor *lse,
                                            const hs_tensor *targets, float dloss);
 
+/* ---- vocab-parallel cross-entropy (Megatron's, no gather of the logits) ----
+ * Each rank of a tensor-parallel group holds logits[N, V] = the columns
+ * [vocab_start, vocab_start + V) of the vocabulary; targets[N] are
+ * vocabulary ids (-1: ignored row). The shard forward writes
+ *   lse[n] = log sum_v e^logits[n, v]  over its own columns,
+ *   xt[n]  = logits[n, target_n - vocab_start] when the target is one of
+ *            its columns, else 0;
+ * the group then combines (two all-reduces of N floats):
+ *   M = max_r lse_r,  LSE = M + log sum_r e^(lse_r - M),
+ *   loss = LSE - sum_r xt_r  (0 for ignored rows),
+ * and each shard's backward takes LSE and writes
+ *   dlogits[n, v] = dloss * (e^(logits[n, v] - LSE) - [v + vocab_start == target_n]),
+ * zeros for ignored rows (dlogits may alias logits). With vocab_start 0 and
+ * the whole vocabulary these are the plain forward and backward. Errors:
+ * as above, a negative vocab_start, a target below -1. */
+HS_API hs_status hs_cross_entropy_shard_forward(hs_tensor *xt, hs_tensor *lse, const hs_tensor *logits,
+                                                const hs_tensor *targets, int64_t vocab_start);
+HS_API hs_status hs_cross_entropy_shard_backward(hs_tensor *dlogits, const hs_tensor *logits, const hs_tensor *lse,
+                                                 const hs_tensor *targets, int64_t vocab_start, float dloss);
+
 /* ---- residual add ---- out = a + b (out may alias a or b). */
 HS_API hs_status hs_residual_forward(hs_tensor *out, const hs_tensor *a, const hs_tensor *b);
 /* da += dout; db += dout. */

@@ -688,8 +688,12 @@ static void test_embedding(void **state)
 /* --------------------------------------------------------- cross-entropy */
 
 /* Forward, then backward into dlogits (or over the logits when alias). */
-static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *losses, float *lse, float *dx, int64_t N,
-                  int64_t V, int alias, cost *fwd, cost *bwd)
+/* Forward and backward of a cross-entropy (a vocab-parallel shard of
+ * columns [v0, v0 + V) when shard) on device d: out gets the losses (a
+ * shard: x[target]); the backward uses lse_in when given (a shard's
+ * combined lse), else the forward's. */
+static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *out, float *lse, float *dx, int64_t N,
+                  int64_t V, int alias, int shard, int64_t v0, cost *fwd, cost *bwd)
 {
     hs_npu_set_current(d, NULL);
     float *px = npu_up(d, x, N * V), *pl = npu_up(d, NULL, N), *pe = npu_up(d, NULL, N), *pd = alias ? px : npu_up(d, NULL, N * V);
@@ -698,13 +702,17 @@ static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *losses, f
     hs_tensor tl = on_npu(hs_view1(pl, HS_FP32, N)), te = on_npu(hs_view1(pe, HS_FP32, N));
     hs_tensor td = on_npu(hs_view2(pd, HS_FP32, N, V));
     double t0 = clock_of(d);
-    assert_int_equal(hs_cross_entropy_forward(&tl, &te, &tx, &tt), HS_OK);
+    assert_int_equal(shard ? hs_cross_entropy_shard_forward(&tl, &te, &tx, &tt, v0)
+                           : hs_cross_entropy_forward(&tl, &te, &tx, &tt),
+                     HS_OK);
     *fwd = cost_since(d, t0);
     t0 = clock_of(d);
-    assert_int_equal(hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f), HS_OK);
+    assert_int_equal(shard ? hs_cross_entropy_shard_backward(&td, &tx, &te, &tt, v0, 0.37f)
+                           : hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f),
+                     HS_OK);
     *bwd = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
-    npu_down(d, exec ? losses : NULL, pl, N);
+    npu_down(d, exec ? out : NULL, pl, N);
     npu_down(d, exec ? lse : NULL, pe, N);
     npu_down(d, exec ? dx : NULL, pd, N * V);
     if (!alias)
@@ -733,8 +741,8 @@ static void test_cross_entropy(void **state)
             assert_int_equal(hs_cross_entropy_forward(&tl, &te, &tx, &tt), HS_OK);
             assert_int_equal(hs_cross_entropy_backward(&td, &tx, &te, &tt, 0.37f), HS_OK);
             cost fe, be, fs, bs;
-            ce_on(v.exec, x, tg, nl, ne, nd, N, V, alias, &fe, &be);
-            ce_on(v.est, x, tg, NULL, NULL, NULL, N, V, alias, &fs, &bs);
+            ce_on(v.exec, x, tg, nl, ne, nd, N, V, alias, 0, 0, &fe, &be);
+            ce_on(v.est, x, tg, NULL, NULL, NULL, N, V, alias, 0, 0, &fs, &bs);
             snprintf(what, sizeof what, "cross_entropy %lldx%lld alias %d", (long long)N, (long long)V, alias);
             same_cost(what, fe, fs);
             same_cost(what, be, bs);
@@ -742,6 +750,46 @@ static void test_cross_entropy(void **state)
             agree_at(what, nl, rl, N, 8.0); /* lse - x[t]: rounding of the logits' scale */
             agree(what, nd, rd, N * V);
             free(x), free(tg), free(rl), free(re), free(rd), free(nl), free(ne), free(nd);
+        }
+    devs_free(&v);
+}
+
+/* A vocab-parallel shard (columns [v0, v0 + V) of a vocabulary of Vt):
+ * the NPU's x[target], local lse and gradient against the CPU's shard
+ * bodies, with targets in this shard, in others and ignored; estimate
+ * mode costs what execute mode does. */
+static void test_cross_entropy_shard(void **state)
+{
+    (void)state;
+    devs v = devs_new();
+    const int64_t shapes[][3] = {{7, 13, 5}, {33, 100, 300}, {3, 30001, 12000}}; /* N, V, v0 */
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        for (int alias = 0; alias < 2; alias++) {
+            const int64_t N = shapes[k][0], V = shapes[k][1], v0 = shapes[k][2], Vt = v0 + 2 * V;
+            char what[80];
+            float *x = rnd(N * V, 8.0, 91);
+            int32_t *tg = calloc(N, sizeof *tg);
+            assert_non_null(tg);
+            uint64_t st = 92;
+            for (int64_t i = 0; i < N; i++) /* every third row ignored, the others anywhere in [0, Vt) */
+                tg[i] = i % 3 == 1 ? -1 : i % 3 == 0 ? (int32_t)(v0 + (int64_t)(gc_rand(&st) * (double)V))
+                                                     : (int32_t)(gc_rand(&st) * (double)Vt);
+            float *rx = fz(N), *re = fz(N), *rd = fz(N * V), *nx = fz(N), *ne = fz(N), *nd = fz(N * V);
+            hs_tensor tx = hs_view2(x, HS_FP32, N, V), tt = hs_view1(tg, HS_INT32, N);
+            hs_tensor tl = hs_view1(rx, HS_FP32, N), te = hs_view1(re, HS_FP32, N), td = hs_view2(rd, HS_FP32, N, V);
+            assert_int_equal(hs_cross_entropy_shard_forward(&tl, &te, &tx, &tt, v0), HS_OK);
+            assert_int_equal(hs_cross_entropy_shard_backward(&td, &tx, &te, &tt, v0, 0.37f), HS_OK);
+            cost fe, be, fs, bs;
+            ce_on(v.exec, x, tg, nx, ne, nd, N, V, alias, 1, v0, &fe, &be);
+            ce_on(v.est, x, tg, NULL, NULL, NULL, N, V, alias, 1, v0, &fs, &bs);
+            snprintf(what, sizeof what, "cross_entropy shard %lldx%lld at %lld alias %d", (long long)N, (long long)V,
+                     (long long)v0, alias);
+            same_cost(what, fe, fs);
+            same_cost(what, be, bs);
+            assert_memory_equal(nx, rx, (size_t)N * sizeof(float)); /* x[target] or 0: copied, not computed */
+            agree(what, ne, re, N);
+            agree(what, nd, rd, N * V);
+            free(x), free(tg), free(rx), free(re), free(rd), free(nx), free(ne), free(nd);
         }
     devs_free(&v);
 }
@@ -820,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_embedding),
         cmocka_unit_test(test_cross_entropy),
+        cmocka_unit_test(test_cross_entropy_shard),
         cmocka_unit_test(test_mixed_devices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

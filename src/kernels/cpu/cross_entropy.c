@@ -9,6 +9,10 @@
  * Backward, written (not accumulated), element by element so that dlogits
  * may be the logits buffer itself:
  *   dlogits[v] = dloss * (e^(x[v] - lse) - [v == target])   (0 when target = -1)
+ * Vocab-parallel shards (columns v0 .. v0 + V of the vocabulary) compute
+ * the same on their columns: the forward returns x[target] instead of the
+ * loss (0 when the target is in another shard), the backward takes the
+ * combined lse and subtracts only where the target is its own column.
  */
 #include "kernels/cpu/seq.h"
 
@@ -44,19 +48,29 @@ HS_CPU_CLONES static void row_grad(float *d, const float *x, int64_t V, float ls
         d[i] = dloss * hs_fast_exp(x[i] - lse);
 }
 
-void hs_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int64_t N,
-                                  int64_t V)
+/* 1 when vocabulary id t (not -1) is among the columns [v0, v0 + V). */
+static int in_shard(int32_t t, int64_t v0, int64_t V)
+{
+    return t >= 0 && t - v0 >= 0 && t - v0 < V;
+}
+
+void hs_cpu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
+                                  int64_t V, int64_t v0, int shard)
 {
 #pragma omp parallel for num_threads(hs_num_threads()) schedule(static)
     for (int64_t n = 0; n < N; n++) {
         const float *x = logits + n * V;
+        const int32_t t = targets[n];
         lse[n] = row_lse(x, V);
-        losses[n] = targets[n] >= 0 ? lse[n] - x[targets[n]] : 0.0f;
+        if (shard)
+            out[n] = in_shard(t, v0, V) ? x[t - v0] : 0.0f;
+        else
+            out[n] = t >= 0 ? lse[n] - x[t - v0] : 0.0f;
     }
 }
 
 void hs_cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
-                                   int64_t N, int64_t V, float dloss)
+                                   int64_t N, int64_t V, int64_t v0, float dloss)
 {
 #pragma omp parallel for num_threads(hs_num_threads()) schedule(static)
     for (int64_t n = 0; n < N; n++) {
@@ -66,6 +80,7 @@ void hs_cpu_cross_entropy_backward(float *dlogits, const float *logits, const fl
             continue;
         }
         row_grad(d, logits + n * V, V, lse[n], dloss);
-        d[targets[n]] -= dloss;
+        if (in_shard(targets[n], v0, V))
+            d[targets[n] - v0] -= dloss;
     }
 }

@@ -30,11 +30,16 @@ void hs_cpu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, 
 void hs_cpu_swiglu_forward(float *out, const float *inp, int64_t N, int64_t F);
 void hs_cpu_swiglu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t F);
 
-/* cross-entropy (cpu/cross_entropy.c): logits [N,V], targets already in
- * [-1, V); backward writes dlogits, which may alias logits. */
-void hs_cpu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int64_t N,
-                                  int64_t V);
+/* cross-entropy (cpu/cross_entropy.c): logits [N,V] are the vocabulary's
+ * columns [v0, v0 + V) (v0 = 0: all of it), targets are vocabulary ids or
+ * -1 (ignored row). The forward writes lse and out[n]: the loss (lse -
+ * x[t - v0], 0 for ignored rows) or, with shard set, x[t - v0] when the
+ * target is among the columns and else 0. The backward writes dlogits,
+ * which may alias logits, subtracting dloss at the target's column when it
+ * is among them. */
+void hs_cpu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
+                                  int64_t V, int64_t v0, int shard);
 void hs_cpu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
-                                   int64_t N, int64_t V, float dloss);
+                                   int64_t N, int64_t V, int64_t v0, float dloss);
 
 #endif

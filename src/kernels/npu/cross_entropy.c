@@ -17,6 +17,12 @@
  *   dlogits[target] -= scale  (an MTE3 atomic add of -scale after the row's
  *                              chunks are stored; MTE3 runs in order)
  *
+ * Vocab-parallel shards (the logits are the vocabulary's columns
+ * [v0, v0 + V)): the forward writes x[target] where the target is one of
+ * the columns and 0 elsewhere (two compares and selects on target - v0)
+ * instead of the loss; the backward takes the combined lse and adds the
+ * -scale fix-up only where the target is one of its columns.
+ *
  * Tiling. Rows are split over the blocks of a VECTOR launch. A row that
  * fits UB is processed in tiles of R whole rows; a longer vocabulary in
  * chunks of W (R = 1). Tiles ping-pong between two buffer sets with
@@ -42,11 +48,13 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round8(int64_t n) { return (n + 7) / 8 * 8; }
 
 typedef struct ce_args {
-    float *losses, *lse_out, *dlogits;
+    float *losses, *lse_out, *dlogits; /* losses: x[target] for a shard's forward */
     const float *logits, *lse;
     const int32_t *targets;
     float dloss;
     int64_t N, V;
+    int64_t v0; /* the logits are the vocabulary's columns [v0, v0 + V) */
+    int shard;  /* forward: write x[target] (0 when in another shard) instead of the loss */
     int64_t K, W, ld, R; /* chunks per row, chunk width, UB row stride, rows per tile */
 } ce_args;
 
@@ -92,7 +100,8 @@ static void group_drain(hs_npu_core *c, int64_t groups, hs_npu_pipe last)
 }
 
 /* Loads the targets of rows [r, r + rows) into tg and reads them on the
- * scalar unit: t[j] the target, at[j] its column clamped to [0, V). */
+ * scalar unit: t[j] the target, at[j] its column (t - v0) clamped to
+ * [0, V). */
 static void read_targets(hs_npu_core *c, hs_npu_local tg, const ce_args *a, int64_t r, int64_t rows, int gp,
                          float *t, int64_t *at)
 {
@@ -101,7 +110,8 @@ static void read_targets(hs_npu_core *c, hs_npu_local tg, const ce_args *a, int6
     hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_SCALAR, 4 + gp);
     for (int64_t j = 0; j < rows; j++) {
         t[j] = hs_npu_get_value(tg, j);
-        at[j] = t[j] < 0 ? 0 : (int64_t)t[j] >= a->V ? a->V - 1 : (int64_t)t[j];
+        const int64_t col = (int64_t)t[j] - a->v0;
+        at[j] = col < 0 ? 0 : col >= a->V ? a->V - 1 : col;
     }
 }
 
@@ -115,6 +125,18 @@ static void row_sum(hs_npu_local dst, hs_npu_local src, int64_t n)
         n = m;
     }
     hs_npu_vreduce_sum(dst, src, n);
+}
+
+/* dst = src where the row's target (tf: the targets as floats) is one of
+ * this call's columns [v0, v0 + V), else 0. */
+static void mask_to_shard(hs_npu_local dst, hs_npu_local src, hs_npu_local tf, hs_npu_local mask, hs_npu_local zero,
+                          const ce_args *a, int64_t rows)
+{
+    hs_npu_vscalar(HS_V_ADDS, tf, tf, (float)-a->v0, rows);
+    hs_npu_vcmps(HS_CMP_GE, mask, tf, 0.0f, rows);
+    hs_npu_vselect(dst, mask, src, zero, rows);
+    hs_npu_vcmps(HS_CMP_LT, mask, tf, (float)a->V, rows);
+    hs_npu_vselect(dst, mask, dst, zero, rows);
 }
 
 /* ------------------------------------------------------------- forward */
@@ -195,13 +217,18 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
             hs_npu_copy_in(hs_npu_sub(u.xt[gp], j, 1), 1, a->logits + (r + j) * a->V + at[j], 1, 1, 1);
         hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, 4 + gp);
         hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, 4 + gp);
-        /* lse = m + log s;  loss = (lse - x[target]) masked to 0 where target < 0 */
+        /* lse = m + log s;  loss = (lse - x[target]) masked to 0 where target < 0;
+         * a shard: x[target] masked to 0 where the target is another shard's */
         hs_npu_vunary(HS_V_LN, u.s, u.s, rows);
         hs_npu_vbin(HS_V_ADD, vl, u.m, u.s, rows);
-        hs_npu_vbin(HS_V_SUB, vn, vl, u.xt[gp], rows);
         hs_npu_vcast(u.tf, u.tg[gp], rows);
-        hs_npu_vcmps(HS_CMP_GE, u.mask, u.tf, 0.0f, rows);
-        hs_npu_vselect(vn, u.mask, vn, u.zero, rows);
+        if (a->shard) {
+            mask_to_shard(vn, u.xt[gp], u.tf, u.mask, u.zero, a, rows);
+        } else {
+            hs_npu_vbin(HS_V_SUB, vn, vl, u.xt[gp], rows);
+            hs_npu_vcmps(HS_CMP_GE, u.mask, u.tf, 0.0f, rows);
+            hs_npu_vselect(vn, u.mask, vn, u.zero, rows);
+        }
         group_end(c, g, HS_PIPE_VECTOR);
     }
     stash_flush(&lse);
@@ -226,17 +253,18 @@ static void ce_key(hs_npu_key *key, const ce_args *a)
     const int64_t row = 4 * a->N, all = row * a->V;
     const hs_npu_operand ops[] = {{a->losses, row}, {a->lse_out, row}, {a->dlogits, all},
                                   {a->logits, all}, {a->lse, row},     {a->targets, row}};
-    const int64_t dims[] = {a->N, a->V};
+    const int64_t dims[] = {a->N, a->V, a->shard};
     HS_NPU_KEY_OF(key, ops, dims);
     key->independent = 1;
 }
 
-hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
-                                       int64_t N, int64_t V)
+hs_status hs_npu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
+                                       int64_t V, int64_t v0, int shard)
 {
     hs_npu *d;
     HS_TRY(current("hs_cross_entropy_forward", &d));
-    ce_args a = {.losses = losses, .lse_out = lse, .logits = logits, .targets = targets, .N = N, .V = V};
+    ce_args a = {.losses = out, .lse_out = lse, .logits = logits, .targets = targets, .N = N, .V = V, .v0 = v0,
+                 .shard = shard};
     /* tile: x per set; row: e; fixed: targets and x[target] per set, 7 row
      * values, the mask, 2 stashes */
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 1, 1, (4 * ROWS_MAX + 7 * ROWS_MAX + ROWS_MAX / 4 + 2 * STASH) * 4);
@@ -296,19 +324,25 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
                 hs_npu_vunary(HS_V_EXP, xj, xj, wk);
                 hs_npu_vscalar(HS_V_MULS, xj, xj, sc[j], wk);
             }
-            if (k == a->K - 1) { /* fix[j] = -scale_j: -dloss where target >= 0, else 0 */
+            if (k == a->K - 1) { /* fix[j] = -scale_j: -dloss where target >= 0 (a shard: where
+                                  * the target is one of its columns), else 0 */
                 hs_npu_vcast(tf, tg[gp], rows);
-                hs_npu_vcmps(HS_CMP_GE, mask, tf, 0.0f, rows);
-                hs_npu_vselect(fix[gp], mask, neg, zero, rows);
+                if (a->shard) {
+                    mask_to_shard(fix[gp], neg, tf, mask, zero, a, rows);
+                } else {
+                    hs_npu_vcmps(HS_CMP_GE, mask, tf, 0.0f, rows);
+                    hs_npu_vselect(fix[gp], mask, neg, zero, rows);
+                }
             }
             pp_pass(&pp, b, HS_PIPE_VECTOR, HS_PIPE_MTE3);
             hs_npu_copy_out(a->dlogits + r * a->V + c0, a->V, x[b], a->ld, rows, wk);
             pp_end(&pp, b, HS_PIPE_MTE3);
         }
-        /* dlogits[target] -= scale, after the row's stores (MTE3 runs in order) */
+        /* dlogits[target] -= scale, after the row's stores (MTE3 runs in
+         * order); a data-dependent address, so a scatter for the cost */
         hs_npu_set_atomic_add(c, 1);
         for (int64_t j = 0; j < rows; j++)
-            hs_npu_copy_out(a->dlogits + (r + j) * a->V + at[j], 1, hs_npu_sub(fix[gp], j, 1), 1, 1, 1);
+            hs_npu_copy_out_scatter(a->dlogits + (r + j) * a->V + at[j], 1, hs_npu_sub(fix[gp], j, 1), 1, 1, 1);
         hs_npu_set_atomic_add(c, 0);
         group_end(c, g, HS_PIPE_MTE3);
     }
@@ -318,11 +352,12 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
 }
 
 hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
-                                        int64_t N, int64_t V, float dloss)
+                                        int64_t N, int64_t V, int64_t v0, int shard, float dloss)
 {
     hs_npu *d;
     HS_TRY(current("hs_cross_entropy_backward", &d));
-    ce_args a = {.dlogits = dlogits, .logits = logits, .lse = lse, .targets = targets, .dloss = dloss, .N = N, .V = V};
+    ce_args a = {.dlogits = dlogits, .logits = logits, .lse = lse, .targets = targets, .dloss = dloss, .N = N, .V = V,
+                 .v0 = v0, .shard = shard};
     /* tile: x per set; fixed: targets, lse, fix-ups per set, 3 row values, the mask */
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 1, 0, (6 * ROWS_MAX + 3 * ROWS_MAX + ROWS_MAX / 4) * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));

@@ -82,11 +82,12 @@ hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const floa
                                    int64_t T, int64_t C, int64_t V);
 hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
                                     int64_t T, int64_t C, int64_t V);
-hs_status hs_npu_cross_entropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets,
-                                       int64_t N, int64_t V);
+/* v0, shard: as the CPU bodies (kernels/cpu/seq.h). */
+hs_status hs_npu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
+                                       int64_t V, int64_t v0, int shard);
 /* dlogits may alias logits. */
 hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
-                                        int64_t N, int64_t V, float dloss);
+                                        int64_t N, int64_t V, int64_t v0, int shard, float dloss);
 
 /* ---- casts and fills (src/kernels/npu/convert.c) ---- */
 
