@@ -97,6 +97,18 @@ HS_API hs_status hs_embedding_forward(hs_tensor *out, const hs_tensor *tokens, c
                                       const hs_tensor *wpe);
 HS_API hs_status hs_embedding_backward(hs_tensor *dwte, hs_tensor *dwpe, const hs_tensor *dout,
                                        const hs_tensor *tokens);
+/* Vocab-parallel embedding (Megatron's): wte[V,C] holds the vocabulary's
+ * rows [vocab_start, vocab_start + V) on this rank of a tensor-parallel
+ * group. out[b,t,:] = wte[tokens[b,t] - vocab_start,:] for the rank's own
+ * tokens and 0 for the others' (+ wpe[t,:] when given: pass it on one rank
+ * only); the group sums out (all-reduce). The backward adds dout rows into
+ * dwte only for the rank's own tokens (and into dwpe when given). Tokens
+ * must be >= 0 (any id of the vocabulary). Errors: as above, a negative
+ * vocab_start. */
+HS_API hs_status hs_embedding_shard_forward(hs_tensor *out, const hs_tensor *tokens, const hs_tensor *wte,
+                                            const hs_tensor *wpe, int64_t vocab_start);
+HS_API hs_status hs_embedding_shard_backward(hs_tensor *dwte, hs_tensor *dwpe, const hs_tensor *dout,
+                                             const hs_tensor *tokens, int64_t vocab_start);
 
 /* ---- fused softmax + cross-entropy ----
  * logits[N,V], targets[N] int32 (a target of -1 is ignored: loss 0, zero

@@ -604,6 +604,8 @@ typedef struct emb_io {
     const float *wte, *wpe, *dy;
     float *out, *dwte, *dwpe; /* dwte, dwpe: in initial values, out results */
     int64_t B, T, C, V;
+    int shard;   /* a vocab-parallel shard of rows [v0, v0 + V) */
+    int64_t v0;
 } emb_io;
 
 static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
@@ -618,10 +620,14 @@ static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
     hs_tensor tdy = on_npu(hs_view3(pdy, HS_FP32, B, T, C)), tdwte = on_npu(hs_view2(pdwte, HS_FP32, V, C));
     hs_tensor tdwpe = on_npu(hs_view2(pdwpe, HS_FP32, T, C));
     double t0 = clock_of(d);
-    assert_int_equal(hs_embedding_forward(&to, &tt, &twte, pwpe ? &twpe : NULL), HS_OK);
+    assert_int_equal(io->shard ? hs_embedding_shard_forward(&to, &tt, &twte, pwpe ? &twpe : NULL, io->v0)
+                               : hs_embedding_forward(&to, &tt, &twte, pwpe ? &twpe : NULL),
+                     HS_OK);
     *fwd = cost_since(d, t0);
     t0 = clock_of(d);
-    assert_int_equal(hs_embedding_backward(&tdwte, pwpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
+    assert_int_equal(io->shard ? hs_embedding_shard_backward(&tdwte, pwpe ? &tdwpe : NULL, &tdy, &tt, io->v0)
+                               : hs_embedding_backward(&tdwte, pwpe ? &tdwpe : NULL, &tdy, &tt),
+                     HS_OK);
     *bwd = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
     npu_down(d, exec ? io->out : NULL, po, n);
@@ -652,8 +658,8 @@ static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, 
     hs_tensor tdwpe = hs_view2(rdwpe, HS_FP32, T, C);
     assert_int_equal(hs_embedding_forward(&to, &tt, &twte, wpe ? &twpe : NULL), HS_OK);
     assert_int_equal(hs_embedding_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
-    emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V};
-    emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V};
+    emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V, 0, 0};
+    emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V, 0, 0};
     cost fe, be, fs, bs;
     embedding_on(v->exec, &ex, &fe, &be);
     embedding_on(v->est, &es, &fs, &bs);
@@ -670,6 +676,44 @@ static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, 
     assert_memory_equal(ex.dwte, rdwte, V * C * sizeof(float));
     free(tok), free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(rout), free(rdwte), free(rdwpe);
     free(ex.out), free(ex.dwte), free(ex.dwpe);
+}
+
+/* A vocab-parallel shard: rows [v0, v0 + V) of a vocabulary of 3V + v0;
+ * the NPU against the CPU's shard bodies, estimate mode costing what
+ * execute mode does, with and without positions. */
+static void test_embedding_shard(void **state)
+{
+    (void)state;
+    devs v = devs_new();
+    const int64_t B = 2, T = 9, C = 40, V = 17, v0 = 10, n = B * T * C;
+    for (int with_wpe = 0; with_wpe < 2; with_wpe++) {
+        int32_t tok[2 * 9];
+        uint64_t st = 78;
+        for (int64_t i = 0; i < B * T; i++)
+            tok[i] = (int32_t)(gc_rand(&st) * (double)(v0 + 3 * V));
+        float *wte = rnd(V * C, 1.0, 71), *wpe = with_wpe ? rnd(T * C, 1.0, 72) : NULL, *dy = rnd(n, 1.0, 73);
+        float *dwte0 = rnd(V * C, 1.0, 74), *dwpe0 = rnd(T * C, 1.0, 75);
+        float *rout = fz(n), *rdwte = dup_f(dwte0, V * C), *rdwpe = dup_f(dwpe0, T * C);
+        hs_tensor tt = hs_view2(tok, HS_INT32, B, T), twte = hs_view2(wte, HS_FP32, V, C);
+        hs_tensor twpe = hs_view2(wpe ? wpe : wte, HS_FP32, T, C), to = hs_view3(rout, HS_FP32, B, T, C);
+        hs_tensor tdy = hs_view3(dy, HS_FP32, B, T, C), tdwte = hs_view2(rdwte, HS_FP32, V, C);
+        hs_tensor tdwpe = hs_view2(rdwpe, HS_FP32, T, C);
+        assert_int_equal(hs_embedding_shard_forward(&to, &tt, &twte, wpe ? &twpe : NULL, v0), HS_OK);
+        assert_int_equal(hs_embedding_shard_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt, v0), HS_OK);
+        emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V, 1, v0};
+        emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V, 1, v0};
+        cost fe, be, fs, bs;
+        embedding_on(v.exec, &ex, &fe, &be);
+        embedding_on(v.est, &es, &fs, &bs);
+        same_cost("embedding shard", fe, fs);
+        same_cost("embedding shard", be, bs);
+        agree("embedding shard", ex.out, rout, n);
+        assert_memory_equal(ex.dwte, rdwte, V * C * sizeof(float)); /* token order, as the CPU */
+        agree("embedding shard", ex.dwpe, rdwpe, T * C);
+        free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(rout), free(rdwte), free(rdwpe);
+        free(ex.out), free(ex.dwte), free(ex.dwpe);
+    }
+    devs_free(&v);
 }
 
 static void test_embedding(void **state)
@@ -867,6 +911,7 @@ int main(void)
         cmocka_unit_test(test_grad_norm_scale),
         cmocka_unit_test(test_rope),
         cmocka_unit_test(test_embedding),
+        cmocka_unit_test(test_embedding_shard),
         cmocka_unit_test(test_cross_entropy),
         cmocka_unit_test(test_cross_entropy_shard),
         cmocka_unit_test(test_mixed_devices),

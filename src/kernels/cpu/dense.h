@@ -96,11 +96,14 @@ hs_status hs_cpu_rmsnorm_backward(float *dinp, float *dw, const float *dout, con
 void hs_cpu_residual_forward(float *out, const float *a, const float *b, int64_t n);
 void hs_cpu_residual_backward(float *da, float *db, const float *dout, int64_t n);
 
-/* embedding (cpu/embedding.c); tokens already bounds-checked, wpe may be NULL. */
+/* embedding (cpu/embedding.c); tokens already bounds-checked, wpe may be
+ * NULL. wte holds the vocabulary's rows [v0, v0 + V); tokens outside them
+ * give zero rows and no gradient (a vocab-parallel shard; v0 = 0 and V =
+ * the vocabulary otherwise). */
 void hs_cpu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
-                              int64_t T, int64_t C);
+                              int64_t T, int64_t C, int64_t V, int64_t v0);
 void hs_cpu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
-                               int64_t T, int64_t C);
+                               int64_t T, int64_t C, int64_t V, int64_t v0);
 
 /* optimizer (cpu/optim.c); hp already validated. */
 void hs_cpu_adamw_update(float *param, const float *grad, float *m, float *v, int64_t n, const hs_adamw_params *hp);

@@ -13,6 +13,12 @@
  * (hs_npu_copy_out_scatter), so both directions cost the same for any
  * tokens and in either mode, and their timings cache.
  *
+ * Vocab-parallel shards (wte holds the vocabulary's rows [v0, v0 + V)):
+ * a token of another shard gathers a clamped row that one vector multiply
+ * by 0 (a scalar operand from the id) turns into a zero row; in the
+ * backward its dout row is multiplied by 0 before its scatter-add. The
+ * instruction stream is the same for any ids.
+ *
  * Forward. Tokens are split over the blocks of a VECTOR launch; a tile is
  * R consecutive tokens of one sequence by W columns: one MTE2 copy per
  * token from wte, one 2-D copy of the R consecutive wpe rows, one vector
@@ -42,6 +48,8 @@ typedef struct emb_args {
     const float *wte, *wpe, *dout;
     const int32_t *tokens;
     int64_t N, T, C, V;
+    int64_t v0; /* wte holds the vocabulary's rows [v0, v0 + V) */
+    int shard;  /* tokens outside them give zero rows (forward) and no adds (backward) */
     int64_t W, ld, R; /* tile: R tokens of W columns, UB row stride ld */
 } emb_args;
 
@@ -60,17 +68,20 @@ static void plan(emb_args *a, int64_t ub, int64_t cols, int set)
 }
 
 /* Loads the ids of tokens [k, k + rows) into tk and reads them on the
- * scalar unit into ids (clamped to [0, V) as addresses; the entry point has
- * checked them); the copies that use them wait on SCALAR -> `user`. */
+ * scalar unit: ids[r] the row of wte (id - v0, clamped to [0, V) as an
+ * address; the entry point has checked the ids) and in[r] 1 when the id is
+ * one of wte's rows, else 0 (a scalar operand of the shard's masking); the
+ * copies that use them wait on SCALAR -> `user`. */
 static void read_ids(hs_npu_core *c, hs_npu_local tk, const emb_args *a, int64_t k, int64_t rows, int b,
-                     hs_npu_pipe user, int64_t *ids)
+                     hs_npu_pipe user, int64_t *ids, float *in)
 {
     hs_npu_copy_in(tk, rows, a->tokens + k, rows, 1, rows);
     hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_SCALAR, b);
     hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_SCALAR, b);
     for (int64_t r = 0; r < rows; r++) {
-        const int64_t id = (int64_t)hs_npu_get_value(tk, r);
+        const int64_t id = (int64_t)hs_npu_get_value(tk, r) - a->v0;
         ids[r] = id < 0 ? 0 : id >= a->V ? a->V - 1 : id;
+        in[r] = id >= 0 && id < a->V ? 1.0f : 0.0f;
     }
     hs_npu_set_flag(c, HS_PIPE_SCALAR, user, b);
     hs_npu_wait_flag(c, HS_PIPE_SCALAR, user, b);
@@ -89,7 +100,7 @@ static void emb_key(hs_npu_key *key, const emb_args *a)
     const int64_t act = 4 * a->N * a->C, tab = 4 * a->V * a->C, pos = 4 * a->T * a->C;
     const hs_npu_operand ops[] = {{a->out, act}, {a->dwte, tab}, {a->dwpe, pos},       {a->wte, tab},
                                   {a->wpe, pos}, {a->dout, act}, {a->tokens, 4 * a->N}};
-    const int64_t dims[] = {a->N, a->T, a->C, a->V};
+    const int64_t dims[] = {a->N, a->T, a->C, a->V, a->shard};
     HS_NPU_KEY_OF(key, ops, dims);
     key->independent = 1;
 }
@@ -110,6 +121,7 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_INT32, a->R, &tk[b]));
     }
     int64_t ids[ROWS_MAX], step = 0;
+    float in[ROWS_MAX];
     for (int64_t c0 = 0; c0 < a->C; c0 += a->W) {
         const int64_t wk = min64(a->W, a->C - c0);
         for (int64_t k = k0; k < k1; step++) {
@@ -117,13 +129,15 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
             const int b = (int)(step & 1);
             if (step >= 2) /* set b's previous tile is stored */
                 hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
-            read_ids(c, tk[b], a, k, rows, b, HS_PIPE_MTE2, ids);
+            read_ids(c, tk[b], a, k, rows, b, HS_PIPE_MTE2, ids, in);
             for (int64_t r = 0; r < rows; r++)
                 hs_npu_copy_in_gather(hs_npu_sub(e[b], r * a->ld, wk), wk, a->wte + ids[r] * a->C + c0, wk, 1, wk);
             if (a->wpe)
                 hs_npu_copy_in(pe[b], a->ld, a->wpe + (k % a->T) * a->C + c0, a->C, rows, wk);
             hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
             hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_VECTOR, b);
+            for (int64_t r = 0; a->shard && r < rows; r++) /* another shard's token: a zero row */
+                hs_npu_vscalar(HS_V_MULS, hs_npu_sub(e[b], r * a->ld, wk), hs_npu_sub(e[b], r * a->ld, wk), in[r], wk);
             if (a->wpe)
                 hs_npu_vbin(HS_V_ADD, e[b], e[b], pe[b], (rows - 1) * a->ld + wk);
             hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
@@ -147,11 +161,12 @@ static hs_status current(const char *op, hs_npu **d)
 }
 
 hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
-                                   int64_t T, int64_t C, int64_t V)
+                                   int64_t T, int64_t C, int64_t V, int64_t v0, int shard)
 {
     hs_npu *d;
     HS_TRY(current("hs_embedding_forward", &d));
-    emb_args a = {.out = out, .wte = wte, .wpe = wpe, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V};
+    emb_args a = {.out = out, .wte = wte, .wpe = wpe, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V,
+                  .v0 = v0, .shard = shard};
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, wpe ? 2 : 1);
     const int nb = (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
@@ -174,6 +189,7 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
         HS_TRY(hs_npu_alloc(c, HS_BUF_UB, HS_INT32, a->R, &tk[b]));
     }
     int64_t ids[ROWS_MAX], step = 0;
+    float in[ROWS_MAX];
     hs_npu_set_atomic_add(c, 1);
     for (int64_t c0 = cbeg; c0 < cend; c0 += a->W) {
         const int64_t wk = min64(a->W, cend - c0);
@@ -183,12 +199,21 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
             if (step >= 2) /* set b's previous adds are done */
                 hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
             if (a->dwte)
-                read_ids(c, tk[b], a, k, rows, b, HS_PIPE_MTE3, ids);
+                read_ids(c, tk[b], a, k, rows, b, HS_PIPE_MTE3, ids, in);
             hs_npu_copy_in(g[b], a->ld, a->dout + k * a->C + c0, a->C, rows, wk);
             hs_npu_set_flag(c, HS_PIPE_MTE2, HS_PIPE_MTE3, b);
             hs_npu_wait_flag(c, HS_PIPE_MTE2, HS_PIPE_MTE3, b);
             if (a->dwpe)
                 hs_npu_copy_out(a->dwpe + (k % a->T) * a->C + c0, a->C, g[b], a->ld, rows, wk);
+            if (a->shard && a->dwte) { /* another shard's token adds 0 */
+                hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, b);
+                hs_npu_wait_flag(c, HS_PIPE_MTE3, HS_PIPE_VECTOR, b);
+                for (int64_t r = 0; r < rows; r++)
+                    hs_npu_vscalar(HS_V_MULS, hs_npu_sub(g[b], r * a->ld, wk), hs_npu_sub(g[b], r * a->ld, wk), in[r],
+                                   wk);
+                hs_npu_set_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
+                hs_npu_wait_flag(c, HS_PIPE_VECTOR, HS_PIPE_MTE3, b);
+            }
             for (int64_t r = 0; a->dwte && r < rows; r++)
                 hs_npu_copy_out_scatter(a->dwte + ids[r] * a->C + c0, wk, hs_npu_sub(g[b], r * a->ld, wk), wk, 1, wk);
             hs_npu_set_flag(c, HS_PIPE_MTE3, HS_PIPE_MTE2, b);
@@ -202,13 +227,14 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
 }
 
 hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
-                                    int64_t T, int64_t C, int64_t V)
+                                    int64_t T, int64_t C, int64_t V, int64_t v0, int shard)
 {
     hs_npu *d;
     HS_TRY(current("hs_embedding_backward", &d));
     if (!dwte && !dwpe)
         return HS_OK;
-    emb_args a = {.dwte = dwte, .dwpe = dwpe, .dout = dout, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V};
+    emb_args a = {.dwte = dwte, .dwpe = dwpe, .dout = dout, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V,
+                  .v0 = v0, .shard = shard};
     const int64_t units = (C + 7) / 8;
     const int nb = (int)min64(units, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 1);

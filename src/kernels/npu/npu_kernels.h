@@ -77,11 +77,13 @@ hs_status hs_npu_scale(float *x, int64_t n, float scale);
 /* x [B,T,H,HD]; inverse: the backward's rotation by -angle; out may alias inp. */
 hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
                       float theta, int inverse);
-/* V: rows of wte (dwte); token ids are clamped to [0, V) as addresses. */
+/* V: rows of wte (dwte), the vocabulary's rows [v0, v0 + V); token ids
+ * minus v0 are clamped to [0, V) as addresses; shard: tokens outside the
+ * rows give zero rows and no gradient (the CPU bodies' semantics). */
 hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
-                                   int64_t T, int64_t C, int64_t V);
+                                   int64_t T, int64_t C, int64_t V, int64_t v0, int shard);
 hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
-                                    int64_t T, int64_t C, int64_t V);
+                                    int64_t T, int64_t C, int64_t V, int64_t v0, int shard);
 /* v0, shard: as the CPU bodies (kernels/cpu/seq.h). */
 hs_status hs_npu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
                                        int64_t V, int64_t v0, int shard);
