@@ -7,6 +7,7 @@
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
 #include "hyperspeed/comm.h"
+#include "hyperspeed/pipeline.h"
 #include "hyperspeed/data.h"
 #include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"
