@@ -8,6 +8,7 @@
 #include "hyperspeed/npu.h"
 #include "hyperspeed/comm.h"
 #include "hyperspeed/pipeline.h"
+#include "hyperspeed/tensor_parallel.h"
 #include "hyperspeed/data.h"
 #include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"

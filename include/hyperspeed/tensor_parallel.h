@@ -1,0 +1,39 @@
+/* Sequence-parallel regions of tensor parallelism (Megatron-LM's sequence
+ * parallelism, Korthikanti et al. 2022). Outside the tensor-parallel
+ * regions (norms, dropout, residuals) each rank of the TP group holds a
+ * slice of the sequence: of activations [B, T, C], rank r holds
+ * [B, T/tp, C], the rows r T/tp .. (r+1) T/tp - 1 of every sequence.
+ * Entering a TP region all-gathers the sequence; leaving it
+ * reduce-scatters the partial sums of a row-parallel layer back to the
+ * slices (instead of one all-reduce, the same bytes in two halves). Our
+ * activations are batch-major, so the gathered blocks [tp][B][T/tp][C]
+ * are permuted into [B][T][C] (and back) through a scratch buffer. Host
+ * memory (CPU device) fp32 buffers. */
+#ifndef HYPERSPEED_TENSOR_PARALLEL_H
+#define HYPERSPEED_TENSOR_PARALLEL_H
+
+#include "hyperspeed/comm.h"
+#include "hyperspeed/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* full[B, T, C] = the TP group's slices local[B, T/tp, C] in rank order
+ * along T. scratch: B T C floats. Errors: HS_ERR_INVALID_ARGUMENT (NULL
+ * buffer, sizes < 1, T not a multiple of the group size), the
+ * collective's. */
+HS_API hs_status hs_sp_gather(hs_comm *tp, const float *local, float *full, int64_t B, int64_t T, int64_t C,
+                              float *scratch);
+
+/* local[B, T/tp, C] = this rank's slice along T of the sum over the group
+ * of full[B, T, C]. scratch: B T C floats (full may be scratch's
+ * neighbour, not scratch itself). Errors: as hs_sp_gather. */
+HS_API hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *local, int64_t B, int64_t T, int64_t C,
+                                      float *scratch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
