@@ -9,6 +9,7 @@
 #include "hyperspeed/comm.h"
 #include "hyperspeed/pipeline.h"
 #include "hyperspeed/tensor_parallel.h"
+#include "hyperspeed/layout.h"
 #include "hyperspeed/data.h"
 #include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"

@@ -1,0 +1,82 @@
+/* Checks a parallel layout against a model and cuts the model
+ * (hyperspeed/layout.h). */
+#include "core/try.h"
+#include "hyperspeed/layout.h"
+
+#include <string.h>
+
+hs_layout hs_layout_default(void)
+{
+    return (hs_layout){.tp = 1, .pp = 1, .schedule = HS_PP_1F1B, .virtual_stages = 1, .micro_batches = 1};
+}
+
+/* Tensor and sequence parallelism. */
+static hs_status check_tp(const hs_model_config *c, const hs_layout *l, hs_layout_plan *plan)
+{
+    if (l->tp < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "tp=%d must be >= 1", l->tp);
+    if (c->n_head % l->tp != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "tp=%d does not divide n_head=%d: attention is split by heads (use a tp that divides it)",
+                        l->tp, c->n_head);
+    if (c->d_ff % l->tp != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "tp=%d does not divide d_ff=%d: the MLP's hidden width is split (use a tp that divides it)",
+                        l->tp, c->d_ff);
+    if (l->sequence_parallel && l->tp < 2)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "sequence parallelism needs tensor parallelism (tp >= 2, got tp=%d): it splits the sequence "
+                        "over the TP group",
+                        l->tp);
+    if (l->sequence_parallel && l->seq > 0 && l->seq % l->tp != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "sequence parallelism: seq=%d is not a multiple of tp=%d (each rank holds seq / tp positions)",
+                        l->seq, l->tp);
+    plan->heads_per_rank = c->n_head / l->tp;
+    plan->ff_per_rank = c->d_ff / l->tp;
+    plan->padded_vocab = (c->vocab_size + l->tp - 1) / l->tp * l->tp;
+    if (plan->padded_vocab != c->vocab_size)
+        hs_log(HS_LOG_WARN, "vocabulary %d padded to %d, a multiple of tp=%d, for equal vocab-parallel shards",
+               c->vocab_size, plan->padded_vocab, l->tp);
+    return HS_OK;
+}
+
+/* Pipeline stages and their layers. */
+static hs_status check_pp(const hs_model_config *c, const hs_layout *l, hs_layout_plan *plan)
+{
+    if (l->pp < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d must be >= 1", l->pp);
+    if (l->pp > c->n_layer)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "pp=%d is larger than the model's %d layers: every stage needs at least one (use pp <= %d)",
+                        l->pp, c->n_layer, c->n_layer);
+    if (l->pp > 1)
+        HS_TRY(hs_pp_schedule_check(l->schedule, l->pp, l->micro_batches, l->virtual_stages));
+    else if (l->virtual_stages != 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%d virtual stages without pipeline parallelism (pp=1)",
+                        l->virtual_stages);
+    const int v = l->virtual_stages, chunks = l->pp * v;
+    if (chunks > 64)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d x %d virtual stages = %d chunks (at most 64)", l->pp, v,
+                        chunks);
+    if (v > 1 && c->n_layer % chunks != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "%d virtual stages do not divide the %d layers per stage evenly: n_layer=%d must be a "
+                        "multiple of pp x virtual stages = %d",
+                        v, c->n_layer / l->pp, c->n_layer, chunks);
+    plan->chunks = chunks;
+    for (int k = 0, at = 0; k <= chunks; k++) { /* the first n_layer mod chunks chunks take one more */
+        plan->first_layer[k] = at;
+        at += k < c->n_layer % chunks ? c->n_layer / chunks + 1 : c->n_layer / chunks;
+    }
+    return HS_OK;
+}
+
+hs_status hs_layout_check(const hs_model_config *c, const hs_layout *l, hs_layout_plan *plan)
+{
+    if (!c || !l || !plan)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_layout_check: NULL argument");
+    memset(plan, 0, sizeof *plan);
+    HS_TRY(check_tp(c, l, plan));
+    return check_pp(c, l, plan);
+}
