@@ -8,6 +8,13 @@
  *   train_gpt --device npu --npu-preset 910B2 --npu-mode estimate --dtype bf16 --trace t.json
  *                                                      (on the simulated NPU: each step also prints
  *                                                       simulated ms, simulated MFU and the HBM peak)
+ *   mpirun -n 2 train_gpt --dp 2 --batch 64            (data parallel: 32 sequences per rank and step)
+ *
+ * Data parallelism: the runtime starts through hs_init (MPI; a process
+ * started without mpirun is a world of one). --batch is the global batch,
+ * every rank trains on its slice and the gradients are averaged in
+ * buckets during the backward. Rank 0 prints, writes metrics, samples and
+ * checkpoints; every rank reports its own errors.
  */
 #include <hyperspeed.h>
 
@@ -24,8 +31,9 @@ typedef struct args {
     const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
+    int dp, verbose;
     int64_t seed;
-    float lr, min_lr, weight_decay, grad_clip, temperature;
+    float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
 } args;
 
 static args default_args(void)
@@ -51,14 +59,22 @@ static args default_args(void)
     a.weight_decay = 0.1f;
     a.grad_clip = 1.0f;
     a.temperature = 0.8f;
+    a.bucket_mb = 25.0f;
     return a;
 }
 
+/* This process's world rank and the world size, for the messages. */
+static int world_rank, world_size = 1;
+
 /* Exit codes: 1 for a failure while running (data, checkpoints, memory),
- * 2 for command-line input that cannot work (flags, presets, sizes). */
+ * 2 for command-line input that cannot work (flags, presets, sizes). With
+ * several ranks each one reports, naming itself. */
 static int report(const char *what, hs_status s, int code)
 {
-    fprintf(stderr, "train_gpt: %s: %s (%s)\n", what, hs_last_error(), hs_status_str(s));
+    if (world_size > 1)
+        fprintf(stderr, "train_gpt: [rank %d] %s: %s (%s)\n", world_rank, what, hs_last_error(), hs_status_str(s));
+    else
+        fprintf(stderr, "train_gpt: %s: %s (%s)\n", what, hs_last_error(), hs_status_str(s));
     return code;
 }
 static int fail(const char *what, hs_status s) { return report(what, s, 1); }
@@ -70,8 +86,11 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"model", HS_OPT_STRING, &a->model, "preset: gpt2-tiny, gpt2-124m, llama-tiny, llama2-7b"},
         {"data", HS_OPT_STRING, &a->data, "token file, or directory with train.bin and val.bin (default: built-in corpus)"},
         {"val", HS_OPT_STRING, &a->val, "validation token file (default: DIR/val.bin, or the --data file)"},
-        {"batch", HS_OPT_INT, &a->batch, "sequences per optimizer step"},
-        {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces the batch is cut into (gradient accumulation)"},
+        {"batch", HS_OPT_INT, &a->batch, "global batch: sequences per optimizer step over all data-parallel ranks"},
+        {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces each rank's share of the batch is cut into (gradient accumulation)"},
+        {"dp", HS_OPT_INT, &a->dp, "data-parallel ranks; must be the world size (0: the world size; run with mpirun -n N)"},
+        {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
+        {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
         {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
         {"stop-after", HS_OPT_INT, &a->stop_after, "stop after this step, as an interrupted run would (0: run all)"},
@@ -146,9 +165,9 @@ static hs_status check_args(const args *a)
     if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--batch=%d --seq=%d --micro-batches=%d must be >= 1, --steps=%d >= 0",
                         a->batch, a->seq, a->micro_batches, a->steps);
-    if (a->batch % a->micro_batches != 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "--micro-batches=%d does not divide --batch=%d", a->micro_batches,
-                        a->batch);
+    if (a->dp < 0 || !(a->bucket_mb > 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--dp=%d must be >= 0 (0: the world size) and --bucket-mb=%g > 0",
+                        a->dp, (double)a->bucket_mb);
     if (a->stop_after < 0 || a->threads < 0 || a->val_every < 0 || a->val_batches < 1 || a->warmup < 0 || a->save_every < 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--stop-after, --threads, --val-every, --warmup, --save-every must be >= 0 and "
                         "--val-batches >= 1");
@@ -158,8 +177,8 @@ static hs_status check_args(const args *a)
 /* Paths of the training and validation token files: --data FILE (with
  * --val FILE, else validation on the same file), --data DIR (DIR/train.bin,
  * DIR/val.bin), or the built-in corpus cached under $HS_CACHE_DIR (default
- * ~/.cache/hyperspeed). */
-static hs_status data_paths(const args *a, char *train, char *val, size_t n)
+ * ~/.cache/hyperspeed). verbose: print what the corpus build did. */
+static hs_status data_paths(const args *a, char *train, char *val, size_t n, int verbose)
 {
     char dir[1024];
     struct stat sb;
@@ -180,7 +199,8 @@ static hs_status data_paths(const args *a, char *train, char *val, size_t n)
         hs_status s = hs_corpus_build(dir, &st);
         if (s)
             return s;
-        printf("corpus: %d license texts from %s -> %" PRIu64 " train / %" PRIu64 " val bytes (%s)\n", st.files,
+        if (verbose)
+            printf("corpus: %d license texts from %s -> %" PRIu64 " train / %" PRIu64 " val bytes (%s)\n", st.files,
                HS_CORPUS_SOURCE_DIR, st.train_tokens, st.val_tokens, st.reused ? "cached" : "built");
     }
     snprintf(train, n, "%s/%s", dir, HS_CORPUS_TRAIN_FILE);
@@ -191,8 +211,11 @@ static hs_status data_paths(const args *a, char *train, char *val, size_t n)
     return HS_OK;
 }
 
-/* Mean loss over the first `batches` batches of the validation file. */
-static hs_status validate(hs_model *m, hs_loader *val, int batches, int B, int T, int32_t *x, int32_t *y, float *out)
+/* Mean loss over the first `batches` batches of the validation file (each
+ * rank its slice of every batch, averaged over the DP group `dp`, which
+ * may be NULL). */
+static hs_status validate(hs_model *m, hs_loader *val, hs_comm *dp, int batches, int B, int T, int32_t *x, int32_t *y,
+                          float *out)
 {
     uint64_t n = hs_loader_pass_batches(val);
     if (n == 0)
@@ -211,7 +234,7 @@ static hs_status validate(hs_model *m, hs_loader *val, int batches, int B, int T
         sum += loss;
     }
     *out = (float)(sum / batches);
-    return HS_OK;
+    return dp ? hs_comm_allreduce(dp, out, out, 1, HS_FP32, HS_REDUCE_AVG) : HS_OK;
 }
 
 static void print_sample(const int32_t *tok, int n, int vocab)
@@ -231,6 +254,11 @@ static void print_sample(const int32_t *tok, int n, int vocab)
 
 typedef struct run {
     args a;
+    hs_runtime *rt;
+    hs_comm *world, *dpc; /* dpc: the DP group when it has more than one rank, else NULL */
+    int rank, dp, dp_rank;
+    int local_batch;      /* this rank's share of the global batch, a->batch / dp */
+    hs_dp *reducer;       /* NULL without data parallelism */
     hs_model_config cfg;
     hs_dtype dtype;
     hs_npu *npu; /* NULL on the CPU */
@@ -242,7 +270,32 @@ typedef struct run {
     int tracing;        /* the NPU trace is recording */
     double sim_seconds; /* summed simulated time of the steps run */
     int sim_steps;
+    double sim_comm, sim_exposed; /* summed simulated all-reduce and exposed communication time */
 } run;
+
+/* printf on rank 0 only. */
+#define say(r, ...)                                                                                                    \
+    do {                                                                                                               \
+        if ((r)->rank == 0)                                                                                            \
+            printf(__VA_ARGS__);                                                                                       \
+    } while (0)
+
+/* The exit code of a stage every rank went through, where some may have
+ * failed (and reported why): 0 when all succeeded, else the highest code,
+ * which a rank that succeeded returns too, saying so, so that every rank
+ * stops together instead of waiting for the others in a collective. */
+static int together(const run *r, int rc)
+{
+    if (!r->world || hs_comm_size(r->world) == 1)
+        return rc;
+    int worst = rc;
+    hs_status s = hs_comm_allreduce(r->world, &worst, &worst, 1, HS_INT32, HS_REDUCE_MAX);
+    if (s)
+        return rc ? rc : fail("agreeing with the other ranks", s);
+    if (worst && !rc)
+        fprintf(stderr, "train_gpt: [rank %d] stopping: another rank failed (its message says why)\n", world_rank);
+    return worst;
+}
 
 /* A value for a progress line: "-" when it is NaN (an estimate-mode NPU
  * computes no values). */
@@ -265,8 +318,9 @@ static double sim_now(const run *r) { return hs_npu_stream_time(hs_npu_default_s
 
 static double mib(size_t bytes) { return (double)bytes / 1048576.0; }
 
-/* The end of an NPU run: simulated step time, MFU, HBM peak and, from the
- * trace, the kernels that took the most simulated time. */
+/* The end of an NPU run: simulated step time, MFU, HBM peak, the data
+ * parallel communication and, from the trace, the kernels that took the
+ * most simulated time. Rank 0 only. */
 static int npu_summary(run *r, double flops, double peak)
 {
     const args *a = &r->a;
@@ -278,6 +332,13 @@ static int npu_summary(run *r, double flops, double peak)
                "%.0f simulated tok/s\n",
                step * 1e3, r->sim_steps, flops / step / peak * 100, peak / 1e12,
                (double)a->batch * a->seq / step);
+    }
+    if (r->reducer && r->sim_steps > 0) {
+        const double comm = r->sim_comm / r->sim_steps, exposed = r->sim_exposed / r->sim_steps;
+        printf("data parallel: %d NPUs, %d gradient buckets of <= %g MiB | simulated all-reduce %.3f ms per step on "
+               "the comm stream, exposed %.3f ms (%.1f%% overlapped with the backward)\n",
+               r->dp, hs_dp_num_buckets(r->reducer), (double)a->bucket_mb, comm * 1e3, exposed * 1e3,
+               comm > 0 ? 100 * (1 - exposed / comm) : 100.0);
     }
     printf("HBM peak %.1f MiB of %.1f MiB (%.1f%%)\n", mib(hs_npu_mem_peak(r->npu)),
            mib(hs_npu_mem_capacity(r->npu)),
@@ -315,74 +376,155 @@ static int npu_summary(run *r, double flops, double peak)
     return 0;
 }
 
+/* The banner: model, global batch and its split, device. */
+static void banner(const run *r, double peak)
+{
+    const args *a = &r->a;
+    const int mb = r->local_batch / a->micro_batches;
+    char split[160] = "";
+    if (r->dp > 1)
+        snprintf(split, sizeof split, " = %d DP ranks x %d micro-batches x %d", r->dp, a->micro_batches, mb);
+    else
+        snprintf(split, sizeof split, " (%d micro-batches of %d)", a->micro_batches, mb);
+    if (r->npu) {
+        const hs_npu_spec *sp = hs_npu_spec_of(r->npu);
+        say(r, "model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d%s | "
+            "NPU %s (%s mode): %d cube + %d vector cores, %.1f TFLOP/s %s, HBM %.0f MiB\n",
+            a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split,
+            sp->name, a->npu_mode, sp->cube_cores, sp->vector_cores, peak / 1e12, hs_dtype_name(r->dtype),
+            mib(hs_npu_mem_capacity(r->npu)));
+    } else {
+        say(r, "model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d%s | "
+            "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)%s\n",
+            a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split,
+            hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
+    }
+    if (r->reducer)
+        say(r, "data parallel: %d ranks, micro-batch %d per rank, %d gradient buckets of <= %g MiB\n", r->dp, mb,
+            hs_dp_num_buckets(r->reducer), (double)a->bucket_mb);
+}
+
+/* One step's progress line and metrics record (rank 0). flops and peak
+ * are per rank. */
+static void report_step(run *r, int64_t step, const hs_step_stats *ss, double sim, double flops, double peak)
+{
+    const args *a = &r->a;
+    char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "";
+    num(lb, sizeof lb, "%.4f", ss->loss);
+    num(nb, sizeof nb, "%6.3f", ss->grad_norm);
+    if (r->npu) {
+        const double mfu = flops / sim / peak;
+        const size_t hbm = hs_npu_mem_peak(r->npu);
+        if (r->reducer) {
+            snprintf(dpl, sizeof dpl, " | sim comm %.3f ms, exposed %.3f ms", ss->dp.sim_comm_s * 1e3,
+                     ss->dp.sim_exposed_s * 1e3);
+            snprintf(dpj, sizeof dpj, ",\"sim_comm_ms\":%.6f,\"sim_comm_exposed_ms\":%.6f", ss->dp.sim_comm_s * 1e3,
+                     ss->dp.sim_exposed_s * 1e3);
+        }
+        say(r, "step %5" PRId64 "/%d | loss %s | lr %.2e | norm %s | wall %7.1f ms | sim %9.3f ms | "
+            "sim MFU %4.1f%% | HBM peak %.1f MiB%s\n",
+            step + 1, a->steps, lb, (double)ss->lr, nb, ss->seconds * 1e3, sim * 1e3, mfu * 100, mib(hbm), dpl);
+        if (r->metrics)
+            fprintf(r->metrics,
+                    "{\"step\":%" PRId64 ",\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"sim_ms\":%.6f,"
+                    "\"sim_mfu\":%.5f,\"hbm_peak\":%zu%s}\n",
+                    step + 1, jnum(jl, sizeof jl, ss->loss), (double)ss->lr, jnum(jn, sizeof jn, ss->grad_norm),
+                    ss->seconds * 1e3, sim * 1e3, mfu, hbm, dpj);
+        return;
+    }
+    const double tok_s = (double)a->batch * a->seq / ss->seconds, mfu = flops / ss->seconds / peak;
+    if (r->reducer) {
+        snprintf(dpl, sizeof dpl, " | comm wait %.1f ms", ss->dp.wait_s * 1e3);
+        snprintf(dpj, sizeof dpj, ",\"comm_wait_ms\":%.3f", ss->dp.wait_s * 1e3);
+    }
+    say(r, "step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%%s\n",
+        step + 1, a->steps, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu * 100,
+        dpl);
+    if (r->metrics)
+        fprintf(r->metrics,
+                "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
+                "\"mfu\":%.5f%s}\n",
+                step + 1, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu, dpj);
+}
+
+/* The text sample after training (rank 0). */
+static int sample(run *r)
+{
+    const args *a = &r->a;
+    const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
+    if (a->sample <= 0 || r->rank != 0)
+        return 0;
+    if (no_values) {
+        printf("sample: none (--npu-mode estimate computes no values)\n");
+        return 0;
+    }
+    int np = (int)strlen(a->prompt);
+    if (np == 0 || r->cfg.vocab_size < 256)
+        return fail("sample", hs_error(HS_ERR_INVALID_ARGUMENT, "sampling needs a non-empty --prompt and a "
+                                                                "byte-level vocabulary"));
+    int32_t *out = malloc(sizeof *out * (size_t)(np + a->sample));
+    if (!out)
+        return fail("sample", hs_error(HS_ERR_OUT_OF_MEMORY, "sample buffer"));
+    hs_tokenizer_encode(a->prompt, (size_t)np, out);
+    hs_status s = hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature, (uint64_t)a->seed, out);
+    if (!s)
+        print_sample(out, np + a->sample, r->cfg.vocab_size);
+    free(out);
+    return s ? fail("sample", s) : 0;
+}
+
+/* Rank 0 writes the checkpoint (the parameters are the same on every
+ * rank); every rank learns whether it worked. Returns an exit code. */
+static int save(run *r, hs_train_state *st, int64_t step)
+{
+    st->data_position = hs_loader_position(r->train);
+    hs_status s = r->rank == 0 ? hs_train_save(r->a.save, r->model, r->opt, st) : HS_OK;
+    int rc = together(r, s ? fail("save", s) : 0);
+    if (!rc)
+        say(r, "saved checkpoint to %s at step %" PRId64 "\n", r->a.save, step);
+    return rc;
+}
+
 static int train(run *r)
 {
     const args *a = &r->a;
-    const int B = a->batch, T = a->seq, mb = B / a->micro_batches;
+    const int B = r->local_batch, T = a->seq, mb = B / a->micro_batches;
     hs_status s;
+    int rc;
     hs_train_state st = {(uint64_t)a->seed, 0};
-    if (a->resume) {
-        if ((s = hs_train_load(a->resume, r->model, r->opt, &st)))
-            return fail("resume", s);
+    if (a->resume) { /* every rank reads the same checkpoint */
+        s = hs_train_load(a->resume, r->model, r->opt, &st);
+        if ((rc = together(r, s ? fail("resume", s) : 0)))
+            return rc;
         hs_loader_set_position(r->train, st.data_position);
-        printf("resumed from %s at step %" PRId64 "\n", a->resume, hs_optimizer_steps(r->opt));
+        say(r, "resumed from %s at step %" PRId64 "\n", a->resume, hs_optimizer_steps(r->opt));
     }
-    const double flops = hs_model_flops_per_step(r->model, B, T);
-    double peak; /* FLOP/s */
-    if (r->npu) {
-        const hs_npu_spec *sp = hs_npu_spec_of(r->npu);
-        peak = hs_npu_peak_flops(sp, r->dtype);
-        printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
-               "NPU %s (%s mode): %d cube + %d vector cores, %.1f TFLOP/s %s, HBM %.0f MiB\n",
-               a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
-               sp->name, a->npu_mode, sp->cube_cores, sp->vector_cores, peak / 1e12, hs_dtype_name(r->dtype),
-               mib(hs_npu_mem_capacity(r->npu)));
-    } else {
-        peak = hs_cpu_sgemm_peak_gflops() * 1e9;
-        printf("model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d (%d micro-batches of %d) | "
-               "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)%s\n",
-               a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, B, T, a->micro_batches, mb,
-               hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
-    }
+    const double flops = hs_model_flops_per_step(r->model, B, T); /* per rank */
+    const double peak = r->npu ? hs_npu_peak_flops(hs_npu_spec_of(r->npu), r->dtype)
+                               : hs_cpu_sgemm_peak_gflops() * 1e9; /* FLOP/s */
+    banner(r, peak);
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
     const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
     const int64_t first = hs_optimizer_steps(r->opt);
     for (int64_t step = first; step < end; step++) {
         hs_step_stats ss;
-        char lb[32], nb[32], jl[32], jn[32];
-        if ((s = hs_loader_next(r->train, r->x, r->y)))
-            return fail("data", s);
+        char lb[32], jl[32];
+        s = hs_loader_next(r->train, r->x, r->y);
+        if ((rc = together(r, s ? fail("data", s) : 0)))
+            return rc;
         const double sim0 = r->npu ? sim_now(r) : 0;
-        if ((s = hs_train_step(r->model, r->opt, r->x, r->y, B, T, a->micro_batches, hs_lr_at(&sched, step), &ss)))
+        if ((s = hs_train_step_dp(r->model, r->opt, r->reducer, r->x, r->y, B, T, a->micro_batches,
+                                  hs_lr_at(&sched, step), &ss)))
             return fail("train step", s);
-        num(lb, sizeof lb, "%.4f", ss.loss);
-        num(nb, sizeof nb, "%6.3f", ss.grad_norm);
+        const double sim = r->npu ? sim_now(r) - sim0 : 0;
         if (r->npu) {
-            const double sim = sim_now(r) - sim0, mfu = flops / sim / peak;
-            const size_t hbm = hs_npu_mem_peak(r->npu);
             r->sim_seconds += sim;
             r->sim_steps++;
-            printf("step %5" PRId64 "/%d | loss %s | lr %.2e | norm %s | wall %7.1f ms | sim %9.3f ms | "
-                   "sim MFU %4.1f%% | HBM peak %.1f MiB\n",
-                   step + 1, a->steps, lb, (double)ss.lr, nb, ss.seconds * 1e3, sim * 1e3, mfu * 100, mib(hbm));
-            if (r->metrics)
-                fprintf(r->metrics,
-                        "{\"step\":%" PRId64 ",\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"sim_ms\":%.6f,"
-                        "\"sim_mfu\":%.5f,\"hbm_peak\":%zu}\n",
-                        step + 1, jnum(jl, sizeof jl, ss.loss), (double)ss.lr, jnum(jn, sizeof jn, ss.grad_norm),
-                        ss.seconds * 1e3, sim * 1e3, mfu, hbm);
-        } else {
-            double tok_s = (double)B * T / ss.seconds, mfu = flops / ss.seconds / peak;
-            printf("step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%\n",
-                   step + 1, a->steps, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s,
-                   mfu * 100);
-            if (r->metrics)
-                fprintf(r->metrics,
-                        "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
-                        "\"mfu\":%.5f}\n",
-                        step + 1, (double)ss.loss, (double)ss.lr, ss.grad_norm, ss.seconds * 1e3, tok_s, mfu);
+            r->sim_comm += ss.dp.sim_comm_s;
+            r->sim_exposed += ss.dp.sim_exposed_s;
         }
+        report_step(r, step, &ss, sim, flops, peak);
         if (r->tracing && a->trace_steps > 0 && step + 1 - first >= a->trace_steps) {
             if ((s = hs_npu_trace_stop(r->npu)))
                 return fail("trace", s);
@@ -390,48 +532,28 @@ static int train(run *r)
         }
         const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
-            if ((s = validate(r->model, r->val, a->val_batches, mb, T, r->x, r->y, &val_loss)))
+            if ((s = validate(r->model, r->val, r->dpc, a->val_batches, mb, T, r->x, r->y, &val_loss)))
                 return fail("validation", s);
-            printf("step %5" PRId64 " | val loss %s\n", step + 1, num(lb, sizeof lb, "%.4f", val_loss));
+            say(r, "step %5" PRId64 " | val loss %s\n", step + 1, num(lb, sizeof lb, "%.4f", val_loss));
             if (r->metrics)
                 fprintf(r->metrics, "{\"step\":%" PRId64 ",\"val_loss\":%s}\n", step + 1,
                         jnum(jl, sizeof jl, val_loss));
         }
-        if (a->save && (last || (a->save_every && (step + 1) % a->save_every == 0))) {
-            st.data_position = hs_loader_position(r->train);
-            if ((s = hs_train_save(a->save, r->model, r->opt, &st)))
-                return fail("save", s);
-            printf("saved checkpoint to %s at step %" PRId64 "\n", a->save, step + 1);
-        }
+        if (a->save && (last || (a->save_every && (step + 1) % a->save_every == 0)) && (rc = save(r, &st, step + 1)))
+            return rc;
     }
     if (val_loss >= 0)
-        printf("final validation loss %.4f nats/%s\n", (double)val_loss, r->cfg.vocab_size == HS_BYTE_VOCAB_SIZE ? "byte" : "token");
-    const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
-    if (a->sample > 0 && no_values)
-        printf("sample: none (--npu-mode estimate computes no values)\n");
-    if (a->sample > 0 && !no_values) {
-        int np = (int)strlen(a->prompt);
-        if (np == 0 || r->cfg.vocab_size < 256)
-            return fail("sample", hs_error(HS_ERR_INVALID_ARGUMENT, "sampling needs a non-empty --prompt and a "
-                                                                    "byte-level vocabulary"));
-        int32_t *out = malloc(sizeof *out * (size_t)(np + a->sample));
-        if (!out)
-            return fail("sample", hs_error(HS_ERR_OUT_OF_MEMORY, "sample buffer"));
-        hs_tokenizer_encode(a->prompt, (size_t)np, out);
-        s = hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature, (uint64_t)a->seed, out);
-        if (!s)
-            print_sample(out, np + a->sample, r->cfg.vocab_size);
-        free(out);
-        if (s)
-            return fail("sample", s);
-    }
-    return r->npu ? npu_summary(r, flops, peak) : 0;
+        say(r, "final validation loss %.4f nats/%s\n", (double)val_loss,
+            r->cfg.vocab_size == HS_BYTE_VOCAB_SIZE ? "byte" : "token");
+    if ((rc = sample(r)))
+        return rc;
+    return r->npu && r->rank == 0 ? npu_summary(r, flops, peak) : 0;
 }
 
 static double gib(size_t bytes) { return (double)bytes / 1073741824.0; }
 
 /* A model (or its optimizer) that does not fit the NPU's HBM: the error,
- * then where the memory would go, from hs_model_memory_plan. */
+ * then (rank 0) where the memory would go, from hs_model_memory_plan. */
 static int hbm_breakdown(run *r, const char *what, hs_status s, int batch, const hs_model_options *mo)
 {
     fail(what, s);
@@ -440,20 +562,21 @@ static int hbm_breakdown(run *r, const char *what, hs_status s, int batch, const
         return fail("memory plan", s);
     const size_t total = mm.weights + mm.gradients + mm.optimizer + mm.activations + mm.workspace;
     const size_t cap = hs_npu_mem_capacity(r->npu);
-    printf("model %s does not fit the %s's %.1f GiB of HBM (micro-batch %d x seq %d, %s compute):\n", r->a.model,
-           hs_npu_spec_of(r->npu)->name, gib(cap), batch, r->a.seq, hs_dtype_name(r->dtype));
-    printf("  weights          %9.2f GiB  fp32 master%s\n", gib(mm.weights),
-           r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
-    printf("  gradients        %9.2f GiB  fp32\n", gib(mm.gradients));
-    printf("  optimizer state  %9.2f GiB  AdamW m and v, fp32\n", gib(mm.optimizer));
-    printf("  activations      %9.2f GiB  one micro-batch\n", gib(mm.activations));
-    printf("  workspace        %9.2f GiB  largest kernel workspace\n", gib(mm.workspace));
-    printf("  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(total),
-           (double)total / (double)cap, mm.params);
+    say(r, "model %s does not fit the %s's %.1f GiB of HBM (micro-batch %d x seq %d, %s compute):\n", r->a.model,
+        hs_npu_spec_of(r->npu)->name, gib(cap), batch, r->a.seq, hs_dtype_name(r->dtype));
+    say(r, "  weights          %9.2f GiB  fp32 master%s\n", gib(mm.weights),
+        r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
+    say(r, "  gradients        %9.2f GiB  fp32\n", gib(mm.gradients));
+    say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32\n", gib(mm.optimizer));
+    say(r, "  activations      %9.2f GiB  one micro-batch\n", gib(mm.activations));
+    say(r, "  workspace        %9.2f GiB  largest kernel workspace\n", gib(mm.workspace));
+    say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(total),
+        (double)total / (double)cap, mm.params);
     return 1;
 }
 
-/* --device npu: the device, current on this thread, tracing if asked. */
+/* --device npu: this rank's own device, current on this thread; rank 0
+ * records the trace if asked. */
 static int setup_npu(run *r)
 {
     const args *a = &r->a;
@@ -465,13 +588,108 @@ static int setup_npu(run *r)
     if ((s = hs_npu_new(&spec, mode, &r->npu)))
         return fail("npu", s);
     hs_npu_set_current(r->npu, NULL);
-    if (a->trace && (s = hs_npu_trace_start(r->npu, a->trace)))
+    r->tracing = a->trace != NULL && r->rank == 0;
+    if (r->tracing && (s = hs_npu_trace_start(r->npu, a->trace)))
         return fail("trace", s);
-    r->tracing = a->trace != NULL;
     return 0;
 }
 
-static int setup_and_train(run *r)
+/* The runtime and the data-parallel layout: --dp must be the world size
+ * (no other parallelism here), and the global batch must split evenly
+ * into dp x micro-batches. Every rank checks the same numbers, so a bad
+ * combination stops every rank with the same message. */
+static int setup_parallel(run *r, int *argc, char ***argv)
+{
+    const args *a = &r->a;
+    hs_runtime_config rc = hs_runtime_config_default();
+    rc.dp = a->dp;
+    rc.verbose = a->verbose;
+    hs_status s = hs_init(argc, argv, &rc, &r->rt);
+    if (s)
+        return usage_error("--dp", s);
+    r->world = hs_runtime_comm(r->rt, HS_GROUP_WORLD);
+    r->rank = world_rank = hs_runtime_rank(r->rt, HS_GROUP_WORLD);
+    world_size = hs_runtime_size(r->rt, HS_GROUP_WORLD);
+    r->dp = hs_runtime_size(r->rt, HS_GROUP_DP);
+    r->dp_rank = hs_runtime_rank(r->rt, HS_GROUP_DP);
+    r->dpc = r->dp > 1 ? hs_runtime_comm(r->rt, HS_GROUP_DP) : NULL;
+    if (a->batch % (r->dp * a->micro_batches) != 0)
+        return usage_error("configuration",
+                           hs_error(HS_ERR_INVALID_ARGUMENT,
+                                    "--dp=%d x --micro-batches=%d = %d does not divide --batch=%d (the global batch "
+                                    "is split over the data-parallel ranks, each share into micro-batches)",
+                                    r->dp, a->micro_batches, r->dp * a->micro_batches, a->batch));
+    r->local_batch = a->batch / r->dp;
+    return 0;
+}
+
+/* Token files: rank 0 prepares them first (building the corpus cache if
+ * needed), then the others find them ready. Each rank's loader serves its
+ * slice of every global batch. */
+static int setup_data(run *r)
+{
+    const args *a = &r->a;
+    char train_path[1100], val_path[1100];
+    hs_status s = r->rank == 0 ? data_paths(a, train_path, val_path, sizeof train_path, 1) : HS_OK;
+    int rc = together(r, s ? fail("data", s) : 0);
+    if (rc)
+        return rc;
+    if (r->rank != 0 && (s = data_paths(a, train_path, val_path, sizeof train_path, 0)))
+        return fail("data", s);
+    hs_loader_config lc = hs_loader_config_default();
+    lc.batch = a->batch;
+    lc.seq = a->seq;
+    lc.rank = r->dp_rank;
+    lc.world = r->dp;
+    if ((s = hs_loader_open(train_path, &lc, &r->train)))
+        return fail("training data", s);
+    lc.batch = a->batch / a->micro_batches; /* the single-rank run's validation batch, split the same way */
+    if ((s = hs_loader_open(val_path, &lc, &r->val)))
+        return fail("validation data", s);
+    return 0;
+}
+
+/* This rank's model, optimizer, gradient reducer, batch buffers and (rank
+ * 0) metrics file. */
+static int setup_model(run *r)
+{
+    const args *a = &r->a;
+    const int on_npu = r->npu != NULL;
+    hs_status s;
+    const int T = a->seq, mb = r->local_batch / a->micro_batches;
+    hs_model_options mo = hs_model_options_default();
+    mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    mo.npu = r->npu;
+    mo.compute = r->dtype;
+    if ((s = hs_model_new_ex(&r->cfg, mb, T, &mo, &r->model))) {
+        if (s == HS_ERR_OUT_OF_MEMORY && on_npu)
+            return hbm_breakdown(r, "model", s, mb, &mo);
+        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
+    }
+    if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
+        return fail("model init", s);
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    oc.weight_decay = a->weight_decay;
+    oc.grad_clip = a->grad_clip;
+    if ((s = hs_optimizer_new(r->model, &oc, &r->opt)))
+        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, mb, &mo)
+                                                   : fail("optimizer", s);
+    if (r->dpc) {
+        hs_dp_config dc = hs_dp_config_default();
+        dc.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+        if ((s = hs_train_dp_new(r->model, r->dpc, &dc, &r->reducer)))
+            return fail("data parallel", s);
+    }
+    r->x = malloc(sizeof(int32_t) * (size_t)r->local_batch * T);
+    r->y = malloc(sizeof(int32_t) * (size_t)r->local_batch * T);
+    if (!r->x || !r->y)
+        return fail("batch buffers", hs_error(HS_ERR_OUT_OF_MEMORY, "batch buffers"));
+    if (r->rank == 0 && a->metrics && !(r->metrics = fopen(a->metrics, a->resume ? "a" : "w")))
+        return fail("metrics", hs_error(HS_ERR_IO, "cannot open %s for writing", a->metrics));
+    return 0;
+}
+
+static int setup_and_train(run *r, int *argc, char ***argv)
 {
     const args *a = &r->a;
     hs_status s;
@@ -481,46 +699,14 @@ static int setup_and_train(run *r)
     r->dtype = on_npu ? HS_BF16 : HS_FP32;
     if (a->dtype && (s = hs_dtype_parse(a->dtype, &r->dtype)))
         return usage_error("--dtype", s);
+    int rc;
+    if ((rc = setup_parallel(r, argc, argv)))
+        return rc;
     if (a->threads > 0 && (s = hs_set_num_threads(a->threads)))
         return usage_error("threads", s);
-    int rc;
-    if (on_npu && (rc = setup_npu(r)))
+    if ((rc = together(r, on_npu ? setup_npu(r) : 0)) || (rc = together(r, setup_data(r))) ||
+        (rc = together(r, setup_model(r))))
         return rc;
-    char train_path[1100], val_path[1100];
-    if ((s = data_paths(a, train_path, val_path, sizeof train_path)))
-        return fail("data", s);
-    hs_loader_config lc = hs_loader_config_default();
-    lc.batch = a->batch;
-    lc.seq = a->seq;
-    if ((s = hs_loader_open(train_path, &lc, &r->train)))
-        return fail("training data", s);
-    lc.batch = a->batch / a->micro_batches;
-    if ((s = hs_loader_open(val_path, &lc, &r->val)))
-        return fail("validation data", s);
-    const int B = a->batch, T = a->seq;
-    hs_model_options mo = hs_model_options_default();
-    mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
-    mo.npu = r->npu;
-    mo.compute = r->dtype;
-    if ((s = hs_model_new_ex(&r->cfg, B / a->micro_batches, T, &mo, &r->model))) {
-        if (s == HS_ERR_OUT_OF_MEMORY && on_npu)
-            return hbm_breakdown(r, "model", s, B / a->micro_batches, &mo);
-        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
-    }
-    if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
-        return fail("model init", s);
-    hs_optimizer_config oc = hs_optimizer_config_default();
-    oc.weight_decay = a->weight_decay;
-    oc.grad_clip = a->grad_clip;
-    if ((s = hs_optimizer_new(r->model, &oc, &r->opt)))
-        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, B / a->micro_batches, &mo)
-                                                   : fail("optimizer", s);
-    r->x = malloc(sizeof(int32_t) * (size_t)B * T);
-    r->y = malloc(sizeof(int32_t) * (size_t)B * T);
-    if (!r->x || !r->y)
-        return fail("batch buffers", hs_error(HS_ERR_OUT_OF_MEMORY, "batch buffers"));
-    if (a->metrics && !(r->metrics = fopen(a->metrics, a->resume ? "a" : "w")))
-        return fail("metrics", hs_error(HS_ERR_IO, "cannot open %s for writing", a->metrics));
     return train(r);
 }
 
@@ -532,15 +718,18 @@ int main(int argc, char **argv)
     hs_status s = parse_args(argc, argv, &r.a);
     if (s)
         return usage_error("arguments", s);
-    int rc = setup_and_train(&r);
+    int rc = setup_and_train(&r, &argc, &argv);
     if (r.metrics)
         fclose(r.metrics);
     free(r.x);
     free(r.y);
+    hs_dp_free(r.reducer);
     hs_optimizer_free(r.opt);
     hs_model_free(r.model);
     hs_npu_free(r.npu);
     hs_loader_close(r.train);
     hs_loader_close(r.val);
+    if ((s = hs_finalize(r.rt)) && !rc)
+        rc = fail("finalize", s);
     return rc;
 }

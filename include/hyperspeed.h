@@ -7,6 +7,7 @@
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
 #include "hyperspeed/comm.h"
+#include "hyperspeed/parallel.h"
 #include "hyperspeed/pipeline.h"
 #include "hyperspeed/tensor_parallel.h"
 #include "hyperspeed/layout.h"

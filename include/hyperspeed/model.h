@@ -190,6 +190,25 @@ HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int3
  * Errors: HS_ERR_INVALID_ARGUMENT when no forward with targets preceded. */
 HS_API hs_status hs_model_backward(hs_model *m, float loss_scale);
 
+/* A hook the backward calls as parameter gradients become final (plain C,
+ * so the model knows nothing of who listens: data parallelism launches its
+ * gradient all-reduces from it). When it is called with `first`, the
+ * gradients at flat offsets [first, num_params) hold everything this
+ * backward contributes to them: nothing later in the backward writes
+ * there. Calls come in decreasing `first` (the order the backward
+ * produces gradients, the reverse of the registry): after the head
+ * (LLaMA's lm_head.w), after the final norm, inside each block L-1 .. 0
+ * after each layer's weight gradients (MLP out, MLP in, norm 2, attention
+ * out, qkv, norm 1), and last first = 0 after the embedding (whose wte
+ * also receives the tied head's gradient in GPT-2). On the NPU the kernels
+ * that wrote them have been issued on the current stream. A status other
+ * than HS_OK stops the backward and is returned by it. */
+typedef hs_status (*hs_grad_ready_fn)(void *ctx, int64_t first);
+
+/* Installs `fn` (called with ctx) for the following backward passes, or
+ * removes the hook with fn == NULL. */
+HS_API void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx);
+
 /* Sets every gradient to zero (hs_fill on the model's device). */
 HS_API hs_status hs_model_zero_grad(hs_model *m);
 

@@ -411,6 +411,12 @@ hs_npu *hs_model_npu(const hs_model *m) { return m->npu; }
 
 hs_dtype hs_model_compute_dtype(const hs_model *m) { return m->compute; }
 
+void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx)
+{
+    m->grad_hook = fn;
+    m->grad_hook_ctx = fn ? ctx : NULL;
+}
+
 hs_status hs_model_zero_grad(hs_model *m)
 {
     if (!m)

@@ -71,6 +71,10 @@ struct hs_model {
     float *stage;
     size_t stage_n; /* floats */
 
+    /* hs_model_set_grad_hook: told as the backward finalises gradients */
+    hs_grad_ready_fn grad_hook;
+    void *grad_hook_ctx;
+
     /* the last forward */
     int B, T;
     const int32_t *tokens; /* on the CPU borrowed from the caller until the backward; on the NPU tok_dev */

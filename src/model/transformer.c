@@ -126,6 +126,15 @@ static hs_status linear_backward(const hs_model *m, float *dinp, const float *do
     return hs_matmul_backward(&di, PV(dw), PV(db), &dy, &x, &w.t);
 }
 
+/* Tells the hook that the gradients from registry entry idx's offset to
+ * the end of the flat buffer are final (idx < 0: all of them). */
+static hs_status grads_ready(const hs_model *m, int idx)
+{
+    if (!m->grad_hook)
+        return HS_OK;
+    return m->grad_hook(m->grad_hook_ctx, idx >= 0 ? m->params[idx].offset : 0);
+}
+
 static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
 {
     const hs_model_config *c = &m->cfg;
@@ -180,6 +189,7 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
 
     /* MLP branch: y = r1 + mlp(ln2(r1)) */
     HS_TRY(linear_backward(m, g->dfc_act, g->dres, a->fc_act_c, p->fc2_w, p->fc2_b, N));
+    HS_TRY(grads_ready(m, p->fc2_w));
     hs_tensor dact = mat(m, g->dfc_act, N, F);
     if (gpt2) {
         hs_tensor dpre = mat(m, g->dfc, N, F), pre = mat(m, a->fc, N, F);
@@ -192,10 +202,13 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
         HS_TRY(hs_swiglu_backward(&dgu, &dact, &gu));
     }
     HS_TRY(linear_backward(m, g->dln, g->dfc, a->ln2_c, p->fc_w, -1, N));
+    HS_TRY(grads_ready(m, p->fc_w));
     HS_TRY(norm_backward(m, g->dres, g->dln, a->res1, a->ln2_mean, a->ln2_rstd, p->ln2_w, p->ln2_b, N));
+    HS_TRY(grads_ready(m, p->ln2_w));
 
     /* attention branch: r1 = x + attn(ln1(x)) */
     HS_TRY(linear_backward(m, g->datt, g->dres, a->att_c, p->proj_w, p->proj_b, N));
+    HS_TRY(grads_ready(m, p->proj_w));
     hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, 3 * C));
     hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * C));
     hs_tensor datt = hs_model_on_device(m, hs_view3(g->datt, HS_FP32, B, T, C));
@@ -208,7 +221,9 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
         HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(2 * NH), c->rope_theta));
     }
     HS_TRY(linear_backward(m, g->dln, g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
-    return norm_backward(m, g->dres, g->dln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, N);
+    HS_TRY(grads_ready(m, p->qkv_w));
+    HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, N));
+    return grads_ready(m, p->ln1_w);
 }
 
 static const float *block_input(const hs_model *m, int l) { return l == 0 ? m->encoded : m->acts[l - 1].res2; }
@@ -311,15 +326,19 @@ hs_status hs_model_backward(hs_model *m, float loss_scale)
     float dloss = m->n_valid ? loss_scale / (float)m->n_valid : 0.0f;
     HS_TRY(hs_cross_entropy_backward(&lg, &lg, &lse, &tg, dloss));
     HS_TRY(linear_backward(m, m->g.dln, m->logits, m->lnf_c, head_idx(m), -1, N));
+    if (m->lm_head >= 0) /* untied: final now; a tied head's gradient is wte's, which the embedding adds to */
+        HS_TRY(grads_ready(m, m->lm_head));
     HS_TRY(zero(m, m->g.dres, N * C));
     HS_TRY(norm_backward(m, m->g.dres, m->g.dln, block_input(m, c->n_layer), m->lnf_mean, m->lnf_rstd, m->lnf_w,
                          m->lnf_b, N));
+    HS_TRY(grads_ready(m, m->lnf_w));
     for (int l = c->n_layer - 1; l >= 0; l--)
         HS_TRY(block_backward(m, l, block_input(m, l), B, T));
     hs_tensor dres = hs_model_on_device(m, hs_view3(m->g.dres, HS_FP32, B, T, C));
     hs_tensor tok = hs_model_on_device(m, hs_view2((void *)m->tokens, HS_INT32, B, T));
     pview dwte = G(m, m->wte), dwpe = G(m, m->wpe);
-    return hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok);
+    HS_TRY(hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok));
+    return grads_ready(m, -1);
 }
 
 hs_status hs_model_logits(hs_model *m, hs_tensor *out)

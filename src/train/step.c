@@ -1,9 +1,44 @@
-/* The training step: micro-batched forward/backward, then the update. */
+/* The training step: micro-batched forward/backward, then the update; with
+ * data parallelism the last micro-batch's backward hands its finished
+ * gradients to the DP reducer through the model's gradient hook. */
 #include "core/try.h"
 #include "hyperspeed/train.h"
 
-hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, const int32_t *targets, int B, int T,
-                        int micro_batches, float lr, hs_step_stats *stats)
+#include <stdlib.h>
+
+hs_status hs_train_dp_new(hs_model *m, hs_comm *group, const hs_dp_config *cfg, hs_dp **out)
+{
+    if (!m || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_train_dp_new: model and out are required");
+    *out = NULL;
+    const int n = hs_model_num_tensors(m);
+    int64_t *numel = malloc(sizeof *numel * (size_t)n);
+    if (!numel)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_train_dp_new: %d tensor sizes", n);
+    for (int i = 0; i < n; i++)
+        numel[i] = hs_model_param(m, i)->numel;
+    hs_dp_config c = cfg ? *cfg : hs_dp_config_default();
+    c.npu = hs_model_npu(m);
+    hs_status s = hs_dp_new(group, hs_model_grads(m), numel, n, &c, out);
+    free(numel);
+    return s;
+}
+
+/* The model's gradient hook during the last micro-batch's backward. */
+static hs_status dp_hook(void *ctx, int64_t first) { return hs_dp_grads_ready(ctx, first); }
+
+/* The last micro-batch's backward with the reducer listening. */
+static hs_status backward_reducing(hs_model *m, hs_dp *dp, float scale)
+{
+    HS_TRY(hs_dp_begin(dp));
+    hs_model_set_grad_hook(m, dp_hook, dp);
+    hs_status s = hs_model_backward(m, scale);
+    hs_model_set_grad_hook(m, NULL, NULL);
+    return s;
+}
+
+hs_status hs_train_step_dp(hs_model *m, hs_optimizer *o, hs_dp *dp, const int32_t *tokens, const int32_t *targets,
+                           int B, int T, int micro_batches, float lr, hs_step_stats *stats)
 {
     if (!m || !o || !tokens || !targets)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_train_step: model, optimizer, tokens and targets are required");
@@ -14,21 +49,39 @@ hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, con
     const int mb = B / micro_batches;
     const float scale = 1.0f / (float)micro_batches;
     double loss_sum = 0;
+    hs_dp_stats ds = {0};
     HS_TRY(hs_model_zero_grad(m));
     for (int k = 0; k < micro_batches; k++) {
         const size_t off = (size_t)k * mb * T;
         float loss;
         HS_TRY(hs_model_forward(m, tokens + off, targets + off, mb, T, &loss));
-        HS_TRY(hs_model_backward(m, scale));
+        if (dp && k == micro_batches - 1) {
+            hs_status s = backward_reducing(m, dp, scale);
+            hs_status f = hs_dp_finish(dp, &ds); /* always: the round must close and its collectives end */
+            HS_TRY(s);
+            HS_TRY(f);
+        } else {
+            HS_TRY(hs_model_backward(m, scale));
+        }
         loss_sum += loss;
     }
+    float loss = (float)(loss_sum / micro_batches);
+    if (dp && hs_comm_size(hs_dp_comm(dp)) > 1)
+        HS_TRY(hs_comm_allreduce(hs_dp_comm(dp), &loss, &loss, 1, HS_FP32, HS_REDUCE_AVG));
     double norm;
     HS_TRY(hs_optimizer_step(o, lr, &norm));
     if (stats) {
-        stats->loss = (float)(loss_sum / micro_batches);
+        stats->loss = loss;
         stats->grad_norm = norm;
         stats->lr = lr;
         stats->seconds = hs_time_now() - t0;
+        stats->dp = ds;
     }
     return HS_OK;
+}
+
+hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, const int32_t *targets, int B, int T,
+                        int micro_batches, float lr, hs_step_stats *stats)
+{
+    return hs_train_step_dp(m, o, NULL, tokens, targets, B, T, micro_batches, lr, stats);
 }

@@ -1,0 +1,125 @@
+/* hyperspeed data parallelism: the gradient buckets of a flat gradient
+ * buffer and their overlapped reduction over a DP group.
+ *
+ * Every DP rank holds the same parameters and computes gradients on its
+ * own slice of the global batch. The gradients (one flat buffer of
+ * tensors laid back to back) are cut into buckets of about
+ * `bucket_bytes`, planned from the END of the buffer, because the backward
+ * produces gradients in reverse registry order. While the backward runs,
+ * the caller reports how far it has got (hs_dp_grads_ready: "everything
+ * from offset `first` to the end is final"), and each bucket's all-reduce
+ * (the average over the group, hs_comm_iallreduce) starts the moment its
+ * last gradient is final, overlapping the rest of the backward.
+ * hs_dp_finish waits for all of them, so the optimizer sees the averaged
+ * gradients. On a simulated NPU each all-reduce also advances a comm
+ * stream of the device by the HCCL cost model, ordered after the compute
+ * stream's work by events, and the compute stream waits for it in
+ * hs_dp_finish: the simulated time it waits is the exposed communication.
+ * docs/parallelism.md ("Data parallelism") has the whole picture; the
+ * trainer glue (the model's backward hook, micro-batches, the loss) is
+ * hs_train_step_dp in train.h.
+ */
+#ifndef HYPERSPEED_PARALLEL_H
+#define HYPERSPEED_PARALLEL_H
+
+#include "hyperspeed/comm.h"
+#include "hyperspeed/core.h"
+#include "hyperspeed/npu.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 25 MiB, PyTorch DDP's bucket_cap_mb = 25. */
+#define HS_DP_BUCKET_BYTES_DEFAULT ((size_t)25 << 20)
+
+/* A contiguous range of the flat gradient buffer reduced by one
+ * all-reduce: whole tensors [first_tensor, first_tensor + n_tensors). */
+typedef struct hs_dp_bucket {
+    int64_t offset;   /* first element in the flat buffer */
+    int64_t numel;    /* elements */
+    int first_tensor; /* lowest tensor index in the bucket */
+    int n_tensors;
+} hs_dp_bucket;
+
+/* Plans the buckets of n_tensors tensors of numel[i] elements of
+ * elem_bytes bytes each, laid back to back in a flat buffer (tensor i
+ * starts at numel[0] + ... + numel[i-1]). Walking the tensors from the
+ * last to the first, a bucket takes tensors while its size stays within
+ * bucket_bytes; a tensor larger than bucket_bytes gets a bucket of its own
+ * (tensors are never split). out[0] is the bucket at the end of the buffer
+ * (reduced first), out[*n_buckets - 1] the one starting at offset 0. out
+ * must have room for n_tensors buckets (the most there can be).
+ * Errors: HS_ERR_INVALID_ARGUMENT (NULL pointers, n_tensors < 1,
+ * elem_bytes or bucket_bytes 0, a negative numel). */
+HS_API hs_status hs_dp_plan_buckets(const int64_t *numel, int n_tensors, size_t elem_bytes, size_t bucket_bytes,
+                                    hs_dp_bucket *out, int *n_buckets);
+
+typedef struct hs_dp_config {
+    size_t bucket_bytes; /* bucket size cap in bytes (HS_DP_BUCKET_BYTES_DEFAULT) */
+    int overlap;         /* 1: start each bucket's all-reduce when its gradients are final (default);
+                            0: start them all in hs_dp_finish, after the backward (for comparisons) */
+    hs_npu *npu;         /* the device the gradient buffer lives on (borrowed), NULL for host memory.
+                            Execute mode reduces the values and simulates the time; estimate mode
+                            (no values) only simulates. */
+} hs_dp_config;
+
+/* 25 MiB buckets, overlap on, host memory. */
+HS_API hs_dp_config hs_dp_config_default(void);
+
+/* What one reduction round (hs_dp_begin .. hs_dp_finish) did. */
+typedef struct hs_dp_stats {
+    int buckets;          /* all-reduces started */
+    int early;            /* of them, started before hs_dp_finish (overlapping the backward) */
+    double bytes;         /* bytes reduced (each rank's buffer size) */
+    double wait_s;        /* wall seconds hs_dp_finish waited for the all-reduces: the exposed part on the host */
+    double sim_comm_s;    /* NPU: simulated seconds of the all-reduces on the comm stream; 0 on the host */
+    double sim_exposed_s; /* NPU: simulated seconds the compute stream waited for the comm stream */
+} hs_dp_stats;
+
+typedef struct hs_dp hs_dp;
+
+/* A reducer of the flat fp32 gradient buffer `grads` (n_tensors tensors
+ * of numel[i] elements back to back; host memory, or cfg->npu's HBM)
+ * over the group `comm` (borrowed; every rank of the group creates its
+ * reducer with the same tensors and config). Plans the buckets and
+ * allocates everything a round needs (requests, on the NPU a comm stream
+ * and two events), so rounds allocate nothing. cfg NULL: the defaults.
+ * Errors: those of hs_dp_plan_buckets, HS_ERR_INVALID_ARGUMENT (NULL comm
+ * or grads), HS_ERR_OUT_OF_MEMORY. Release with hs_dp_free. */
+HS_API hs_status hs_dp_new(hs_comm *comm, float *grads, const int64_t *numel, int n_tensors, const hs_dp_config *cfg,
+                           hs_dp **out);
+
+/* Waits for reductions still in flight, frees the reducer (NULL is fine). */
+HS_API void hs_dp_free(hs_dp *dp);
+
+/* The group, the number of buckets and bucket i (NULL when out of range),
+ * in reduction order. */
+HS_API hs_comm *hs_dp_comm(const hs_dp *dp);
+HS_API int hs_dp_num_buckets(const hs_dp *dp);
+HS_API const hs_dp_bucket *hs_dp_bucket_at(const hs_dp *dp, int i);
+
+/* Starts a round: the gradients are about to receive their last
+ * contributions (the backward of the last micro-batch). Errors:
+ * HS_ERR_INVALID_ARGUMENT when a round is already open. */
+HS_API hs_status hs_dp_begin(hs_dp *dp);
+
+/* The gradients at [first, end of the buffer) are final: starts the
+ * all-reduce of every bucket lying entirely in that range that has not
+ * started (with overlap on). On the NPU the comm stream first waits for
+ * the work issued so far on the current (compute) stream. Cheap when
+ * nothing new is ready: call it as often as the backward likes.
+ * Errors: HS_ERR_INVALID_ARGUMENT outside a round, the collective's. */
+HS_API hs_status hs_dp_grads_ready(hs_dp *dp, int64_t first);
+
+/* Ends the round: starts the buckets not started yet, waits for every
+ * all-reduce (the buffer then holds the group's average, bitwise the same
+ * on every rank) and, on the NPU, makes the compute stream wait for the
+ * comm stream. *stats may be NULL. The round is closed even on error.
+ * Errors: HS_ERR_INVALID_ARGUMENT outside a round, the collectives'. */
+HS_API hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
