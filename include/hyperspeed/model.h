@@ -191,23 +191,57 @@ HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int3
 HS_API hs_status hs_model_backward(hs_model *m, float loss_scale);
 
 /* A hook the backward calls as parameter gradients become final (plain C,
- * so the model knows nothing of who listens: data parallelism launches its
- * gradient all-reduces from it). When it is called with `first`, the
- * gradients at flat offsets [first, num_params) hold everything this
- * backward contributes to them: nothing later in the backward writes
- * there. Calls come in decreasing `first` (the order the backward
- * produces gradients, the reverse of the registry): after the head
- * (LLaMA's lm_head.w), after the final norm, inside each block L-1 .. 0
- * after each layer's weight gradients (MLP out, MLP in, norm 2, attention
- * out, qkv, norm 1), and last first = 0 after the embedding (whose wte
- * also receives the tied head's gradient in GPT-2). On the NPU the kernels
- * that wrote them have been issued on the current stream. A status other
- * than HS_OK stops the backward and is returned by it. */
-typedef hs_status (*hs_grad_ready_fn)(void *ctx, int64_t first);
+ * so the model knows nothing of who listens: data parallelism starts its
+ * gradient all-reduces from it). A call with [begin, end) says that the
+ * gradients at those flat offsets hold everything this backward
+ * contributes to them: nothing later in the backward writes there. The
+ * ranges are disjoint, cover every parameter once per backward and come
+ * in the order the backward produces them, the reverse of the registry:
+ * the head (LLaMA's lm_head.w), the final norm, then inside each block
+ * L-1 .. 0 each layer's weights and biases (MLP out, MLP in, norm 2,
+ * attention out, qkv, norm 1), and last the embedding (wte, wpe), whose
+ * wte also receives the tied head's gradient in GPT-2 — or, with the
+ * embedding deferred (hs_model_defer_embedding_grad), the embedding right
+ * after the head. On the NPU the kernels that wrote them have been issued
+ * on the current stream. A status other than HS_OK stops the backward and
+ * is returned by it. */
+typedef hs_status (*hs_grad_ready_fn)(void *ctx, int64_t begin, int64_t end);
 
 /* Installs `fn` (called with ctx) for the following backward passes, or
  * removes the hook with fn == NULL. */
 HS_API void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx);
+
+/* defer = 1: the following backward passes leave out the embedding's
+ * gradient (the token rows of wte and the position rows of wpe): they
+ * stop at dL/d(embedding output) and report the embedding's range to the
+ * hook right after the head, since nothing else of the backward writes it
+ * (for a tied head, once the head's gradient is in). The caller adds the
+ * rows later with hs_model_embedding_backward, e.g. every data-parallel
+ * rank's rows gathered (a sparse gradient is cheaper to gather than the
+ * [V, C] table to all-reduce, and it is known only at the very end of the
+ * backward). defer = 0 (the default): the backward does it all. */
+HS_API void hs_model_defer_embedding_grad(hs_model *m, int defer);
+
+/* The rows a deferred embedding gradient is made of, from the last
+ * backward: *grad = dL/d(embedding output) [B*T, C] fp32 and *tokens =
+ * the token ids [B*T] int32, both on the model's device and owned by the
+ * model (valid until the next forward), with *B, *T the micro-batch's
+ * shape. Errors: HS_ERR_INVALID_ARGUMENT when the last backward did not
+ * defer its embedding gradient. */
+HS_API hs_status hs_model_embedding_grad_rows(hs_model *m, const float **grad, const int32_t **tokens, int *B,
+                                              int *T);
+
+/* Accumulates the embedding gradient of rows grad [B*T, C] for tokens
+ * [B, T] (on the model's device; B may exceed the planned batch, e.g. the
+ * rows of a whole data-parallel group) into the gradients of wte and, for
+ * GPT-2, of wpe (row t of each sequence to position t). Errors:
+ * HS_ERR_INVALID_ARGUMENT (NULL buffers, B < 1, T outside 1..planned seq),
+ * the kernel's (a token outside the vocabulary). */
+HS_API hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int32_t *tokens, int B, int T);
+
+/* The micro-batch shape the model was planned for (hs_model_new's batch
+ * and seq). */
+HS_API void hs_model_planned_shape(const hs_model *m, int *batch, int *seq);
 
 /* Sets every gradient to zero (hs_fill on the model's device). */
 HS_API hs_status hs_model_zero_grad(hs_model *m);

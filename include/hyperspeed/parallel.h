@@ -6,15 +6,17 @@
  * tensors laid back to back) are cut into buckets of about
  * `bucket_bytes`, planned from the END of the buffer, because the backward
  * produces gradients in reverse registry order. While the backward runs,
- * the caller reports how far it has got (hs_dp_grads_ready: "everything
- * from offset `first` to the end is final"), and each bucket's all-reduce
- * (the average over the group, hs_comm_iallreduce) starts the moment its
- * last gradient is final, overlapping the rest of the backward.
- * hs_dp_finish waits for all of them, so the optimizer sees the averaged
- * gradients. On a simulated NPU each all-reduce also advances a comm
- * stream of the device by the HCCL cost model, ordered after the compute
- * stream's work by events, and the compute stream waits for it in
- * hs_dp_finish: the simulated time it waits is the exposed communication.
+ * the caller reports which gradients are final (hs_dp_grads_ready, with
+ * the ranges a model's gradient hook gives), and each bucket's all-reduce
+ * (hs_comm_iallreduce, the average or the sum over the group) starts the
+ * moment its last gradient is final, overlapping the rest of the
+ * backward. Rows of a sparse gradient (an embedding's) can be gathered
+ * from every rank instead (hs_dp_gather_rows). hs_dp_finish waits for all
+ * of it, so the optimizer sees the reduced gradients. On a simulated NPU
+ * each collective also advances a comm stream of the device by the HCCL
+ * cost model, ordered after the compute stream's work by events, and the
+ * compute stream waits for it in hs_dp_finish: the simulated time it
+ * waits is the exposed communication.
  * docs/parallelism.md ("Data parallelism") has the whole picture; the
  * trainer glue (the model's backward hook, micro-batches, the loss) is
  * hs_train_step_dp in train.h.
@@ -59,19 +61,23 @@ typedef struct hs_dp_config {
     size_t bucket_bytes; /* bucket size cap in bytes (HS_DP_BUCKET_BYTES_DEFAULT) */
     int overlap;         /* 1: start each bucket's all-reduce when its gradients are final (default);
                             0: start them all in hs_dp_finish, after the backward (for comparisons) */
+    hs_reduce_op op;     /* HS_REDUCE_AVG (default), or HS_REDUCE_SUM for gradients the caller
+                            has divided by the group size already (e.g. through the loss scale) */
+    int64_t gather_rows; /* hs_dp_gather_rows: the most rows a rank contributes (0: no gathering) */
+    int64_t gather_width; /* ... and the floats per row */
     hs_npu *npu;         /* the device the gradient buffer lives on (borrowed), NULL for host memory.
                             Execute mode reduces the values and simulates the time; estimate mode
                             (no values) only simulates. */
 } hs_dp_config;
 
-/* 25 MiB buckets, overlap on, host memory. */
+/* 25 MiB buckets, overlap on, AVG, no gathering, host memory. */
 HS_API hs_dp_config hs_dp_config_default(void);
 
 /* What one reduction round (hs_dp_begin .. hs_dp_finish) did. */
 typedef struct hs_dp_stats {
     int buckets;          /* all-reduces started */
     int early;            /* of them, started before hs_dp_finish (overlapping the backward) */
-    double bytes;         /* bytes reduced (each rank's buffer size) */
+    double bytes;         /* bytes all-reduced (each rank's buffer) and gathered (the whole group's rows) */
     double wait_s;        /* wall seconds hs_dp_finish waited for the all-reduces: the exposed part on the host */
     double sim_comm_s;    /* NPU: simulated seconds of the all-reduces on the comm stream; 0 on the host */
     double sim_exposed_s; /* NPU: simulated seconds the compute stream waited for the comm stream */
@@ -83,10 +89,12 @@ typedef struct hs_dp hs_dp;
  * of numel[i] elements back to back; host memory, or cfg->npu's HBM)
  * over the group `comm` (borrowed; every rank of the group creates its
  * reducer with the same tensors and config). Plans the buckets and
- * allocates everything a round needs (requests, on the NPU a comm stream
- * and two events), so rounds allocate nothing. cfg NULL: the defaults.
- * Errors: those of hs_dp_plan_buckets, HS_ERR_INVALID_ARGUMENT (NULL comm
- * or grads), HS_ERR_OUT_OF_MEMORY. Release with hs_dp_free. */
+ * allocates everything a round needs (requests, the gather buffers on the
+ * gradients' device, on the NPU a comm stream and two events), so rounds
+ * allocate nothing. cfg NULL: the defaults. Free the reducer before the
+ * NPU. Errors: those of hs_dp_plan_buckets, HS_ERR_INVALID_ARGUMENT (NULL
+ * comm or grads, an op other than AVG and SUM, negative gather sizes),
+ * HS_ERR_OUT_OF_MEMORY (host or HBM). Release with hs_dp_free. */
 HS_API hs_status hs_dp_new(hs_comm *comm, float *grads, const int64_t *numel, int n_tensors, const hs_dp_config *cfg,
                            hs_dp **out);
 
@@ -104,18 +112,31 @@ HS_API const hs_dp_bucket *hs_dp_bucket_at(const hs_dp *dp, int i);
  * HS_ERR_INVALID_ARGUMENT when a round is already open. */
 HS_API hs_status hs_dp_begin(hs_dp *dp);
 
-/* The gradients at [first, end of the buffer) are final: starts the
- * all-reduce of every bucket lying entirely in that range that has not
- * started (with overlap on). On the NPU the comm stream first waits for
- * the work issued so far on the current (compute) stream. Cheap when
- * nothing new is ready: call it as often as the backward likes.
- * Errors: HS_ERR_INVALID_ARGUMENT outside a round, the collective's. */
-HS_API hs_status hs_dp_grads_ready(hs_dp *dp, int64_t first);
+/* The gradients at [begin, end) are final (each element is reported at
+ * most once a round): starts the all-reduce of every bucket whose
+ * gradients are now all final (with overlap on), in the order they
+ * complete, which every rank must share. On the NPU the comm stream first
+ * waits for the work issued so far on the current (compute) stream.
+ * Errors: HS_ERR_INVALID_ARGUMENT outside a round or for a range outside
+ * the buffer, the collective's. */
+HS_API hs_status hs_dp_grads_ready(hs_dp *dp, int64_t begin, int64_t end);
+
+/* Gathers a sparse gradient's rows from the whole group: this rank's n
+ * rows of cfg->gather_width floats (`rows`, n x width) and their int32
+ * ids (n) are sent to every rank, and *all_rows / *all_ids receive the
+ * group's p x n rows and ids in rank order (the reducer's buffers, on the
+ * gradients' device). Every rank passes the same n. The gather runs
+ * asynchronously: the buffers hold the result after hs_dp_finish. rows and
+ * ids must stay untouched until then. A group of one returns rows and ids
+ * themselves. Errors: HS_ERR_INVALID_ARGUMENT outside a round, a second
+ * gather in one round, n outside 1..cfg->gather_rows; the collectives'. */
+HS_API hs_status hs_dp_gather_rows(hs_dp *dp, const float *rows, const int32_t *ids, int64_t n, float **all_rows,
+                                   int32_t **all_ids);
 
 /* Ends the round: starts the buckets not started yet, waits for every
- * all-reduce (the buffer then holds the group's average, bitwise the same
- * on every rank) and, on the NPU, makes the compute stream wait for the
- * comm stream. *stats may be NULL. The round is closed even on error.
+ * all-reduce (the buffer then holds the group's average or sum, bitwise
+ * the same on every rank) and gather and, on the NPU, makes the compute
+ * stream wait for the comm stream. *stats may be NULL. The round is closed even on error.
  * Errors: HS_ERR_INVALID_ARGUMENT outside a round, the collectives'. */
 HS_API hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats);
 

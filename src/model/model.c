@@ -417,6 +417,16 @@ void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx)
     m->grad_hook_ctx = fn ? ctx : NULL;
 }
 
+void hs_model_defer_embedding_grad(hs_model *m, int defer) { m->defer_embedding = defer != 0; }
+
+void hs_model_planned_shape(const hs_model *m, int *batch, int *seq)
+{
+    if (batch)
+        *batch = m->max_B;
+    if (seq)
+        *seq = m->max_T;
+}
+
 hs_status hs_model_zero_grad(hs_model *m)
 {
     if (!m)

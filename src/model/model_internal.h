@@ -74,6 +74,9 @@ struct hs_model {
     /* hs_model_set_grad_hook: told as the backward finalises gradients */
     hs_grad_ready_fn grad_hook;
     void *grad_hook_ctx;
+    int64_t ready_end;   /* during a backward: gradients from here to the end were reported */
+    int defer_embedding; /* hs_model_defer_embedding_grad */
+    int embedding_deferred; /* the last backward left its embedding gradient out */
 
     /* the last forward */
     int B, T;

@@ -126,14 +126,25 @@ static hs_status linear_backward(const hs_model *m, float *dinp, const float *do
     return hs_matmul_backward(&di, PV(dw), PV(db), &dy, &x, &w.t);
 }
 
-/* Tells the hook that the gradients from registry entry idx's offset to
- * the end of the flat buffer are final (idx < 0: all of them). */
-static hs_status grads_ready(const hs_model *m, int idx)
+/* Tells the hook that gradients [begin, end) are final. */
+static hs_status report_ready(const hs_model *m, int64_t begin, int64_t end)
 {
-    if (!m->grad_hook)
-        return HS_OK;
-    return m->grad_hook(m->grad_hook_ctx, idx >= 0 ? m->params[idx].offset : 0);
+    return m->grad_hook && end > begin ? m->grad_hook(m->grad_hook_ctx, begin, end) : HS_OK;
 }
+
+/* The backward finalises gradients from the end of the flat buffer down:
+ * those from registry entry idx's offset (idx < 0: 0) up to what was
+ * reported last are final now. */
+static hs_status grads_ready(hs_model *m, int idx)
+{
+    const int64_t begin = idx >= 0 ? m->params[idx].offset : 0, end = m->ready_end;
+    m->ready_end = begin;
+    return report_ready(m, begin, end);
+}
+
+/* End of the embedding's gradients (wte, wpe) in the flat buffer: where
+ * the first block's begin. */
+static int64_t embedding_end(const hs_model *m) { return m->params[m->blocks[0].ln1_w].offset; }
 
 static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
 {
@@ -258,6 +269,7 @@ hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *ta
     m->tokens = tokens;
     m->have_targets = 0;
     m->logits_are_grads = 0;
+    m->embedding_deferred = 0;
     if (m->npu) {
         HS_TRY(check_ids("tokens", tokens, N, T, 0, (int)V));
         if (targets)
@@ -320,6 +332,7 @@ hs_status hs_model_backward(hs_model *m, float loss_scale)
     hs_model_use_device(m);
     m->have_targets = 0; /* the logits become gradients below: a second backward would be wrong */
     m->logits_are_grads = 1;
+    m->ready_end = m->n_params;
 
     hs_tensor lg = mat(m, m->logits, N, V), tg = hs_model_on_device(m, hs_view1(m->targets, HS_INT32, N));
     hs_tensor lse = vec(m, m->ce_lse, N);
@@ -328,17 +341,48 @@ hs_status hs_model_backward(hs_model *m, float loss_scale)
     HS_TRY(linear_backward(m, m->g.dln, m->logits, m->lnf_c, head_idx(m), -1, N));
     if (m->lm_head >= 0) /* untied: final now; a tied head's gradient is wte's, which the embedding adds to */
         HS_TRY(grads_ready(m, m->lm_head));
+    if (m->defer_embedding) /* nothing but the deferred rows will write wte and wpe now */
+        HS_TRY(report_ready(m, 0, embedding_end(m)));
     HS_TRY(zero(m, m->g.dres, N * C));
     HS_TRY(norm_backward(m, m->g.dres, m->g.dln, block_input(m, c->n_layer), m->lnf_mean, m->lnf_rstd, m->lnf_w,
                          m->lnf_b, N));
     HS_TRY(grads_ready(m, m->lnf_w));
     for (int l = c->n_layer - 1; l >= 0; l--)
         HS_TRY(block_backward(m, l, block_input(m, l), B, T));
-    hs_tensor dres = hs_model_on_device(m, hs_view3(m->g.dres, HS_FP32, B, T, C));
-    hs_tensor tok = hs_model_on_device(m, hs_view2((void *)m->tokens, HS_INT32, B, T));
-    pview dwte = G(m, m->wte), dwpe = G(m, m->wpe);
-    HS_TRY(hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok));
+    if (m->defer_embedding) {
+        m->embedding_deferred = 1;
+        return HS_OK;
+    }
+    HS_TRY(hs_model_embedding_backward(m, m->g.dres, m->tokens, B, T));
     return grads_ready(m, -1);
+}
+
+hs_status hs_model_embedding_grad_rows(hs_model *m, const float **grad, const int32_t **tokens, int *B, int *T)
+{
+    if (!m || !grad || !tokens || !B || !T)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_embedding_grad_rows: NULL argument");
+    if (!m->embedding_deferred)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "the last backward did not defer its embedding gradient "
+                        "(hs_model_defer_embedding_grad)");
+    *grad = m->g.dres;
+    *tokens = m->tokens;
+    *B = m->B;
+    *T = m->T;
+    return HS_OK;
+}
+
+hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int32_t *tokens, int B, int T)
+{
+    if (!m || !grad || !tokens)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_embedding_backward: NULL argument");
+    if (B < 1 || T < 1 || T > m->max_T)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "embedding backward of B=%d T=%d: B >= 1 and T in 1..%d", B, T,
+                        m->max_T);
+    hs_model_use_device(m);
+    hs_tensor dres = hs_model_on_device(m, hs_view3((void *)grad, HS_FP32, B, T, m->cfg.d_model));
+    hs_tensor tok = hs_model_on_device(m, hs_view2((void *)tokens, HS_INT32, B, T));
+    pview dwte = G(m, m->wte), dwpe = G(m, m->wpe);
+    return hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok);
 }
 
 hs_status hs_model_logits(hs_model *m, hs_tensor *out)

@@ -1,36 +1,104 @@
 /* The DP reducer: a round per optimizer step in which each gradient
- * bucket's all-reduce (average over the group) starts as soon as the
- * backward has finished its gradients, and, on a simulated NPU, the comm
- * stream that times those all-reduces beside the compute stream. */
+ * bucket's all-reduce starts as soon as the backward has finished all its
+ * gradients, a sparse gradient's rows can be gathered from every rank,
+ * and, on a simulated NPU, a comm stream times those collectives beside
+ * the compute stream. */
 #include "core/try.h"
 #include "hyperspeed/parallel.h"
 
 #include <stdlib.h>
 
+enum { GATHER_ROWS = 0, GATHER_IDS = 1 }; /* request slots after the buckets' */
+
 struct hs_dp {
     hs_comm *comm;
     float *grads;
+    int64_t total; /* elements in the buffer */
     hs_dp_config cfg;
     hs_dp_bucket *buckets;
     int n_buckets;
-    hs_comm_request **reqs; /* one per bucket, NULL when not in flight */
+    int64_t *remaining;     /* per bucket: elements not reported final yet this round */
+    char *started;          /* per bucket: its all-reduce has started this round */
+    hs_comm_request **reqs; /* n_buckets + 2 (the gather's), NULL when not in flight */
+
+    /* hs_dp_gather_rows: the group's rows and ids, on the gradients' device */
+    float *all_rows;
+    int32_t *all_ids;
+    int gathered; /* this round */
 
     /* simulated NPU: the comm stream and the events ordering it */
     hs_npu_stream *comm_stream;
-    hs_npu_event *computed; /* recorded on the compute stream when a bucket's gradients exist */
+    hs_npu_event *computed; /* recorded on the compute stream when a collective's inputs exist */
     hs_npu_event *reduced;  /* recorded on the comm stream at the end of the round */
-    int values;             /* 1: reduce the buffer's values (host memory or an execute-mode NPU) */
+    int values;             /* 1: move the values (host memory or an execute-mode NPU) */
 
-    /* the open round */
-    int open;
-    int next; /* buckets [0, next) have started */
+    int open; /* a round is open */
     hs_dp_stats stats;
 };
 
 hs_dp_config hs_dp_config_default(void)
 {
-    hs_dp_config c = {HS_DP_BUCKET_BYTES_DEFAULT, 1, NULL};
+    hs_dp_config c = {HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL};
     return c;
+}
+
+/* bytes of the gradients' device memory: host, or the NPU's HBM. */
+static hs_status dev_alloc(hs_dp *dp, size_t bytes, void **out)
+{
+    if (dp->cfg.npu)
+        return hs_npu_malloc(dp->cfg.npu, bytes, out);
+    *out = hs_alloc(bytes);
+    return *out ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "dp: %zu B of gather buffers", bytes);
+}
+
+static void dev_free(hs_dp *dp, void *p)
+{
+    if (dp->cfg.npu)
+        (void)hs_npu_free_mem(dp->cfg.npu, p); /* an address the reducer allocated (or NULL): cannot fail */
+    else
+        hs_free(p);
+}
+
+static hs_status check_config(const hs_dp_config *c)
+{
+    if (c->op != HS_REDUCE_AVG && c->op != HS_REDUCE_SUM)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "dp: gradients reduce with HS_REDUCE_AVG or HS_REDUCE_SUM, not op %d",
+                        (int)c->op);
+    if (c->gather_rows < 0 || c->gather_width < 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "dp: gather_rows=%lld and gather_width=%lld must be >= 0",
+                        (long long)c->gather_rows, (long long)c->gather_width);
+    return HS_OK;
+}
+
+/* Everything a round uses: plan, counters, requests, gather buffers, the
+ * NPU's comm stream and events. */
+static hs_status allocate(hs_dp *dp, const int64_t *numel, int n_tensors)
+{
+    const size_t n = (size_t)(n_tensors > 0 ? n_tensors : 1);
+    dp->buckets = calloc(n, sizeof *dp->buckets);
+    dp->remaining = calloc(n, sizeof *dp->remaining);
+    dp->started = calloc(n, 1);
+    dp->reqs = calloc(n + 2, sizeof *dp->reqs);
+    if (!dp->buckets || !dp->remaining || !dp->started || !dp->reqs)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_dp_new: out of host memory");
+    HS_TRY(hs_dp_plan_buckets(numel, n_tensors, sizeof(float), dp->cfg.bucket_bytes, dp->buckets, &dp->n_buckets));
+    dp->total = dp->buckets[0].offset + dp->buckets[0].numel;
+    const size_t rows = (size_t)hs_comm_size(dp->comm) * (size_t)dp->cfg.gather_rows;
+    if (rows > 0) {
+        void *p;
+        HS_TRY(dev_alloc(dp, rows * (size_t)dp->cfg.gather_width * sizeof(float), &p));
+        dp->all_rows = p;
+        HS_TRY(dev_alloc(dp, rows * sizeof(int32_t), &p));
+        dp->all_ids = p;
+    }
+    hs_npu *npu = dp->cfg.npu;
+    dp->values = !npu || hs_npu_mode_of(npu) == HS_NPU_EXECUTE;
+    if (npu) {
+        HS_TRY(hs_npu_stream_new(npu, &dp->comm_stream));
+        HS_TRY(hs_npu_event_new(npu, &dp->computed));
+        HS_TRY(hs_npu_event_new(npu, &dp->reduced));
+    }
+    return HS_OK;
 }
 
 hs_status hs_dp_new(hs_comm *comm, float *grads, const int64_t *numel, int n_tensors, const hs_dp_config *cfg,
@@ -41,25 +109,15 @@ hs_status hs_dp_new(hs_comm *comm, float *grads, const int64_t *numel, int n_ten
     *out = NULL;
     if (!comm || !grads)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_new: the group and the gradient buffer are required");
+    const hs_dp_config c = cfg ? *cfg : hs_dp_config_default();
+    HS_TRY(check_config(&c));
     hs_dp *dp = calloc(1, sizeof *dp);
     if (!dp)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_dp_new: out of host memory");
     dp->comm = comm;
     dp->grads = grads;
-    dp->cfg = cfg ? *cfg : hs_dp_config_default();
-    dp->buckets = calloc((size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *dp->buckets);
-    dp->reqs = calloc((size_t)(n_tensors > 0 ? n_tensors : 1), sizeof *dp->reqs);
-    hs_status s = dp->buckets && dp->reqs ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "hs_dp_new: out of host memory");
-    if (!s)
-        s = hs_dp_plan_buckets(numel, n_tensors, sizeof(float), dp->cfg.bucket_bytes, dp->buckets, &dp->n_buckets);
-    hs_npu *npu = dp->cfg.npu;
-    dp->values = !npu || hs_npu_mode_of(npu) == HS_NPU_EXECUTE;
-    if (!s && npu)
-        s = hs_npu_stream_new(npu, &dp->comm_stream);
-    if (!s && npu)
-        s = hs_npu_event_new(npu, &dp->computed);
-    if (!s && npu)
-        s = hs_npu_event_new(npu, &dp->reduced);
+    dp->cfg = c;
+    hs_status s = allocate(dp, numel, n_tensors);
     if (s) {
         hs_dp_free(dp);
         return s;
@@ -72,12 +130,16 @@ void hs_dp_free(hs_dp *dp)
 {
     if (!dp)
         return;
-    if (dp->open)
-        (void)hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets); /* the buffer must not be freed under a collective */
+    if (dp->open) /* the buffers must not be freed under a collective */
+        (void)hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets + 2);
     hs_npu_event_free(dp->reduced);
     hs_npu_event_free(dp->computed);
     hs_npu_stream_free(dp->comm_stream);
+    dev_free(dp, dp->all_ids);
+    dev_free(dp, dp->all_rows);
     free(dp->reqs);
+    free(dp->started);
+    free(dp->remaining);
     free(dp->buckets);
     free(dp);
 }
@@ -98,27 +160,33 @@ static hs_npu_stream *compute_stream(const hs_dp *dp)
     return hs_npu_current() == dp->cfg.npu ? hs_npu_current_stream() : hs_npu_default_stream(dp->cfg.npu);
 }
 
-/* Starts bucket dp->next: on the NPU the comm stream waits for the
- * compute stream's work so far and then takes the all-reduce's simulated
- * time; the values go through hs_comm_iallreduce in place. */
-static hs_status start_next(hs_dp *dp)
+/* On the NPU: the comm stream waits for the compute stream's work so far,
+ * then takes collective c's simulated time on `bytes`. */
+static hs_status simulate(hs_dp *dp, hs_coll c, double bytes)
 {
-    const hs_dp_bucket *b = &dp->buckets[dp->next];
-    const double bytes = (double)b->numel * sizeof(float);
-    if (dp->comm_stream) {
-        double t;
-        hs_npu_event_record(dp->computed, compute_stream(dp));
-        hs_npu_stream_wait(dp->comm_stream, dp->computed);
-        HS_TRY(hs_comm_advance(dp->comm, dp->comm_stream, HS_COLL_ALLREDUCE, bytes, &t));
-        dp->stats.sim_comm_s += t;
-    }
+    if (!dp->comm_stream)
+        return HS_OK;
+    double t;
+    hs_npu_event_record(dp->computed, compute_stream(dp));
+    hs_npu_stream_wait(dp->comm_stream, dp->computed);
+    HS_TRY(hs_comm_advance(dp->comm, dp->comm_stream, c, bytes, &t));
+    dp->stats.sim_comm_s += t;
+    return HS_OK;
+}
+
+/* Starts bucket b's all-reduce, in place. */
+static hs_status start(hs_dp *dp, int b)
+{
+    const hs_dp_bucket *k = &dp->buckets[b];
+    const double bytes = (double)k->numel * sizeof(float);
+    dp->started[b] = 1;
+    HS_TRY(simulate(dp, HS_COLL_ALLREDUCE, bytes));
     if (dp->values && hs_comm_size(dp->comm) > 1) {
-        float *g = dp->grads + b->offset;
-        HS_TRY(hs_comm_iallreduce(dp->comm, g, g, (size_t)b->numel, HS_FP32, HS_REDUCE_AVG, &dp->reqs[dp->next]));
+        float *g = dp->grads + k->offset;
+        HS_TRY(hs_comm_iallreduce(dp->comm, g, g, (size_t)k->numel, HS_FP32, dp->cfg.op, &dp->reqs[b]));
     }
     dp->stats.buckets++;
     dp->stats.bytes += bytes;
-    dp->next++;
     return HS_OK;
 }
 
@@ -129,22 +197,66 @@ hs_status hs_dp_begin(hs_dp *dp)
     if (dp->open)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_begin: the previous round has not finished (hs_dp_finish)");
     dp->open = 1;
-    dp->next = 0;
+    dp->gathered = 0;
     dp->stats = (hs_dp_stats){0};
+    for (int b = 0; b < dp->n_buckets; b++) {
+        dp->remaining[b] = dp->buckets[b].numel;
+        dp->started[b] = 0;
+    }
     return HS_OK;
 }
 
-hs_status hs_dp_grads_ready(hs_dp *dp, int64_t first)
+hs_status hs_dp_grads_ready(hs_dp *dp, int64_t begin, int64_t end)
 {
     if (!dp || !dp->open)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_grads_ready outside a round (hs_dp_begin .. hs_dp_finish)");
+    if (begin < 0 || begin > end || end > dp->total)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_grads_ready: [%lld, %lld) is not a range of the %lld gradients",
+                        (long long)begin, (long long)end, (long long)dp->total);
     if (!dp->cfg.overlap)
         return HS_OK;
-    while (dp->next < dp->n_buckets && dp->buckets[dp->next].offset >= first) {
-        HS_TRY(start_next(dp));
-        dp->stats.early++;
+    for (int b = 0; b < dp->n_buckets && end > begin; b++) {
+        const hs_dp_bucket *k = &dp->buckets[b];
+        const int64_t lo = begin > k->offset ? begin : k->offset;
+        const int64_t hi = end < k->offset + k->numel ? end : k->offset + k->numel;
+        if (hi <= lo)
+            continue;
+        if (dp->started[b] || (dp->remaining[b] -= hi - lo) < 0)
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_grads_ready: gradients of bucket %d reported twice", b);
+        if (dp->remaining[b] == 0) {
+            HS_TRY(start(dp, b));
+            dp->stats.early++;
+        }
     }
     return HS_OK;
+}
+
+hs_status hs_dp_gather_rows(hs_dp *dp, const float *rows, const int32_t *ids, int64_t n, float **all_rows,
+                            int32_t **all_ids)
+{
+    if (!dp || !dp->open || dp->gathered)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_rows: once a round, between hs_dp_begin and hs_dp_finish");
+    if (!rows || !ids || !all_rows || !all_ids || n < 1 || n > dp->cfg.gather_rows)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_rows: %lld rows (1..%lld, buffers required)",
+                        (long long)n, (long long)dp->cfg.gather_rows);
+    dp->gathered = 1;
+    const int p = hs_comm_size(dp->comm);
+    if (p == 1) {
+        *all_rows = (float *)rows;
+        *all_ids = (int32_t *)ids;
+        return HS_OK;
+    }
+    const size_t w = (size_t)dp->cfg.gather_width, count = (size_t)p * (size_t)n;
+    const double bytes = (double)count * (double)(w * sizeof(float) + sizeof(int32_t));
+    HS_TRY(simulate(dp, HS_COLL_ALLGATHER, bytes));
+    dp->stats.bytes += bytes;
+    *all_rows = dp->all_rows;
+    *all_ids = dp->all_ids;
+    if (!dp->values)
+        return HS_OK;
+    hs_comm_request **r = dp->reqs + dp->n_buckets;
+    HS_TRY(hs_comm_iallgather(dp->comm, rows, dp->all_rows, count * w, HS_FP32, &r[GATHER_ROWS]));
+    return hs_comm_iallgather(dp->comm, ids, dp->all_ids, count, HS_INT32, &r[GATHER_IDS]);
 }
 
 hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats)
@@ -152,12 +264,13 @@ hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats)
     if (!dp || !dp->open)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_finish without hs_dp_begin");
     hs_status s = HS_OK;
-    while (!s && dp->next < dp->n_buckets)
-        s = start_next(dp);
-    /* Wait even after a failed start: the buffer stays in use until every
-     * started all-reduce is done. */
+    for (int b = 0; b < dp->n_buckets && !s; b++)
+        if (!dp->started[b])
+            s = start(dp, b);
+    /* Wait even after a failed start: the buffers stay in use until every
+     * started collective is done. */
     const double t0 = hs_time_now();
-    hs_status w = hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets);
+    hs_status w = hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets + 2);
     dp->stats.wait_s = hs_time_now() - t0;
     if (dp->comm_stream) {
         hs_npu_stream *cs = compute_stream(dp);

@@ -1,0 +1,253 @@
+/* bench/dp_overlap: how much of data parallelism's gradient reduction the
+ * backward hides, and what DP costs per step (weak scaling), on the CPU.
+ * Run with two ranks, one compute thread each:
+ *   HS_NUM_THREADS=1 mpirun -n 2 bench_dp_overlap [--model gpt2-124m] [--batch 4] [--seq 64]
+ *                                               [--steps 7] [--warmup 1] [--bucket-mb 25] [--no-peer]
+ * --batch is per rank (the DP run's global batch is ranks x batch).
+ *
+ * Phases, every figure the median of --steps measured repetitions:
+ *   single    rank 0 alone (rank 1 idles in a barrier) trains the model at
+ *             the per-rank batch: the 1-rank step time;
+ *   dp        both ranks train with hs_train_step_dp, each bucket's
+ *             all-reduce started from the backward hook;
+ *   isolated  the same all-reduces (same buckets, same order, all started
+ *             at once and waited for) with no computation beside them;
+ *   no_overlap (the peer; --no-peer skips it) the dp step with every
+ *             bucket started only after the backward (hs_dp_config.overlap
+ *             = 0), as a reducer without the hook would.
+ * Definitions (per step, the slower rank's figure):
+ *   exposed_ms      wall time hs_dp_finish waits, from the end of the
+ *                   backward until the last all-reduce has completed: the
+ *                   reduction time the backward did not hide;
+ *   reduce_ms       wall time of the isolated reduction;
+ *   hidden_fraction 1 - median(exposed) / median(isolated reduction):
+ *                   the share of the reduction's own time that ran under
+ *                   the backward (clamped to [0, 1]);
+ *   step_ratio      median dp step / median single step (target <= 1.15;
+ *                   hidden_fraction target >= 0.70).
+ * One JSON object per phase and a summary line. */
+#include "median.h"
+
+#include <hyperspeed.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct bench_args {
+    const char *model;
+    int batch, seq, steps, warmup, no_peer;
+    float bucket_mb;
+} bench_args;
+
+/* One rank's training setup. */
+typedef struct trainer {
+    hs_model *m;
+    hs_optimizer *o;
+    hs_dp *dp;
+    int32_t *tok; /* B*T + 1 tokens: inputs tok[0..), targets tok[1..) */
+} trainer;
+
+static void trainer_free(trainer *t)
+{
+    hs_dp_free(t->dp);
+    hs_optimizer_free(t->o);
+    hs_model_free(t->m);
+    free(t->tok);
+    memset(t, 0, sizeof *t);
+}
+
+/* The model at B x T with tokens drawn for `data_rank`, and with group
+ * non-NULL a reducer over it (overlap on or off). */
+static hs_status trainer_new(const bench_args *a, hs_comm *group, int data_rank, int overlap, trainer *t)
+{
+    hs_model_config cfg;
+    hs_status s = hs_model_config_preset(a->model, &cfg);
+    if (!s)
+        s = hs_model_new(&cfg, a->batch, a->seq, &t->m);
+    if (!s)
+        s = hs_model_init(t->m, 1234);
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    if (!s)
+        s = hs_optimizer_new(t->m, &oc, &t->o);
+    if (!s && group) {
+        hs_dp_config dc = hs_dp_config_default();
+        dc.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+        dc.overlap = overlap;
+        s = hs_train_dp_new(t->m, group, &dc, &t->dp);
+    }
+    const size_t n = (size_t)a->batch * a->seq + 1;
+    if (!s && !(t->tok = malloc(sizeof *t->tok * n)))
+        s = hs_error(HS_ERR_OUT_OF_MEMORY, "tokens");
+    for (size_t i = 0; !s && i < n; i++)
+        t->tok[i] = (int32_t)(hs_rng_uniform(7, (uint64_t)data_rank, i) * (float)cfg.vocab_size);
+    if (s)
+        trainer_free(t);
+    return s;
+}
+
+/* Per-step figures of a phase: step and exposed seconds, the slower rank's. */
+typedef struct series {
+    double *step, *exposed;
+    int buckets;
+} series;
+
+/* The element-wise maximum over the world of x[0..n), n <= 2 (seconds, as
+ * int64 nanoseconds: a type the collectives' MAX takes without rounding). */
+static hs_status world_max(hs_comm *world, double *x, int n)
+{
+    int64_t ns[2];
+    for (int i = 0; i < n; i++)
+        ns[i] = (int64_t)(x[i] * 1e9);
+    hs_status s = hs_comm_allreduce(world, ns, ns, (size_t)n, HS_INT64, HS_REDUCE_MAX);
+    if (s)
+        return s;
+    for (int i = 0; i < n; i++)
+        x[i] = (double)ns[i] * 1e-9;
+    return HS_OK;
+}
+
+/* warmup + steps training steps (dp NULL: the single-rank step). */
+static hs_status run_steps(const bench_args *a, trainer *t, hs_comm *world, series *out)
+{
+    for (int i = 0; i < a->warmup + a->steps; i++) {
+        hs_step_stats st;
+        hs_status s = hs_train_step_dp(t->m, t->o, t->dp, t->tok, t->tok + 1, a->batch, a->seq, 1, 3e-4f, &st);
+        if (s)
+            return s;
+        double x[2] = {st.seconds, st.dp.wait_s};
+        if (t->dp && (s = world_max(world, x, 2)))
+            return s;
+        if (i >= a->warmup) {
+            out->step[i - a->warmup] = x[0];
+            out->exposed[i - a->warmup] = x[1];
+        }
+        out->buckets = st.dp.buckets;
+    }
+    return HS_OK;
+}
+
+/* The reducer's all-reduces alone: started together, waited for. */
+static hs_status run_isolated(const bench_args *a, trainer *t, hs_comm *world, double *out)
+{
+    for (int i = 0; i < a->warmup + a->steps; i++) {
+        hs_dp_stats ds;
+        hs_status s = hs_comm_barrier(world);
+        const double t0 = hs_time_now();
+        if (!s)
+            s = hs_dp_begin(t->dp);
+        if (!s)
+            s = hs_dp_finish(t->dp, &ds);
+        double x = hs_time_now() - t0;
+        if (!s)
+            s = world_max(world, &x, 1);
+        if (s)
+            return s;
+        if (i >= a->warmup)
+            out[i - a->warmup] = x;
+    }
+    return HS_OK;
+}
+
+static hs_status parse(int argc, char **argv, bench_args *a)
+{
+    const hs_option opts[] = {
+        {"model", HS_OPT_STRING, &a->model, "model preset"},
+        {"batch", HS_OPT_INT, &a->batch, "sequences per rank"},
+        {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
+        {"steps", HS_OPT_INT, &a->steps, "measured steps per phase"},
+        {"warmup", HS_OPT_INT, &a->warmup, "unmeasured steps before them"},
+        {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "gradient bucket size, MiB"},
+        {"no-peer", HS_OPT_FLAG, &a->no_peer, "skip the no-overlap peer"},
+    };
+    const int n = (int)(sizeof opts / sizeof opts[0]);
+    hs_status s = hs_options_parse(argc, argv, opts, n);
+    if (s)
+        hs_options_usage(stderr, "bench_dp_overlap", opts, n);
+    if (!s && (a->batch < 1 || a->seq < 1 || a->steps < 1 || a->warmup < 0 || !(a->bucket_mb > 0)))
+        s = hs_error(HS_ERR_INVALID_ARGUMENT, "--batch, --seq, --steps >= 1, --warmup >= 0, --bucket-mb > 0");
+    return s;
+}
+
+static void print_phase(const bench_args *a, const char *phase, int ranks, double step_ms, double exposed_ms,
+                        int buckets)
+{
+    printf("{\"bench\":\"dp_overlap\",\"phase\":\"%s\",\"model\":\"%s\",\"ranks\":%d,\"batch_per_rank\":%d,"
+           "\"global_batch\":%d,\"seq\":%d,\"threads\":%d,\"steps\":%d,\"step_ms\":%.2f",
+           phase, a->model, ranks, a->batch, ranks * a->batch, a->seq, hs_num_threads(), a->steps, step_ms);
+    if (ranks > 1)
+        printf(",\"exposed_ms\":%.2f,\"buckets\":%d,\"bucket_mb\":%g", exposed_ms, buckets, (double)a->bucket_mb);
+    printf("}\n");
+}
+
+/* The phases; rank 0 prints. */
+static hs_status bench(const bench_args *a, hs_comm *world)
+{
+    const int me = hs_comm_rank(world), p = hs_comm_size(world), n = a->steps;
+    double *buf = calloc((size_t)n * 7, sizeof *buf);
+    if (!buf)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "bench buffers");
+    series single = {buf, buf + n, 0}, dp = {buf + 2 * n, buf + 3 * n, 0}, peer = {buf + 4 * n, buf + 5 * n, 0};
+    double *iso = buf + 6 * n;
+    trainer t = {0};
+    hs_status s = HS_OK;
+    if (me == 0) { /* single: rank 0 alone */
+        s = trainer_new(a, NULL, 0, 1, &t);
+        if (!s)
+            s = run_steps(a, &t, world, &single);
+        trainer_free(&t);
+    }
+    hs_status b = hs_comm_barrier(world);
+    s = s ? s : b;
+    if (!s)
+        s = trainer_new(a, world, me, 1, &t);
+    if (!s)
+        s = run_steps(a, &t, world, &dp);
+    if (!s)
+        s = run_isolated(a, &t, world, iso);
+    trainer_free(&t);
+    if (!s && !a->no_peer && !(s = trainer_new(a, world, me, 0, &t)))
+        s = run_steps(a, &t, world, &peer);
+    trainer_free(&t);
+    if (!s && me == 0) {
+        const double one = hs_bench_median(single.step, n), step = hs_bench_median(dp.step, n);
+        const double exposed = hs_bench_median(dp.exposed, n), reduce = hs_bench_median(iso, n);
+        double hidden = reduce > 0 ? 1 - exposed / reduce : 1;
+        hidden = hidden < 0 ? 0 : hidden > 1 ? 1 : hidden;
+        print_phase(a, "single", 1, one * 1e3, 0, 0);
+        print_phase(a, "dp", p, step * 1e3, exposed * 1e3, dp.buckets);
+        printf("{\"bench\":\"dp_overlap\",\"phase\":\"isolated\",\"ranks\":%d,\"reduce_ms\":%.2f,\"buckets\":%d}\n", p,
+               reduce * 1e3, dp.buckets);
+        if (!a->no_peer)
+            print_phase(a, "no_overlap", p, hs_bench_median(peer.step, n) * 1e3, hs_bench_median(peer.exposed, n) * 1e3,
+                        peer.buckets);
+        printf("{\"bench\":\"dp_overlap\",\"summary\":true,\"ranks\":%d,\"hidden_fraction\":%.3f,\"step_ratio\":%.3f,"
+               "\"target_hidden\":0.70,\"target_ratio\":1.15,\"hidden_ok\":%s,\"ratio_ok\":%s}\n",
+               p, hidden, step / one, hidden >= 0.70 ? "true" : "false", step / one <= 1.15 ? "true" : "false");
+    }
+    free(buf);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    bench_args a = {"gpt2-124m", 4, 64, 7, 1, 0, 25.0f};
+    hs_status s = parse(argc, argv, &a);
+    if (s) {
+        fprintf(stderr, "bench_dp_overlap: %s\n", hs_last_error());
+        return 2;
+    }
+    hs_runtime *rt;
+    if ((s = hs_init(&argc, &argv, NULL, &rt))) {
+        fprintf(stderr, "bench_dp_overlap: %s\n", hs_last_error());
+        return 1;
+    }
+    if (!getenv("HS_NUM_THREADS"))
+        hs_set_num_threads(1); /* one compute thread per rank in every phase */
+    s = bench(&a, hs_runtime_comm(rt, HS_GROUP_WORLD));
+    if (s)
+        fprintf(stderr, "bench_dp_overlap: rank %d: %s\n", hs_runtime_rank(rt, HS_GROUP_WORLD), hs_last_error());
+    hs_finalize(rt);
+    return s ? 1 : 0;
+}
