@@ -606,7 +606,7 @@ static int setup_parallel(run *r, int *argc, char ***argv)
     rc.verbose = a->verbose;
     hs_status s = hs_init(argc, argv, &rc, &r->rt);
     if (s)
-        return usage_error("--dp", s);
+        return usage_error("--dp (the data-parallel ranks: the number of MPI ranks, mpirun -n N)", s);
     r->world = hs_runtime_comm(r->rt, HS_GROUP_WORLD);
     r->rank = world_rank = hs_runtime_rank(r->rt, HS_GROUP_WORLD);
     world_size = hs_runtime_size(r->rt, HS_GROUP_WORLD);
