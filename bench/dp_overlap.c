@@ -24,8 +24,14 @@
  *                   the share of the reduction's own time that ran under
  *                   the backward (clamped to [0, 1]);
  *   step_ratio      median dp step / median single step (target <= 1.15;
- *                   hidden_fraction target >= 0.70).
+ *                   hidden_fraction target >= 0.70);
+ *   progress_cpu_ms CPU time per step of this process's threads other than
+ *                   the compute thread (the comm progress thread, which
+ *                   does MPI's copies and the reductions' additions; the
+ *                   kernels run on the calling thread with one thread):
+ *                   what the communication takes from the compute core.
  * One JSON object per phase and a summary line. */
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include "median.h"
 
 #include <hyperspeed.h>
@@ -33,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 typedef struct bench_args {
     const char *model;
@@ -86,17 +93,28 @@ static hs_status trainer_new(const bench_args *a, hs_comm *group, int data_rank,
     return s;
 }
 
-/* Per-step figures of a phase: step and exposed seconds, the slower rank's. */
+/* Per-step figures of a phase: step, exposed and progress-CPU seconds,
+ * the slower rank's. */
 typedef struct series {
-    double *step, *exposed;
+    double *step, *exposed, *progress;
     int buckets;
 } series;
 
-/* The element-wise maximum over the world of x[0..n), n <= 2 (seconds, as
+/* CPU seconds of the whole process and of the calling thread. */
+static void cpu_times(double *process, double *thread)
+{
+    struct rusage p, t;
+    getrusage(RUSAGE_SELF, &p);
+    getrusage(RUSAGE_THREAD, &t);
+    *process = (double)p.ru_utime.tv_sec + (double)p.ru_stime.tv_sec + 1e-6 * (double)(p.ru_utime.tv_usec + p.ru_stime.tv_usec);
+    *thread = (double)t.ru_utime.tv_sec + (double)t.ru_stime.tv_sec + 1e-6 * (double)(t.ru_utime.tv_usec + t.ru_stime.tv_usec);
+}
+
+/* The element-wise maximum over the world of x[0..n), n <= 3 (seconds, as
  * int64 nanoseconds: a type the collectives' MAX takes without rounding). */
 static hs_status world_max(hs_comm *world, double *x, int n)
 {
-    int64_t ns[2];
+    int64_t ns[3];
     for (int i = 0; i < n; i++)
         ns[i] = (int64_t)(x[i] * 1e9);
     hs_status s = hs_comm_allreduce(world, ns, ns, (size_t)n, HS_INT64, HS_REDUCE_MAX);
@@ -112,15 +130,19 @@ static hs_status run_steps(const bench_args *a, trainer *t, hs_comm *world, seri
 {
     for (int i = 0; i < a->warmup + a->steps; i++) {
         hs_step_stats st;
+        double p0, t0, p1, t1;
+        cpu_times(&p0, &t0);
         hs_status s = hs_train_step_dp(t->m, t->o, t->dp, t->tok, t->tok + 1, a->batch, a->seq, 1, 3e-4f, &st);
+        cpu_times(&p1, &t1);
         if (s)
             return s;
-        double x[2] = {st.seconds, st.dp.wait_s};
-        if (t->dp && (s = world_max(world, x, 2)))
+        double x[3] = {st.seconds, st.dp.wait_s, (p1 - p0) - (t1 - t0)};
+        if (t->dp && (s = world_max(world, x, 3)))
             return s;
         if (i >= a->warmup) {
             out->step[i - a->warmup] = x[0];
             out->exposed[i - a->warmup] = x[1];
+            out->progress[i - a->warmup] = x[2];
         }
         out->buckets = st.dp.buckets;
     }
@@ -169,26 +191,30 @@ static hs_status parse(int argc, char **argv, bench_args *a)
     return s;
 }
 
-static void print_phase(const bench_args *a, const char *phase, int ranks, double step_ms, double exposed_ms,
-                        int buckets)
+static void print_phase(const bench_args *a, const char *phase, int ranks, series *x)
 {
+    const int n = a->steps;
+    const double step_ms = hs_bench_median(x->step, n) * 1e3, exposed_ms = hs_bench_median(x->exposed, n) * 1e3;
+    const double progress_ms = hs_bench_median(x->progress, n) * 1e3;
     printf("{\"bench\":\"dp_overlap\",\"phase\":\"%s\",\"model\":\"%s\",\"ranks\":%d,\"batch_per_rank\":%d,"
            "\"global_batch\":%d,\"seq\":%d,\"threads\":%d,\"steps\":%d,\"step_ms\":%.2f",
            phase, a->model, ranks, a->batch, ranks * a->batch, a->seq, hs_num_threads(), a->steps, step_ms);
     if (ranks > 1)
-        printf(",\"exposed_ms\":%.2f,\"buckets\":%d,\"bucket_mb\":%g", exposed_ms, buckets, (double)a->bucket_mb);
-    printf("}\n");
+        printf(",\"exposed_ms\":%.2f,\"buckets\":%d,\"bucket_mb\":%g", exposed_ms, x->buckets,
+               (double)a->bucket_mb);
+    printf(",\"progress_cpu_ms\":%.2f}\n", progress_ms);
 }
 
 /* The phases; rank 0 prints. */
 static hs_status bench(const bench_args *a, hs_comm *world)
 {
     const int me = hs_comm_rank(world), p = hs_comm_size(world), n = a->steps;
-    double *buf = calloc((size_t)n * 7, sizeof *buf);
+    double *buf = calloc((size_t)n * 10, sizeof *buf);
     if (!buf)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "bench buffers");
-    series single = {buf, buf + n, 0}, dp = {buf + 2 * n, buf + 3 * n, 0}, peer = {buf + 4 * n, buf + 5 * n, 0};
-    double *iso = buf + 6 * n;
+    series single = {buf, buf + n, buf + 2 * n, 0}, dp = {buf + 3 * n, buf + 4 * n, buf + 5 * n, 0};
+    series peer = {buf + 6 * n, buf + 7 * n, buf + 8 * n, 0};
+    double *iso = buf + 9 * n;
     trainer t = {0};
     hs_status s = HS_OK;
     if (me == 0) { /* single: rank 0 alone */
@@ -210,17 +236,16 @@ static hs_status bench(const bench_args *a, hs_comm *world)
         s = run_steps(a, &t, world, &peer);
     trainer_free(&t);
     if (!s && me == 0) {
+        print_phase(a, "single", 1, &single); /* sorts: the medians below read sorted series */
+        print_phase(a, "dp", p, &dp);
         const double one = hs_bench_median(single.step, n), step = hs_bench_median(dp.step, n);
         const double exposed = hs_bench_median(dp.exposed, n), reduce = hs_bench_median(iso, n);
         double hidden = reduce > 0 ? 1 - exposed / reduce : 1;
         hidden = hidden < 0 ? 0 : hidden > 1 ? 1 : hidden;
-        print_phase(a, "single", 1, one * 1e3, 0, 0);
-        print_phase(a, "dp", p, step * 1e3, exposed * 1e3, dp.buckets);
         printf("{\"bench\":\"dp_overlap\",\"phase\":\"isolated\",\"ranks\":%d,\"reduce_ms\":%.2f,\"buckets\":%d}\n", p,
                reduce * 1e3, dp.buckets);
         if (!a->no_peer)
-            print_phase(a, "no_overlap", p, hs_bench_median(peer.step, n) * 1e3, hs_bench_median(peer.exposed, n) * 1e3,
-                        peer.buckets);
+            print_phase(a, "no_overlap", p, &peer);
         printf("{\"bench\":\"dp_overlap\",\"summary\":true,\"ranks\":%d,\"hidden_fraction\":%.3f,\"step_ratio\":%.3f,"
                "\"target_hidden\":0.70,\"target_ratio\":1.15,\"hidden_ok\":%s,\"ratio_ok\":%s}\n",
                p, hidden, step / one, hidden >= 0.70 ? "true" : "false", step / one <= 1.15 ? "true" : "false");
