@@ -640,15 +640,19 @@ static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
     npu_down(d, NULL, pdy, n);
 }
 
-static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, int with_wpe, int zero_tokens)
+/* One embedding on both devices against the CPU: the whole table, or
+ * (shard) a vocab-parallel shard of rows [v0, v0 + V) of a vocabulary of
+ * v0 + 3V, whose tokens are mostly other shards'. */
+static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, int with_wpe, int zero_tokens,
+                           int shard, int64_t v0)
 {
-    char what[96];
-    const int64_t n = B * T * C;
+    char what[112];
+    const int64_t n = B * T * C, ids = shard ? v0 + 3 * V : V;
     int32_t *tok = calloc(B * T, sizeof *tok);
     assert_non_null(tok);
     uint64_t st = 77;
     for (int64_t i = 0; i < B * T && !zero_tokens; i++)
-        tok[i] = (int32_t)(gc_rand(&st) * (double)V);
+        tok[i] = (int32_t)(gc_rand(&st) * (double)ids);
     float *wte = rnd(V * C, 1.0, 71), *wpe = with_wpe ? rnd(T * C, 1.0, 72) : NULL, *dy = rnd(n, 1.0, 73);
     float *dwte0 = rnd(V * C, 1.0, 74), *dwpe0 = rnd(T * C, 1.0, 75);
     float *rout = fz(n), *rdwte = dup_f(dwte0, V * C), *rdwpe = dup_f(dwpe0, T * C);
@@ -656,15 +660,19 @@ static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, 
     hs_tensor twpe = hs_view2(wpe ? wpe : wte, HS_FP32, T, C), to = hs_view3(rout, HS_FP32, B, T, C);
     hs_tensor tdy = hs_view3(dy, HS_FP32, B, T, C), tdwte = hs_view2(rdwte, HS_FP32, V, C);
     hs_tensor tdwpe = hs_view2(rdwpe, HS_FP32, T, C);
-    assert_int_equal(hs_embedding_forward(&to, &tt, &twte, wpe ? &twpe : NULL), HS_OK);
-    assert_int_equal(hs_embedding_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt), HS_OK);
-    emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V, 0, 0};
-    emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V, 0, 0};
+    assert_int_equal(shard ? hs_embedding_shard_forward(&to, &tt, &twte, wpe ? &twpe : NULL, v0)
+                           : hs_embedding_forward(&to, &tt, &twte, wpe ? &twpe : NULL),
+                     HS_OK);
+    assert_int_equal(shard ? hs_embedding_shard_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt, v0)
+                           : hs_embedding_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt),
+                     HS_OK);
+    emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V, shard, v0};
+    emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V, shard, v0};
     cost fe, be, fs, bs;
     embedding_on(v->exec, &ex, &fe, &be);
     embedding_on(v->est, &es, &fs, &bs);
-    snprintf(what, sizeof what, "embedding [%lld,%lld,%lld] V %lld wpe %d zero tokens %d", (long long)B,
-             (long long)T, (long long)C, (long long)V, with_wpe, zero_tokens);
+    snprintf(what, sizeof what, "embedding [%lld,%lld,%lld] V %lld wpe %d zero tokens %d shard %d", (long long)B,
+             (long long)T, (long long)C, (long long)V, with_wpe, zero_tokens, shard);
     /* the gathers cost the same for any rows (hs_npu_copy_in_gather), so
      * estimate mode, which gathers row 0, costs what execute mode does */
     same_cost(what, fe, fs);
@@ -678,41 +686,13 @@ static void embedding_case(devs *v, int64_t B, int64_t T, int64_t C, int64_t V, 
     free(ex.out), free(ex.dwte), free(ex.dwpe);
 }
 
-/* A vocab-parallel shard: rows [v0, v0 + V) of a vocabulary of 3V + v0;
- * the NPU against the CPU's shard bodies, estimate mode costing what
- * execute mode does, with and without positions. */
+/* A vocab-parallel shard, with and without positions. */
 static void test_embedding_shard(void **state)
 {
     (void)state;
     devs v = devs_new();
-    const int64_t B = 2, T = 9, C = 40, V = 17, v0 = 10, n = B * T * C;
-    for (int with_wpe = 0; with_wpe < 2; with_wpe++) {
-        int32_t tok[2 * 9];
-        uint64_t st = 78;
-        for (int64_t i = 0; i < B * T; i++)
-            tok[i] = (int32_t)(gc_rand(&st) * (double)(v0 + 3 * V));
-        float *wte = rnd(V * C, 1.0, 71), *wpe = with_wpe ? rnd(T * C, 1.0, 72) : NULL, *dy = rnd(n, 1.0, 73);
-        float *dwte0 = rnd(V * C, 1.0, 74), *dwpe0 = rnd(T * C, 1.0, 75);
-        float *rout = fz(n), *rdwte = dup_f(dwte0, V * C), *rdwpe = dup_f(dwpe0, T * C);
-        hs_tensor tt = hs_view2(tok, HS_INT32, B, T), twte = hs_view2(wte, HS_FP32, V, C);
-        hs_tensor twpe = hs_view2(wpe ? wpe : wte, HS_FP32, T, C), to = hs_view3(rout, HS_FP32, B, T, C);
-        hs_tensor tdy = hs_view3(dy, HS_FP32, B, T, C), tdwte = hs_view2(rdwte, HS_FP32, V, C);
-        hs_tensor tdwpe = hs_view2(rdwpe, HS_FP32, T, C);
-        assert_int_equal(hs_embedding_shard_forward(&to, &tt, &twte, wpe ? &twpe : NULL, v0), HS_OK);
-        assert_int_equal(hs_embedding_shard_backward(&tdwte, wpe ? &tdwpe : NULL, &tdy, &tt, v0), HS_OK);
-        emb_io ex = {tok, wte, wpe, dy, fz(n), dup_f(dwte0, V * C), dup_f(dwpe0, T * C), B, T, C, V, 1, v0};
-        emb_io es = {tok, wte, wpe, dy, NULL, dwte0, dwpe0, B, T, C, V, 1, v0};
-        cost fe, be, fs, bs;
-        embedding_on(v.exec, &ex, &fe, &be);
-        embedding_on(v.est, &es, &fs, &bs);
-        same_cost("embedding shard", fe, fs);
-        same_cost("embedding shard", be, bs);
-        agree("embedding shard", ex.out, rout, n);
-        assert_memory_equal(ex.dwte, rdwte, V * C * sizeof(float)); /* token order, as the CPU */
-        agree("embedding shard", ex.dwpe, rdwpe, T * C);
-        free(wte), free(wpe), free(dy), free(dwte0), free(dwpe0), free(rout), free(rdwte), free(rdwpe);
-        free(ex.out), free(ex.dwte), free(ex.dwpe);
-    }
+    for (int with_wpe = 0; with_wpe < 2; with_wpe++)
+        embedding_case(&v, 2, 9, 40, 17, with_wpe, 0, 1, 10);
     devs_free(&v);
 }
 
@@ -725,7 +705,7 @@ static void test_embedding(void **state)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (int wpe = 0; wpe < 2; wpe++)
             for (int zero = 0; zero < 2; zero++)
-                embedding_case(&v, cases[k][0], cases[k][1], cases[k][2], cases[k][3], wpe, zero);
+                embedding_case(&v, cases[k][0], cases[k][1], cases[k][2], cases[k][3], wpe, zero, 0, 0);
     devs_free(&v);
 }
 
