@@ -31,6 +31,7 @@
 #ifndef HYPERSPEED_MODEL_H
 #define HYPERSPEED_MODEL_H
 
+#include "hyperspeed/comm.h"
 #include "hyperspeed/core.h"
 #include "hyperspeed/npu.h"
 
@@ -77,26 +78,80 @@ HS_API hs_status hs_model_config_validate(const hs_model_config *cfg);
  * not fit. */
 HS_API hs_status hs_model_config_to_json(const hs_model_config *cfg, char *buf, size_t size);
 
-/* One registered parameter tensor. */
+/* How a registered tensor is split over the tensor-parallel group. */
+typedef enum hs_split {
+    HS_SPLIT_NONE = 0, /* replicated: every TP rank holds all of it */
+    HS_SPLIT_ROWS = 1, /* dim 0 split (column-parallel weights and their biases, the vocabulary) */
+    HS_SPLIT_COLS = 2  /* dim 1 split (row-parallel weights) */
+} hs_split;
+
+/* One registered parameter tensor: the shard of a logical tensor this
+ * model holds (the whole tensor without tensor parallelism). */
 typedef struct hs_param_info {
     const char *name;           /* e.g. "h.0.attn.qkv.w"; owned by the model */
     int ndim;
-    int64_t shape[HS_MAX_DIMS];
+    int64_t shape[HS_MAX_DIMS]; /* of the shard held */
     int64_t offset;             /* in elements, into the flat buffers */
     int64_t numel;
     int decay;                  /* 1: AdamW applies weight decay (matrices, embeddings) */
+    int logical_id;             /* index in the whole model's registry: the tensor's RNG stream */
+    int64_t logical_shape[2];   /* the whole tensor's [rows, cols] (cols 1 for vectors; the real vocabulary) */
+    hs_split split;
+    int segments;               /* HS_SPLIT_ROWS: the rows are this many equal blocks, each split over TP
+                                   (qkv 3: q | k | v; LLaMA's mlp.fc.w 2: gate | up), else 1 */
+    int tp_partial;             /* 1: each TP rank's backward leaves a partial sum (its sequence slice's,
+                                   under sequence parallelism): hs_model_tp_reduce_grads sums them */
+    int norm_owner;             /* 1: this rank counts the tensor in the global gradient norm (0 for a
+                                   replica on TP ranks other than 0, and for the tied head's copy of wte
+                                   on the last pipeline stage) */
+    int tied_copy;              /* 1: the last pipeline stage's copy of the first stage's wte (tied head) */
 } hs_param_info;
 
 typedef struct hs_model hs_model;
 
-/* Where a model lives and what its matmuls take. */
+/* The part of the model one rank holds (docs/parallelism.md).
+ *
+ * Tensor parallelism (Megatron-LM): attention is split by heads (qkv
+ * column-parallel, each rank its heads' q, k and v rows; the output
+ * projection row-parallel), the MLP column -> row (GPT-2's fc / LLaMA's
+ * gate and up rows, then the projection's columns), the vocabulary of the
+ * embedding and the head by rows (padded to a multiple of tp; the padding
+ * rows are never a token and never a logit), norms and the row-parallel
+ * biases replicated. Each row-parallel output is all-reduced over the TP
+ * group. With sequence parallelism the norms and residuals work on a
+ * slice of T/tp positions of every sequence instead: entering a TP region
+ * all-gathers the sequence, leaving it reduce-scatters.
+ *
+ * Pipeline parallelism: the model holds the layers [first_layer,
+ * first_layer + n_layers) (a chunk); the embedding when first_layer = 0,
+ * the final norm and the head when the chunk ends with the last layer. A
+ * GPT-2 chunk with the head but not the embedding holds a copy of wte for
+ * the tied head (tied_copy), kept equal to the first chunk's by summing
+ * their gradients. `slots` activation sets let that many micro-batches'
+ * forwards precede their backwards (hs_model_set_slot). */
+typedef struct hs_model_shard {
+    int tp;                /* tensor-parallel size (1: none) */
+    int tp_rank;           /* this rank's index in the TP group, 0 .. tp - 1 */
+    hs_comm *tp_comm;      /* the TP group (borrowed). NULL for tp > 1 builds and initialises the
+                              shard but its forward fails (no collectives) */
+    int sequence_parallel; /* 1: norms and residuals on T/tp positions (tp >= 2, T a multiple of tp) */
+    int first_layer;       /* the chunk's first layer */
+    int n_layers;          /* its layer count; 0: every layer from first_layer on */
+    int slots;             /* activation sets (>= 1) */
+} hs_model_shard;
+
+/* The whole model: tp 1, layers 0 .. n_layer - 1, one activation set. */
+HS_API hs_model_shard hs_model_shard_default(void);
+
+/* Where a model lives, what its matmuls take, which part of it is here. */
 typedef struct hs_model_options {
     hs_device_kind device; /* HS_DEVICE_CPU, or HS_DEVICE_NPU: every buffer in npu's HBM */
     hs_npu *npu;           /* the device for HS_DEVICE_NPU (borrowed: free it after the model) */
     hs_dtype compute;      /* dtype of the matmul inputs: HS_FP32, HS_BF16 or HS_FP16 */
+    hs_model_shard shard;  /* hs_model_shard_default(): the whole model */
 } hs_model_options;
 
-/* CPU, no NPU, fp32 compute: what hs_model_new builds. */
+/* CPU, no NPU, fp32 compute, the whole model: what hs_model_new builds. */
 HS_API hs_model_options hs_model_options_default(void);
 
 /* Creates a model for micro-batches of up to `batch` sequences of up to
@@ -189,6 +244,77 @@ HS_API hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int3
  * `loss_scale` (1 for a plain step; 1/k to average k micro-batches).
  * Errors: HS_ERR_INVALID_ARGUMENT when no forward with targets preceded. */
 HS_API hs_status hs_model_backward(hs_model *m, float loss_scale);
+
+/* ---- chunks of a pipeline, shards of tensor parallelism ----
+ * A chunk without the embedding takes the previous stage's activations
+ * instead of tokens; one without the head hands its output to the next
+ * stage instead of computing a loss, and its backward starts from the
+ * gradient of that output. Boundary activations are fp32 [B, T, C], or
+ * [B, T/tp, C] (the rank's sequence slice) under sequence parallelism. */
+
+/* Selects activation set `slot` (0 .. slots - 1) for the following
+ * forwards, backwards and activation queries: each micro-batch in flight
+ * keeps its own. Errors: HS_ERR_INVALID_ARGUMENT out of range. */
+HS_API hs_status hs_model_set_slot(hs_model *m, int slot);
+
+/* The shard the model was built with (n_layers filled in). */
+HS_API const hs_model_shard *hs_model_shard_of(const hs_model *m);
+/* 1 when the chunk holds the embedding (first_layer 0) / the final norm
+ * and head (its last layer is the model's). */
+HS_API int hs_model_has_embedding(const hs_model *m);
+HS_API int hs_model_has_head(const hs_model *m);
+
+/* Elements of a boundary activation for a micro-batch of B x T:
+ * B*T*C, or B*T*C / tp under sequence parallelism. */
+HS_API int64_t hs_model_boundary_numel(const hs_model *m, int B, int T);
+
+/* The current set's input buffer of a chunk without the embedding (fp32
+ * on the model's device, room for the planned micro-batch): receive the
+ * previous stage's output into it, then run hs_model_forward_stage with
+ * input NULL. Errors: HS_ERR_INVALID_ARGUMENT for a chunk with the
+ * embedding. */
+HS_API hs_status hs_model_stage_input(hs_model *m, float **input);
+
+/* Forward of one micro-batch through the chunk into the current set.
+ * A chunk with the embedding takes tokens [B,T] (host; as
+ * hs_model_forward), one without takes `input` (a boundary activation on
+ * the model's device, copied in) or, with input NULL, what was written
+ * into hs_model_stage_input. A chunk with the head takes targets (host,
+ * or NULL for logits only) and sets *loss as hs_model_forward; other
+ * chunks ignore them. Under sequence parallelism T must be a multiple of
+ * tp. Errors: as hs_model_forward; HS_ERR_INVALID_ARGUMENT (tokens
+ * missing for the first chunk, T not a multiple of tp under sequence
+ * parallelism, no tensor-parallel group with tp > 1); the collectives'. */
+HS_API hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float *input,
+                                        const int32_t *targets, int B, int T, float *loss);
+
+/* The current set's output of a chunk without the head: the last layer's
+ * activations (device; valid until this set's next forward). Errors:
+ * HS_ERR_INVALID_ARGUMENT for the chunk with the head or before a
+ * forward into this set. */
+HS_API hs_status hs_model_stage_output(hs_model *m, const float **out);
+
+/* Backward of the current set's forward, accumulating gradients as
+ * hs_model_backward: a chunk with the head starts from its loss (scaled
+ * by loss_scale; the forward must have had targets), any other from
+ * dout = dL/d(output) (a boundary activation on the model's device;
+ * loss_scale unused). A chunk without the embedding leaves dL/d(input) for
+ * hs_model_stage_input_grad. Errors: HS_ERR_INVALID_ARGUMENT (no forward
+ * into this set, dout missing), the kernels' and collectives'. */
+HS_API hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_scale);
+
+/* dL/d(input) of the last backward of a chunk without the embedding
+ * (device; valid until the next backward). Errors:
+ * HS_ERR_INVALID_ARGUMENT for the chunk with the embedding. */
+HS_API hs_status hs_model_stage_input_grad(hs_model *m, const float **grad);
+
+/* Sums over the TP group the gradients each TP rank holds in part
+ * (tp_partial: the norms' weights and biases under sequence parallelism,
+ * each rank's backward seeing only its slice of the positions), so that
+ * every replica has the whole gradient. Call once after the last backward
+ * of a step. Nothing to do for tp = 1 or without sequence parallelism.
+ * Errors: the collective's. */
+HS_API hs_status hs_model_tp_reduce_grads(hs_model *m);
 
 /* A hook the backward calls as parameter gradients become final (plain C,
  * so the model knows nothing of who listens: data parallelism starts its

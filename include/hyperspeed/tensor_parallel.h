@@ -14,6 +14,7 @@
 
 #include "hyperspeed/comm.h"
 #include "hyperspeed/core.h"
+#include "hyperspeed/npu.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +32,25 @@ HS_API hs_status hs_sp_gather(hs_comm *tp, const float *local, float *full, int6
  * neighbour, not scratch itself). Errors: as hs_sp_gather. */
 HS_API hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *local, int64_t B, int64_t T, int64_t C,
                                       float *scratch);
+
+/* ---- the collectives of the tensor-parallel layers, on either device ----
+ * The model's layers call these with their buffers on the model's device:
+ * npu NULL for host memory, else the NPU the buffers live in. On an NPU
+ * each collective also advances the device's current stream by its HCCL
+ * cost on the TP group (hs_comm_advance): TP collectives sit between
+ * dependent kernels, so the compute stream waits for them. An
+ * estimate-mode NPU has no values: only the time is taken (every rank of
+ * the group runs the same mode, so none of them calls MPI). */
+
+/* buf[0 .. n) = op over the group of buf (fp32, in place). Errors: as
+ * hs_comm_allreduce, hs_comm_advance. */
+HS_API hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_reduce_op op);
+
+/* hs_sp_gather / hs_sp_reduce_scatter on the model's device. */
+HS_API hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const float *local, float *full, int64_t B, int64_t T,
+                              int64_t C, float *scratch);
+HS_API hs_status hs_tp_reduce_scatter(hs_comm *tp, hs_npu *npu, const float *full, float *local, int64_t B,
+                                      int64_t T, int64_t C, float *scratch);
 
 #ifdef __cplusplus
 }

@@ -45,6 +45,10 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
     if (top_k < 1 || top_k > V || !(temperature > 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "top_k=%d must be in 1..%d and temperature=%g > 0", top_k, V,
                         (double)temperature);
+    if (m->tp > 1 || !m->has_embedding || !m->has_head)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_generate needs the whole model on one rank (tp=%d, "
+                        "layers %d..%d of %d)", m->tp, m->first_layer, m->first_layer + m->n_layer - 1,
+                        m->cfg.n_layer);
     if (m->npu && hs_npu_mode_of(m->npu) != HS_NPU_EXECUTE)
         return hs_error(HS_ERR_DEVICE, "hs_model_generate: an estimate-mode NPU computes no values to sample from");
     /* Scratch for the top-k lists, allocating nothing: on the CPU the
@@ -59,7 +63,7 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
         int len = n_prompt + i;
         int T = len < m->max_T ? len : m->max_T;
         HS_TRY(hs_model_forward(m, out + len - T, NULL, 1, T, NULL));
-        const float *last = m->logits + (size_t)(T - 1) * V;
+        const float *last = m->cur->logits + (size_t)(T - 1) * V;
         if (m->npu) {
             HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, last, (size_t)V * sizeof(float)));
             last = m->stage;

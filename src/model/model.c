@@ -13,56 +13,96 @@
 
 /* ------------------------------------------------------------ registry */
 
-static int reg_add(hs_model *m, const char *name, int ndim, int64_t d0, int64_t d1)
+/* How one logical tensor is registered: its whole shape and split. */
+typedef struct reg_spec {
+    const char *name;
+    int ndim;
+    int64_t rows, cols; /* logical */
+    hs_split split;
+    int segments;
+    int replicated_norm; /* a norm's weight or bias: partial under sequence parallelism */
+    int vocab;           /* rows are the vocabulary: padded to equal shards */
+} reg_spec;
+
+/* Registers the shard of logical tensor `logical_id` (present: held by
+ * this chunk) and returns its index, or -1 when absent. */
+static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
 {
+    if (!present)
+        return -1;
     int i = m->n_tensors++;
     hs_param_info *p = &m->params[i];
     char *dst = m->names + (size_t)i * NAME_LEN;
-    snprintf(dst, NAME_LEN, "%s", name);
+    snprintf(dst, NAME_LEN, "%s", r->name);
     p->name = dst;
-    p->ndim = ndim;
-    p->shape[0] = d0;
-    p->shape[1] = ndim > 1 ? d1 : 1;
+    p->ndim = r->ndim;
+    p->logical_id = logical_id;
+    p->logical_shape[0] = r->rows;
+    p->logical_shape[1] = r->ndim > 1 ? r->cols : 1;
+    p->split = m->tp > 1 ? r->split : HS_SPLIT_NONE;
+    p->segments = p->split == HS_SPLIT_ROWS ? r->segments : 1;
+    p->shape[0] = r->rows;
+    p->shape[1] = p->logical_shape[1];
+    if (p->split == HS_SPLIT_ROWS)
+        p->shape[0] = r->vocab ? m->vocab_rows : r->rows / m->tp;
+    else if (p->split == HS_SPLIT_COLS)
+        p->shape[1] = p->logical_shape[1] / m->tp;
     p->shape[2] = p->shape[3] = 1;
-    p->numel = d0 * p->shape[1];
+    p->numel = p->shape[0] * p->shape[1];
     p->offset = m->n_params;
-    p->decay = ndim >= 2; /* matrices and embeddings decay; biases and norm weights do not */
+    p->decay = r->ndim >= 2; /* matrices and embeddings decay; biases and norm weights do not */
+    p->tp_partial = m->sp && r->replicated_norm;
+    p->norm_owner = p->split != HS_SPLIT_NONE || m->tp_rank == 0;
     m->n_params += p->numel;
     return i;
 }
 
-static int reg_block(hs_model *m, int l, const char *what, int ndim, int64_t d0, int64_t d1)
-{
-    char name[NAME_LEN];
-    snprintf(name, sizeof name, "h.%d.%s", l, what);
-    return reg_add(m, name, ndim, d0, d1);
-}
-
+/* The registry in the whole model's order; the chunk registers what it
+ * holds, every tensor keeping its logical id. */
 static void build_registry(hs_model *m)
 {
     const hs_model_config *c = &m->cfg;
     const int64_t C = c->d_model, F = c->d_ff, V = c->vocab_size;
-    const int gpt2 = c->arch == HS_ARCH_GPT2;
-    m->wte = reg_add(m, "wte", 2, V, C);
-    m->wpe = gpt2 ? reg_add(m, "wpe", 2, c->max_seq, C) : -1;
-    for (int l = 0; l < c->n_layer; l++) {
-        block_params *b = &m->blocks[l];
-        b->ln1_w = reg_block(m, l, "ln1.w", 1, C, 1);
-        b->ln1_b = gpt2 ? reg_block(m, l, "ln1.b", 1, C, 1) : -1;
-        b->qkv_w = reg_block(m, l, "attn.qkv.w", 2, 3 * C, C);
-        b->qkv_b = gpt2 ? reg_block(m, l, "attn.qkv.b", 1, 3 * C, 1) : -1;
-        b->proj_w = reg_block(m, l, "attn.proj.w", 2, C, C);
-        b->proj_b = gpt2 ? reg_block(m, l, "attn.proj.b", 1, C, 1) : -1;
-        b->ln2_w = reg_block(m, l, "ln2.w", 1, C, 1);
-        b->ln2_b = gpt2 ? reg_block(m, l, "ln2.b", 1, C, 1) : -1;
-        b->fc_w = reg_block(m, l, "mlp.fc.w", 2, gpt2 ? F : 2 * F, C);
-        b->fc_b = gpt2 ? reg_block(m, l, "mlp.fc.b", 1, F, 1) : -1;
-        b->fc2_w = reg_block(m, l, "mlp.proj.w", 2, C, F);
-        b->fc2_b = gpt2 ? reg_block(m, l, "mlp.proj.b", 1, C, 1) : -1;
+    const int gpt2 = c->arch == HS_ARCH_GPT2, emb = m->has_embedding, head = m->has_head;
+    int id = 0;
+    const reg_spec wte = {"wte", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1};
+    m->wte = reg_add(m, id++, emb || (head && gpt2), &wte);
+    if (m->wte >= 0 && !emb) { /* the tied head's copy on the last stage */
+        m->params[m->wte].tied_copy = 1;
+        m->params[m->wte].norm_owner = 0;
     }
-    m->lnf_w = reg_add(m, "lnf.w", 1, C, 1);
-    m->lnf_b = gpt2 ? reg_add(m, "lnf.b", 1, C, 1) : -1;
-    m->lm_head = gpt2 ? -1 : reg_add(m, "lm_head.w", 2, V, C);
+    const reg_spec wpe = {"wpe", 2, c->max_seq, C, HS_SPLIT_NONE, 1, 0, 0};
+    m->wpe = gpt2 ? reg_add(m, id++, emb, &wpe) : -1;
+    for (int l = 0; l < c->n_layer; l++) {
+        const int here = l >= m->first_layer && l < m->first_layer + m->n_layer;
+        block_params *b = here ? &m->blocks[l - m->first_layer] : NULL;
+        char n[12][NAME_LEN];
+        const char *what[12] = {"ln1.w", "ln1.b", "attn.qkv.w", "attn.qkv.b", "attn.proj.w", "attn.proj.b",
+                                "ln2.w", "ln2.b", "mlp.fc.w",   "mlp.fc.b",   "mlp.proj.w",  "mlp.proj.b"};
+        for (int k = 0; k < 12; k++)
+            snprintf(n[k], NAME_LEN, "h.%d.%s", l, what[k]);
+        const int64_t FC = gpt2 ? F : 2 * F;
+        const reg_spec spec[12] = {
+            {n[0], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},          {n[1], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},
+            {n[2], 2, 3 * C, C, HS_SPLIT_ROWS, 3, 0, 0},      {n[3], 1, 3 * C, 1, HS_SPLIT_ROWS, 3, 0, 0},
+            {n[4], 2, C, C, HS_SPLIT_COLS, 1, 0, 0},          {n[5], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0},
+            {n[6], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},          {n[7], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},
+            {n[8], 2, FC, C, HS_SPLIT_ROWS, gpt2 ? 1 : 2, 0, 0}, {n[9], 1, F, 1, HS_SPLIT_ROWS, 1, 0, 0},
+            {n[10], 2, C, F, HS_SPLIT_COLS, 1, 0, 0},         {n[11], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0}};
+        int idx[12];
+        for (int k = 0; k < 12; k++) {
+            const int has = gpt2 || (k % 2 == 0); /* LLaMA: no biases */
+            idx[k] = has ? reg_add(m, id++, here, &spec[k]) : -1;
+        }
+        if (b)
+            *b = (block_params){idx[0], idx[1], idx[2], idx[3], idx[4], idx[5],
+                                idx[6], idx[7], idx[8], idx[9], idx[10], idx[11]};
+    }
+    const reg_spec lnf_w = {"lnf.w", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0}, lnf_b = {"lnf.b", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0};
+    const reg_spec lm = {"lm_head.w", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1};
+    m->lnf_w = reg_add(m, id++, head, &lnf_w);
+    m->lnf_b = gpt2 ? reg_add(m, id++, head, &lnf_b) : -1;
+    m->lm_head = gpt2 ? -1 : reg_add(m, id++, head, &lm);
 }
 
 /* ---------------------------------------------------------------- arena */
@@ -83,52 +123,87 @@ static void *take(arena_cursor *a, size_t bytes)
 
 static float *takef(arena_cursor *a, size_t n) { return take(a, n * sizeof(float)); }
 
-static void plan_arena(hs_model *m, arena_cursor *a)
+/* Sizes of the arena's buffers (see block_acts). */
+typedef struct arena_dims {
+    size_t N, Ns, C, Cl, Fl, FCl, NHl, Vh, cs;
+    int lp;      /* 16-bit compute */
+    int own_c;   /* the norms' matmul inputs need buffers of their own (16-bit or gathered) */
+} arena_dims;
+
+static arena_dims dims_of(const hs_model *m)
 {
     const hs_model_config *c = &m->cfg;
-    const size_t N = (size_t)m->max_B * m->max_T, C = c->d_model, F = c->d_ff, V = c->vocab_size;
-    const size_t FC = c->arch == HS_ARCH_GPT2 ? F : 2 * F;
-    const size_t cs = hs_dtype_size(m->compute);
-    const int lp = m->compute != HS_FP32;
-    /* With 16-bit compute the fp32 outputs of the norms and the MLP
-     * activation are consumed at once by their casts: one scratch serves. */
-    float *x32 = lp ? takef(a, N * (C > F ? C : F)) : NULL;
-    m->encoded = takef(a, N * C);
-    for (int l = 0; l < c->n_layer; l++) {
-        block_acts *b = &m->acts[l];
-        b->ln1 = lp ? x32 : takef(a, N * C);
-        b->ln1_mean = takef(a, N);
-        b->ln1_rstd = takef(a, N);
-        b->qkv = takef(a, N * 3 * C);
-        b->att = takef(a, N * C);
-        b->att_lse = takef(a, N * (size_t)c->n_head);
-        b->res1 = takef(a, N * C);
-        b->ln2 = lp ? x32 : takef(a, N * C);
-        b->ln2_mean = takef(a, N);
-        b->ln2_rstd = takef(a, N);
-        b->fc = takef(a, N * FC);
-        b->fc_act = lp ? x32 : takef(a, N * F);
-        b->res2 = takef(a, N * C);
-        b->ln1_c = lp ? take(a, N * C * cs) : b->ln1;
-        b->att_c = lp ? take(a, N * C * cs) : b->att;
-        b->ln2_c = lp ? take(a, N * C * cs) : b->ln2;
-        b->fc_act_c = lp ? take(a, N * F * cs) : b->fc_act;
+    arena_dims d;
+    d.N = (size_t)m->max_B * m->max_T;
+    d.Ns = (size_t)hs_model_stream_rows(m, (int64_t)d.N);
+    d.C = (size_t)c->d_model;
+    d.Cl = d.C / (size_t)m->tp;
+    d.Fl = (size_t)c->d_ff / (size_t)m->tp;
+    d.FCl = c->arch == HS_ARCH_GPT2 ? d.Fl : 2 * d.Fl;
+    d.NHl = (size_t)c->n_head / (size_t)m->tp;
+    d.Vh = (size_t)m->head_vocab;
+    d.cs = hs_dtype_size(m->compute);
+    d.lp = m->compute != HS_FP32;
+    d.own_c = d.lp || m->sp;
+    return d;
+}
+
+/* One activation set. x32: the shared scratch of the fp32 outputs that a
+ * cast or a gather consumes at once (NULL when every output keeps its own). */
+static void plan_set(hs_model *m, act_set *s, const arena_dims *d, float *x32, arena_cursor *a)
+{
+    s->encoded = takef(a, d->Ns * d->C);
+    for (int l = 0; l < m->n_layer; l++) {
+        block_acts *b = &s->acts[l];
+        b->ln1 = d->own_c ? x32 : takef(a, d->Ns * d->C);
+        b->ln1_mean = takef(a, d->Ns);
+        b->ln1_rstd = takef(a, d->Ns);
+        b->qkv = takef(a, d->N * 3 * d->Cl);
+        b->att = takef(a, d->N * d->Cl);
+        b->att_lse = takef(a, d->N * d->NHl);
+        b->res1 = takef(a, d->Ns * d->C);
+        b->ln2 = d->own_c ? x32 : takef(a, d->Ns * d->C);
+        b->ln2_mean = takef(a, d->Ns);
+        b->ln2_rstd = takef(a, d->Ns);
+        b->fc = takef(a, d->N * d->FCl);
+        b->fc_act = d->lp ? x32 : takef(a, d->N * d->Fl);
+        b->res2 = takef(a, d->Ns * d->C);
+        b->ln1_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln1;
+        b->att_c = d->lp ? take(a, d->N * d->Cl * d->cs) : b->att;
+        b->ln2_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln2;
+        b->fc_act_c = d->lp ? take(a, d->N * d->Fl * d->cs) : b->fc_act;
     }
-    m->lnf = lp ? x32 : takef(a, N * C);
-    m->lnf_mean = takef(a, N);
-    m->lnf_rstd = takef(a, N);
-    m->lnf_c = lp ? take(a, N * C * cs) : m->lnf;
-    m->logits = takef(a, N * V);
-    m->losses = takef(a, N);
-    m->ce_lse = takef(a, N);
-    m->g.dres = takef(a, N * C);
-    m->g.dln = takef(a, N * C);
-    m->g.datt = takef(a, N * C);
-    m->g.dqkv = takef(a, N * 3 * C);
-    m->g.dfc = takef(a, N * FC);
-    m->g.dfc_act = takef(a, N * F);
-    m->targets = take(a, N * sizeof(int32_t));
-    m->tok_dev = m->device == HS_DEVICE_NPU ? take(a, N * sizeof(int32_t)) : NULL;
+    if (m->has_head) {
+        s->lnf = d->own_c ? x32 : takef(a, d->Ns * d->C);
+        s->lnf_mean = takef(a, d->Ns);
+        s->lnf_rstd = takef(a, d->Ns);
+        s->lnf_c = d->own_c ? take(a, d->N * d->C * d->cs) : s->lnf;
+        s->logits = takef(a, d->N * d->Vh);
+        s->losses = takef(a, d->N);
+        s->ce_lse = takef(a, d->N);
+        s->targets = take(a, d->N * sizeof(int32_t));
+    }
+    s->tok_dev = m->device == HS_DEVICE_NPU && m->has_embedding ? take(a, d->N * sizeof(int32_t)) : NULL;
+}
+
+static void plan_arena(hs_model *m, arena_cursor *a)
+{
+    const arena_dims d = dims_of(m);
+    const size_t x32n = d.lp ? (d.Ns * d.C > d.N * d.Fl ? d.Ns * d.C : d.N * d.Fl) : d.Ns * d.C;
+    m->x32 = d.own_c ? takef(a, x32n) : NULL;
+    for (int k = 0; k < m->n_slots; k++)
+        plan_set(m, &m->sets[k], &d, m->x32, a);
+    const int tp = m->tp > 1;
+    m->full = tp ? takef(a, d.N * d.C) : NULL;
+    m->sp_tmp = m->sp ? takef(a, d.N * d.C) : NULL;
+    m->ce_comb = tp && m->has_head ? takef(a, 2 * d.N) : NULL;
+    m->g.dres = takef(a, d.Ns * d.C);
+    m->g.dln = takef(a, d.Ns * d.C);
+    m->g.dfull = tp ? takef(a, d.N * d.C) : NULL;
+    m->g.datt = takef(a, d.N * d.Cl);
+    m->g.dqkv = takef(a, d.N * 3 * d.Cl);
+    m->g.dfc = takef(a, d.N * d.FCl);
+    m->g.dfc_act = takef(a, d.N * d.Fl);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -137,10 +212,48 @@ static void plan_arena(hs_model *m, arena_cursor *a)
  * micro-batch, or a logits row with the sampler's two top-k lists. */
 #define STAGE_FLOATS ((size_t)1 << 18)
 
+hs_model_shard hs_model_shard_default(void)
+{
+    return (hs_model_shard){.tp = 1, .tp_rank = 0, .tp_comm = NULL, .sequence_parallel = 0, .first_layer = 0,
+                            .n_layers = 0, .slots = 1};
+}
+
 hs_model_options hs_model_options_default(void)
 {
-    hs_model_options o = {HS_DEVICE_CPU, NULL, HS_FP32};
+    hs_model_options o = {HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default()};
     return o;
+}
+
+/* The shard against the config and the planned sequence length; fills in
+ * n_layers. The tensor-parallel rules are hs_layout_check's. */
+static hs_status check_shard(const hs_model_config *c, hs_model_shard *s, int seq)
+{
+    if (s->tp < 1 || s->tp_rank < 0 || s->tp_rank >= s->tp)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: tp=%d must be >= 1 and tp_rank=%d in 0..tp-1", s->tp,
+                        s->tp_rank);
+    if (c->n_head % s->tp != 0 || c->d_ff % s->tp != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "tp=%d must divide n_head=%d and d_ff=%d: attention is split by heads and the MLP by its "
+                        "hidden width",
+                        s->tp, c->n_head, c->d_ff);
+    if (s->tp_comm && hs_comm_size(s->tp_comm) != s->tp)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: tp=%d but the TP group has %d ranks", s->tp,
+                        hs_comm_size(s->tp_comm));
+    if (s->sequence_parallel && (s->tp < 2 || seq % s->tp != 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "sequence parallelism needs tp >= 2 (tp=%d) and seq a multiple of tp (seq=%d)", s->tp, seq);
+    const int64_t padded = ((int64_t)c->vocab_size + s->tp - 1) / s->tp * s->tp;
+    if ((int64_t)c->vocab_size <= padded - padded / s->tp)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "vocab_size=%d is too small for tp=%d: every shard needs a real id",
+                        c->vocab_size, s->tp);
+    if (s->n_layers == 0)
+        s->n_layers = c->n_layer - s->first_layer;
+    if (s->first_layer < 0 || s->n_layers < 1 || s->first_layer + s->n_layers > c->n_layer)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: layers %d .. %d are not a range of the model's %d",
+                        s->first_layer, s->first_layer + s->n_layers - 1, c->n_layer);
+    if (s->slots < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: slots=%d must be >= 1", s->slots);
+    return HS_OK;
 }
 
 static hs_status check_options(const hs_model_options *o)
@@ -207,7 +320,7 @@ static hs_status allocate(hs_model *m)
     }
     HS_TRY(alloc_on_device(m, "activations", count.used, &m->arena));
     if (m->npu) {
-        const size_t N = (size_t)m->max_B * m->max_T, V3 = 3 * (size_t)m->cfg.vocab_size;
+        const size_t N = (size_t)m->max_B * m->max_T, V3 = 3 * (size_t)m->head_vocab;
         m->stage_n = STAGE_FLOATS > N ? STAGE_FLOATS : N;
         m->stage_n = m->stage_n > V3 ? m->stage_n : V3;
         m->stage = hs_alloc(m->stage_n * sizeof(float));
@@ -233,7 +346,7 @@ hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs_model 
 static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
                           hs_model **out)
 {
-    const hs_model_options o = opts ? *opts : hs_model_options_default();
+    hs_model_options o = opts ? *opts : hs_model_options_default();
     HS_TRY(hs_model_config_validate(cfg));
     HS_TRY(check_options(&o));
     if (batch < 1 || seq < 1)
@@ -241,6 +354,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     if (seq > cfg->max_seq)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "seq=%d is longer than the model's context max_seq=%d", seq,
                         cfg->max_seq);
+    HS_TRY(check_shard(cfg, &o.shard, seq));
     hs_model *m = calloc(1, sizeof *m);
     if (!m)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_new: out of host memory");
@@ -250,15 +364,33 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->device = o.device;
     m->npu = o.device == HS_DEVICE_NPU ? o.npu : NULL;
     m->compute = o.compute;
+    m->shard = o.shard;
+    m->tp = o.shard.tp;
+    m->tp_rank = o.shard.tp_rank;
+    m->sp = o.shard.sequence_parallel;
+    m->first_layer = o.shard.first_layer;
+    m->n_layer = o.shard.n_layers;
+    m->has_embedding = m->first_layer == 0;
+    m->has_head = m->first_layer + m->n_layer == cfg->n_layer;
+    const int64_t padded = ((int64_t)cfg->vocab_size + m->tp - 1) / m->tp * m->tp;
+    m->vocab_rows = padded / m->tp;
+    m->vocab_start = m->tp_rank * m->vocab_rows;
+    m->head_vocab = cfg->vocab_size - m->vocab_start < m->vocab_rows ? cfg->vocab_size - m->vocab_start
+                                                                      : m->vocab_rows;
+    m->n_slots = o.shard.slots;
     int max_tensors = 6 + 12 * cfg->n_layer;
     m->params = calloc((size_t)max_tensors, sizeof *m->params);
     m->names = calloc((size_t)max_tensors, NAME_LEN);
-    m->blocks = calloc((size_t)cfg->n_layer, sizeof *m->blocks);
-    m->acts = calloc((size_t)cfg->n_layer, sizeof *m->acts);
-    if (!m->params || !m->names || !m->blocks || !m->acts) {
+    m->blocks = calloc((size_t)m->n_layer, sizeof *m->blocks);
+    m->sets = calloc((size_t)m->n_slots, sizeof *m->sets);
+    int ok = m->params && m->names && m->blocks && m->sets;
+    for (int k = 0; ok && k < m->n_slots; k++)
+        ok = (m->sets[k].acts = calloc((size_t)m->n_layer, sizeof *m->sets[k].acts)) != NULL;
+    if (!ok) {
         hs_model_free(m);
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_new: out of host memory");
     }
+    m->cur = &m->sets[0];
     build_registry(m);
     *out = m;
     return HS_OK;
@@ -293,7 +425,7 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
     const size_t n = (size_t)m->n_params, N = (size_t)batch * seq, cs = hs_dtype_size(m->compute);
-    const size_t head_cast = N * (size_t)cfg->vocab_size * cs, attention = 8 * N * (size_t)cfg->d_model;
+    const size_t head_cast = N * (size_t)m->head_vocab * cs, attention = 8 * N * (size_t)cfg->d_model / m->tp;
     out->params = m->n_params;
     out->weights = n * sizeof(float) + (m->compute != HS_FP32 ? n * cs : 0);
     out->gradients = n * sizeof(float);
@@ -314,7 +446,9 @@ void hs_model_free(hs_model *m)
         free_on_device(m, m->param_c);
     free_on_device(m, m->grad_buf);
     free_on_device(m, m->param_buf);
-    free(m->acts);
+    for (int k = 0; m->sets && k < m->n_slots; k++)
+        free(m->sets[k].acts);
+    free(m->sets);
     free(m->blocks);
     free(m->names);
     free(m->params);
@@ -327,18 +461,56 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* dev[0..n) of an NPU model = elements [0, n) of N(0, std^2) tensor `id`:
- * generated on the host a staging chunk at a time and copied. Estimate
- * mode generates nothing but takes the same copies' time. */
-static hs_status upload_normal(hs_model *m, float *dev, int64_t n, uint64_t seed, uint64_t id, float std)
+/* w[0..n) = elements [first, first + n) of the N(0, std^2) stream of
+ * tensor `id`. An NPU model generates them on the host a staging chunk at
+ * a time and copies them; estimate mode generates nothing but takes the
+ * same copies' time. */
+static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint64_t id, int64_t first, float std)
 {
+    if (!m->npu) {
+        hs_rng_normal(w, (size_t)n, seed, id, (uint64_t)first, 0.0f, std);
+        return HS_OK;
+    }
     const int values = hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE;
-    for (int64_t first = 0; first < n; first += (int64_t)m->stage_n) {
-        const size_t len = (size_t)(n - first) < m->stage_n ? (size_t)(n - first) : m->stage_n;
+    for (int64_t at = 0; at < n; at += (int64_t)m->stage_n) {
+        const size_t len = (size_t)(n - at) < m->stage_n ? (size_t)(n - at) : m->stage_n;
         if (values)
-            hs_rng_normal(m->stage, len, seed, id, (uint64_t)first, 0.0f, std);
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), dev + first, values ? m->stage : NULL,
+            hs_rng_normal(m->stage, len, seed, id, (uint64_t)(first + at), 0.0f, std);
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), w + at, values ? m->stage : NULL,
                                  len * sizeof(float)));
+    }
+    return HS_OK;
+}
+
+static hs_status fill(hs_model *m, float *w, int64_t n, float v)
+{
+    hs_tensor t = hs_model_on_device(m, hs_view1(w, HS_FP32, n));
+    return n > 0 ? hs_fill(&t, v) : HS_OK;
+}
+
+/* The shard p of a weight matrix: each contiguous piece of the logical
+ * tensor it holds (a row's columns for a column split; each segment's rows
+ * for a row split) from the logical tensor's own elements, so the shard
+ * is exactly its slice of the single-rank weights; vocabulary padding rows
+ * are zero. */
+static hs_status init_matrix(hs_model *m, const hs_param_info *p, float *w, uint64_t seed, float std)
+{
+    const int64_t cols = p->logical_shape[1];
+    const uint64_t id = (uint64_t)p->logical_id;
+    if (p->split == HS_SPLIT_NONE)
+        return init_run(m, w, p->numel, seed, id, 0, std);
+    if (p->split == HS_SPLIT_COLS) {
+        const int64_t cl = p->shape[1];
+        for (int64_t i = 0; i < p->shape[0]; i++)
+            HS_TRY(init_run(m, w + i * cl, cl, seed, id, i * cols + m->tp_rank * cl, std));
+        return HS_OK;
+    }
+    const int64_t R = p->logical_shape[0] / p->segments, Rl = p->shape[0] / p->segments, start = m->tp_rank * Rl;
+    const int64_t valid = R - start < Rl ? R - start : Rl;
+    for (int seg = 0; seg < p->segments; seg++) {
+        float *dst = w + seg * Rl * cols;
+        HS_TRY(init_run(m, dst, valid * cols, seed, id, (seg * R + start) * cols, std));
+        HS_TRY(fill(m, dst + valid * cols, (Rl - valid) * cols, 0.0f));
     }
     return HS_OK;
 }
@@ -353,16 +525,11 @@ hs_status hs_model_init(hs_model *m, uint64_t seed)
         const hs_param_info *p = &m->params[i];
         float *w = m->param_buf + p->offset;
         if (p->ndim >= 2) {
-            float std = ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std;
-            if (m->npu)
-                HS_TRY(upload_normal(m, w, p->numel, seed, (uint64_t)i, std));
-            else
-                hs_rng_normal(w, (size_t)p->numel, seed, (uint64_t)i, 0, 0.0f, std);
+            HS_TRY(init_matrix(m, p, w, seed, ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std));
         } else {
             float v = (ends_with(p->name, "ln1.w") || ends_with(p->name, "ln2.w") || ends_with(p->name, "lnf.w"))
                           ? 1.0f : 0.0f;
-            hs_tensor t = hs_model_on_device(m, hs_view1(w, HS_FP32, p->numel));
-            HS_TRY(hs_fill(&t, v));
+            HS_TRY(fill(m, w, p->numel, v));
         }
     }
     return hs_model_sync_weights(m);
@@ -439,9 +606,30 @@ hs_status hs_model_zero_grad(hs_model *m)
 double hs_model_flops_per_step(const hs_model *m, int B, int T)
 {
     const hs_model_config *c = &m->cfg;
-    const double C = c->d_model, F = c->d_ff, V = c->vocab_size, L = c->n_layer;
+    const double C = c->d_model, F = c->d_ff, L = m->n_layer, tp = m->tp;
     const double fc_out = c->arch == HS_ARCH_GPT2 ? F : 2 * F;
-    double matmul_params = L * (3 * C * C + C * C + fc_out * C + F * C) + V * C;
+    const double head = m->has_head ? (double)m->head_vocab * C : 0;
+    double matmul_params = L * (3 * C * C + C * C + fc_out * C + F * C) / tp + head;
     double tokens = (double)B * T;
-    return 6.0 * matmul_params * tokens + 6.0 * L * (double)B * T * T * C;
+    return 6.0 * matmul_params * tokens + 6.0 * L * (double)B * T * T * C / tp;
+}
+
+hs_status hs_model_set_slot(hs_model *m, int slot)
+{
+    if (!m || slot < 0 || slot >= m->n_slots)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_set_slot: slot %d outside 0..%d", slot,
+                        m ? m->n_slots - 1 : -1);
+    m->cur = &m->sets[slot];
+    return HS_OK;
+}
+
+const hs_model_shard *hs_model_shard_of(const hs_model *m) { return &m->shard; }
+
+int hs_model_has_embedding(const hs_model *m) { return m->has_embedding; }
+
+int hs_model_has_head(const hs_model *m) { return m->has_head; }
+
+int64_t hs_model_boundary_numel(const hs_model *m, int B, int T)
+{
+    return hs_model_stream_rows(m, (int64_t)B * T) * m->cfg.d_model;
 }

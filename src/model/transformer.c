@@ -13,6 +13,21 @@
  * dres passes through each block unchanged and the norms' backward adds
  * their branch's input gradient into it (kernels accumulate).
  *
+ * Tensor parallelism (Megatron-LM; hs_model_shard): Wqkv and Wfc are
+ * column-parallel (each rank its heads' q, k, v rows and its share of the
+ * MLP width), Wo and Wp row-parallel: each rank's product is a partial
+ * sum of the output, summed over the TP group (Megatron's g: all-reduce;
+ * its backward the identity), and the gradient of a column-parallel
+ * layer's input is summed likewise (Megatron's f: identity forward,
+ * all-reduce backward). A row-parallel bias is added on TP rank 0 only, so
+ * the sum counts it once. With sequence parallelism the norms and
+ * residuals hold a slice of T/tp positions: f becomes an all-gather of the
+ * slices (backward: reduce-scatter) and g a reduce-scatter (backward:
+ * all-gather). The embedding and the head are vocab-parallel: the
+ * embedding's partial rows leave through g, the head's logits stay split
+ * and the cross-entropy combines each shard's log-sum-exp (no gathered
+ * logits).
+ *
  * Mixed precision: every matmul input (a, Attn(qkv), b, h, Norm_f(y_L))
  * is cast to the compute dtype just before its matmul and kept for the
  * backward, which multiplies with the same 16-bit operands; the weights
@@ -21,6 +36,7 @@
  */
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
+#include "hyperspeed/tensor_parallel.h"
 #include "model/model_internal.h"
 
 #include <math.h>
@@ -74,6 +90,81 @@ static hs_status to_compute(const hs_model *m, void *dst, float *src, int64_t n)
         return HS_OK;
     hs_tensor d = hs_model_on_device(m, hs_view1(dst, m->compute, n)), s = vec(m, src, n);
     return hs_cast(&d, &s);
+}
+
+/* dst[0..n) = src[0..n) on the model's device (the NPU: a zero fill and
+ * an add, so the copy takes simulated time). */
+static hs_status copy_rows(const hs_model *m, float *dst, const float *src, int64_t n)
+{
+    if (!m->npu) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return HS_OK;
+    }
+    hs_tensor d = vec(m, dst, n), x = vec(m, (float *)src, n);
+    HS_TRY(hs_fill(&d, 0.0f));
+    return hs_residual_backward(&d, NULL, &x);
+}
+
+/* ---- the tensor-parallel regions (see the top of this file) ---- */
+
+/* Entering a TP region (f): dst [N,C] = the rows of whole sequences in the
+ * compute dtype for a column-parallel matmul, from the stream rows x
+ * [Ns,C] (gathered under sequence parallelism; dst == x for fp32 without). */
+static hs_status tp_enter(hs_model *m, void *dst, float *x, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (!m->sp)
+        return to_compute(m, dst, x, N * C);
+    float *full = m->compute == HS_FP32 ? dst : m->full;
+    HS_TRY(hs_tp_gather(m->shard.tp_comm, m->npu, x, full, B, T, C, m->sp_tmp));
+    return to_compute(m, dst, full, N * C);
+}
+
+/* Where a column-parallel matmul's backward writes its input gradient
+ * [N,C] before tp_enter_backward sums it into dst [Ns,C]. */
+static float *col_dinp(const hs_model *m, float *dst) { return m->sp ? m->g.dfull : dst; }
+
+/* Backward of f: dst [Ns,C] = the sum over the group of each rank's
+ * partial input gradient (all-reduce in place, or a reduce-scatter of
+ * g.dfull). */
+static hs_status tp_enter_backward(hs_model *m, float *dst, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (m->tp == 1)
+        return HS_OK;
+    if (!m->sp)
+        return hs_tp_allreduce(m->shard.tp_comm, m->npu, dst, N * C, HS_REDUCE_SUM);
+    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->g.dfull, dst, B, T, C, m->sp_tmp);
+}
+
+/* Where a row-parallel matmul writes its partial output [N,C] before
+ * tp_exit sums it into out [Ns,C]. */
+static float *row_out(const hs_model *m, float *out) { return m->sp ? m->full : out; }
+
+/* A row-parallel bias: added on TP rank 0 only (the sum counts it once). */
+static int row_bias(const hs_model *m, int idx) { return m->tp_rank == 0 ? idx : -1; }
+
+/* Leaving a TP region (g): out [Ns,C] = the sum over the group of the
+ * partial outputs. */
+static hs_status tp_exit(hs_model *m, float *out, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (m->tp == 1)
+        return HS_OK;
+    if (!m->sp)
+        return hs_tp_allreduce(m->shard.tp_comm, m->npu, out, N * C, HS_REDUCE_SUM);
+    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->full, out, B, T, C, m->sp_tmp);
+}
+
+/* Backward of g: *full = the gradient of the partial output [N,C]: dout
+ * [Ns,C] itself, or its slices gathered into g.dfull. */
+static hs_status tp_exit_backward(hs_model *m, float *dout, int B, int T, float **full)
+{
+    *full = dout;
+    if (!m->sp)
+        return HS_OK;
+    *full = m->g.dfull;
+    return hs_tp_gather(m->shard.tp_comm, m->npu, dout, m->g.dfull, B, T, m->cfg.d_model, m->sp_tmp);
 }
 
 /* out = norm(inp): LayerNorm for GPT-2, RMSNorm for LLaMA. */
@@ -150,28 +241,30 @@ static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
 {
     const hs_model_config *c = &m->cfg;
     const block_params *p = &m->blocks[l];
-    const block_acts *a = &m->acts[l];
-    const int64_t N = (int64_t)B * T, C = c->d_model, F = c->d_ff, NH = c->n_head;
+    const block_acts *a = &m->cur->acts[l];
+    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = c->d_model;
+    const int64_t Cl = C / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
     const int gpt2 = c->arch == HS_ARCH_GPT2;
 
-    HS_TRY(norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, N));
-    HS_TRY(to_compute(m, a->ln1_c, a->ln1, N * C));
+    HS_TRY(norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, Ns));
+    HS_TRY(tp_enter(m, a->ln1_c, a->ln1, B, T));
     HS_TRY(linear_forward(m, a->qkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * C));
+    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * Cl));
     if (!gpt2) {
-        hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, 3 * NH, C / NH));
+        hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, 3 * NH, c->d_model / c->n_head));
         HS_TRY(hs_rope_forward(&heads, &heads, (int)(2 * NH), c->rope_theta));
     }
-    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, C));
+    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
     hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
     HS_TRY(hs_attention_forward(&att, &lse, &qkv, (int)NH));
-    HS_TRY(to_compute(m, a->att_c, a->att, N * C));
-    HS_TRY(linear_forward(m, a->res1, a->att_c, p->proj_w, p->proj_b, N));
-    hs_tensor r1 = mat(m, a->res1, N, C), xin = mat(m, (float *)x, N, C);
+    HS_TRY(to_compute(m, a->att_c, a->att, N * Cl));
+    HS_TRY(linear_forward(m, row_out(m, a->res1), a->att_c, p->proj_w, row_bias(m, p->proj_b), N));
+    HS_TRY(tp_exit(m, a->res1, B, T));
+    hs_tensor r1 = mat(m, a->res1, Ns, C), xin = mat(m, (float *)x, Ns, C);
     HS_TRY(hs_residual_forward(&r1, &xin, &r1));
 
-    HS_TRY(norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, N));
-    HS_TRY(to_compute(m, a->ln2_c, a->ln2, N * C));
+    HS_TRY(norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, Ns));
+    HS_TRY(tp_enter(m, a->ln2_c, a->ln2, B, T));
     HS_TRY(linear_forward(m, a->fc, a->ln2_c, p->fc_w, -1, N)); /* GPT-2's fc bias is fused into the GELU */
     hs_tensor act = mat(m, a->fc_act, N, F);
     if (gpt2) {
@@ -183,8 +276,9 @@ static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
         HS_TRY(hs_swiglu_forward(&act, &gu));
     }
     HS_TRY(to_compute(m, a->fc_act_c, a->fc_act, N * F));
-    HS_TRY(linear_forward(m, a->res2, a->fc_act_c, p->fc2_w, p->fc2_b, N));
-    hs_tensor r2 = mat(m, a->res2, N, C);
+    HS_TRY(linear_forward(m, row_out(m, a->res2), a->fc_act_c, p->fc2_w, row_bias(m, p->fc2_b), N));
+    HS_TRY(tp_exit(m, a->res2, B, T));
+    hs_tensor r2 = mat(m, a->res2, Ns, C);
     return hs_residual_forward(&r2, &r1, &r2);
 }
 
@@ -193,13 +287,16 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
 {
     const hs_model_config *c = &m->cfg;
     const block_params *p = &m->blocks[l];
-    const block_acts *a = &m->acts[l];
+    const block_acts *a = &m->cur->acts[l];
     const grad_scratch *g = &m->g;
-    const int64_t N = (int64_t)B * T, C = c->d_model, F = c->d_ff, NH = c->n_head;
+    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N);
+    const int64_t Cl = c->d_model / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
     const int gpt2 = c->arch == HS_ARCH_GPT2;
+    float *dy;
 
     /* MLP branch: y = r1 + mlp(ln2(r1)) */
-    HS_TRY(linear_backward(m, g->dfc_act, g->dres, a->fc_act_c, p->fc2_w, p->fc2_b, N));
+    HS_TRY(tp_exit_backward(m, g->dres, B, T, &dy));
+    HS_TRY(linear_backward(m, g->dfc_act, dy, a->fc_act_c, p->fc2_w, p->fc2_b, N));
     HS_TRY(grads_ready(m, p->fc2_w));
     hs_tensor dact = mat(m, g->dfc_act, N, F);
     if (gpt2) {
@@ -212,34 +309,49 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
         HS_TRY(zero(m, g->dfc, N * 2 * F));
         HS_TRY(hs_swiglu_backward(&dgu, &dact, &gu));
     }
-    HS_TRY(linear_backward(m, g->dln, g->dfc, a->ln2_c, p->fc_w, -1, N));
+    HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dfc, a->ln2_c, p->fc_w, -1, N));
     HS_TRY(grads_ready(m, p->fc_w));
-    HS_TRY(norm_backward(m, g->dres, g->dln, a->res1, a->ln2_mean, a->ln2_rstd, p->ln2_w, p->ln2_b, N));
+    HS_TRY(tp_enter_backward(m, g->dln, B, T));
+    HS_TRY(norm_backward(m, g->dres, g->dln, a->res1, a->ln2_mean, a->ln2_rstd, p->ln2_w, p->ln2_b, Ns));
     HS_TRY(grads_ready(m, p->ln2_w));
 
     /* attention branch: r1 = x + attn(ln1(x)) */
-    HS_TRY(linear_backward(m, g->datt, g->dres, a->att_c, p->proj_w, p->proj_b, N));
+    HS_TRY(tp_exit_backward(m, g->dres, B, T, &dy));
+    HS_TRY(linear_backward(m, g->datt, dy, a->att_c, p->proj_w, p->proj_b, N));
     HS_TRY(grads_ready(m, p->proj_w));
-    hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, 3 * C));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * C));
-    hs_tensor datt = hs_model_on_device(m, hs_view3(g->datt, HS_FP32, B, T, C));
-    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, C));
+    hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, 3 * Cl));
+    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * Cl));
+    hs_tensor datt = hs_model_on_device(m, hs_view3(g->datt, HS_FP32, B, T, Cl));
+    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
     hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
-    HS_TRY(zero(m, g->dqkv, N * 3 * C));
+    HS_TRY(zero(m, g->dqkv, N * 3 * Cl));
     HS_TRY(hs_attention_backward(&dqkv, &datt, &qkv, &att, &lse, (int)NH));
     if (!gpt2) {
-        hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, 3 * NH, C / NH));
+        hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, 3 * NH, c->d_model / c->n_head));
         HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(2 * NH), c->rope_theta));
     }
-    HS_TRY(linear_backward(m, g->dln, g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
+    HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
     HS_TRY(grads_ready(m, p->qkv_w));
-    HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, N));
+    HS_TRY(tp_enter_backward(m, g->dln, B, T));
+    HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, Ns));
     return grads_ready(m, p->ln1_w);
 }
 
-static const float *block_input(const hs_model *m, int l) { return l == 0 ? m->encoded : m->acts[l - 1].res2; }
+static const float *block_input(const hs_model *m, int l)
+{
+    return l == 0 ? m->cur->encoded : m->cur->acts[l - 1].res2;
+}
 
 static int head_idx(const hs_model *m) { return m->lm_head >= 0 ? m->lm_head : m->wte; }
+
+/* The head's weight (values in the compute dtype, or gradients): the rows
+ * of the shard's real vocabulary ids. */
+static hs_tensor head_weight(const hs_model *m, int grads)
+{
+    pview w = grads ? G(m, head_idx(m)) : W(m, head_idx(m));
+    w.t.shape[0] = m->head_vocab;
+    return w.t;
+}
 
 /* ids[0..n) (rows of T) lie in [lo, V): an NPU model checks tokens and
  * targets on the host before copying them, since an estimate-mode device
@@ -254,55 +366,89 @@ static hs_status check_ids(const char *what, const int32_t *ids, int64_t n, int 
     return HS_OK;
 }
 
-hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss)
+/* encoded = wte[tokens] (+ wpe): the vocab-parallel shards' rows summed
+ * over the group (g) with tensor parallelism, positions added on rank 0. */
+static hs_status embed(hs_model *m, const int32_t *tokens, int B, int T)
 {
-    if (!m || !tokens)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_forward: model and tokens must not be NULL");
-    if (B < 1 || T < 1 || B > m->max_B || T > m->max_T)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "forward of B=%d T=%d exceeds the planned batch=%d seq=%d", B, T,
-                        m->max_B, m->max_T);
-    const hs_model_config *c = &m->cfg;
-    const int64_t N = (int64_t)B * T, C = c->d_model, V = c->vocab_size;
-    hs_model_use_device(m);
-    m->B = B;
-    m->T = T;
-    m->tokens = tokens;
-    m->have_targets = 0;
-    m->logits_are_grads = 0;
-    m->embedding_deferred = 0;
+    act_set *s = m->cur;
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
     if (m->npu) {
-        HS_TRY(check_ids("tokens", tokens, N, T, 0, (int)V));
-        if (targets)
-            HS_TRY(check_ids("targets", targets, N, T, -1, (int)V));
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), m->tok_dev, tokens, (size_t)N * sizeof(int32_t)));
-        m->tokens = m->tok_dev;
+        HS_TRY(check_ids("tokens", tokens, N, T, 0, m->cfg.vocab_size));
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), s->tok_dev, tokens, (size_t)N * sizeof(int32_t)));
+        tokens = s->tok_dev;
     }
-
-    hs_tensor tok = hs_model_on_device(m, hs_view2((void *)m->tokens, HS_INT32, B, T));
-    hs_tensor enc = hs_model_on_device(m, hs_view3(m->encoded, HS_FP32, B, T, C));
+    s->tokens = tokens;
+    hs_tensor tok = hs_model_on_device(m, hs_view2((void *)tokens, HS_INT32, B, T));
+    hs_tensor out = hs_model_on_device(m, hs_view3(row_out(m, s->encoded), HS_FP32, B, T, C));
     pview wte = P(m, m->wte), wpe = P(m, m->wpe);
-    HS_TRY(hs_embedding_forward(&enc, &tok, &wte.t, PV(wpe)));
-    for (int l = 0; l < c->n_layer; l++)
-        HS_TRY(block_forward(m, l, block_input(m, l), B, T));
-    HS_TRY(norm_forward(m, m->lnf, m->lnf_mean, m->lnf_rstd, block_input(m, c->n_layer), m->lnf_w, m->lnf_b, N));
-    HS_TRY(to_compute(m, m->lnf_c, m->lnf, N * C));
-    HS_TRY(linear_forward(m, m->logits, m->lnf_c, head_idx(m), -1, N));
+    if (m->tp == 1)
+        return hs_embedding_forward(&out, &tok, &wte.t, PV(wpe));
+    pview pos = P(m, m->tp_rank == 0 ? m->wpe : -1);
+    HS_TRY(hs_embedding_shard_forward(&out, &tok, &wte.t, PV(pos), m->vocab_start));
+    return tp_exit(m, s->encoded, B, T);
+}
+
+/* The vocab-parallel cross-entropy's combination over the TP group
+ * (docs/kernels.md): each rank's shard forward left its columns'
+ * log-sum-exp in ce_lse and x[target] in ce_comb[N..2N); then
+ * M = max_r lse_r, LSE = M + log sum_r e^(lse_r - M) (back into ce_lse for
+ * the backward) and loss = LSE - sum_r xt_r (0 for ignored rows). The
+ * element-wise steps run on the host over the values (the execute-mode
+ * NPU's HBM is host memory; estimate mode has none and takes only the
+ * all-reduces' time). targets: the host's. */
+static hs_status ce_combine(hs_model *m, const int32_t *targets, int64_t N)
+{
+    act_set *s = m->cur;
+    float *lse = s->ce_lse, *M = s->losses, *sum = m->ce_comb, *xt = m->ce_comb + N;
+    const int values = !m->npu || hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE;
+    if (values)
+        memcpy(M, lse, (size_t)N * sizeof(float));
+    HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, M, N, HS_REDUCE_MAX));
+    for (int64_t i = 0; values && i < N; i++)
+        sum[i] = expf(lse[i] - M[i]);
+    HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, sum, 2 * N, HS_REDUCE_SUM));
+    for (int64_t i = 0; values && i < N; i++) {
+        lse[i] = M[i] + logf(sum[i]);
+        M[i] = targets[i] >= 0 ? lse[i] - xt[i] : 0.0f;
+    }
+    return HS_OK;
+}
+
+/* The head: logits = Norm_f(x) W^T over the shard's vocabulary, and with
+ * targets the per-position losses, their mean in *loss. */
+static hs_status head_forward(hs_model *m, const int32_t *targets, int B, int T, float *loss)
+{
+    act_set *s = m->cur;
+    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = m->cfg.d_model, Vh = m->head_vocab;
+    HS_TRY(norm_forward(m, s->lnf, s->lnf_mean, s->lnf_rstd, block_input(m, m->n_layer), m->lnf_w, m->lnf_b, Ns));
+    HS_TRY(tp_enter(m, s->lnf_c, s->lnf, B, T));
+    hs_tensor lg = mat(m, s->logits, N, Vh), w = head_weight(m, 0);
+    hs_tensor x = hs_model_on_device(m, hs_view2(s->lnf_c, m->compute, N, C));
+    HS_TRY(hs_matmul_forward(&lg, &x, &w, NULL));
     if (!targets)
         return HS_OK;
 
-    hs_tensor lg = mat(m, m->logits, N, V), tg = hs_model_on_device(m, hs_view1(m->targets, HS_INT32, N));
-    hs_tensor ls = vec(m, m->losses, N), lse = vec(m, m->ce_lse, N);
-    if (m->npu)
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), m->targets, targets, (size_t)N * sizeof(int32_t)));
-    else
-        memcpy(m->targets, targets, (size_t)N * sizeof(int32_t));
-    HS_TRY(hs_cross_entropy_forward(&ls, &lse, &lg, &tg));
+    if (m->npu) {
+        HS_TRY(check_ids("targets", targets, N, T, -1, m->cfg.vocab_size));
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), s->targets, targets, (size_t)N * sizeof(int32_t)));
+    } else {
+        memcpy(s->targets, targets, (size_t)N * sizeof(int32_t));
+    }
+    hs_tensor tg = hs_model_on_device(m, hs_view1(s->targets, HS_INT32, N));
+    hs_tensor ls = vec(m, s->losses, N), lse = vec(m, s->ce_lse, N);
+    if (m->tp == 1) {
+        HS_TRY(hs_cross_entropy_forward(&ls, &lse, &lg, &tg));
+    } else {
+        hs_tensor xt = vec(m, m->ce_comb + N, N);
+        HS_TRY(hs_cross_entropy_shard_forward(&xt, &lse, &lg, &tg, m->vocab_start));
+        HS_TRY(ce_combine(m, targets, N));
+    }
     /* The NPU's losses come back over PCIe; in estimate mode the copy takes
      * its time but brings no values. */
-    const float *losses = m->losses;
+    const float *losses = s->losses;
     int have_values = 1;
     if (m->npu) {
-        HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, m->losses, (size_t)N * sizeof(float)));
+        HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, s->losses, (size_t)N * sizeof(float)));
         losses = m->stage;
         have_values = hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE;
     }
@@ -315,59 +461,188 @@ hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *ta
             valid++;
         }
     }
-    m->n_valid = valid;
-    m->have_targets = 1;
+    s->n_valid = valid;
+    s->have_targets = 1;
     if (loss)
         *loss = !have_values ? NAN : valid ? (float)(sum / valid) : 0.0f;
     return HS_OK;
 }
 
-hs_status hs_model_backward(hs_model *m, float loss_scale)
+hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float *input, const int32_t *targets,
+                                 int B, int T, float *loss)
 {
-    if (!m || !m->have_targets)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward needs a preceding forward with targets");
-    const hs_model_config *c = &m->cfg;
-    const int B = m->B, T = m->T;
-    const int64_t N = (int64_t)B * T, C = c->d_model, V = c->vocab_size;
+    if (!m)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_forward: model is NULL");
+    if (m->has_embedding && !tokens)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_forward: the chunk with the embedding needs tokens");
+    if (B < 1 || T < 1 || B > m->max_B || T > m->max_T)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "forward of B=%d T=%d exceeds the planned batch=%d seq=%d", B, T,
+                        m->max_B, m->max_T);
+    if (m->sp && T % m->tp != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "sequence parallelism: T=%d is not a multiple of tp=%d (each rank holds T / tp positions)", T,
+                        m->tp);
+    if (m->tp > 1 && !m->shard.tp_comm)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "a tp=%d shard runs with its TP group: shard.tp_comm is NULL",
+                        m->tp);
+    if (m->defer_embedding && (m->tp > 1 || !m->has_embedding))
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_defer_embedding_grad needs the whole vocabulary's embedding here (tp=1, first chunk)");
+    act_set *s = m->cur;
     hs_model_use_device(m);
-    m->have_targets = 0; /* the logits become gradients below: a second backward would be wrong */
-    m->logits_are_grads = 1;
-    m->ready_end = m->n_params;
+    s->B = B;
+    s->T = T;
+    s->have_targets = 0;
+    s->logits_are_grads = 0;
+    s->embedding_deferred = 0;
+    if (m->has_embedding)
+        HS_TRY(embed(m, tokens, B, T));
+    else if (input)
+        HS_TRY(copy_rows(m, s->encoded, input, hs_model_boundary_numel(m, B, T)));
+    for (int l = 0; l < m->n_layer; l++)
+        HS_TRY(block_forward(m, l, block_input(m, l), B, T));
+    return m->has_head ? head_forward(m, targets, B, T, loss) : HS_OK;
+}
 
-    hs_tensor lg = mat(m, m->logits, N, V), tg = hs_model_on_device(m, hs_view1(m->targets, HS_INT32, N));
-    hs_tensor lse = vec(m, m->ce_lse, N);
-    float dloss = m->n_valid ? loss_scale / (float)m->n_valid : 0.0f;
-    HS_TRY(hs_cross_entropy_backward(&lg, &lg, &lse, &tg, dloss));
-    HS_TRY(linear_backward(m, m->g.dln, m->logits, m->lnf_c, head_idx(m), -1, N));
+hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss)
+{
+    if (!m || !tokens)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_forward: model and tokens must not be NULL");
+    return hs_model_forward_stage(m, tokens, NULL, targets, B, T, loss);
+}
+
+/* The head's backward: from the loss (scaled) to dres = dL/d(last layer's
+ * output) [Ns,C]. */
+static hs_status head_backward(hs_model *m, float loss_scale)
+{
+    act_set *s = m->cur;
+    const int B = s->B, T = s->T;
+    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = m->cfg.d_model, Vh = m->head_vocab;
+    s->have_targets = 0; /* the logits become gradients below: a second backward would be wrong */
+    s->logits_are_grads = 1;
+    hs_tensor lg = mat(m, s->logits, N, Vh), tg = hs_model_on_device(m, hs_view1(s->targets, HS_INT32, N));
+    hs_tensor lse = vec(m, s->ce_lse, N);
+    float dloss = s->n_valid ? loss_scale / (float)s->n_valid : 0.0f;
+    if (m->tp == 1)
+        HS_TRY(hs_cross_entropy_backward(&lg, &lg, &lse, &tg, dloss));
+    else
+        HS_TRY(hs_cross_entropy_shard_backward(&lg, &lg, &lse, &tg, m->vocab_start, dloss));
+    float *dx = col_dinp(m, m->g.dln);
+    hs_tensor di = mat(m, dx, N, C), w = head_weight(m, 0), dw = head_weight(m, 1);
+    hs_tensor x = hs_model_on_device(m, hs_view2(s->lnf_c, m->compute, N, C));
+    HS_TRY(zero(m, dx, N * C));
+    HS_TRY(hs_matmul_backward(&di, &dw, NULL, &lg, &x, &w));
+    HS_TRY(tp_enter_backward(m, m->g.dln, B, T));
     if (m->lm_head >= 0) /* untied: final now; a tied head's gradient is wte's, which the embedding adds to */
         HS_TRY(grads_ready(m, m->lm_head));
     if (m->defer_embedding) /* nothing but the deferred rows will write wte and wpe now */
         HS_TRY(report_ready(m, 0, embedding_end(m)));
-    HS_TRY(zero(m, m->g.dres, N * C));
-    HS_TRY(norm_backward(m, m->g.dres, m->g.dln, block_input(m, c->n_layer), m->lnf_mean, m->lnf_rstd, m->lnf_w,
-                         m->lnf_b, N));
-    HS_TRY(grads_ready(m, m->lnf_w));
-    for (int l = c->n_layer - 1; l >= 0; l--)
-        HS_TRY(block_backward(m, l, block_input(m, l), B, T));
-    if (m->defer_embedding) {
-        m->embedding_deferred = 1;
+    HS_TRY(zero(m, m->g.dres, Ns * C));
+    HS_TRY(norm_backward(m, m->g.dres, m->g.dln, block_input(m, m->n_layer), s->lnf_mean, s->lnf_rstd, m->lnf_w,
+                         m->lnf_b, Ns));
+    return grads_ready(m, m->lnf_w);
+}
+
+/* The embedding's backward from dres: the whole table's rows (tp = 1), or
+ * the shard's rows of the whole sequences' gradient (f's backward under
+ * sequence parallelism gathers it first); wpe's gradient on every rank. */
+static hs_status embedding_backward(hs_model *m)
+{
+    act_set *s = m->cur;
+    if (m->tp == 1)
+        return hs_model_embedding_backward(m, m->g.dres, s->tokens, s->B, s->T);
+    float *dy;
+    HS_TRY(tp_exit_backward(m, m->g.dres, s->B, s->T, &dy));
+    return hs_model_embedding_backward(m, dy, s->tokens, s->B, s->T);
+}
+
+hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_scale)
+{
+    if (!m)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward: model is NULL");
+    act_set *s = m->cur;
+    if (m->has_head && !s->have_targets)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward needs a preceding forward with targets");
+    if (!m->has_head && (!dout || s->B == 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "the backward of a chunk without the head needs a forward and dL/d(output)");
+    hs_model_use_device(m);
+    m->ready_end = m->n_params;
+    if (m->has_head) {
+        HS_TRY(head_backward(m, loss_scale));
+    } else {
+        HS_TRY(copy_rows(m, m->g.dres, dout, hs_model_boundary_numel(m, s->B, s->T)));
+    }
+    for (int l = m->n_layer - 1; l >= 0; l--)
+        HS_TRY(block_backward(m, l, block_input(m, l), s->B, s->T));
+    if (m->has_embedding && m->defer_embedding) {
+        s->embedding_deferred = 1;
         return HS_OK;
     }
-    HS_TRY(hs_model_embedding_backward(m, m->g.dres, m->tokens, B, T));
+    if (m->has_embedding)
+        HS_TRY(embedding_backward(m));
     return grads_ready(m, -1);
+}
+
+hs_status hs_model_backward(hs_model *m, float loss_scale)
+{
+    if (m && !m->has_head)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_backward: this chunk has no head (use hs_model_backward_stage with dL/d(output))");
+    return hs_model_backward_stage(m, NULL, loss_scale);
+}
+
+hs_status hs_model_stage_input(hs_model *m, float **input)
+{
+    if (!m || !input || m->has_embedding)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_stage_input: the chunk with the embedding takes tokens");
+    *input = m->cur->encoded;
+    return HS_OK;
+}
+
+hs_status hs_model_stage_output(hs_model *m, const float **out)
+{
+    if (!m || !out || m->has_head || m->cur->B == 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_stage_output: only a chunk without the head has an output, after a forward");
+    *out = m->cur->acts[m->n_layer - 1].res2;
+    return HS_OK;
+}
+
+hs_status hs_model_stage_input_grad(hs_model *m, const float **grad)
+{
+    if (!m || !grad || m->has_embedding)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_stage_input_grad: the chunk with the embedding has no input gradient");
+    *grad = m->g.dres;
+    return HS_OK;
+}
+
+hs_status hs_model_tp_reduce_grads(hs_model *m)
+{
+    if (!m)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_tp_reduce_grads: model is NULL");
+    if (m->tp == 1 || !m->sp)
+        return HS_OK;
+    hs_model_use_device(m);
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->params[i].tp_partial)
+            HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, m->grad_buf + m->params[i].offset, m->params[i].numel,
+                                   HS_REDUCE_SUM));
+    return HS_OK;
 }
 
 hs_status hs_model_embedding_grad_rows(hs_model *m, const float **grad, const int32_t **tokens, int *B, int *T)
 {
     if (!m || !grad || !tokens || !B || !T)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_embedding_grad_rows: NULL argument");
-    if (!m->embedding_deferred)
+    if (!m->cur->embedding_deferred)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "the last backward did not defer its embedding gradient "
                         "(hs_model_defer_embedding_grad)");
     *grad = m->g.dres;
-    *tokens = m->tokens;
-    *B = m->B;
-    *T = m->T;
+    *tokens = m->cur->tokens;
+    *B = m->cur->B;
+    *T = m->cur->T;
     return HS_OK;
 }
 
@@ -375,6 +650,8 @@ hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int3
 {
     if (!m || !grad || !tokens)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_embedding_backward: NULL argument");
+    if (!m->has_embedding)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_embedding_backward: this chunk has no embedding");
     if (B < 1 || T < 1 || T > m->max_T)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "embedding backward of B=%d T=%d: B >= 1 and T in 1..%d", B, T,
                         m->max_T);
@@ -382,16 +659,19 @@ hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int3
     hs_tensor dres = hs_model_on_device(m, hs_view3((void *)grad, HS_FP32, B, T, m->cfg.d_model));
     hs_tensor tok = hs_model_on_device(m, hs_view2((void *)tokens, HS_INT32, B, T));
     pview dwte = G(m, m->wte), dwpe = G(m, m->wpe);
-    return hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok);
+    if (m->tp == 1)
+        return hs_embedding_backward(&dwte.t, PV(dwpe), &dres, &tok);
+    return hs_embedding_shard_backward(&dwte.t, PV(dwpe), &dres, &tok, m->vocab_start);
 }
 
 hs_status hs_model_logits(hs_model *m, hs_tensor *out)
 {
     if (!m || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_logits: model and out must not be NULL");
-    if (m->B == 0 || m->logits_are_grads)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "no logits: run a forward first (a backward overwrites them)");
-    *out = hs_model_on_device(m, hs_view3(m->logits, HS_FP32, m->B, m->T, m->cfg.vocab_size));
+    if (!m->has_head || m->cur->B == 0 || m->cur->logits_are_grads)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "no logits: run a forward of the chunk with the head first (a backward overwrites them)");
+    *out = hs_model_on_device(m, hs_view3(m->cur->logits, HS_FP32, m->cur->B, m->cur->T, m->head_vocab));
     return HS_OK;
 }
 
@@ -399,20 +679,22 @@ hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *out)
 {
     if (!m || !name || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_activation: arguments must not be NULL");
-    if (m->B == 0)
+    act_set *s = m->cur;
+    if (s->B == 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "no activations: run a forward first");
     const float *p = NULL;
     int l;
     char tail;
     if (strcmp(name, "embed") == 0)
-        p = m->encoded;
-    else if (strcmp(name, "lnf") == 0)
-        p = m->lnf;
-    else if (sscanf(name, "h.%d.out%c", &l, &tail) == 1 && l >= 0 && l < m->cfg.n_layer)
-        p = m->acts[l].res2;
+        p = s->encoded;
+    else if (strcmp(name, "lnf") == 0 && m->has_head)
+        p = s->lnf;
+    else if (sscanf(name, "h.%d.out%c", &l, &tail) == 1 && l >= m->first_layer && l < m->first_layer + m->n_layer)
+        p = s->acts[l - m->first_layer].res2;
     if (!p)
-        return hs_error(HS_ERR_NOT_FOUND, "unknown activation '%s' (embed, h.0.out .. h.%d.out, lnf)", name,
-                        m->cfg.n_layer - 1);
-    *out = hs_model_on_device(m, hs_view3((void *)p, HS_FP32, m->B, m->T, m->cfg.d_model));
+        return hs_error(HS_ERR_NOT_FOUND, "unknown activation '%s' here (embed, h.%d.out .. h.%d.out, lnf with the "
+                        "head)", name, m->first_layer, m->first_layer + m->n_layer - 1);
+    const int64_t rows = hs_model_stream_rows(m, s->T);
+    *out = hs_model_on_device(m, hs_view3((void *)p, HS_FP32, s->B, rows, m->cfg.d_model));
     return HS_OK;
 }
