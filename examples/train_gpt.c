@@ -9,12 +9,20 @@
  *                                                      (on the simulated NPU: each step also prints
  *                                                       simulated ms, simulated MFU and the HBM peak)
  *   mpirun -n 2 train_gpt --dp 2 --batch 64            (data parallel: 32 sequences per rank and step)
+ *   mpirun -n 4 train_gpt --tp 2 --pp 2 --micro-batches 8 --schedule 1f1b
+ *                                                      (tensor x pipeline parallel; --sequence-parallel,
+ *                                                       --virtual-stages V with --schedule interleaved)
  *
  * Data parallelism: the runtime starts through hs_init (MPI; a process
  * started without mpirun is a world of one). --batch is the global batch,
  * every rank trains on its slice and the gradients are averaged in
  * buckets during the backward. Rank 0 prints, writes metrics, samples and
  * checkpoints; every rank reports its own errors.
+ *
+ * Tensor and pipeline parallelism (--tp, --pp; world = tp x dp x pp) run
+ * through hs_engine: each rank holds its shards of its stage's layers and
+ * the micro-batches of its share of the batch flow through the pipeline
+ * schedule. Every rank records its own NPU trace (FILE, FILE.rankR.json).
  */
 #include <hyperspeed.h>
 
@@ -31,7 +39,8 @@ typedef struct args {
     const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
-    int dp, verbose;
+    int dp, verbose, tp, pp, virtual_stages, sequence_parallel;
+    const char *schedule;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
 } args;
@@ -60,8 +69,18 @@ static args default_args(void)
     a.grad_clip = 1.0f;
     a.temperature = 0.8f;
     a.bucket_mb = 25.0f;
+    a.tp = a.pp = a.virtual_stages = 1;
+    a.schedule = "1f1b";
     return a;
 }
+
+/* Returns a failed call's status from the enclosing function. */
+#define HS_TRY_MAIN(expr)                                                                                             \
+    do {                                                                                                               \
+        hs_status s_ = (expr);                                                                                         \
+        if (s_)                                                                                                        \
+            return s_;                                                                                                 \
+    } while (0)
 
 /* This process's world rank and the world size, for the messages. */
 static int world_rank, world_size = 1;
@@ -88,7 +107,12 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"val", HS_OPT_STRING, &a->val, "validation token file (default: DIR/val.bin, or the --data file)"},
         {"batch", HS_OPT_INT, &a->batch, "global batch: sequences per optimizer step over all data-parallel ranks"},
         {"micro-batches", HS_OPT_INT, &a->micro_batches, "pieces each rank's share of the batch is cut into (gradient accumulation)"},
-        {"dp", HS_OPT_INT, &a->dp, "data-parallel ranks; must be the world size (0: the world size; run with mpirun -n N)"},
+        {"dp", HS_OPT_INT, &a->dp, "data-parallel ranks (0: world size / (tp x pp); run with mpirun -n N)"},
+        {"tp", HS_OPT_INT, &a->tp, "tensor-parallel ranks: heads, MLP width and vocabulary split"},
+        {"pp", HS_OPT_INT, &a->pp, "pipeline stages: the layers split into pp stages"},
+        {"virtual-stages", HS_OPT_INT, &a->virtual_stages, "chunks of layers per pipeline stage (interleaved schedule)"},
+        {"schedule", HS_OPT_STRING, &a->schedule, "pipeline schedule: gpipe, 1f1b, interleaved"},
+        {"sequence-parallel", HS_OPT_FLAG, &a->sequence_parallel, "norms and residuals on seq/tp positions (needs --tp >= 2)"},
         {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
@@ -165,6 +189,9 @@ static hs_status check_args(const args *a)
     if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--batch=%d --seq=%d --micro-batches=%d must be >= 1, --steps=%d >= 0",
                         a->batch, a->seq, a->micro_batches, a->steps);
+    if ((a->tp > 1 || a->pp > 1) && (a->save || a->resume))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--save and --resume run with --tp 1 --pp 1: checkpoints of "
+                        "sharded layouts are not written yet");
     if (a->dp < 0 || !(a->bucket_mb > 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--dp=%d must be >= 0 (0: the world size) and --bucket-mb=%g > 0",
                         a->dp, (double)a->bucket_mb);
@@ -212,10 +239,10 @@ static hs_status data_paths(const args *a, char *train, char *val, size_t n, int
 }
 
 /* Mean loss over the first `batches` batches of the validation file (each
- * rank its slice of every batch, averaged over the DP group `dp`, which
- * may be NULL). */
-static hs_status validate(hs_model *m, hs_loader *val, hs_comm *dp, int batches, int B, int T, int32_t *x, int32_t *y,
-                          float *out)
+ * rank its slice of every batch, B sequences, averaged over the DP group
+ * `dp`, which may be NULL), through the engine's pipeline with one. */
+static hs_status validate(hs_model *m, hs_engine *e, hs_loader *val, hs_comm *dp, int batches, int B, int T,
+                          int32_t *x, int32_t *y, float *out)
 {
     uint64_t n = hs_loader_pass_batches(val);
     if (n == 0)
@@ -228,7 +255,7 @@ static hs_status validate(hs_model *m, hs_loader *val, hs_comm *dp, int batches,
         float loss;
         hs_status s = hs_loader_next(val, x, y);
         if (!s)
-            s = hs_model_forward(m, x, y, B, T, &loss);
+            s = e ? hs_engine_eval(e, x, y, B, &loss) : hs_model_forward(m, x, y, B, T, &loss);
         if (s)
             return s;
         sum += loss;
@@ -258,7 +285,11 @@ typedef struct run {
     hs_comm *world, *dpc; /* dpc: the DP group when it has more than one rank, else NULL */
     int rank, dp, dp_rank;
     int local_batch;      /* this rank's share of the global batch, a->batch / dp */
-    hs_dp *reducer;       /* NULL without data parallelism */
+    hs_dp *reducer;       /* NULL without data parallelism (or with the engine, which has its own) */
+    hs_engine *engine;    /* tensor / pipeline parallelism (tp or pp > 1), else NULL */
+    hs_layout layout;
+    double bubble, sim_bubble; /* summed measured pipeline bubbles of the steps run */
+    hs_engine_stats last;      /* the engine's last step */
     hs_model_config cfg;
     hs_dtype dtype;
     hs_npu *npu; /* NULL on the CPU */
@@ -340,6 +371,10 @@ static int npu_summary(run *r, double flops, double peak)
                r->dp, hs_dp_num_buckets(r->reducer), (double)a->bucket_mb, comm * 1e3, exposed * 1e3,
                comm > 0 ? 100 * (1 - exposed / comm) : 100.0);
     }
+    if (r->engine && a->pp > 1 && r->sim_steps > 0)
+        printf("pipeline: %d stages, %s, %d micro-batches | simulated bubble of rank 0 %.3f (mean of %d steps), "
+               "theory %.3f\n", a->pp, hs_pp_schedule_name(r->layout.schedule), a->micro_batches,
+               r->sim_bubble / r->sim_steps, r->sim_steps, r->last.bubble_theory);
     printf("HBM peak %.1f MiB of %.1f MiB (%.1f%%)\n", mib(hs_npu_mem_peak(r->npu)),
            mib(hs_npu_mem_capacity(r->npu)),
            100.0 * (double)hs_npu_mem_peak(r->npu) / (double)hs_npu_mem_capacity(r->npu));
@@ -376,10 +411,47 @@ static int npu_summary(run *r, double flops, double peak)
     return 0;
 }
 
+/* With tensor or pipeline parallelism, rank 0 prints the layout and a
+ * line per rank: its coordinates, layers, parameters and device memory
+ * (gathered from every rank). */
+static hs_status layout_banner(const run *r)
+{
+    const args *a = &r->a;
+    hs_model_memory mm;
+    HS_TRY_MAIN(hs_engine_memory(r->engine, &mm));
+    const hs_model_shard *sh = hs_model_shard_of(hs_engine_chunk(r->engine, 0));
+    const int nc = hs_engine_num_chunks(r->engine);
+    const hs_model_shard *last = hs_model_shard_of(hs_engine_chunk(r->engine, nc - 1));
+    int64_t mine[5] = {hs_engine_num_params(r->engine),
+                       (int64_t)(mm.weights + mm.gradients + mm.optimizer + mm.activations), sh->first_layer,
+                       last->first_layer + last->n_layers - 1, nc};
+    int64_t *all = malloc(sizeof mine * (size_t)world_size);
+    if (!all)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "banner");
+    hs_status s = hs_comm_allgather(r->world, mine, all, 5 * (size_t)world_size, HS_INT64);
+    if (!s) {
+        say(r, "layout: tp %d x dp %d x pp %d%s | schedule %s, %d virtual stages, %d micro-batches, bubble theory "
+            "%.3f\n", a->tp, r->dp, a->pp, a->sequence_parallel ? " (sequence parallel)" : "",
+            a->pp > 1 ? hs_pp_schedule_name(r->layout.schedule) : "-", a->virtual_stages, a->micro_batches,
+            a->pp > 1 ? hs_pp_bubble_theory(r->layout.schedule, a->pp, a->micro_batches, a->virtual_stages) : 0.0);
+        const hs_grid *g = hs_runtime_grid(r->rt);
+        for (int k = 0; k < world_size; k++) {
+            const int64_t *v = all + 5 * k;
+            say(r, "  rank %d (tp %d, dp %d, pp %d): layers %" PRId64 "..%" PRId64 " in %" PRId64 " chunk(s), %" PRId64
+                " parameters, %.1f MiB (weights, gradients, AdamW, activations)\n", k,
+                hs_grid_group_rank(g, HS_GROUP_TP, k), hs_grid_group_rank(g, HS_GROUP_DP, k),
+                hs_grid_group_rank(g, HS_GROUP_PP, k), v[2], v[3], v[4], v[0], (double)v[1] / 1048576.0);
+        }
+    }
+    free(all);
+    return s;
+}
+
 /* The banner: model, global batch and its split, device. */
 static void banner(const run *r, double peak)
 {
     const args *a = &r->a;
+    const int64_t params = r->engine ? hs_engine_num_params(r->engine) : hs_model_num_params(r->model);
     const int mb = r->local_batch / a->micro_batches;
     char split[160] = "";
     if (r->dp > 1)
@@ -390,18 +462,19 @@ static void banner(const run *r, double peak)
         const hs_npu_spec *sp = hs_npu_spec_of(r->npu);
         say(r, "model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d%s | "
             "NPU %s (%s mode): %d cube + %d vector cores, %.1f TFLOP/s %s, HBM %.0f MiB\n",
-            a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split,
-            sp->name, a->npu_mode, sp->cube_cores, sp->vector_cores, peak / 1e12, hs_dtype_name(r->dtype),
+            a->model, params, r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split, sp->name, a->npu_mode, sp->cube_cores, sp->vector_cores, peak / 1e12, hs_dtype_name(r->dtype),
             mib(hs_npu_mem_capacity(r->npu)));
     } else {
         say(r, "model %s: %" PRId64 " parameters, %d layers, d_model %d | batch %d x seq %d%s | "
             "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)%s\n",
-            a->model, hs_model_num_params(r->model), r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split,
-            hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
+            a->model, params, r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split, hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
     }
     if (r->reducer)
         say(r, "data parallel: %d ranks, micro-batch %d per rank, %d gradient buckets of <= %g MiB\n", r->dp, mb,
             hs_dp_num_buckets(r->reducer), (double)a->bucket_mb);
+    hs_status s;
+    if (r->engine && (s = layout_banner(r)))
+        fail("banner", s);
 }
 
 /* One step's progress line and metrics record (rank 0). flops and peak
@@ -409,9 +482,14 @@ static void banner(const run *r, double peak)
 static void report_step(run *r, int64_t step, const hs_step_stats *ss, double sim, double flops, double peak)
 {
     const args *a = &r->a;
-    char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "";
+    char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "", ppl[96] = "", ppj[96] = "";
     num(lb, sizeof lb, "%.4f", ss->loss);
     num(nb, sizeof nb, "%6.3f", ss->grad_norm);
+    if (r->engine && r->layout.pp > 1) { /* rank 0's (the first stage's) measured bubble */
+        const double b = r->npu ? r->last.sim_bubble : r->last.bubble;
+        snprintf(ppl, sizeof ppl, " | %sbubble %.3f (theory %.3f)", r->npu ? "sim " : "", b, r->last.bubble_theory);
+        snprintf(ppj, sizeof ppj, ",\"bubble\":%.6f,\"bubble_theory\":%.6f", b, r->last.bubble_theory);
+    }
     if (r->npu) {
         const double mfu = flops / sim / peak;
         const size_t hbm = hs_npu_mem_peak(r->npu);
@@ -422,14 +500,14 @@ static void report_step(run *r, int64_t step, const hs_step_stats *ss, double si
                      ss->dp.sim_exposed_s * 1e3);
         }
         say(r, "step %5" PRId64 "/%d | loss %s | lr %.2e | norm %s | wall %7.1f ms | sim %9.3f ms | "
-            "sim MFU %4.1f%% | HBM peak %.1f MiB%s\n",
-            step + 1, a->steps, lb, (double)ss->lr, nb, ss->seconds * 1e3, sim * 1e3, mfu * 100, mib(hbm), dpl);
+            "sim MFU %4.1f%% | HBM peak %.1f MiB%s%s\n",
+            step + 1, a->steps, lb, (double)ss->lr, nb, ss->seconds * 1e3, sim * 1e3, mfu * 100, mib(hbm), dpl, ppl);
         if (r->metrics)
             fprintf(r->metrics,
                     "{\"step\":%" PRId64 ",\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"sim_ms\":%.6f,"
-                    "\"sim_mfu\":%.5f,\"hbm_peak\":%zu%s}\n",
+                    "\"sim_mfu\":%.5f,\"hbm_peak\":%zu%s%s}\n",
                     step + 1, jnum(jl, sizeof jl, ss->loss), (double)ss->lr, jnum(jn, sizeof jn, ss->grad_norm),
-                    ss->seconds * 1e3, sim * 1e3, mfu, hbm, dpj);
+                    ss->seconds * 1e3, sim * 1e3, mfu, hbm, dpj, ppj);
         return;
     }
     const double tok_s = (double)a->batch * a->seq / ss->seconds, mfu = flops / ss->seconds / peak;
@@ -437,14 +515,14 @@ static void report_step(run *r, int64_t step, const hs_step_stats *ss, double si
         snprintf(dpl, sizeof dpl, " | comm wait %.1f ms", ss->dp.wait_s * 1e3);
         snprintf(dpj, sizeof dpj, ",\"comm_wait_ms\":%.3f", ss->dp.wait_s * 1e3);
     }
-    say(r, "step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%%s\n",
+    say(r, "step %5" PRId64 "/%d | loss %.4f | lr %.2e | norm %6.3f | %7.1f ms | %8.0f tok/s | MFU %4.1f%%%s%s\n",
         step + 1, a->steps, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu * 100,
-        dpl);
+        dpl, ppl);
     if (r->metrics)
         fprintf(r->metrics,
                 "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
-                "\"mfu\":%.5f%s}\n",
-                step + 1, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu, dpj);
+                "\"mfu\":%.5f%s%s}\n",
+                step + 1, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu, dpj, ppj);
 }
 
 /* The text sample after training (rank 0). */
@@ -454,6 +532,10 @@ static int sample(run *r)
     const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
     if (a->sample <= 0 || r->rank != 0)
         return 0;
+    if (r->engine) {
+        printf("sample: none (generation needs the whole model on one rank: --tp 1 --pp 1)\n");
+        return 0;
+    }
     if (no_values) {
         printf("sample: none (--npu-mode estimate computes no values)\n");
         return 0;
@@ -485,6 +567,29 @@ static int save(run *r, hs_train_state *st, int64_t step)
     return rc;
 }
 
+/* One optimizer step on this rank's share x, y of the global batch: the
+ * data-parallel step, or the engine's; *sim = its simulated seconds on
+ * the NPU (0 on the CPU). */
+static hs_status train_step(run *r, float lr, hs_step_stats *ss, double *sim)
+{
+    const args *a = &r->a;
+    if (!r->engine) {
+        const double sim0 = r->npu ? sim_now(r) : 0;
+        HS_TRY_MAIN(hs_train_step_dp(r->model, r->opt, r->reducer, r->x, r->y, r->local_batch, a->seq,
+                                     a->micro_batches, lr, ss));
+        *sim = r->npu ? sim_now(r) - sim0 : 0;
+        return HS_OK;
+    }
+    hs_engine_stats es;
+    HS_TRY_MAIN(hs_engine_train_step(r->engine, r->x, r->y, lr, &es));
+    *ss = (hs_step_stats){es.loss, es.grad_norm, es.lr, es.seconds, es.dp};
+    *sim = es.sim_seconds;
+    r->last = es;
+    r->bubble += es.bubble;
+    r->sim_bubble += es.sim_bubble;
+    return HS_OK;
+}
+
 static int train(run *r)
 {
     const args *a = &r->a;
@@ -497,27 +602,27 @@ static int train(run *r)
         if ((rc = together(r, s ? fail("resume", s) : 0)))
             return rc;
         hs_loader_set_position(r->train, st.data_position);
-        say(r, "resumed from %s at step %" PRId64 "\n", a->resume, hs_optimizer_steps(r->opt));
+        say(r, "resumed from %s at step %" PRId64 "\n", a->resume, (r->engine ? hs_engine_steps(r->engine) : hs_optimizer_steps(r->opt)));
     }
-    const double flops = hs_model_flops_per_step(r->model, B, T); /* per rank */
+    double flops = 0; /* per rank */
+    for (int c = 0; c < (r->engine ? hs_engine_num_chunks(r->engine) : 1); c++)
+        flops += hs_model_flops_per_step(r->engine ? hs_engine_chunk(r->engine, c) : r->model, B, T);
     const double peak = r->npu ? hs_npu_peak_flops(hs_npu_spec_of(r->npu), r->dtype)
                                : hs_cpu_sgemm_peak_gflops() * 1e9; /* FLOP/s */
     banner(r, peak);
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
     const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
-    const int64_t first = hs_optimizer_steps(r->opt);
+    const int64_t first = (r->engine ? hs_engine_steps(r->engine) : hs_optimizer_steps(r->opt));
     for (int64_t step = first; step < end; step++) {
         hs_step_stats ss;
         char lb[32], jl[32];
         s = hs_loader_next(r->train, r->x, r->y);
         if ((rc = together(r, s ? fail("data", s) : 0)))
             return rc;
-        const double sim0 = r->npu ? sim_now(r) : 0;
-        if ((s = hs_train_step_dp(r->model, r->opt, r->reducer, r->x, r->y, B, T, a->micro_batches,
-                                  hs_lr_at(&sched, step), &ss)))
+        double sim;
+        if ((s = train_step(r, hs_lr_at(&sched, step), &ss, &sim)))
             return fail("train step", s);
-        const double sim = r->npu ? sim_now(r) - sim0 : 0;
         if (r->npu) {
             r->sim_seconds += sim;
             r->sim_steps++;
@@ -532,7 +637,7 @@ static int train(run *r)
         }
         const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
-            if ((s = validate(r->model, r->val, r->dpc, a->val_batches, mb, T, r->x, r->y, &val_loss)))
+            if ((s = validate(r->model, r->engine, r->val, r->dpc, a->val_batches, mb, T, r->x, r->y, &val_loss)))
                 return fail("validation", s);
             say(r, "step %5" PRId64 " | val loss %s\n", step + 1, num(lb, sizeof lb, "%.4f", val_loss));
             if (r->metrics)
@@ -588,25 +693,32 @@ static int setup_npu(run *r)
     if ((s = hs_npu_new(&spec, mode, &r->npu)))
         return fail("npu", s);
     hs_npu_set_current(r->npu, NULL);
-    r->tracing = a->trace != NULL && r->rank == 0;
-    if (r->tracing && (s = hs_npu_trace_start(r->npu, a->trace)))
+    r->tracing = a->trace != NULL;
+    char path[1100];
+    if (r->rank == 0 || !a->trace) /* rank r > 0: FILE.rankR.json beside FILE */
+        snprintf(path, sizeof path, "%s", a->trace ? a->trace : "");
+    else
+        snprintf(path, sizeof path, "%s.rank%d.json", a->trace, r->rank);
+    if (r->tracing && (s = hs_npu_trace_start(r->npu, path)))
         return fail("trace", s);
     return 0;
 }
 
-/* The runtime and the data-parallel layout: --dp must be the world size
- * (no other parallelism here), and the global batch must split evenly
- * into dp x micro-batches. Every rank checks the same numbers, so a bad
+/* The runtime and the layout: world = tp x dp x pp (--dp 0 derives dp),
+ * the global batch split evenly into dp x micro-batches, the layout's
+ * rules (hs_layout_check). Every rank checks the same numbers, so a bad
  * combination stops every rank with the same message. */
 static int setup_parallel(run *r, int *argc, char ***argv)
 {
     const args *a = &r->a;
     hs_runtime_config rc = hs_runtime_config_default();
     rc.dp = a->dp;
+    rc.tp = a->tp;
+    rc.pp = a->pp;
     rc.verbose = a->verbose;
     hs_status s = hs_init(argc, argv, &rc, &r->rt);
     if (s)
-        return usage_error("--dp (the data-parallel ranks: the number of MPI ranks, mpirun -n N)", s);
+        return usage_error("layout (--tp x --dp x --pp must be the number of MPI ranks, mpirun -n N)", s);
     r->world = hs_runtime_comm(r->rt, HS_GROUP_WORLD);
     r->rank = world_rank = hs_runtime_rank(r->rt, HS_GROUP_WORLD);
     world_size = hs_runtime_size(r->rt, HS_GROUP_WORLD);
@@ -620,6 +732,18 @@ static int setup_parallel(run *r, int *argc, char ***argv)
                                     "is split over the data-parallel ranks, each share into micro-batches)",
                                     r->dp, a->micro_batches, r->dp * a->micro_batches, a->batch));
     r->local_batch = a->batch / r->dp;
+    r->layout = hs_layout_default();
+    r->layout.tp = a->tp;
+    r->layout.pp = a->pp;
+    r->layout.sequence_parallel = a->sequence_parallel;
+    r->layout.virtual_stages = a->virtual_stages;
+    r->layout.micro_batches = a->micro_batches;
+    r->layout.seq = a->seq;
+    if ((s = hs_pp_schedule_parse(a->schedule, &r->layout.schedule)))
+        return usage_error("--schedule", s);
+    hs_layout_plan plan;
+    if ((s = hs_layout_check(&r->cfg, &r->layout, &plan)))
+        return usage_error("layout", s);
     return 0;
 }
 
@@ -649,30 +773,41 @@ static int setup_data(run *r)
     return 0;
 }
 
-/* This rank's model, optimizer, gradient reducer, batch buffers and (rank
- * 0) metrics file. */
-static int setup_model(run *r)
+/* Tensor / pipeline parallelism: this rank's engine, initialised. */
+static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_config *oc, int mb)
+{
+    const args *a = &r->a;
+    hs_engine_config ec = hs_engine_config_default();
+    ec.layout = r->layout;
+    ec.micro_batch = mb;
+    ec.seq = a->seq;
+    ec.model = *mo;
+    ec.optim = *oc;
+    ec.dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+    hs_status s = hs_engine_new(r->rt, &r->cfg, &ec, &r->engine);
+    if (s)
+        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("layout", s) : fail("engine", s);
+    if ((s = hs_engine_init(r->engine, (uint64_t)a->seed)))
+        return fail("model init", s);
+    return 0;
+}
+
+/* No model parallelism: the whole model, its optimizer and (with data
+ * parallelism) its gradient reducer. */
+static int setup_single(run *r, const hs_model_options *mo, const hs_optimizer_config *oc, int mb)
 {
     const args *a = &r->a;
     const int on_npu = r->npu != NULL;
     hs_status s;
-    const int T = a->seq, mb = r->local_batch / a->micro_batches;
-    hs_model_options mo = hs_model_options_default();
-    mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
-    mo.npu = r->npu;
-    mo.compute = r->dtype;
-    if ((s = hs_model_new_ex(&r->cfg, mb, T, &mo, &r->model))) {
+    if ((s = hs_model_new_ex(&r->cfg, mb, a->seq, mo, &r->model))) {
         if (s == HS_ERR_OUT_OF_MEMORY && on_npu)
-            return hbm_breakdown(r, "model", s, mb, &mo);
+            return hbm_breakdown(r, "model", s, mb, mo);
         return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
     }
     if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
         return fail("model init", s);
-    hs_optimizer_config oc = hs_optimizer_config_default();
-    oc.weight_decay = a->weight_decay;
-    oc.grad_clip = a->grad_clip;
-    if ((s = hs_optimizer_new(r->model, &oc, &r->opt)))
-        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, mb, &mo)
+    if ((s = hs_optimizer_new(r->model, oc, &r->opt)))
+        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, mb, mo)
                                                    : fail("optimizer", s);
     if (r->dpc) {
         hs_dp_config dc = hs_dp_config_default();
@@ -680,6 +815,26 @@ static int setup_model(run *r)
         if ((s = hs_train_dp_new(r->model, r->dpc, &dc, &r->reducer)))
             return fail("data parallel", s);
     }
+    return 0;
+}
+
+/* This rank's model, optimizer, gradient reducer (or its engine), batch
+ * buffers and (rank 0) metrics file. */
+static int setup_model(run *r)
+{
+    const args *a = &r->a;
+    const int on_npu = r->npu != NULL;
+    const int T = a->seq, mb = r->local_batch / a->micro_batches;
+    hs_model_options mo = hs_model_options_default();
+    mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    mo.npu = r->npu;
+    mo.compute = r->dtype;
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    oc.weight_decay = a->weight_decay;
+    oc.grad_clip = a->grad_clip;
+    const int rc = a->tp > 1 || a->pp > 1 ? setup_engine(r, &mo, &oc, mb) : setup_single(r, &mo, &oc, mb);
+    if (rc)
+        return rc;
     r->x = malloc(sizeof(int32_t) * (size_t)r->local_batch * T);
     r->y = malloc(sizeof(int32_t) * (size_t)r->local_batch * T);
     if (!r->x || !r->y)
@@ -724,6 +879,7 @@ int main(int argc, char **argv)
     free(r.x);
     free(r.y);
     hs_dp_free(r.reducer);
+    hs_engine_free(r.engine);
     hs_optimizer_free(r.opt);
     hs_model_free(r.model);
     hs_npu_free(r.npu);

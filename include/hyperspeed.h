@@ -16,5 +16,6 @@
 #include "hyperspeed/model.h"
 #include "hyperspeed/options.h"
 #include "hyperspeed/train.h"
+#include "hyperspeed/engine.h"
 
 #endif

@@ -13,6 +13,8 @@ struct hs_optimizer {
     hs_optimizer_config cfg;
     float *m, *v;
     int64_t steps;
+    hs_tensor *owned; /* spans of the gradients this rank counts in a global norm (norm_owner) */
+    int n_owned;
 };
 
 /* A view placed on the model's device. */
@@ -52,6 +54,28 @@ static hs_status alloc_moment(hs_optimizer *o, float **out)
     return HS_OK;
 }
 
+/* The spans of consecutive registry entries with norm_owner set, as
+ * views of the gradient buffer for hs_grad_norm. */
+static hs_status plan_owned(hs_optimizer *o)
+{
+    const int nt = hs_model_num_tensors(o->model);
+    float *grads = hs_model_grads(o->model);
+    o->owned = calloc((size_t)nt, sizeof *o->owned);
+    if (!o->owned)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: %d views", nt);
+    for (int i = 0; i < nt;) {
+        const hs_param_info *p = hs_model_param(o->model, i);
+        int j = i + 1;
+        int64_t end = p->offset + p->numel;
+        for (; j < nt && hs_model_param(o->model, j)->norm_owner == p->norm_owner; j++)
+            end = hs_model_param(o->model, j)->offset + hs_model_param(o->model, j)->numel;
+        if (p->norm_owner)
+            o->owned[o->n_owned++] = on_device(o, hs_view1(grads + p->offset, HS_FP32, end - p->offset));
+        i = j;
+    }
+    return HS_OK;
+}
+
 hs_optimizer_config hs_optimizer_config_default(void)
 {
     hs_optimizer_config c = {0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
@@ -83,6 +107,12 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
         hs_optimizer_free(o);
         return s;
     }
+    if (!s)
+        s = plan_owned(o);
+    if (s) {
+        hs_optimizer_free(o);
+        return s;
+    }
     use_device(o);
     hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n)), vt = on_device(o, hs_view1(o->v, HS_FP32, n));
     if ((s = hs_fill(&mt, 0.0f)) || (s = hs_fill(&vt, 0.0f))) {
@@ -105,29 +135,16 @@ void hs_optimizer_free(hs_optimizer *o)
         hs_free(o->m);
         hs_free(o->v);
     }
+    free(o->owned);
     free(o);
 }
 
-hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
+/* AdamW over the registry with the clip scale of `norm`, then the
+ * compute-dtype weights. */
+static hs_status update(hs_optimizer *o, float lr, double norm)
 {
-    if (!o)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_step: optimizer is NULL");
-    if (!(lr >= 0))
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "learning rate %g must be >= 0", (double)lr);
     hs_model *model = o->model;
-    const int64_t n = hs_model_num_params(model);
     float *params = hs_model_params(model), *grads = hs_model_grads(model);
-    use_device(o);
-
-    hs_tensor all = on_device(o, hs_view1(grads, HS_FP32, n));
-    double norm;
-    HS_TRY(hs_grad_norm(&all, 1, &norm));
-    /* An estimate-mode NPU has no gradient values: its norm reads 0, so the
-     * update runs unclipped (same kernels, same time) and reports NaN. */
-    const hs_npu *d = hs_model_npu(model);
-    if (grad_norm)
-        *grad_norm = d && hs_npu_mode_of(d) == HS_NPU_ESTIMATE ? NAN : norm;
-
     hs_adamw_params ap = hs_adamw_params_default();
     ap.lr = lr;
     ap.beta1 = o->cfg.beta1;
@@ -154,6 +171,52 @@ hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
     }
     o->steps++;
     return hs_model_sync_weights(model);
+}
+
+static hs_status check_lr(const hs_optimizer *o, float lr)
+{
+    if (!o)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_step: optimizer is NULL");
+    if (!(lr >= 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "learning rate %g must be >= 0", (double)lr);
+    return HS_OK;
+}
+
+hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
+{
+    HS_TRY(check_lr(o, lr));
+    hs_model *model = o->model;
+    use_device(o);
+    hs_tensor all = on_device(o, hs_view1(hs_model_grads(model), HS_FP32, hs_model_num_params(model)));
+    double norm;
+    HS_TRY(hs_grad_norm(&all, 1, &norm));
+    /* An estimate-mode NPU has no gradient values: its norm reads 0, so the
+     * update runs unclipped (same kernels, same time) and reports NaN. */
+    const hs_npu *d = hs_model_npu(model);
+    if (grad_norm)
+        *grad_norm = d && hs_npu_mode_of(d) == HS_NPU_ESTIMATE ? NAN : norm;
+    return update(o, lr, norm);
+}
+
+hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq)
+{
+    if (!o || !sumsq)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_grad_sumsq: NULL argument");
+    double norm = 0;
+    use_device(o);
+    if (o->n_owned)
+        HS_TRY(hs_grad_norm(o->owned, o->n_owned, &norm));
+    *sumsq = norm * norm;
+    return HS_OK;
+}
+
+hs_status hs_optimizer_step_norm(hs_optimizer *o, float lr, double norm)
+{
+    HS_TRY(check_lr(o, lr));
+    if (!(norm >= 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_step_norm: gradient norm %g must be >= 0", norm);
+    use_device(o);
+    return update(o, lr, norm);
 }
 
 int64_t hs_optimizer_steps(const hs_optimizer *o) { return o->steps; }

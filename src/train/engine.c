@@ -1,0 +1,706 @@
+/* The tensor x pipeline x data parallel step driver (hyperspeed/engine.h):
+ * this rank's chunks, the pipeline schedule with its point-to-point
+ * messages, the gradient sums across the layout, the global norm, AdamW. */
+#include "core/try.h"
+#include "hyperspeed/engine.h"
+#include "hyperspeed/kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A point-to-point message: the data (where there are values) and, on an
+ * NPU, the sender's simulated arrival time as the bits of a double. */
+typedef struct msg {
+    hs_comm_request *data, *time;
+    int64_t stamp;
+    int posted;
+} msg;
+
+/* One chunk of the model on this rank. */
+typedef struct chunk {
+    hs_model *model;
+    hs_optimizer *opt;
+    hs_dp *dp;    /* NULL without data parallelism */
+    int global;   /* its index in the model: chunk * pp + stage */
+    int slots;
+    float **dout; /* [slots] receive buffers of dL/d(output) (a chunk with a next one) */
+    float **dsend; /* [slots] dL/d(input) being sent back (a chunk with a previous one) */
+    msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
+} chunk;
+
+struct hs_engine {
+    hs_runtime *rt;
+    hs_engine_config ec;
+    hs_model_config cfg;
+    hs_layout_plan plan;
+    hs_comm *tp, *pp, *dpc; /* dpc NULL without data parallelism */
+    int stage, p, v, m, G, dp;
+    int prev, next;          /* PP ranks of the previous and the next stage (cyclic, for interleaving) */
+    double hop_s;            /* NPU: simulated seconds of one boundary activation to a neighbour */
+    chunk *chunks;
+    hs_pp_op *ops;
+    int n_ops;
+    int *slot;               /* [v * m]: the activation set of (chunk, micro-batch) */
+    msg *fwd_in, *bwd_in;    /* [v * m]: the receives of the step */
+    float *tied;             /* the other end's tied wte gradient (first / last stage), else NULL */
+    int tied_chunk;          /* the chunk holding wte on this rank, -1 none */
+    int64_t *gather;         /* [max(tp, pp)] norm shares */
+    hs_npu *npu;             /* NULL on the CPU */
+    int values;              /* buffers hold values (CPU or execute-mode NPU) */
+};
+
+hs_engine_config hs_engine_config_default(void)
+{
+    hs_engine_config c;
+    memset(&c, 0, sizeof c);
+    c.layout = hs_layout_default();
+    c.micro_batch = 1;
+    c.seq = 64;
+    c.model = hs_model_options_default();
+    c.optim = hs_optimizer_config_default();
+    c.dp = hs_dp_config_default();
+    return c;
+}
+
+/* ------------------------------------------------------------ buffers */
+
+static hs_status dev_alloc(hs_engine *e, size_t bytes, float **out)
+{
+    void *p;
+    if (e->npu) {
+        HS_TRY(hs_npu_malloc(e->npu, bytes, &p));
+    } else if (!(p = hs_alloc(bytes))) {
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "engine: %zu B of buffers", bytes);
+    }
+    *out = p;
+    return HS_OK;
+}
+
+static void dev_free(hs_engine *e, float *p)
+{
+    if (e->npu)
+        (void)hs_npu_free_mem(e->npu, p); /* an address the engine allocated (or NULL) */
+    else
+        hs_free(p);
+}
+
+/* dst[0..n) = src[0..n) on the engine's device (a fill and an add, so it
+ * takes simulated time on the NPU). */
+static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int64_t n)
+{
+    hs_tensor d = hs_view1(dst, HS_FP32, n), s = hs_view1((void *)src, HS_FP32, n);
+    d.device = s.device = e->npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    HS_TRY(hs_fill(&d, 0.0f));
+    return hs_residual_backward(&d, NULL, &s);
+}
+
+/* The activation set of every (chunk, micro-batch) from a walk of the
+ * schedule: a forward takes the lowest free set of its chunk, a backward
+ * frees it. A set freed by the operation just before is not reused, since
+ * the receive into it was posted while that operation ran. Returns the
+ * sets each chunk needs in *slots. */
+static void plan_slots(hs_engine *e, int *slots)
+{
+    enum { MAXS = 256 };
+    for (int c = 0; c < e->v; c++) {
+        int busy[MAXS] = {0}, freed_at[MAXS];
+        for (int s = 0; s < MAXS; s++)
+            freed_at[s] = -2;
+        slots[c] = 1;
+        for (int i = 0; i < e->n_ops; i++) {
+            const hs_pp_op *op = &e->ops[i];
+            if (op->chunk != c)
+                continue;
+            int *sl = &e->slot[c * e->m + op->micro];
+            if (op->backward) {
+                busy[*sl] = 0;
+                freed_at[*sl] = i;
+                continue;
+            }
+            int s = 0;
+            while (busy[s] || freed_at[s] >= i - 1)
+                s++;
+            busy[s] = 1;
+            *sl = s;
+            if (s + 1 > slots[c])
+                slots[c] = s + 1;
+        }
+    }
+}
+
+/* The PP neighbours and the simulated time of one hop. */
+static hs_status plan_neighbours(hs_engine *e)
+{
+    const hs_grid *grid = hs_runtime_grid(e->rt);
+    const int me = hs_runtime_rank(e->rt, HS_GROUP_WORLD);
+    e->prev = (e->stage - 1 + e->p) % e->p;
+    e->next = (e->stage + 1) % e->p;
+    if (!e->npu || e->p == 1)
+        return HS_OK;
+    int ranks[64];
+    if (e->p > 64)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d: at most 64 stages", e->p);
+    HS_TRY(hs_grid_group_ranks(grid, HS_GROUP_PP, me, ranks));
+    const hs_cluster_spec *cl = hs_runtime_cluster(e->rt);
+    const int same_node = me / cl->npus_per_node == ranks[e->next] / cl->npus_per_node;
+    const double bytes = (double)hs_model_boundary_numel(e->chunks[0].model, e->ec.micro_batch, e->ec.seq) * 4;
+    return hs_comm_cost(cl, HS_COLL_SEND, 2, same_node ? 2 : 1, bytes, &e->hop_s);
+}
+
+static hs_status build_chunk(hs_engine *e, int c)
+{
+    chunk *ch = &e->chunks[c];
+    hs_model_options mo = e->ec.model;
+    const int g = c * e->p + e->stage;
+    ch->global = g;
+    mo.shard = hs_model_shard_default();
+    mo.shard.tp = e->ec.layout.tp;
+    mo.shard.tp_rank = hs_runtime_rank(e->rt, HS_GROUP_TP);
+    mo.shard.tp_comm = e->tp;
+    mo.shard.sequence_parallel = e->ec.layout.sequence_parallel;
+    mo.shard.first_layer = e->plan.first_layer[g];
+    mo.shard.n_layers = e->plan.first_layer[g + 1] - e->plan.first_layer[g];
+    mo.shard.slots = ch->slots;
+    HS_TRY(hs_model_new_ex(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &ch->model));
+    HS_TRY(hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
+    const size_t bytes = (size_t)hs_model_boundary_numel(ch->model, e->ec.micro_batch, e->ec.seq) * sizeof(float);
+    ch->dout = calloc((size_t)ch->slots, sizeof *ch->dout);
+    ch->dsend = calloc((size_t)ch->slots, sizeof *ch->dsend);
+    ch->fsend = calloc((size_t)ch->slots, sizeof *ch->fsend);
+    ch->bsend = calloc((size_t)ch->slots, sizeof *ch->bsend);
+    if (!ch->dout || !ch->dsend || !ch->fsend || !ch->bsend)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "engine: chunk buffers");
+    for (int s = 0; s < ch->slots; s++) {
+        if (g < e->G - 1)
+            HS_TRY(dev_alloc(e, bytes, &ch->dout[s]));
+        if (g > 0)
+            HS_TRY(dev_alloc(e, bytes, &ch->dsend[s]));
+    }
+    if (e->dpc) {
+        const int n = hs_model_num_tensors(ch->model);
+        int64_t *numel = malloc(sizeof *numel * (size_t)n);
+        if (!numel)
+            return hs_error(HS_ERR_OUT_OF_MEMORY, "engine: %d tensor sizes", n);
+        for (int i = 0; i < n; i++)
+            numel[i] = hs_model_param(ch->model, i)->numel;
+        hs_dp_config dc = e->ec.dp;
+        dc.op = HS_REDUCE_SUM; /* the loss scale divides by the DP size */
+        dc.gather_rows = dc.gather_width = 0;
+        dc.npu = e->npu;
+        hs_status s = hs_dp_new(e->dpc, hs_model_grads(ch->model), numel, n, &dc, &ch->dp);
+        free(numel);
+        HS_TRY(s);
+    }
+    const hs_param_info *wte = hs_model_param_by_name(ch->model, "wte");
+    if (wte && e->p > 1 && e->cfg.arch == HS_ARCH_GPT2) {
+        e->tied_chunk = c;
+        HS_TRY(dev_alloc(e, (size_t)wte->numel * sizeof(float), &e->tied));
+    }
+    return HS_OK;
+}
+
+static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
+{
+    const hs_layout *l = &ec->layout;
+    if (ec->micro_batch < 1 || ec->seq < 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: micro_batch=%d and seq=%d must be >= 1", ec->micro_batch,
+                        ec->seq);
+    if (l->tp != hs_runtime_size(rt, HS_GROUP_TP) || l->pp != hs_runtime_size(rt, HS_GROUP_PP))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: layout tp=%d pp=%d, but the runtime's grid has tp=%d pp=%d",
+                        l->tp, l->pp, hs_runtime_size(rt, HS_GROUP_TP), hs_runtime_size(rt, HS_GROUP_PP));
+    const int G = l->pp * l->virtual_stages;
+    if (4 * G * l->micro_batches + 1 > 32768 || l->micro_batches > 256)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "engine: %d chunks x %d micro-batches need more point-to-point tags than there are (at most "
+                        "256 micro-batches, 4 x chunks x micro-batches <= 32767)",
+                        G, l->micro_batches);
+    return HS_OK;
+}
+
+hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_engine_config *ec, hs_engine **out)
+{
+    if (!rt || !cfg || !ec || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_new: NULL argument");
+    *out = NULL;
+    HS_TRY(check_layout(rt, ec));
+    hs_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
+    e->rt = rt;
+    e->ec = *ec;
+    e->ec.layout.seq = ec->seq;
+    e->cfg = *cfg;
+    e->tied_chunk = -1;
+    hs_status s = hs_layout_check(cfg, &e->ec.layout, &e->plan);
+    if (s) {
+        free(e);
+        return s;
+    }
+    e->tp = hs_runtime_comm(rt, HS_GROUP_TP);
+    e->pp = hs_runtime_comm(rt, HS_GROUP_PP);
+    e->dp = hs_runtime_size(rt, HS_GROUP_DP);
+    e->dpc = e->dp > 1 ? hs_runtime_comm(rt, HS_GROUP_DP) : NULL;
+    e->stage = hs_runtime_rank(rt, HS_GROUP_PP);
+    e->p = ec->layout.pp;
+    e->v = ec->layout.virtual_stages;
+    e->m = ec->layout.micro_batches;
+    e->G = e->p * e->v;
+    e->npu = ec->model.device == HS_DEVICE_NPU ? ec->model.npu : NULL;
+    e->values = !e->npu || hs_npu_mode_of(e->npu) == HS_NPU_EXECUTE;
+    const int cap = 2 * e->m * e->v;
+    e->ops = calloc((size_t)cap, sizeof *e->ops);
+    e->slot = calloc((size_t)(e->v * e->m), sizeof *e->slot);
+    e->fwd_in = calloc((size_t)(e->v * e->m), sizeof *e->fwd_in);
+    e->bwd_in = calloc((size_t)(e->v * e->m), sizeof *e->bwd_in);
+    e->chunks = calloc((size_t)e->v, sizeof *e->chunks);
+    const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
+    e->gather = calloc((size_t)ng, sizeof *e->gather);
+    int slots[64];
+    if (!e->ops || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->gather)
+        s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
+    if (!s) /* one stage: accumulation, micro-batch after micro-batch (1F1B of one stage) */
+        s = hs_pp_schedule_ops(e->p > 1 ? ec->layout.schedule : HS_PP_1F1B, e->p, e->m, e->v, e->stage, e->ops, cap,
+                               &e->n_ops);
+    if (!s) {
+        plan_slots(e, slots);
+        for (int c = 0; c < e->v; c++)
+            e->chunks[c].slots = slots[c];
+    }
+    for (int c = 0; !s && c < e->v; c++)
+        s = build_chunk(e, c);
+    if (!s)
+        s = plan_neighbours(e);
+    if (s) {
+        hs_engine_free(e);
+        return s;
+    }
+    *out = e;
+    return HS_OK;
+}
+
+static void wait_msg(msg *mm)
+{
+    (void)hs_comm_wait(&mm->data); /* a request still in flight at the end: its error was or will be reported */
+    (void)hs_comm_wait(&mm->time);
+    mm->posted = 0;
+}
+
+void hs_engine_free(hs_engine *e)
+{
+    if (!e)
+        return;
+    for (int c = 0; e->chunks && c < e->v; c++) {
+        chunk *ch = &e->chunks[c];
+        for (int s = 0; s < ch->slots; s++) {
+            if (ch->fsend)
+                wait_msg(&ch->fsend[s]);
+            if (ch->bsend)
+                wait_msg(&ch->bsend[s]);
+            if (ch->dout)
+                dev_free(e, ch->dout[s]);
+            if (ch->dsend)
+                dev_free(e, ch->dsend[s]);
+        }
+        free(ch->dout);
+        free(ch->dsend);
+        free(ch->fsend);
+        free(ch->bsend);
+        hs_dp_free(ch->dp);
+        hs_optimizer_free(ch->opt);
+        hs_model_free(ch->model);
+    }
+    dev_free(e, e->tied);
+    free(e->gather);
+    free(e->chunks);
+    free(e->bwd_in);
+    free(e->fwd_in);
+    free(e->slot);
+    free(e->ops);
+    free(e);
+}
+
+hs_status hs_engine_init(hs_engine *e, uint64_t seed)
+{
+    if (!e)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_init: engine is NULL");
+    for (int c = 0; c < e->v; c++)
+        HS_TRY(hs_model_init(e->chunks[c].model, seed));
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* Tags: activations into chunk g for micro-batch k at g*m + k, their
+ * gradients at (G + g)*m + k (g the sending chunk's successor), the NPU's
+ * time stamps 2*G*m above, the tied embedding at 4*G*m. */
+static int fwd_tag(const hs_engine *e, int g, int k) { return g * e->m + k; }
+static int bwd_tag(const hs_engine *e, int g, int k) { return (e->G + g) * e->m + k; }
+static int stamp_tag(const hs_engine *e, int tag) { return tag + 2 * e->G * e->m; }
+
+static hs_npu_stream *stream(const hs_engine *e) { return hs_npu_current_stream(); }
+
+static double now(const hs_engine *e) { return e->npu ? hs_npu_stream_time(stream(e)) : 0; }
+
+static hs_status post_recv(hs_engine *e, msg *mm, float *buf, int64_t n, int from, int tag)
+{
+    if (mm->posted)
+        return HS_OK;
+    if (e->values)
+        HS_TRY(hs_comm_irecv(e->pp, buf, (size_t)n, HS_FP32, from, tag, &mm->data));
+    if (e->npu)
+        HS_TRY(hs_comm_irecv(e->pp, &mm->stamp, 1, HS_INT64, from, stamp_tag(e, tag), &mm->time));
+    mm->posted = 1;
+    return HS_OK;
+}
+
+/* Posts op i's receive, if it has one. */
+static hs_status post_op_recv(hs_engine *e, int i)
+{
+    if (i >= e->n_ops)
+        return HS_OK;
+    const hs_pp_op *op = &e->ops[i];
+    chunk *ch = &e->chunks[op->chunk];
+    const int g = ch->global, k = op->micro, sl = e->slot[op->chunk * e->m + k];
+    const int64_t n = hs_model_boundary_numel(ch->model, e->ec.micro_batch, e->ec.seq);
+    if (!op->backward && g > 0) {
+        float *in;
+        HS_TRY(hs_model_set_slot(ch->model, sl));
+        HS_TRY(hs_model_stage_input(ch->model, &in));
+        return post_recv(e, &e->fwd_in[op->chunk * e->m + k], in, n, e->prev, fwd_tag(e, g, k));
+    }
+    if (op->backward && g < e->G - 1)
+        return post_recv(e, &e->bwd_in[op->chunk * e->m + k], ch->dout[sl], n, e->next, bwd_tag(e, g + 1, k));
+    return HS_OK;
+}
+
+/* Waits for a receive; on the NPU the stream then waits for the sender's
+ * arrival time (an "idle" slice: the bubble). */
+static hs_status finish_recv(hs_engine *e, msg *mm, const char *what)
+{
+    HS_TRY(hs_comm_wait(&mm->data));
+    HS_TRY(hs_comm_wait(&mm->time));
+    mm->posted = 0;
+    if (!e->npu)
+        return HS_OK;
+    double arrival;
+    memcpy(&arrival, &mm->stamp, sizeof arrival);
+    const double t = now(e);
+    if (arrival > t)
+        hs_npu_stream_advance(stream(e), what, "idle", arrival - t);
+    return HS_OK;
+}
+
+static hs_status post_send(hs_engine *e, msg *mm, const float *buf, int64_t n, int to, int tag)
+{
+    if (e->values)
+        HS_TRY(hs_comm_isend(e->pp, buf, (size_t)n, HS_FP32, to, tag, &mm->data));
+    if (e->npu) {
+        const double arrival = now(e) + e->hop_s;
+        memcpy(&mm->stamp, &arrival, sizeof arrival);
+        HS_TRY(hs_comm_isend(e->pp, &mm->stamp, 1, HS_INT64, to, stamp_tag(e, tag), &mm->time));
+    }
+    mm->posted = 1;
+    return HS_OK;
+}
+
+static hs_status wait_send(msg *mm)
+{
+    HS_TRY(hs_comm_wait(&mm->data));
+    HS_TRY(hs_comm_wait(&mm->time));
+    mm->posted = 0;
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------ the step */
+
+/* What a step accumulates while it runs the schedule. */
+typedef struct step_acc {
+    const int32_t *tokens, *targets;
+    double loss_sum;
+    double busy, sim_busy;
+    hs_dp_stats dp;
+} step_acc;
+
+static hs_status dp_hook(void *ctx, int64_t begin, int64_t end) { return hs_dp_grads_ready(ctx, begin, end); }
+
+/* One forward or backward of the schedule. */
+static hs_status run_op(hs_engine *e, int i, step_acc *acc)
+{
+    const hs_pp_op *op = &e->ops[i];
+    chunk *ch = &e->chunks[op->chunk];
+    const int g = ch->global, k = op->micro, sl = e->slot[op->chunk * e->m + k];
+    const int mb = e->ec.micro_batch, T = e->ec.seq;
+    const size_t off = (size_t)k * mb * T;
+    const int64_t n = hs_model_boundary_numel(ch->model, mb, T);
+    char what[64];
+    HS_TRY(post_op_recv(e, i));
+    HS_TRY(post_op_recv(e, i + 1));
+    HS_TRY(hs_model_set_slot(ch->model, sl));
+    if (!op->backward) {
+        snprintf(what, sizeof what, "bubble: waiting for fwd mb %d", k);
+        if (g > 0)
+            HS_TRY(finish_recv(e, &e->fwd_in[op->chunk * e->m + k], what));
+        HS_TRY(wait_send(&ch->fsend[sl])); /* the set's output is about to be rewritten */
+        const double t0 = hs_time_now(), s0 = now(e);
+        float loss = 0;
+        HS_TRY(hs_model_forward_stage(ch->model, acc->tokens + off, NULL, acc->targets + off, mb, T, &loss));
+        acc->busy += hs_time_now() - t0;
+        acc->sim_busy += now(e) - s0;
+        if (g == e->G - 1)
+            acc->loss_sum += loss;
+        if (g < e->G - 1) {
+            const float *out;
+            HS_TRY(hs_model_stage_output(ch->model, &out));
+            HS_TRY(post_send(e, &ch->fsend[sl], out, n, e->next, fwd_tag(e, g + 1, k)));
+        }
+        return HS_OK;
+    }
+    snprintf(what, sizeof what, "bubble: waiting for bwd mb %d", k);
+    if (g < e->G - 1)
+        HS_TRY(finish_recv(e, &e->bwd_in[op->chunk * e->m + k], what));
+    const int reduce_here = ch->dp && e->p == 1 && k == e->m - 1; /* no pipeline: overlap DP with the backward */
+    if (reduce_here) {
+        HS_TRY(hs_dp_begin(ch->dp));
+        hs_model_set_grad_hook(ch->model, dp_hook, ch->dp);
+    }
+    const double t0 = hs_time_now(), s0 = now(e);
+    const float scale = 1.0f / (float)(e->m * e->dp);
+    hs_status s = hs_model_backward_stage(ch->model, g < e->G - 1 ? ch->dout[sl] : NULL, scale);
+    if (reduce_here)
+        hs_model_set_grad_hook(ch->model, NULL, NULL);
+    HS_TRY(s);
+    acc->busy += hs_time_now() - t0;
+    acc->sim_busy += now(e) - s0;
+    if (g > 0) {
+        const float *dx;
+        HS_TRY(hs_model_stage_input_grad(ch->model, &dx));
+        HS_TRY(wait_send(&ch->bsend[sl]));
+        HS_TRY(dev_copy(e, ch->dsend[sl], dx, n));
+        HS_TRY(post_send(e, &ch->bsend[sl], ch->dsend[sl], n, e->prev, bwd_tag(e, g, k)));
+    }
+    return HS_OK;
+}
+
+/* The tied embedding: the first and the last stage each add the other's
+ * wte gradient (a + b on one, b + a on the other: the same bits). */
+static hs_status sync_tied(hs_engine *e)
+{
+    if (e->tied_chunk < 0)
+        return HS_OK;
+    hs_model *m = e->chunks[e->tied_chunk].model;
+    const hs_param_info *w = hs_model_param_by_name(m, "wte");
+    float *g = hs_model_grads(m) + w->offset;
+    const int peer = e->stage == 0 ? e->p - 1 : 0, tag = 4 * e->G * e->m;
+    if (e->values) {
+        hs_comm_request *r[2] = {NULL, NULL};
+        HS_TRY(hs_comm_isend(e->pp, g, (size_t)w->numel, HS_FP32, peer, tag, &r[0]));
+        HS_TRY(hs_comm_irecv(e->pp, e->tied, (size_t)w->numel, HS_FP32, peer, tag, &r[1]));
+        HS_TRY(hs_comm_waitall(r, 2));
+    }
+    if (e->npu)
+        HS_TRY(hs_comm_advance(e->pp, stream(e), HS_COLL_SEND, (double)w->numel * sizeof(float), NULL));
+    hs_tensor d = hs_view1(g, HS_FP32, w->numel), t = hs_view1(e->tied, HS_FP32, w->numel);
+    d.device = t.device = e->npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    return hs_residual_backward(&d, NULL, &t);
+}
+
+/* *x = the sum over group c of every rank's *x, in rank order (the bits
+ * of the doubles all-gathered: every rank adds the same numbers in the
+ * same order and gets the same sum). */
+static hs_status sum_doubles(hs_engine *e, hs_comm *c, double *x)
+{
+    const int n = hs_comm_size(c);
+    if (n == 1)
+        return HS_OK;
+    int64_t bits;
+    memcpy(&bits, x, sizeof bits);
+    HS_TRY(hs_comm_allgather(c, &bits, e->gather, (size_t)n, HS_INT64));
+    double sum = 0;
+    for (int r = 0; r < n; r++) {
+        double v;
+        memcpy(&v, &e->gather[r], sizeof v);
+        sum += v;
+    }
+    *x = sum;
+    return HS_OK;
+}
+
+/* Every rank's NPU stream moves to the latest one's time (in ns), so a
+ * step's simulated time is measured from one common start. *t: that time. */
+static hs_status sync_clocks(hs_engine *e, double *t)
+{
+    hs_comm *w = hs_runtime_comm(e->rt, HS_GROUP_WORLD);
+    int64_t ns = (int64_t)llround(now(e) * 1e9);
+    HS_TRY(hs_comm_allreduce(w, &ns, &ns, 1, HS_INT64, HS_REDUCE_MAX));
+    *t = (double)ns * 1e-9;
+    if (*t > now(e))
+        hs_npu_stream_advance(stream(e), "waiting for the slowest rank", "idle", *t - now(e));
+    return HS_OK;
+}
+
+/* After the schedule: the gradients summed across the layout, reduced
+ * over DP, the global norm, AdamW. */
+static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
+{
+    for (int c = 0; c < e->v; c++) {
+        chunk *ch = &e->chunks[c];
+        for (int s = 0; s < ch->slots; s++) {
+            HS_TRY(wait_send(&ch->fsend[s]));
+            HS_TRY(wait_send(&ch->bsend[s]));
+        }
+        if (ch->dp && e->p > 1) {
+            HS_TRY(hs_dp_begin(ch->dp));
+            HS_TRY(hs_dp_grads_ready(ch->dp, 0, hs_model_num_params(ch->model)));
+        }
+        if (ch->dp) {
+            hs_dp_stats ds;
+            HS_TRY(hs_dp_finish(ch->dp, &ds));
+            if (c == 0)
+                acc->dp = ds;
+        }
+        HS_TRY(hs_model_tp_reduce_grads(ch->model));
+    }
+    HS_TRY(sync_tied(e));
+    double sumsq = 0;
+    for (int c = 0; c < e->v; c++) {
+        double x;
+        HS_TRY(hs_optimizer_grad_sumsq(e->chunks[c].opt, &x));
+        sumsq += x;
+    }
+    HS_TRY(sum_doubles(e, e->tp, &sumsq));
+    HS_TRY(sum_doubles(e, e->pp, &sumsq));
+    *norm = sqrt(sumsq);
+    for (int c = 0; c < e->v; c++)
+        HS_TRY(hs_optimizer_step_norm(e->chunks[c].opt, lr, *norm));
+    return HS_OK;
+}
+
+hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_t *targets, float lr,
+                               hs_engine_stats *stats)
+{
+    if (!e || !tokens || !targets)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_train_step: engine, tokens and targets are required");
+    if (!(lr >= 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "learning rate %g must be >= 0", (double)lr);
+    const double t0 = hs_time_now();
+    if (e->npu)
+        hs_npu_set_current(e->npu, NULL);
+    double sim0 = 0, sim1 = 0;
+    if (e->npu)
+        HS_TRY(sync_clocks(e, &sim0));
+    step_acc acc = {tokens, targets, 0, 0, 0, {0}};
+    for (int c = 0; c < e->v; c++)
+        HS_TRY(hs_model_zero_grad(e->chunks[c].model));
+    const double span0 = hs_time_now(), sspan0 = now(e);
+    for (int i = 0; i < e->n_ops; i++)
+        HS_TRY(run_op(e, i, &acc));
+    const double span = hs_time_now() - span0, sspan = now(e) - sspan0;
+    double norm;
+    HS_TRY(reduce_and_update(e, lr, &acc, &norm));
+    float loss = e->chunks[e->v - 1].global == e->G - 1 ? (float)(acc.loss_sum / e->m) : 0.0f;
+    if (e->p > 1)
+        HS_TRY(hs_comm_allreduce(e->pp, &loss, &loss, 1, HS_FP32, HS_REDUCE_SUM));
+    if (e->dpc)
+        HS_TRY(hs_comm_allreduce(e->dpc, &loss, &loss, 1, HS_FP32, HS_REDUCE_AVG));
+    if (e->npu)
+        HS_TRY(sync_clocks(e, &sim1));
+    if (stats) {
+        memset(stats, 0, sizeof *stats);
+        stats->loss = loss;
+        stats->grad_norm = e->values ? norm : NAN;
+        stats->lr = lr;
+        stats->seconds = hs_time_now() - t0;
+        stats->busy_s = acc.busy;
+        stats->span_s = span;
+        stats->bubble = acc.busy > 0 ? (span - acc.busy) / acc.busy : 0;
+        stats->bubble_theory = e->p > 1 ? hs_pp_bubble_theory(e->ec.layout.schedule, e->p, e->m, e->v) : 0;
+        stats->sim_seconds = sim1 - sim0;
+        stats->sim_bubble = acc.sim_busy > 0 ? (sspan - acc.sim_busy) / acc.sim_busy : 0;
+        stats->dp = acc.dp;
+    }
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------ evaluation */
+
+hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *targets, int B, float *loss)
+{
+    if (!e || !tokens || !targets || !loss)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_eval: NULL argument");
+    const int mb = e->ec.micro_batch, T = e->ec.seq;
+    if (B < mb || B % mb != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_eval: batch %d is not a multiple of the micro-batch %d",
+                        B, mb);
+    if (e->npu)
+        hs_npu_set_current(e->npu, NULL);
+    double sum = 0;
+    /* micro-batch after micro-batch through the chunks in model order; each
+     * message is complete before the next, so one activation set serves */
+    for (int k = 0; k < B / mb; k++) {
+        const size_t off = (size_t)k * mb * T;
+        for (int c = 0; c < e->v; c++) {
+            chunk *ch = &e->chunks[c];
+            const int g = ch->global;
+            const int64_t n = hs_model_boundary_numel(ch->model, mb, T);
+            HS_TRY(hs_model_set_slot(ch->model, 0));
+            if (g > 0 && e->values) {
+                float *in;
+                HS_TRY(hs_model_stage_input(ch->model, &in));
+                HS_TRY(hs_comm_recv(e->pp, in, (size_t)n, HS_FP32, e->prev, g));
+            }
+            float l = 0;
+            HS_TRY(hs_model_forward_stage(ch->model, tokens + off, NULL, targets + off, mb, T, &l));
+            if (g == e->G - 1)
+                sum += l;
+            if (g < e->G - 1 && e->values) {
+                const float *out;
+                HS_TRY(hs_model_stage_output(ch->model, &out));
+                HS_TRY(hs_comm_send(e->pp, out, (size_t)n, HS_FP32, e->next, g + 1));
+            }
+        }
+    }
+    *loss = e->chunks[e->v - 1].global == e->G - 1 ? (float)(sum / (B / mb)) : 0.0f;
+    if (e->p > 1)
+        HS_TRY(hs_comm_allreduce(e->pp, loss, loss, 1, HS_FP32, HS_REDUCE_SUM));
+    return HS_OK;
+}
+
+/* ------------------------------------------------------------ accessors */
+
+int hs_engine_num_chunks(const hs_engine *e) { return e->v; }
+
+hs_model *hs_engine_chunk(const hs_engine *e, int i) { return i >= 0 && i < e->v ? e->chunks[i].model : NULL; }
+
+hs_optimizer *hs_engine_optimizer(const hs_engine *e, int i) { return i >= 0 && i < e->v ? e->chunks[i].opt : NULL; }
+
+int64_t hs_engine_num_params(const hs_engine *e)
+{
+    int64_t n = 0;
+    for (int c = 0; c < e->v; c++)
+        n += hs_model_num_params(e->chunks[c].model);
+    return n;
+}
+
+hs_status hs_engine_memory(const hs_engine *e, hs_model_memory *out)
+{
+    if (!e || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_memory: NULL argument");
+    memset(out, 0, sizeof *out);
+    for (int c = 0; c < e->v; c++) {
+        hs_model_options mo = e->ec.model;
+        mo.shard = *hs_model_shard_of(e->chunks[c].model);
+        hs_model_memory mm;
+        HS_TRY(hs_model_memory_plan(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &mm));
+        out->params += mm.params;
+        out->weights += mm.weights;
+        out->gradients += mm.gradients;
+        out->optimizer += mm.optimizer;
+        out->activations += mm.activations;
+        out->workspace = mm.workspace > out->workspace ? mm.workspace : out->workspace;
+    }
+    return HS_OK;
+}
+
+int64_t hs_engine_steps(const hs_engine *e) { return hs_optimizer_steps(e->chunks[0].opt); }
