@@ -741,8 +741,8 @@ static int setup_parallel(run *r, int *argc, char ***argv)
     r->layout.seq = a->seq;
     if ((s = hs_pp_schedule_parse(a->schedule, &r->layout.schedule)))
         return usage_error("--schedule", s);
-    hs_layout_plan plan;
-    if ((s = hs_layout_check(&r->cfg, &r->layout, &plan)))
+    hs_layout_plan plan; /* the engine checks its own layout (tp or pp > 1) */
+    if (a->tp == 1 && a->pp == 1 && (s = hs_layout_check(&r->cfg, &r->layout, &plan)))
         return usage_error("layout", s);
     return 0;
 }

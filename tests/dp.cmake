@@ -13,3 +13,12 @@ foreach(t dp_parity dp_train dp_errors)
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh ${CMAKE_BINARY_DIR} ${MPIEXEC_EXECUTABLE})
   set_tests_properties(${t} PROPERTIES LABELS mpi TIMEOUT 120 RUN_SERIAL TRUE ENVIRONMENT "${HS_MPI_ENV}")
 endforeach()
+
+# Tensor, sequence and pipeline parallelism through train_gpt (hs_engine):
+# parity of every layout with one rank, bad layouts, the banner, bubbles
+# and traces (tests/integration/layouts_*.sh).
+foreach(t layouts_parity layouts_errors layouts_train)
+  add_test(NAME ${t}
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/${t}.sh ${CMAKE_BINARY_DIR} ${MPIEXEC_EXECUTABLE})
+  set_tests_properties(${t} PROPERTIES LABELS mpi TIMEOUT 300 RUN_SERIAL TRUE ENVIRONMENT "${HS_MPI_ENV}")
+endforeach()

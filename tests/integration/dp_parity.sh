@@ -21,21 +21,6 @@ source "$(dirname "$0")/dp_common.sh"
 common=(--layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 10 --warmup 2 --val-every 0 --val-batches 2
         --sample 0 --bucket-mb 0.02)
 
-# values NAME FILE: the NAME field of each record
-values() { grep -o "\"$1\":[^,}]*" "$2" | cut -d: -f2; }
-
-# compare WHAT ONE.jsonl DP.jsonl FIELDS: each step's loss (and the final validation loss) within 1e-5 relative
-compare() {
-  local what=$1 one=$2 dp=$3
-  for f in $4; do
-    paste <(values $f "$one") <(values $f "$dp") >"$tmp/pairs"
-    [ "$(wc -l <"$tmp/pairs")" -eq "$([ $f = loss ] && echo 10 || echo 1)" ] ||
-      { fail "$what: $f records: $(cat "$tmp/pairs")"; continue; }
-    awk -v what="$what $f" '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 1e-5 * $1)) { print what " record " NR ": 1 rank " $1 ", 2 ranks " $2; bad = 1 } }
-         END { exit bad }' "$tmp/pairs" >&2 || fail "$what: $f differs"
-  done
-}
-
 # run NAME FIELDS ONE-RANK-ARGS -- DP-ARGS
 run() {
   local name=$1 fields=$2
