@@ -30,11 +30,14 @@
  *   tok_s_*        median, min and max over the runs;
  *   micro_batch    sequences per forward (dp2: per rank);
  *   blas_core      OpenBLAS's kernel core (hs_blas_core_name; OPENBLAS_CORETYPE can cap it);
- *   loss           the last step's loss (every layout has run 1 + runs * steps steps on
- *                  the same batch from the same weights, so the losses should agree);
+ *   loss, grad_norm  the last step's loss and global gradient norm (before clipping):
+ *                  every layout has run 1 + runs * steps steps on the same batch from the
+ *                  same weights, so they should agree across layouts;
  *   wall_s         the layout's whole wall time, setup included;
- *   pp2 also:      bubble, bubble_theory: rank 0's measured pipeline bubble of the last
- *                  step ((span - busy) / busy) and the schedule's theoretical one.
+ *   pp2 also:      bubble: rank 0's measured pipeline bubble of the last step
+ *                  ((span - busy) / busy, hs_engine_stats.bubble), bubble_by_stage: every
+ *                  stage's, bubble_theory: the schedule's (hs_pp_bubble_theory, which
+ *                  assumes equally heavy stages).
  * Then {"bench":"layouts","check":"tp2_vs_dp2","ratio":..,"target":0.8,"pass":..}: tp2's
  * median tokens/s over dp2's.
  *
@@ -51,7 +54,8 @@
  *   wall_*         host seconds of the first step (every kernel simulated once) and of
  *                  the last one (mostly replayed from the timing cache), slowest rank;
  *   hbm_peak_mib   the larger rank's HBM peak;
- *   pp2 also:      sim_bubble (rank 0's bubble in simulated time) and bubble_theory.
+ *   pp2 also:      sim_bubble (rank 0's bubble in simulated time), sim_bubble_by_stage,
+ *                  bubble_theory.
  */
 #include "median.h"
 
@@ -101,6 +105,12 @@ static void check(hs_status s, const char *what)
 /* x[0..n) = the maximum over the world ranks. */
 static void world_max(double *x, int n) { MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD); }
 
+/* out[r] on rank 0 = world rank r's x (with pp 2 of 2 ranks, rank r is stage r). */
+static void gather_to_rank0(double x, double *out)
+{
+    MPI_Gather(&x, 1, MPI_DOUBLE, out, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+}
+
 static int is_engine(const layout *L) { return L->tp > 1 || L->pp > 1; }
 
 /* Sequences per forward: dp2's per-rank share, the engine's micro-batch. */
@@ -122,6 +132,7 @@ typedef struct trainer {
 /* What one step reports. */
 typedef struct step_result {
     float loss;
+    double grad_norm; /* before clipping (NaN on an estimate-mode NPU) */
     double wall_s, sim_s;
     double bubble, bubble_theory, sim_bubble; /* pipeline: this rank's (engine stats) */
 } step_result;
@@ -216,6 +227,7 @@ static void dp_step(trainer *t, step_result *r)
     hs_step_stats st;
     check(hs_train_step_dp(t->m, t->o, t->dp, t->x, t->y, micro_batch(t->L), SEQ, 1, LR, &st), "dp step");
     r->loss = st.loss;
+    r->grad_norm = st.grad_norm;
     if (s) {
         r->sim_s = hs_npu_stream_time(s) - sim0;
         world_max(&r->sim_s, 1);
@@ -227,6 +239,7 @@ static void engine_step(trainer *t, step_result *r)
     hs_engine_stats st;
     check(hs_engine_train_step(t->e, t->x, t->y, LR, &st), "engine step");
     r->loss = st.loss;
+    r->grad_norm = st.grad_norm;
     r->sim_s = st.sim_seconds; /* already the slowest rank's */
     r->bubble = st.bubble;
     r->bubble_theory = st.bubble_theory;
@@ -288,6 +301,8 @@ static double bench_cpu(const bench_args *a, const layout *L)
     }
     const double median = hs_bench_median(tok_s, a->runs); /* sorts: min and max at the ends */
     const double lo = tok_s[0], hi = tok_s[a->runs - 1];
+    double stage_bubble[RANKS];
+    gather_to_rank0(r.bubble, stage_bubble);
     trainer_close(&t);
     double wall = hs_time_now() - start;
     world_max(&wall, 1);
@@ -298,8 +313,10 @@ static double bench_cpu(const bench_args *a, const layout *L)
                "\"blas_core\":\"%s\",\"loss\":%s",
                median, lo, hi, a->runs, a->steps, hs_num_threads(), hs_blas_core_name(),
                jnum(b, sizeof b, r.loss));
+        printf(",\"grad_norm\":%s", jnum(b, sizeof b, r.grad_norm));
         if (L->pp > 1)
-            printf(",\"bubble\":%.4f,\"bubble_theory\":%.4f", r.bubble, r.bubble_theory);
+            printf(",\"bubble\":%.4f,\"bubble_by_stage\":[%.4f,%.4f],\"bubble_theory\":%.4f", r.bubble,
+                   stage_bubble[0], stage_bubble[1], r.bubble_theory);
         printf(",\"wall_s\":%.1f}\n", wall);
     }
     free(tok_s);
@@ -322,16 +339,19 @@ static void bench_npu(const bench_args *a, const layout *L)
         wall[1] = wall[0];
     wall[2] = (double)hs_npu_mem_peak(t.npu) / 1048576.0;
     world_max(wall, 3);
+    double stage_bubble[RANKS];
+    gather_to_rank0(r.sim_bubble, stage_bubble);
     trainer_close(&t);
     double total = hs_time_now() - start;
     world_max(&total, 1);
     if (world_rank == 0) {
         print_layout(a, L, "npu");
-        printf(",\"sim_step_ms\":%.3f,\"sim_tok_s\":%.1f,\"npu_steps\":%d,\"wall_first_step_s\":%.2f,"
-               "\"wall_step_s\":%.2f,\"hbm_peak_mib\":%.1f",
+        printf(",\"sim_step_ms\":%.3f,\"sim_tok_s\":%.1f,\"npu_steps\":%d,\"wall_first_step_s\":%.3f,"
+               "\"wall_step_s\":%.3f,\"hbm_peak_mib\":%.1f",
                r.sim_s * 1e3, r.sim_s > 0 ? TOKENS / r.sim_s : 0.0, a->npu_steps, wall[0], wall[1], wall[2]);
         if (L->pp > 1)
-            printf(",\"sim_bubble\":%.4f,\"bubble_theory\":%.4f", r.sim_bubble, r.bubble_theory);
+            printf(",\"sim_bubble\":%.4f,\"sim_bubble_by_stage\":[%.4f,%.4f],\"bubble_theory\":%.4f",
+                   r.sim_bubble, stage_bubble[0], stage_bubble[1], r.bubble_theory);
         printf(",\"wall_s\":%.1f}\n", total);
     }
 }

@@ -23,6 +23,8 @@
  * through hs_engine: each rank holds its shards of its stage's layers and
  * the micro-batches of its share of the batch flow through the pipeline
  * schedule. Every rank records its own NPU trace (FILE, FILE.rankR.json).
+ * Checkpoints hold the whole model's tensors whatever the layout, so any
+ * layout resumes any other's (and a single process's).
  */
 #include <hyperspeed.h>
 
@@ -189,9 +191,6 @@ static hs_status check_args(const args *a)
     if (a->batch < 1 || a->seq < 1 || a->steps < 0 || a->micro_batches < 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--batch=%d --seq=%d --micro-batches=%d must be >= 1, --steps=%d >= 0",
                         a->batch, a->seq, a->micro_batches, a->steps);
-    if ((a->tp > 1 || a->pp > 1) && (a->save || a->resume))
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "--save and --resume run with --tp 1 --pp 1: checkpoints of "
-                        "sharded layouts are not written yet");
     if (a->dp < 0 || !(a->bucket_mb > 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--dp=%d must be >= 0 (0: the world size) and --bucket-mb=%g > 0",
                         a->dp, (double)a->bucket_mb);
@@ -555,12 +554,15 @@ static int sample(run *r)
     return s ? fail("sample", s) : 0;
 }
 
-/* Rank 0 writes the checkpoint (the parameters are the same on every
- * rank); every rank learns whether it worked. Returns an exit code. */
+/* Rank 0 writes the checkpoint (the parameters are the same on every DP
+ * rank; with the engine it assembles every rank's shards into the whole
+ * model's tensors); every rank learns whether it worked. Returns an exit
+ * code. */
 static int save(run *r, hs_train_state *st, int64_t step)
 {
     st->data_position = hs_loader_position(r->train);
-    hs_status s = r->rank == 0 ? hs_train_save(r->a.save, r->model, r->opt, st) : HS_OK;
+    hs_status s = r->engine ? hs_engine_save(r->engine, r->a.save, st) /* every rank: rank 0 assembles */
+                  : r->rank == 0 ? hs_train_save(r->a.save, r->model, r->opt, st) : HS_OK;
     int rc = together(r, s ? fail("save", s) : 0);
     if (!rc)
         say(r, "saved checkpoint to %s at step %" PRId64 "\n", r->a.save, step);
@@ -598,7 +600,7 @@ static int train(run *r)
     int rc;
     hs_train_state st = {(uint64_t)a->seed, 0};
     if (a->resume) { /* every rank reads the same checkpoint */
-        s = hs_train_load(a->resume, r->model, r->opt, &st);
+        s = r->engine ? hs_engine_load(r->engine, a->resume, &st) : hs_train_load(a->resume, r->model, r->opt, &st);
         if ((rc = together(r, s ? fail("resume", s) : 0)))
             return rc;
         hs_loader_set_position(r->train, st.data_position);

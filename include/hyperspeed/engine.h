@@ -111,6 +111,35 @@ HS_API hs_status hs_engine_memory(const hs_engine *e, hs_model_memory *out);
 /* Completed updates (the optimizers' step count). */
 HS_API int64_t hs_engine_steps(const hs_engine *e);
 
+/* The runtime the engine was built on. */
+HS_API hs_runtime *hs_engine_runtime(const hs_engine *e);
+
+/* ---- checkpoints of any layout (docs/checkpoints.md) ----
+ * The checkpoint holds logical tensors: exactly what hs_train_save writes
+ * for the whole model on one rank ("param/NAME", "adam_m/NAME",
+ * "adam_v/NAME", step, seed, data position, config), so a checkpoint of
+ * one layout loads into any other, or into a single model with
+ * hs_train_load, and the other way round. */
+
+/* Saves the run (every rank calls it): the ranks of DP replica 0 send
+ * their shards (values and AdamW moments; an NPU's copied to the host) to
+ * world rank 0, which assembles each logical tensor (hs_param_shard_copy)
+ * and writes the checkpoint atomically (hs_checkpoint_save). Every rank
+ * returns rank 0's status. Errors: those of hs_checkpoint_save
+ * (HS_ERR_IO leaves an older checkpoint in dir loadable),
+ * HS_ERR_OUT_OF_MEMORY (rank 0 holds the whole model's state once),
+ * HS_ERR_DEVICE on an estimate-mode NPU, the messages'. */
+HS_API hs_status hs_engine_save(hs_engine *e, const char *dir, const hs_train_state *st);
+
+/* Loads a checkpoint into every chunk: each rank reads the logical
+ * tensors of its chunks and keeps its shards' slices, restores the step
+ * count and refreshes the compute-dtype weights; *st receives the seed and
+ * the data position. Errors: those of hs_checkpoint_load (a missing or
+ * mis-shaped tensor: the model config differs), HS_ERR_DEVICE on an
+ * estimate-mode NPU; on error the chunks may hold part of the checkpoint
+ * (the trainer stops). */
+HS_API hs_status hs_engine_load(hs_engine *e, const char *dir, hs_train_state *st);
+
 #ifdef __cplusplus
 }
 #endif

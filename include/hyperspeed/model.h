@@ -220,6 +220,15 @@ HS_API int64_t hs_model_num_params(const hs_model *m);
 HS_API int hs_model_num_tensors(const hs_model *m);
 /* Registry entry i (0 <= i < num_tensors); NULL when out of range. */
 HS_API const hs_param_info *hs_model_param(const hs_model *m, int i);
+/* Copies between shard p of TP rank tp_rank (host, p->numel floats) and
+ * the whole logical tensor (host, logical_shape[0] x logical_shape[1]
+ * floats): to_whole 1 places the shard's elements in the whole tensor, 0
+ * takes them from it (vocabulary padding rows of the shard become 0). For
+ * an unsplit entry a plain copy. What checkpoints of sharded layouts use.
+ * Errors: HS_ERR_INVALID_ARGUMENT (NULL, a TP rank the split has no shard
+ * for). */
+HS_API hs_status hs_param_shard_copy(const hs_param_info *p, int tp_rank, float *shard, float *whole, int to_whole);
+
 /* Registry entry by name; NULL when unknown. */
 HS_API const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name);
 /* The flat buffers (num_params floats each): host memory on the CPU,

@@ -488,31 +488,83 @@ static hs_status fill(hs_model *m, float *w, int64_t n, float v)
     return n > 0 ? hs_fill(&t, v) : HS_OK;
 }
 
-/* The shard p of a weight matrix: each contiguous piece of the logical
- * tensor it holds (a row's columns for a column split; each segment's rows
- * for a row split) from the logical tensor's own elements, so the shard
- * is exactly its slice of the single-rank weights; vocabulary padding rows
- * are zero. */
-static hs_status init_matrix(hs_model *m, const hs_param_info *p, float *w, uint64_t seed, float std)
+/* Calls fn(ctx, local, logical, n) for each contiguous run of shard p (of
+ * TP rank tp_rank): its n elements from offset `local` are the logical
+ * tensor's from offset `logical` (a row's columns for a column split, each
+ * segment's rows for a row split, everything unsplit); logical -1 marks
+ * vocabulary padding rows, which have no logical elements. Stops at the
+ * first failure. */
+typedef hs_status (*run_fn)(void *ctx, int64_t local, int64_t logical, int64_t n);
+
+static hs_status shard_runs(const hs_param_info *p, int tp_rank, run_fn fn, void *ctx)
 {
     const int64_t cols = p->logical_shape[1];
-    const uint64_t id = (uint64_t)p->logical_id;
     if (p->split == HS_SPLIT_NONE)
-        return init_run(m, w, p->numel, seed, id, 0, std);
+        return fn(ctx, 0, 0, p->numel);
     if (p->split == HS_SPLIT_COLS) {
         const int64_t cl = p->shape[1];
         for (int64_t i = 0; i < p->shape[0]; i++)
-            HS_TRY(init_run(m, w + i * cl, cl, seed, id, i * cols + m->tp_rank * cl, std));
+            HS_TRY(fn(ctx, i * cl, i * cols + tp_rank * cl, cl));
         return HS_OK;
     }
-    const int64_t R = p->logical_shape[0] / p->segments, Rl = p->shape[0] / p->segments, start = m->tp_rank * Rl;
+    const int64_t R = p->logical_shape[0] / p->segments, Rl = p->shape[0] / p->segments, start = tp_rank * Rl;
     const int64_t valid = R - start < Rl ? R - start : Rl;
     for (int seg = 0; seg < p->segments; seg++) {
-        float *dst = w + seg * Rl * cols;
-        HS_TRY(init_run(m, dst, valid * cols, seed, id, (seg * R + start) * cols, std));
-        HS_TRY(fill(m, dst + valid * cols, (Rl - valid) * cols, 0.0f));
+        HS_TRY(fn(ctx, seg * Rl * cols, (seg * R + start) * cols, valid * cols));
+        if (valid < Rl)
+            HS_TRY(fn(ctx, (seg * Rl + valid) * cols, -1, (Rl - valid) * cols));
     }
     return HS_OK;
+}
+
+/* hs_model_init's run: N(0, std^2) values of the logical elements, zero
+ * padding. */
+typedef struct init_ctx {
+    hs_model *m;
+    float *w;
+    uint64_t seed, id;
+    float std;
+} init_ctx;
+
+static hs_status init_one_run(void *ctx, int64_t local, int64_t logical, int64_t n)
+{
+    init_ctx *c = ctx;
+    if (logical < 0)
+        return fill(c->m, c->w + local, n, 0.0f);
+    return init_run(c->m, c->w + local, n, c->seed, c->id, logical, c->std);
+}
+
+/* hs_param_shard_copy's run. */
+typedef struct copy_ctx {
+    float *shard, *whole;
+    int to_whole;
+} copy_ctx;
+
+static hs_status copy_one_run(void *ctx, int64_t local, int64_t logical, int64_t n)
+{
+    copy_ctx *c = ctx;
+    if (logical < 0) {
+        if (!c->to_whole)
+            memset(c->shard + local, 0, (size_t)n * sizeof(float));
+    } else if (c->to_whole) {
+        memcpy(c->whole + logical, c->shard + local, (size_t)n * sizeof(float));
+    } else {
+        memcpy(c->shard + local, c->whole + logical, (size_t)n * sizeof(float));
+    }
+    return HS_OK;
+}
+
+hs_status hs_param_shard_copy(const hs_param_info *p, int tp_rank, float *shard, float *whole, int to_whole)
+{
+    if (!p || !shard || !whole)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_param_shard_copy: NULL argument");
+    const int64_t per = p->split == HS_SPLIT_ROWS ? p->shape[0] / p->segments : p->shape[1];
+    const int64_t whole_n = p->split == HS_SPLIT_ROWS ? p->logical_shape[0] / p->segments : p->logical_shape[1];
+    if (tp_rank < 0 || (p->split != HS_SPLIT_NONE && tp_rank * per >= whole_n))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_param_shard_copy: %s has no shard of TP rank %d", p->name,
+                        tp_rank);
+    copy_ctx c = {shard, whole, to_whole};
+    return shard_runs(p, tp_rank, copy_one_run, &c);
 }
 
 hs_status hs_model_init(hs_model *m, uint64_t seed)
@@ -525,7 +577,9 @@ hs_status hs_model_init(hs_model *m, uint64_t seed)
         const hs_param_info *p = &m->params[i];
         float *w = m->param_buf + p->offset;
         if (p->ndim >= 2) {
-            HS_TRY(init_matrix(m, p, w, seed, ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std));
+            init_ctx c = {m, w, seed, (uint64_t)p->logical_id,
+                          ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std};
+            HS_TRY(shard_runs(p, m->tp_rank, init_one_run, &c));
         } else {
             float v = (ends_with(p->name, "ln1.w") || ends_with(p->name, "ln2.w") || ends_with(p->name, "lnf.w"))
                           ? 1.0f : 0.0f;

@@ -704,3 +704,5 @@ hs_status hs_engine_memory(const hs_engine *e, hs_model_memory *out)
 }
 
 int64_t hs_engine_steps(const hs_engine *e) { return hs_optimizer_steps(e->chunks[0].opt); }
+
+hs_runtime *hs_engine_runtime(const hs_engine *e) { return e->rt; }

@@ -5,7 +5,8 @@
 # micro-batches than stages, virtual stages that do not divide a stage's
 # layers, sequence parallelism without tp, seq not a multiple of tp under
 # sequence parallelism, a world that tp x pp does not divide, an unknown
-# schedule, checkpoints of a sharded layout. A vocabulary that tp does not
+# schedule, a checkpoint that is not there (every rank reads it: exit 1).
+# A vocabulary that tp does not
 # divide is padded, with a warning on every rank, and the run trains.
 source "$(dirname "$0")/dp_common.sh"
 small=(--model gpt2-tiny --layers 2 --d-model 32 --d-ff 64 --seq 16 --batch 4 --steps 2 --val-batches 1 --sample 0)
@@ -21,7 +22,7 @@ expect 2 2 2 "sequence parallelism needs tensor parallelism (tp >= 2, got tp=1)"
 expect 2 2 2 "seq=15 is not a multiple of tp=2" "${small[@]}" --tp 2 --sequence-parallel --seq 15
 expect 3 2 3 "tp=2 x cp=1 x pp=1 = 2 does not divide the world size 3" "${small[@]}" --tp 2
 expect 2 2 2 "unknown pipeline schedule 'zigzag'" "${small[@]}" --pp 2 --micro-batches 2 --schedule zigzag
-expect 2 2 2 "checkpoints of sharded layouts are not written yet" "${small[@]}" --tp 2 --save "$tmp/ck"
+expect 4 1 4 "$tmp/nonexistent" "${small[@]}" --tp 2 --pp 2 --micro-batches 2 --resume "$tmp/nonexistent"
 # gpt2-tiny's 256-byte vocabulary over tp=3 (3 heads of 16): padded to 258 rows, trains
 expect 3 0 3 "vocabulary 256 padded to 258, a multiple of tp=3" "${small[@]}" --tp 3 --n-head 3 --d-model 48 \
   --d-ff 96

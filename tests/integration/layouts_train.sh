@@ -7,7 +7,10 @@
 #   - the NPU (TP2 x PP2): every rank writes its own trace; rank 0's shows
 #     the TP all-reduces on the compute stream and the pipeline bubble as
 #     idle slices, its step lines the simulated bubble, the summary the
-#     pipeline line; estimate mode runs the same layout.
+#     pipeline line; estimate mode runs the same layout;
+#   - checkpoints hold the whole model's tensors: a TP2 x PP2 run stopped
+#     after step 4 resumes on TP2 x PP2 bit for bit, on one process and on
+#     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5.
 source "$(dirname "$0")/dp_common.sh"
 common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 8 --seq 32 --steps 3 --warmup 1
         --val-every 0 --val-batches 1 --sample 0)
@@ -41,8 +44,36 @@ PY
   fail "NPU estimate: $(tail -3 "$tmp/est.txt")"
 grep -qE '^step +3/3 [|] loss - .* sim bubble' "$tmp/est.txt" || fail "estimate mode step lines"
 
+ck=(--model llama-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 8 --warmup 2 --val-every 0
+    --val-batches 1 --sample 0 --micro-batches 2)
+keep() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1"; }
+# close NAME A.jsonl B.jsonl: the last 4 steps' losses within 1e-5
+close() {
+  paste <(keep "$2" | tail -n 4 | grep -o '"loss":[^,]*' | cut -d: -f2) \
+        <(keep "$3" | grep -o '"loss":[^,]*' | cut -d: -f2) |
+    awk '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= 1e-5 * $1)) bad = 1 } END { exit bad || NR != 4 }' ||
+    fail "$1: the resumed losses leave 1e-5: $(paste <(keep "$2" | tail -n 4) <(keep "$3"))"
+}
+tp2pp2=(-n 4 "$tg" "${ck[@]}" --tp 2 --pp 2)
+"$mpiexec" "${tp2pp2[@]}" --metrics "$tmp/full.jsonl" >/dev/null 2>&1 || fail "TP2 x PP2, 8 steps"
+"$mpiexec" "${tp2pp2[@]}" --stop-after 4 --save "$tmp/ck" --metrics /dev/null >"$tmp/save.txt" 2>&1 ||
+  fail "TP2 x PP2 save: $(tail -3 "$tmp/save.txt")"
+grep -q "saved checkpoint to $tmp/ck at step 4" "$tmp/save.txt" || fail "no save line"
+"$mpiexec" "${tp2pp2[@]}" --resume "$tmp/ck" --metrics "$tmp/again.jsonl" >/dev/null 2>&1 || fail "TP2 x PP2 resume"
+diff <(keep "$tmp/full.jsonl" | tail -n 4) <(keep "$tmp/again.jsonl") >&2 || fail "TP2 x PP2 resumed differs"
+"$tg" "${ck[@]}" --resume "$tmp/ck" --metrics "$tmp/one.jsonl" >/dev/null 2>&1 || fail "one process resuming TP2 x PP2"
+close "1 process from TP2 x PP2" "$tmp/full.jsonl" "$tmp/one.jsonl"
+"$mpiexec" -n 2 "$tg" "${ck[@]}" --pp 2 --resume "$tmp/ck" --metrics "$tmp/pp.jsonl" >/dev/null 2>&1 ||
+  fail "PP2 resuming TP2 x PP2"
+close "PP2 from TP2 x PP2" "$tmp/full.jsonl" "$tmp/pp.jsonl"
+"$tg" "${ck[@]}" --metrics "$tmp/full1.jsonl" >/dev/null 2>&1 || fail "1 process, 8 steps"
+"$tg" "${ck[@]}" --stop-after 4 --save "$tmp/ck1" --metrics /dev/null >/dev/null 2>&1 || fail "1 process save"
+"$mpiexec" -n 2 "$tg" "${ck[@]}" --tp 2 --resume "$tmp/ck1" --metrics "$tmp/tp.jsonl" >/dev/null 2>&1 ||
+  fail "TP2 resuming 1 process"
+close "TP2 from 1 process" "$tmp/full1.jsonl" "$tmp/tp.jsonl"
+
 if [ "$failed" -ne 0 ]; then
   cat "$tmp/npu.txt" >&2
   exit 1
 fi
-echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode"
+echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts"

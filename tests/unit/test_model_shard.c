@@ -80,6 +80,18 @@ static void check_slices(hs_arch arch, int vocab, int tp)
                         fail_msg("%s shard %d/%d [%lld,%lld]: %g, whole model %g%s", s->name, r, tp, (long long)i,
                                  (long long)j, (double)sv[i * s->shape[1] + j], (double)want, pad ? " (padding)" : "");
                 }
+            /* hs_param_shard_copy: the whole tensor's slice is the shard, and the shard lands in its place */
+            float got[512], back[512];
+            assert_true(s->numel <= 512 && w->numel <= 512);
+            assert_int_equal(hs_param_shard_copy(s, r, got, (float *)wv, 0), HS_OK);
+            assert_memory_equal(got, sv, (size_t)s->numel * sizeof(float));
+            memcpy(back, wv, (size_t)w->numel * sizeof(float));
+            for (int64_t i = 0; i < s->numel; i++)
+                got[i] = -got[i];
+            assert_int_equal(hs_param_shard_copy(s, r, got, back, 1), HS_OK);
+            assert_int_equal(hs_param_shard_copy(s, r, got, back, 0), HS_OK); /* reads its own elements back */
+            for (int64_t i = 0; i < s->numel; i++)
+                assert_true(got[i] == -sv[i] || (got[i] == 0 && sv[i] == 0));
             /* the norm counts a replica once: on TP rank 0 */
             assert_int_equal(s->norm_owner, s->split != HS_SPLIT_NONE || r == 0);
         }
@@ -190,6 +202,19 @@ static void test_chunk_matches_whole(void **state)
     hs_model_free(whole);
 }
 
+static void test_shard_copy_errors(void **state)
+{
+    (void)state;
+    const hs_model_config c = small(HS_ARCH_GPT2, 20);
+    hs_model *m = build(&c, 2, 1, 0, 0);
+    const hs_param_info *qkv = hs_model_param_by_name(m, "h.0.attn.qkv.w");
+    float buf[8];
+    assert_int_equal(hs_param_shard_copy(qkv, 2, buf, buf, 0), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "has no shard of TP rank 2"));
+    assert_int_equal(hs_param_shard_copy(NULL, 0, buf, buf, 0), HS_ERR_INVALID_ARGUMENT);
+    hs_model_free(m);
+}
+
 static void test_bad_shards(void **state)
 {
     (void)state;
@@ -225,7 +250,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tp_slices_gpt2),       cmocka_unit_test(test_tp_slices_llama),
         cmocka_unit_test(test_sequence_parallel_flags), cmocka_unit_test(test_pipeline_chunks),
-        cmocka_unit_test(test_chunk_matches_whole),  cmocka_unit_test(test_bad_shards),
+        cmocka_unit_test(test_chunk_matches_whole),  cmocka_unit_test(test_shard_copy_errors),
+        cmocka_unit_test(test_bad_shards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
