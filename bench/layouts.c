@@ -15,7 +15,9 @@
  *         micro-batch of 8 sequences;
  *   tp2_sp  tp2 with sequence parallelism (norms and residuals on T/2);
  *   pp2   pp 2 through hs_engine: 6 layers per stage, 1F1B over 8
- *         micro-batches of 1 sequence.
+ *         micro-batches of 1 sequence;
+ *   pp2_uneven  pp2 with 9 + 3 layers (--stage-layers 9,3): the last stage also runs
+ *         the head, as heavy as ~5.5 layers of GPT-2 124M.
  * Each layout starts its own runtime (hs_init on an adopted MPI_COMM_WORLD
  * with its grid, hs_finalize after it), so MPI is initialised here with
  * MPI_THREAD_MULTIPLE: the timing barriers and reductions below are MPI
@@ -81,13 +83,15 @@ typedef struct layout {
     const char *name;
     int tp, pp, dp, sp;
     int micro_batches; /* per step and pipeline (1F1B when pp > 1) */
+    int last_stage_layers; /* pp 2: the last stage's layers (the rest on the first); 0: the even split */
 } layout;
 
 static const layout LAYOUTS[] = {
-    {"dp2", 1, 1, 2, 0, 1},
-    {"tp2", 2, 1, 1, 0, 1},
-    {"tp2_sp", 2, 1, 1, 1, 1},
-    {"pp2", 1, 2, 1, 0, 8},
+    {"dp2", 1, 1, 2, 0, 1, 0},
+    {"tp2", 2, 1, 1, 0, 1, 0},
+    {"tp2_sp", 2, 1, 1, 1, 1, 0},
+    {"pp2", 1, 2, 1, 0, 8, 0},
+    {"pp2_uneven", 1, 2, 1, 0, 8, 3}, /* the last stage also holds the head: 9 + 3 layers of GPT-2 124M */
 };
 enum { N_LAYOUTS = (int)(sizeof LAYOUTS / sizeof LAYOUTS[0]) };
 
@@ -160,6 +164,10 @@ static void engine_open(trainer *t, const hs_model_config *cfg, const hs_model_o
     ec.layout.sequence_parallel = t->L->sp;
     ec.layout.schedule = HS_PP_1F1B;
     ec.layout.micro_batches = t->L->micro_batches;
+    if (t->L->last_stage_layers && t->L->last_stage_layers < cfg->n_layer) {
+        ec.layout.chunk_layers[0] = cfg->n_layer - t->L->last_stage_layers;
+        ec.layout.chunk_layers[1] = t->L->last_stage_layers;
+    }
     ec.micro_batch = micro_batch(t->L);
     ec.seq = SEQ;
     ec.model = *mo;
@@ -277,6 +285,8 @@ static void print_layout(const bench_args *a, const layout *L, const char *devic
            "\"schedule\":%s,\"micro_batches\":%d,\"micro_batch\":%d",
            L->name, a->model, BATCH, SEQ, L->tp, L->pp, L->dp, L->sp, L->pp > 1 ? "\"1f1b\"" : "null",
            L->micro_batches, micro_batch(L));
+    if (L->last_stage_layers)
+        printf(",\"last_stage_layers\":%d", L->last_stage_layers);
 }
 
 /* CPU tokens/s of layout L; returns the median. */

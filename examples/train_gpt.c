@@ -42,7 +42,7 @@ typedef struct args {
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
     int dp, verbose, tp, pp, virtual_stages, sequence_parallel;
-    const char *schedule;
+    const char *schedule, *stage_layers;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
 } args;
@@ -114,6 +114,7 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"pp", HS_OPT_INT, &a->pp, "pipeline stages: the layers split into pp stages"},
         {"virtual-stages", HS_OPT_INT, &a->virtual_stages, "chunks of layers per pipeline stage (interleaved schedule)"},
         {"schedule", HS_OPT_STRING, &a->schedule, "pipeline schedule: gpipe, 1f1b, interleaved"},
+        {"stage-layers", HS_OPT_STRING, &a->stage_layers, "layers of each pipeline chunk in model order, e.g. 9,3 (default: even)"},
         {"sequence-parallel", HS_OPT_FLAG, &a->sequence_parallel, "norms and residuals on seq/tp positions (needs --tp >= 2)"},
         {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
@@ -706,6 +707,21 @@ static int setup_npu(run *r)
     return 0;
 }
 
+/* "9,3" -> out = {9, 3, 0, ...} (at most n counts, each a positive integer). */
+static hs_status parse_counts(const char *text, int *out, int n)
+{
+    const char *p = text;
+    for (int k = 0; *p; k++) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 100000 || k >= n || (*end && *end != ','))
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "'%s': comma-separated layer counts >= 1 (at most %d)", text, n);
+        out[k] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return HS_OK;
+}
+
 /* The runtime and the layout: world = tp x dp x pp (--dp 0 derives dp),
  * the global batch split evenly into dp x micro-batches, the layout's
  * rules (hs_layout_check). Every rank checks the same numbers, so a bad
@@ -743,6 +759,8 @@ static int setup_parallel(run *r, int *argc, char ***argv)
     r->layout.seq = a->seq;
     if ((s = hs_pp_schedule_parse(a->schedule, &r->layout.schedule)))
         return usage_error("--schedule", s);
+    if (a->stage_layers && (s = parse_counts(a->stage_layers, r->layout.chunk_layers, 64)))
+        return usage_error("--stage-layers", s);
     hs_layout_plan plan; /* the engine checks its own layout (tp or pp > 1) */
     if (a->tp == 1 && a->pp == 1 && (s = hs_layout_check(&r->cfg, &r->layout, &plan)))
         return usage_error("layout", s);

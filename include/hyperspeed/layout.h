@@ -21,9 +21,13 @@ typedef struct hs_layout {
     int virtual_stages;        /* interleaved schedule: chunks per rank (>= 2), else 1 */
     int micro_batches;         /* per optimizer step and pipeline (>= 1) */
     int seq;                   /* sequence length of a micro-batch (sequence parallelism splits it) */
+    int chunk_layers[64];      /* layers of each of the pp * virtual_stages chunks in model order (stage
+                                  0's first); all 0: the even split. E.g. {9, 3}: GPT-2 124M's last stage
+                                  also holds the head, as heavy as ~5 layers */
 } hs_layout;
 
-/* tp = pp = 1, no sequence parallelism, 1F1B, 1 virtual stage, 1 micro-batch, seq 0 (unchecked). */
+/* tp = pp = 1, no sequence parallelism, 1F1B, 1 virtual stage, 1 micro-batch, seq 0 (unchecked),
+ * the even split of the layers. */
 HS_API hs_layout hs_layout_default(void);
 
 /* How the model is cut. */
@@ -43,7 +47,8 @@ typedef struct hs_layout_plan {
  *   - pp <= n_layer; layers are dealt to pp stages as evenly as possible,
  *     the first n_layer mod pp stages taking one more (uneven splits are
  *     allowed); with virtual stages every chunk must hold the same number
- *     of layers (n_layer a multiple of pp * virtual_stages);
+ *     of layers (n_layer a multiple of pp * virtual_stages). chunk_layers
+ *     sets every chunk's count instead: each >= 1, summing to n_layer;
  *   - the schedule's own rules (hs_pp_schedule_check), and at most 64
  *     chunks.
  * Errors: HS_ERR_INVALID_ARGUMENT with the rule, the numbers and the fix. */

@@ -59,12 +59,32 @@ static hs_status check_pp(const hs_model_config *c, const hs_layout *l, hs_layou
     if (chunks > 64)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d x %d virtual stages = %d chunks (at most 64)", l->pp, v,
                         chunks);
+    plan->chunks = chunks;
+    int given = 0, sum = 0;
+    for (int k = 0; k < 64; k++)
+        given |= l->chunk_layers[k] != 0;
+    for (int k = 0; given && k < 64; k++) {
+        const int n = l->chunk_layers[k];
+        if ((k < chunks && n < 1) || (k >= chunks && n != 0))
+            return hs_error(HS_ERR_INVALID_ARGUMENT,
+                            "layers per chunk: %d chunks (pp=%d x %d virtual stages) need %d counts >= 1, chunk %d "
+                            "has %d",
+                            chunks, l->pp, v, chunks, k, n);
+        plan->first_layer[k] = sum;
+        sum += n;
+    }
+    if (given) {
+        if (sum != c->n_layer)
+            return hs_error(HS_ERR_INVALID_ARGUMENT, "layers per chunk sum to %d, but the model has %d layers", sum,
+                            c->n_layer);
+        plan->first_layer[chunks] = sum;
+        return HS_OK;
+    }
     if (v > 1 && c->n_layer % chunks != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "%d virtual stages do not divide the %d layers per stage evenly: n_layer=%d must be a "
                         "multiple of pp x virtual stages = %d",
                         v, c->n_layer / l->pp, c->n_layer, chunks);
-    plan->chunks = chunks;
     for (int k = 0, at = 0; k <= chunks; k++) { /* the first n_layer mod chunks chunks take one more */
         plan->first_layer[k] = at;
         at += k < c->n_layer % chunks ? c->n_layer / chunks + 1 : c->n_layer / chunks;

@@ -585,7 +585,7 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
     if (!(lr >= 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "learning rate %g must be >= 0", (double)lr);
     const double t0 = hs_time_now();
-    if (e->npu)
+    if (e->npu && hs_npu_current() != e->npu) /* the caller's stream on it, if current, is kept */
         hs_npu_set_current(e->npu, NULL);
     double sim0 = 0, sim1 = 0;
     if (e->npu)
@@ -633,7 +633,7 @@ hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *tar
     if (B < mb || B % mb != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_eval: batch %d is not a multiple of the micro-batch %d",
                         B, mb);
-    if (e->npu)
+    if (e->npu && hs_npu_current() != e->npu) /* the caller's stream on it, if current, is kept */
         hs_npu_set_current(e->npu, NULL);
     double sum = 0;
     /* micro-batch after micro-batch through the chunks in model order; each

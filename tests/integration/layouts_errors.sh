@@ -3,7 +3,7 @@
 # message (exit 2), never a hang (expect: dp_common.sh): tp not dividing
 # the heads or the MLP width, pp larger than the layers, 1F1B with fewer
 # micro-batches than stages, virtual stages that do not divide a stage's
-# layers, sequence parallelism without tp, seq not a multiple of tp under
+# layers, --stage-layers that do not add up or do not parse, sequence parallelism without tp, seq not a multiple of tp under
 # sequence parallelism, a world that tp x pp does not divide, an unknown
 # schedule, a checkpoint that is not there (every rank reads it: exit 1).
 # A vocabulary that tp does not
@@ -22,6 +22,9 @@ expect 2 2 2 "sequence parallelism needs tensor parallelism (tp >= 2, got tp=1)"
 expect 2 2 2 "seq=15 is not a multiple of tp=2" "${small[@]}" --tp 2 --sequence-parallel --seq 15
 expect 3 2 3 "tp=2 x cp=1 x pp=1 = 2 does not divide the world size 3" "${small[@]}" --tp 2
 expect 2 2 2 "unknown pipeline schedule 'zigzag'" "${small[@]}" --pp 2 --micro-batches 2 --schedule zigzag
+expect 2 2 2 "layers per chunk sum to 3, but the model has 2 layers" "${small[@]}" --pp 2 --micro-batches 2 \
+  --stage-layers 2,1
+expect 2 2 2 "'2,x': comma-separated layer counts" "${small[@]}" --pp 2 --micro-batches 2 --stage-layers 2,x
 expect 4 1 4 "$tmp/nonexistent" "${small[@]}" --tp 2 --pp 2 --micro-batches 2 --resume "$tmp/nonexistent"
 # gpt2-tiny's 256-byte vocabulary over tp=3 (3 heads of 16): padded to 258 rows, trains
 expect 3 0 3 "vocabulary 256 padded to 258, a multiple of tp=3" "${small[@]}" --tp 3 --n-head 3 --d-model 48 \

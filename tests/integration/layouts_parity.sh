@@ -5,7 +5,8 @@
 # relative, on gpt2-tiny and llama-tiny (2 layers, d_model 64; 4 layers for
 # the interleaved schedule):
 #   CPU, fp32: TP2, TP2+SP, PP2 with GPipe and 1F1B (4 micro-batches),
-#     PP2 interleaved with 2 virtual stages, TP2 x PP2, DP2 x TP2,
+#     PP2 interleaved with 2 virtual stages, PP2 split 3 + 1 layers
+#     (--stage-layers), TP2 x PP2, DP2 x TP2,
 #     DP2 x PP2 (2 micro-batches);
 #   NPU ("test" preset), bf16: TP2 x PP2 and DP2 x TP2. The cube takes no
 #     fp32, so these compare bf16 runs: the 16-bit copies of the weights
@@ -29,7 +30,7 @@ case_() {
   for x in "$@"; do # the reference: drop --tp/--pp/--dp/--virtual-stages/--schedule N and --sequence-parallel
     if [ $skip -eq 1 ]; then skip=0; continue; fi
     case $x in
-      --tp|--pp|--dp|--virtual-stages|--schedule) skip=1 ;;
+      --tp|--pp|--dp|--virtual-stages|--schedule|--stage-layers) skip=1 ;;
       --sequence-parallel) ;;
       *) ref+=("$x") ;;
     esac
@@ -55,6 +56,7 @@ for model in gpt2-tiny llama-tiny; do
   case_ "$model-pp2-1f1b" 2 1e-5 1e-5 "${l2[@]}" --pp 2 --micro-batches 4 --schedule 1f1b
   case_ "$model-pp2-interleaved" 2 1e-5 1e-5 --model $model --layers 4 --pp 2 --micro-batches 4 \
     --schedule interleaved --virtual-stages 2
+  case_ "$model-pp2-uneven" 2 1e-5 1e-5 --model $model --layers 4 --pp 2 --micro-batches 4 --stage-layers 3,1
   case_ "$model-tp2-pp2" 4 1e-5 1e-5 "${l2[@]}" --tp 2 --pp 2 --micro-batches 2
   case_ "$model-dp2-tp2" 4 1e-5 1e-5 "${l2[@]}" --tp 2 --dp 2
   case_ "$model-dp2-pp2" 4 1e-5 1e-5 "${l2[@]}" --pp 2 --dp 2 --micro-batches 2

@@ -62,6 +62,39 @@ static void test_bad_layouts(void **state)
     EXPECT_ERR(hs_layout_check(NULL, &l, &plan), HS_ERR_INVALID_ARGUMENT);
 }
 
+/* chunk_layers: the caller's split, checked. */
+static void test_chunk_layers(void **state)
+{
+    (void)state;
+    hs_model_config c = tiny();
+    c.n_layer = 12;
+    hs_layout l = hs_layout_default();
+    l.pp = 2;
+    l.micro_batches = 4;
+    l.chunk_layers[0] = 9;
+    l.chunk_layers[1] = 3;
+    hs_layout_plan plan;
+    assert_int_equal(hs_layout_check(&c, &l, &plan), HS_OK);
+    assert_int_equal(plan.first_layer[0], 0);
+    assert_int_equal(plan.first_layer[1], 9);
+    assert_int_equal(plan.first_layer[2], 12);
+    l.chunk_layers[1] = 2;
+    expect_bad(&c, l, "layers per chunk sum to 11, but the model has 12 layers");
+    l.chunk_layers[1] = 0;
+    expect_bad(&c, l, "chunk 1 has 0");
+    l.chunk_layers[1] = 2, l.chunk_layers[2] = 1;
+    expect_bad(&c, l, "need 2 counts >= 1, chunk 2 has 1");
+    /* interleaved: 4 chunks, any counts (no multiple of pp x v needed) */
+    l = hs_layout_default();
+    l.pp = 2, l.virtual_stages = 2, l.schedule = HS_PP_INTERLEAVED, l.micro_batches = 4;
+    c.n_layer = 7;
+    const int n[4] = {2, 2, 2, 1};
+    memcpy(l.chunk_layers, n, sizeof n);
+    assert_int_equal(hs_layout_check(&c, &l, &plan), HS_OK);
+    assert_int_equal(plan.first_layer[3], 6);
+    assert_int_equal(plan.first_layer[4], 7);
+}
+
 static void test_plans(void **state)
 {
     (void)state;
@@ -95,6 +128,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_layouts),
         cmocka_unit_test(test_plans),
+        cmocka_unit_test(test_chunk_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
