@@ -451,7 +451,10 @@ static hs_status layout_banner(const run *r)
 static void banner(const run *r, double peak)
 {
     const args *a = &r->a;
-    const int64_t params = r->engine ? hs_engine_num_params(r->engine) : hs_model_num_params(r->model);
+    int64_t params = r->model ? hs_model_num_params(r->model) : 0;
+    hs_model_memory whole; /* the whole model's count (the engine's ranks each hold a part: layout_banner) */
+    if (r->engine && !hs_model_memory_plan(&r->cfg, 1, 1, NULL, &whole))
+        params = whole.params;
     const int mb = r->local_batch / a->micro_batches;
     char split[160] = "";
     if (r->dp > 1)
