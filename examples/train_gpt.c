@@ -533,14 +533,11 @@ static int sample(run *r)
 {
     const args *a = &r->a;
     const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
-    if (a->sample <= 0 || r->rank != 0)
+    /* one rank samples from its whole model; with the engine every rank takes part */
+    if (a->sample <= 0 || (r->rank != 0 && !r->engine))
         return 0;
-    if (r->engine) {
-        printf("sample: none (generation needs the whole model on one rank: --tp 1 --pp 1)\n");
-        return 0;
-    }
     if (no_values) {
-        printf("sample: none (--npu-mode estimate computes no values)\n");
+        say(r, "sample: none (--npu-mode estimate computes no values)\n");
         return 0;
     }
     int np = (int)strlen(a->prompt);
@@ -551,8 +548,11 @@ static int sample(run *r)
     if (!out)
         return fail("sample", hs_error(HS_ERR_OUT_OF_MEMORY, "sample buffer"));
     hs_tokenizer_encode(a->prompt, (size_t)np, out);
-    hs_status s = hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature, (uint64_t)a->seed, out);
-    if (!s)
+    hs_status s = r->engine ? hs_engine_generate(r->engine, out, np, a->sample, a->top_k, a->temperature,
+                                                 (uint64_t)a->seed, out)
+                            : hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature,
+                                                (uint64_t)a->seed, out);
+    if (!s && r->rank == 0)
         print_sample(out, np + a->sample, r->cfg.vocab_size);
     free(out);
     return s ? fail("sample", s) : 0;

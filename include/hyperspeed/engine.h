@@ -96,6 +96,21 @@ HS_API hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const
  * hs_engine_train_step, B not a multiple of micro_batch. */
 HS_API hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *targets, int B, float *loss);
 
+/* hs_model_generate through the layout: n_new tokens sampled after
+ * prompt[0 .. n_prompt) (every rank passes the same and receives the same
+ * n_prompt + n_new tokens in out), each from one forward of a window of up
+ * to seq tokens (under sequence parallelism a multiple of tp) through the
+ * pipeline, the last stage's TP ranks gathering the last position's
+ * logits of the whole vocabulary (V floats, not [T, V]) and sampling with
+ * the counter-based RNG (seed, draw index), the token broadcast to every
+ * stage: the same text as hs_model_generate of the whole model with the
+ * same weights, up to the rounding of the split matmuls. Overwrites
+ * activation set 0. Errors: HS_ERR_INVALID_ARGUMENT (as
+ * hs_model_generate; a prompt shorter than tp under sequence
+ * parallelism), HS_ERR_DEVICE (an estimate-mode NPU), the collectives'. */
+HS_API hs_status hs_engine_generate(hs_engine *e, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                                    float temperature, uint64_t seed, int32_t *out);
+
 /* This rank's chunks (virtual_stages of them) and their optimizers; i out
  * of range: NULL. */
 HS_API int hs_engine_num_chunks(const hs_engine *e);

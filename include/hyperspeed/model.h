@@ -396,6 +396,13 @@ HS_API hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *o
  * 12 * L * B * T^2 * C / 2 (causal). Used for MFU. */
 HS_API double hs_model_flops_per_step(const hs_model *m, int B, int T);
 
+/* Draws a token from softmax(logits[0 .. V) / temperature) restricted to
+ * the k largest logits (1 <= k <= V), with u a uniform in [0, 1): the
+ * sampler of hs_model_generate and hs_engine_generate. idx and prob are
+ * scratch of k entries each. */
+HS_API int32_t hs_sample_top_k(const float *logits, int V, int k, float temperature, float u, int32_t *idx,
+                               float *prob);
+
 /* Generates n_new tokens after prompt[0..n_prompt) (n_prompt >= 1) by
  * top-k sampling (top_k in 1..V; temperature > 0) with the counter-based
  * RNG (seed, draw index): the same arguments give the same text. Uses a

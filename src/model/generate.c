@@ -5,9 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-/* Draws from softmax(logits / temperature) restricted to the k largest
- * logits. `u` is a uniform in [0,1). idx and prob are scratch of k each. */
-static int32_t sample_top_k(const float *logits, int V, int k, float temperature, float u, int32_t *idx, float *prob)
+int32_t hs_sample_top_k(const float *logits, int V, int k, float temperature, float u, int32_t *idx, float *prob)
 {
     int n = 0; /* idx[0..n) kept sorted by descending logit */
     for (int v = 0; v < V; v++) {
@@ -46,7 +44,7 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
         return hs_error(HS_ERR_INVALID_ARGUMENT, "top_k=%d must be in 1..%d and temperature=%g > 0", top_k, V,
                         (double)temperature);
     if (m->tp > 1 || !m->has_embedding || !m->has_head)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_generate needs the whole model on one rank (tp=%d, "
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_generate needs the whole model on one rank (hs_engine_generate samples through a layout; tp=%d, "
                         "layers %d..%d of %d)", m->tp, m->first_layer, m->first_layer + m->n_layer - 1,
                         m->cfg.n_layer);
     if (m->npu && hs_npu_mode_of(m->npu) != HS_NPU_EXECUTE)
@@ -69,7 +67,7 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
             last = m->stage;
         }
         float u = hs_rng_uniform(seed, 0, (uint64_t)i);
-        out[len] = sample_top_k(last, V, top_k, temperature, u, idx, prob);
+        out[len] = hs_sample_top_k(last, V, top_k, temperature, u, idx, prob);
     }
     return HS_OK;
 }

@@ -625,6 +625,34 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
 
 /* ------------------------------------------------------------ evaluation */
 
+/* One forward of B sequences of T tokens through the chunks in model
+ * order (targets NULL: logits only), each message complete before the
+ * next, so activation set 0 serves; *loss (the last stage's) may be NULL. */
+static hs_status forward_once(hs_engine *e, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss)
+{
+    for (int c = 0; c < e->v; c++) {
+        chunk *ch = &e->chunks[c];
+        const int g = ch->global;
+        const int64_t n = hs_model_boundary_numel(ch->model, B, T);
+        HS_TRY(hs_model_set_slot(ch->model, 0));
+        if (g > 0 && e->values) {
+            float *in;
+            HS_TRY(hs_model_stage_input(ch->model, &in));
+            HS_TRY(hs_comm_recv(e->pp, in, (size_t)n, HS_FP32, e->prev, g));
+        }
+        HS_TRY(hs_model_forward_stage(ch->model, tokens, NULL, targets, B, T, loss));
+        if (g < e->G - 1 && e->values) {
+            const float *out;
+            HS_TRY(hs_model_stage_output(ch->model, &out));
+            HS_TRY(hs_comm_send(e->pp, out, (size_t)n, HS_FP32, e->next, g + 1));
+        }
+    }
+    return HS_OK;
+}
+
+/* 1 when this rank holds the model's last chunk (the head). */
+static int has_last(const hs_engine *e) { return e->chunks[e->v - 1].global == e->G - 1; }
+
 hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *targets, int B, float *loss)
 {
     if (!e || !tokens || !targets || !loss)
@@ -636,35 +664,88 @@ hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *tar
     if (e->npu && hs_npu_current() != e->npu) /* the caller's stream on it, if current, is kept */
         hs_npu_set_current(e->npu, NULL);
     double sum = 0;
-    /* micro-batch after micro-batch through the chunks in model order; each
-     * message is complete before the next, so one activation set serves */
-    for (int k = 0; k < B / mb; k++) {
+    for (int k = 0; k < B / mb; k++) { /* micro-batch after micro-batch */
         const size_t off = (size_t)k * mb * T;
-        for (int c = 0; c < e->v; c++) {
-            chunk *ch = &e->chunks[c];
-            const int g = ch->global;
-            const int64_t n = hs_model_boundary_numel(ch->model, mb, T);
-            HS_TRY(hs_model_set_slot(ch->model, 0));
-            if (g > 0 && e->values) {
-                float *in;
-                HS_TRY(hs_model_stage_input(ch->model, &in));
-                HS_TRY(hs_comm_recv(e->pp, in, (size_t)n, HS_FP32, e->prev, g));
-            }
-            float l = 0;
-            HS_TRY(hs_model_forward_stage(ch->model, tokens + off, NULL, targets + off, mb, T, &l));
-            if (g == e->G - 1)
-                sum += l;
-            if (g < e->G - 1 && e->values) {
-                const float *out;
-                HS_TRY(hs_model_stage_output(ch->model, &out));
-                HS_TRY(hs_comm_send(e->pp, out, (size_t)n, HS_FP32, e->next, g + 1));
-            }
-        }
+        float l = 0;
+        HS_TRY(forward_once(e, tokens + off, targets + off, mb, T, &l));
+        sum += l;
     }
-    *loss = e->chunks[e->v - 1].global == e->G - 1 ? (float)(sum / (B / mb)) : 0.0f;
+    *loss = has_last(e) ? (float)(sum / (B / mb)) : 0.0f;
     if (e->p > 1)
         HS_TRY(hs_comm_allreduce(e->pp, loss, loss, 1, HS_FP32, HS_REDUCE_SUM));
     return HS_OK;
+}
+
+/* The last position's logits of the whole vocabulary (row[0 .. V), host)
+ * on the ranks of the last stage: each TP rank's columns, gathered in
+ * rank order (padding ids at -inf, then dropped). */
+static hs_status last_logits(hs_engine *e, int T, float *mine, float *row)
+{
+    hs_model *m = e->chunks[e->v - 1].model;
+    hs_tensor lg;
+    HS_TRY(hs_model_logits(m, &lg));
+    const int64_t Vh = lg.shape[2], Vl = hs_model_param_by_name(m, e->cfg.arch == HS_ARCH_GPT2 ? "wte" : "lm_head.w")
+                                            ->shape[0];
+    const float *last = (const float *)lg.data + (size_t)(T - 1) * (size_t)Vh;
+    if (e->npu)
+        HS_TRY(hs_npu_memcpy_d2h(e->npu, NULL, mine, last, (size_t)Vh * sizeof(float)));
+    else
+        memcpy(mine, last, (size_t)Vh * sizeof(float));
+    for (int64_t v = Vh; v < Vl; v++)
+        mine[v] = -INFINITY;
+    if (e->ec.layout.tp == 1) {
+        memcpy(row, mine, (size_t)Vl * sizeof(float));
+        return HS_OK;
+    }
+    return hs_comm_allgather(e->tp, mine, row, (size_t)(Vl * e->ec.layout.tp), HS_FP32);
+}
+
+hs_status hs_engine_generate(hs_engine *e, const int32_t *prompt, int n_prompt, int n_new, int top_k,
+                             float temperature, uint64_t seed, int32_t *out)
+{
+    if (!e || !prompt || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_generate: engine, prompt and out must not be NULL");
+    const int V = e->cfg.vocab_size, tp = e->ec.layout.tp, sp = e->ec.layout.sequence_parallel;
+    if (n_prompt < 1 || n_new < 0 || top_k < 1 || top_k > V || !(temperature > 0))
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_engine_generate: n_prompt=%d >= 1, n_new=%d >= 0, top_k=%d in 1..%d, temperature=%g > 0",
+                        n_prompt, n_new, top_k, V, (double)temperature);
+    if (sp && n_prompt < tp)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_engine_generate: sequence parallelism needs a prompt of at least tp=%d tokens", tp);
+    if (!e->values)
+        return hs_error(HS_ERR_DEVICE, "hs_engine_generate: an estimate-mode NPU computes no values to sample from");
+    if (e->npu && hs_npu_current() != e->npu)
+        hs_npu_set_current(e->npu, NULL);
+    const size_t Vp = (size_t)(V + tp - 1) / (size_t)tp * (size_t)tp;
+    float *row = malloc(sizeof *row * (Vp + Vp / (size_t)tp + (size_t)top_k));
+    int32_t *idx = malloc(sizeof *idx * (size_t)top_k);
+    if (!row || !idx) {
+        free(row);
+        free(idx);
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_generate: a logits row of %zu floats", Vp);
+    }
+    float *mine = row + Vp, *prob = mine + Vp / (size_t)tp;
+    memcpy(out, prompt, (size_t)n_prompt * sizeof *out);
+    hs_status s = HS_OK;
+    for (int i = 0; !s && i < n_new; i++) {
+        const int len = n_prompt + i;
+        int T = len < e->ec.seq ? len : e->ec.seq;
+        if (sp)
+            T -= T % tp; /* every rank holds T / tp positions */
+        s = forward_once(e, out + len - T, NULL, 1, T, NULL);
+        int32_t tok = 0;
+        if (!s && has_last(e))
+            s = last_logits(e, T, mine, row);
+        if (!s && has_last(e))
+            tok = hs_sample_top_k(row, V, top_k, temperature, hs_rng_uniform(seed, 0, (uint64_t)i), idx, prob);
+        if (!s && e->p > 1) /* the last stage's token to every stage */
+            s = hs_comm_broadcast(e->pp, &tok, 1, HS_INT32, e->p - 1);
+        out[len] = tok;
+    }
+    free(row);
+    free(idx);
+    return s;
 }
 
 /* ------------------------------------------------------------ accessors */

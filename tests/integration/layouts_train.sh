@@ -10,7 +10,9 @@
 #     pipeline line; estimate mode runs the same layout;
 #   - checkpoints hold the whole model's tensors: a TP2 x PP2 run stopped
 #     after step 4 resumes on TP2 x PP2 bit for bit, on one process and on
-#     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5.
+#     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5;
+#   - the text sample through the layout: TP2 x PP2 samples the text one
+#     process samples (the same weights up to rounding, the same draws).
 source "$(dirname "$0")/dp_common.sh"
 common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 8 --seq 32 --steps 3 --warmup 1
         --val-every 0 --val-batches 1 --sample 0)
@@ -72,8 +74,16 @@ close "PP2 from TP2 x PP2" "$tmp/full.jsonl" "$tmp/pp.jsonl"
   fail "TP2 resuming 1 process"
 close "TP2 from 1 process" "$tmp/full1.jsonl" "$tmp/tp.jsonl"
 
+gen=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 30 --val-every 0
+     --val-batches 1 --sample 60)
+sample_of() { sed -n '/^---- sample ----$/,/^----------------$/p' "$1"; }
+"$tg" "${gen[@]}" >"$tmp/gen1.txt" 2>&1 || fail "1 process sample"
+"$mpiexec" -n 4 "$tg" "${gen[@]}" --tp 2 --pp 2 --micro-batches 2 >"$tmp/gen4.txt" 2>&1 || fail "TP2 x PP2 sample"
+[ "$(sample_of "$tmp/gen1.txt" | wc -l)" -ge 3 ] || fail "no sample from 1 process"
+diff <(sample_of "$tmp/gen1.txt") <(sample_of "$tmp/gen4.txt") >&2 || fail "TP2 x PP2 samples another text"
+
 if [ "$failed" -ne 0 ]; then
   cat "$tmp/npu.txt" >&2
   exit 1
 fi
-echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts"
+echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts, sampling"
