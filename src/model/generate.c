@@ -44,8 +44,8 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
         return hs_error(HS_ERR_INVALID_ARGUMENT, "top_k=%d must be in 1..%d and temperature=%g > 0", top_k, V,
                         (double)temperature);
     if (m->tp > 1 || !m->has_embedding || !m->has_head)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_generate needs the whole model on one rank (hs_engine_generate samples through a layout; tp=%d, "
-                        "layers %d..%d of %d)", m->tp, m->first_layer, m->first_layer + m->n_layer - 1,
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_generate needs the whole model on one rank (tp=%d, "
+                        "layers %d..%d of %d): hs_engine_generate samples through a layout", m->tp, m->first_layer, m->first_layer + m->n_layer - 1,
                         m->cfg.n_layer);
     if (m->npu && hs_npu_mode_of(m->npu) != HS_NPU_EXECUTE)
         return hs_error(HS_ERR_DEVICE, "hs_model_generate: an estimate-mode NPU computes no values to sample from");
