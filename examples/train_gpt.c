@@ -480,18 +480,46 @@ static void banner(const run *r, double peak)
         fail("banner", s);
 }
 
+/* The metrics fields of a pipeline step (malloc'd; NULL when out of
+ * memory): the bubble, the theory, and this rank's forward and backward
+ * times per micro-batch in schedule order ("fwd_ms", "bwd_ms"; simulated
+ * on the NPU). */
+static char *op_times_json(const run *r, double bubble)
+{
+    const hs_engine_op_time *t;
+    const int n = hs_engine_op_times(r->engine, &t);
+    const size_t cap = 96 + (size_t)n * 16;
+    char *j = malloc(cap);
+    if (!j)
+        return NULL;
+    size_t at = (size_t)snprintf(j, cap, ",\"bubble\":%.6f,\"bubble_theory\":%.6f", bubble, r->last.bubble_theory);
+    for (int pass = 0; pass < 2; pass++) {
+        at += (size_t)snprintf(j + at, cap - at, ",\"%s_ms\":[", pass ? "bwd" : "fwd");
+        const char *sep = "";
+        for (int i = 0; i < n; i++)
+            if (t[i].op.backward == pass) {
+                const double ms = (r->npu ? t[i].sim_end_s - t[i].sim_start_s : t[i].end_s - t[i].start_s) * 1e3;
+                at += (size_t)snprintf(j + at, cap - at, "%s%.3f", sep, ms);
+                sep = ",";
+            }
+        at += (size_t)snprintf(j + at, cap - at, "]");
+    }
+    return j;
+}
+
 /* One step's progress line and metrics record (rank 0). flops and peak
  * are per rank. */
 static void report_step(run *r, int64_t step, const hs_step_stats *ss, double sim, double flops, double peak)
 {
     const args *a = &r->a;
-    char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "", ppl[96] = "", ppj[96] = "";
+    char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "", ppl[96] = "";
     num(lb, sizeof lb, "%.4f", ss->loss);
     num(nb, sizeof nb, "%6.3f", ss->grad_norm);
+    char *ppj = NULL; /* pipeline: the bubble and rank 0's per-micro-batch times for the metrics */
     if (r->engine && r->layout.pp > 1) { /* rank 0's (the first stage's) measured bubble */
         const double b = r->npu ? r->last.sim_bubble : r->last.bubble;
         snprintf(ppl, sizeof ppl, " | %sbubble %.3f (theory %.3f)", r->npu ? "sim " : "", b, r->last.bubble_theory);
-        snprintf(ppj, sizeof ppj, ",\"bubble\":%.6f,\"bubble_theory\":%.6f", b, r->last.bubble_theory);
+        ppj = op_times_json(r, b);
     }
     if (r->npu) {
         const double mfu = flops / sim / peak;
@@ -510,7 +538,8 @@ static void report_step(run *r, int64_t step, const hs_step_stats *ss, double si
                     "{\"step\":%" PRId64 ",\"loss\":%s,\"lr\":%.9g,\"grad_norm\":%s,\"ms\":%.3f,\"sim_ms\":%.6f,"
                     "\"sim_mfu\":%.5f,\"hbm_peak\":%zu%s%s}\n",
                     step + 1, jnum(jl, sizeof jl, ss->loss), (double)ss->lr, jnum(jn, sizeof jn, ss->grad_norm),
-                    ss->seconds * 1e3, sim * 1e3, mfu, hbm, dpj, ppj);
+                    ss->seconds * 1e3, sim * 1e3, mfu, hbm, dpj, ppj ? ppj : "");
+        free(ppj);
         return;
     }
     const double tok_s = (double)a->batch * a->seq / ss->seconds, mfu = flops / ss->seconds / peak;
@@ -525,7 +554,9 @@ static void report_step(run *r, int64_t step, const hs_step_stats *ss, double si
         fprintf(r->metrics,
                 "{\"step\":%" PRId64 ",\"loss\":%.9g,\"lr\":%.9g,\"grad_norm\":%.9g,\"ms\":%.3f,\"tok_s\":%.1f,"
                 "\"mfu\":%.5f%s%s}\n",
-                step + 1, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu, dpj, ppj);
+                step + 1, (double)ss->loss, (double)ss->lr, ss->grad_norm, ss->seconds * 1e3, tok_s, mfu, dpj,
+                ppj ? ppj : "");
+    free(ppj);
 }
 
 /* The text sample after training (rank 0). */

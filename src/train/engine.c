@@ -42,6 +42,7 @@ struct hs_engine {
     chunk *chunks;
     hs_pp_op *ops;
     int n_ops;
+    hs_engine_op_time *times; /* [n_ops]: the last step's */
     int *slot;               /* [v * m]: the activation set of (chunk, micro-batch) */
     msg *fwd_in, *bwd_in;    /* [v * m]: the receives of the step */
     float *tied;             /* the other end's tied wte gradient (first / last stage), else NULL */
@@ -251,6 +252,7 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->values = !e->npu || hs_npu_mode_of(e->npu) == HS_NPU_EXECUTE;
     const int cap = 2 * e->m * e->v;
     e->ops = calloc((size_t)cap, sizeof *e->ops);
+    e->times = calloc((size_t)cap, sizeof *e->times);
     e->slot = calloc((size_t)(e->v * e->m), sizeof *e->slot);
     e->fwd_in = calloc((size_t)(e->v * e->m), sizeof *e->fwd_in);
     e->bwd_in = calloc((size_t)(e->v * e->m), sizeof *e->bwd_in);
@@ -258,7 +260,7 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
     e->gather = calloc((size_t)ng, sizeof *e->gather);
     int slots[64];
-    if (!e->ops || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->gather)
+    if (!e->ops || !e->times || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
     if (!s) /* one stage: accumulation, micro-batch after micro-batch (1F1B of one stage) */
         s = hs_pp_schedule_ops(e->p > 1 ? ec->layout.schedule : HS_PP_1F1B, e->p, e->m, e->v, e->stage, e->ops, cap,
@@ -317,6 +319,7 @@ void hs_engine_free(hs_engine *e)
     free(e->bwd_in);
     free(e->fwd_in);
     free(e->slot);
+    free(e->times);
     free(e->ops);
     free(e);
 }
@@ -420,8 +423,18 @@ typedef struct step_acc {
     const int32_t *tokens, *targets;
     double loss_sum;
     double busy, sim_busy;
+    double t0, sim0; /* the schedule's start */
     hs_dp_stats dp;
 } step_acc;
+
+/* Op i ran from (t0, s0) to now: its times and the busy sums. */
+static void account(hs_engine *e, int i, step_acc *acc, double t0, double s0)
+{
+    const double t1 = hs_time_now(), s1 = now(e);
+    e->times[i] = (hs_engine_op_time){e->ops[i], t0 - acc->t0, t1 - acc->t0, s0 - acc->sim0, s1 - acc->sim0};
+    acc->busy += t1 - t0;
+    acc->sim_busy += s1 - s0;
+}
 
 static hs_status dp_hook(void *ctx, int64_t begin, int64_t end) { return hs_dp_grads_ready(ctx, begin, end); }
 
@@ -446,8 +459,7 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
         const double t0 = hs_time_now(), s0 = now(e);
         float loss = 0;
         HS_TRY(hs_model_forward_stage(ch->model, acc->tokens + off, NULL, acc->targets + off, mb, T, &loss));
-        acc->busy += hs_time_now() - t0;
-        acc->sim_busy += now(e) - s0;
+        account(e, i, acc, t0, s0);
         if (g == e->G - 1)
             acc->loss_sum += loss;
         if (g < e->G - 1) {
@@ -471,8 +483,7 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     if (reduce_here)
         hs_model_set_grad_hook(ch->model, NULL, NULL);
     HS_TRY(s);
-    acc->busy += hs_time_now() - t0;
-    acc->sim_busy += now(e) - s0;
+    account(e, i, acc, t0, s0);
     if (g > 0) {
         const float *dx;
         HS_TRY(hs_model_stage_input_grad(ch->model, &dx));
@@ -590,10 +601,12 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
     double sim0 = 0, sim1 = 0;
     if (e->npu)
         HS_TRY(sync_clocks(e, &sim0));
-    step_acc acc = {tokens, targets, 0, 0, 0, {0}};
+    step_acc acc = {tokens, targets, 0, 0, 0, 0, 0, {0}};
     for (int c = 0; c < e->v; c++)
         HS_TRY(hs_model_zero_grad(e->chunks[c].model));
     const double span0 = hs_time_now(), sspan0 = now(e);
+    acc.t0 = span0;
+    acc.sim0 = sspan0;
     for (int i = 0; i < e->n_ops; i++)
         HS_TRY(run_op(e, i, &acc));
     const double span = hs_time_now() - span0, sspan = now(e) - sspan0;
@@ -787,3 +800,9 @@ hs_status hs_engine_memory(const hs_engine *e, hs_model_memory *out)
 int64_t hs_engine_steps(const hs_engine *e) { return hs_optimizer_steps(e->chunks[0].opt); }
 
 hs_runtime *hs_engine_runtime(const hs_engine *e) { return e->rt; }
+
+int hs_engine_op_times(const hs_engine *e, const hs_engine_op_time **times)
+{
+    *times = e->times;
+    return e->n_ops;
+}

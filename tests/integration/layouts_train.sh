@@ -3,7 +3,8 @@
 #   - the banner: the layout and one line per rank (coordinates, layers,
 #     parameters, memory);
 #   - the CPU step line of a pipeline: the measured bubble next to the
-#     theory ((p-1)/m);
+#     theory ((p-1)/m); its metrics record rank 0's forward and backward
+#     time of every micro-batch;
 #   - the NPU (TP2 x PP2): every rank writes its own trace; rank 0's shows
 #     the TP all-reduces on the compute stream and the pipeline bubble as
 #     idle slices, its step lines the simulated bubble, the summary the
@@ -17,7 +18,10 @@ source "$(dirname "$0")/dp_common.sh"
 common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 8 --seq 32 --steps 3 --warmup 1
         --val-every 0 --val-batches 1 --sample 0)
 
-"$mpiexec" -n 2 "$tg" "${common[@]}" --pp 2 --micro-batches 4 >"$tmp/pp.txt" 2>&1 || fail "PP2: $(tail -3 "$tmp/pp.txt")"
+"$mpiexec" -n 2 "$tg" "${common[@]}" --pp 2 --micro-batches 4 --metrics "$tmp/pp.jsonl" >"$tmp/pp.txt" 2>&1 ||
+  fail "PP2: $(tail -3 "$tmp/pp.txt")"
+[ "$(grep -cE '"bubble_theory":0.250000,"fwd_ms":\[[0-9.]+(,[0-9.]+){3}\],"bwd_ms":\[[0-9.]+(,[0-9.]+){3}\]' \
+  "$tmp/pp.jsonl")" -eq 3 ] || fail "metrics without the per-micro-batch times: $(head -1 "$tmp/pp.jsonl")"
 grep -q "^layout: tp 1 x dp 1 x pp 2 | schedule 1f1b, 1 virtual stages, 4 micro-batches, bubble theory 0.250" \
   "$tmp/pp.txt" || fail "no layout line"
 grep -qE "^  rank 1 \(tp 0, dp 0, pp 1\): layers 1..1 in 1 chunk\(s\), [0-9]+ parameters, [0-9.]+ MiB" "$tmp/pp.txt" ||
