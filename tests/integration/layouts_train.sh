@@ -18,10 +18,10 @@ source "$(dirname "$0")/dp_common.sh"
 common=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 8 --seq 32 --steps 3 --warmup 1
         --val-every 0 --val-batches 1 --sample 0)
 
-"$mpiexec" -n 2 "$tg" "${common[@]}" --pp 2 --micro-batches 4 --metrics "$tmp/pp.jsonl" >"$tmp/pp.txt" 2>&1 ||
+"$mpiexec" -n 2 "$tg" "${common[@]}" --pp 2 --micro-batches 4 --metrics "$tmp/pp_cpu.jsonl" >"$tmp/pp.txt" 2>&1 ||
   fail "PP2: $(tail -3 "$tmp/pp.txt")"
 [ "$(grep -cE '"bubble_theory":0.250000,"fwd_ms":\[[0-9.]+(,[0-9.]+){3}\],"bwd_ms":\[[0-9.]+(,[0-9.]+){3}\]' \
-  "$tmp/pp.jsonl")" -eq 3 ] || fail "metrics without the per-micro-batch times: $(head -1 "$tmp/pp.jsonl")"
+  "$tmp/pp_cpu.jsonl")" -eq 3 ] || fail "metrics without the per-micro-batch times: $(head -1 "$tmp/pp_cpu.jsonl")"
 grep -q "^layout: tp 1 x dp 1 x pp 2 | schedule 1f1b, 1 virtual stages, 4 micro-batches, bubble theory 0.250" \
   "$tmp/pp.txt" || fail "no layout line"
 grep -qE "^  rank 1 \(tp 0, dp 0, pp 1\): layers 1..1 in 1 chunk\(s\), [0-9]+ parameters, [0-9.]+ MiB" "$tmp/pp.txt" ||
