@@ -104,41 +104,11 @@ static hs_status place(whole *w, const int64_t *d, const float *h)
 
 enum { TAG_DESC = 101, TAG_DATA = 102 };
 
-/* Rank r != 0: its descriptions, then each shard's buffers, to rank 0. */
-static hs_status send_shards(hs_engine *e, hs_comm *world, int n)
-{
-    int64_t *d = calloc((size_t)(n > 0 ? n : 1) * D_LEN, sizeof *d);
-    if (!d)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: %d descriptions", n);
-    hs_status s = HS_OK;
-    const int tpr = hs_runtime_rank(hs_engine_runtime(e), HS_GROUP_TP);
-    for (int c = 0, k = 0; c < hs_engine_num_chunks(e); c++)
-        for (int i = 0; i < hs_model_num_tensors(hs_engine_chunk(e, c)); i++)
-            if (saves(e, hs_model_param(hs_engine_chunk(e, c), i)))
-                describe(hs_model_param(hs_engine_chunk(e, c), i), tpr, d + (size_t)(k++) * D_LEN);
-    if (n > 0)
-        s = hs_comm_send(world, d, (size_t)n * D_LEN, HS_INT64, 0, TAG_DESC);
-    free(d);
-    for (int c = 0; !s && c < hs_engine_num_chunks(e); c++) {
-        hs_model *m = hs_engine_chunk(e, c);
-        for (int i = 0; !s && i < hs_model_num_tensors(m); i++) {
-            const hs_param_info *p = hs_model_param(m, i);
-            if (!saves(e, p))
-                continue;
-            float *h = hs_alloc(3 * (size_t)p->numel * sizeof(float));
-            if (!h)
-                return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of %s", p->name);
-            s = shard_down(m, hs_engine_optimizer(e, c), p, h);
-            if (!s)
-                s = hs_comm_send(world, h, 3 * (size_t)p->numel, HS_FP32, 0, TAG_DATA);
-            hs_free(h);
-        }
-    }
-    return s;
-}
+/* Calls fn(ctx, description, h) for every shard this rank saves, h its
+ * three buffers staged on the host (freed after the call). */
+typedef hs_status (*shard_fn)(void *ctx, const int64_t *d, const float *h);
 
-/* Rank 0: its own shards, then every other rank's, into w. */
-static hs_status gather_shards(hs_engine *e, hs_comm *world, const int64_t *counts, whole *w)
+static hs_status for_each_shard(hs_engine *e, shard_fn fn, void *ctx)
 {
     const int tpr = hs_runtime_rank(hs_engine_runtime(e), HS_GROUP_TP);
     int64_t d[D_LEN];
@@ -154,33 +124,42 @@ static hs_status gather_shards(hs_engine *e, hs_comm *world, const int64_t *coun
             describe(p, tpr, d);
             hs_status s = shard_down(m, hs_engine_optimizer(e, c), p, h);
             if (!s)
-                s = place(w, d, h);
+                s = fn(ctx, d, h);
             hs_free(h);
             HS_TRY(s);
         }
     }
-    for (int r = 1; r < hs_comm_size(world); r++) {
-        if (counts[r] == 0)
-            continue;
-        int64_t *all = calloc((size_t)counts[r] * D_LEN, sizeof *all);
-        if (!all)
-            return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: descriptions of rank %d", r);
-        hs_status s = hs_comm_recv(world, all, (size_t)counts[r] * D_LEN, HS_INT64, r, TAG_DESC);
-        for (int64_t k = 0; !s && k < counts[r]; k++) {
-            const int64_t *dk = all + k * D_LEN, numel = dk[D_ROWS] * dk[D_COLS];
+    return HS_OK;
+}
+
+/* Rank r != 0: each shard's description, then its buffers, to rank 0. */
+static hs_status send_one(void *ctx, const int64_t *d, const float *h)
+{
+    hs_comm *world = ctx;
+    HS_TRY(hs_comm_send(world, d, D_LEN, HS_INT64, 0, TAG_DESC));
+    return hs_comm_send(world, h, 3 * (size_t)(d[D_ROWS] * d[D_COLS]), HS_FP32, 0, TAG_DATA);
+}
+
+static hs_status place_one(void *ctx, const int64_t *d, const float *h) { return place(ctx, d, h); }
+
+/* Rank 0: its own shards, then every other rank's (counts[r] of them), into w. */
+static hs_status gather_shards(hs_engine *e, hs_comm *world, const int64_t *counts, whole *w)
+{
+    HS_TRY(for_each_shard(e, place_one, w));
+    int64_t d[D_LEN];
+    for (int r = 1; r < hs_comm_size(world); r++)
+        for (int64_t k = 0; k < counts[r]; k++) {
+            HS_TRY(hs_comm_recv(world, d, D_LEN, HS_INT64, r, TAG_DESC));
+            const int64_t numel = d[D_ROWS] * d[D_COLS];
             float *h = hs_alloc(3 * (size_t)numel * sizeof(float));
-            if (!h) {
-                s = hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of rank %d's shards", r);
-                break;
-            }
-            s = hs_comm_recv(world, h, 3 * (size_t)numel, HS_FP32, r, TAG_DATA);
+            if (!h)
+                return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of rank %d's %s", r, (char *)&d[D_NAME]);
+            hs_status s = hs_comm_recv(world, h, 3 * (size_t)numel, HS_FP32, r, TAG_DATA);
             if (!s)
-                s = place(w, dk, h);
+                s = place(w, d, h);
             hs_free(h);
+            HS_TRY(s);
         }
-        free(all);
-        HS_TRY(s);
-    }
     return HS_OK;
 }
 
@@ -240,7 +219,7 @@ hs_status hs_engine_save(hs_engine *e, const char *dir, const hs_train_state *st
             mine += saves(e, hs_model_param(hs_engine_chunk(e, c), i));
     hs_status s = hs_comm_allgather(world, &mine, counts, (size_t)size, HS_INT64);
     if (!s)
-        s = rank == 0 ? write_whole(e, dir, st, counts) : send_shards(e, world, (int)mine);
+        s = rank == 0 ? write_whole(e, dir, st, counts) : for_each_shard(e, send_one, world);
     free(counts);
     int32_t status = (int32_t)s; /* rank 0's verdict for everyone */
     hs_status b = hs_comm_broadcast(world, &status, 1, HS_INT32, 0);
