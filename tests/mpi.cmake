@@ -24,7 +24,7 @@ function(hs_mpi_test tname prog np)
   set_tests_properties(${tname} PROPERTIES LABELS mpi TIMEOUT 120 RUN_SERIAL TRUE ENVIRONMENT "${env}")
 endfunction()
 
-foreach(prog test_collectives test_grid test_bad_grid watchdog_skip test_sp_comm)
+foreach(prog test_collectives test_grid test_bad_grid watchdog_skip test_sp_comm test_engine)
   hs_mpi_program(${prog})
 endforeach()
 
@@ -35,6 +35,7 @@ hs_mpi_test(mpi_collectives_np4 test_collectives 4 --tp 2)
 hs_mpi_test(mpi_grid_np4 test_grid 4)
 hs_mpi_test(mpi_sp_comm_np2 test_sp_comm 2)
 hs_mpi_test(mpi_sp_comm_np4 test_sp_comm 4)
+hs_mpi_test(mpi_engine_np2 test_engine 2)
 hs_mpi_test(mpi_bad_grid_np4 test_bad_grid 4)
 
 # The watchdog ends the job: a script checks the exit status, the time and

@@ -104,7 +104,7 @@ static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int6
  * sets each chunk needs in *slots. */
 static void plan_slots(hs_engine *e, int *slots)
 {
-    enum { MAXS = 256 };
+    enum { MAXS = 258 }; /* at most 256 micro-batches in flight, + 1 for a set just freed */
     for (int c = 0; c < e->v; c++) {
         int busy[MAXS] = {0}, freed_at[MAXS];
         for (int s = 0; s < MAXS; s++)
@@ -282,11 +282,12 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     return HS_OK;
 }
 
-static void wait_msg(msg *mm)
+/* Waits for a message's requests (NULL ones are done). */
+static hs_status wait_msg(msg *mm)
 {
-    (void)hs_comm_wait(&mm->data); /* a request still in flight at the end: its error was or will be reported */
-    (void)hs_comm_wait(&mm->time);
+    hs_status s = hs_comm_wait(&mm->data), t = hs_comm_wait(&mm->time);
     mm->posted = 0;
+    return s ? s : t;
 }
 
 void hs_engine_free(hs_engine *e)
@@ -296,10 +297,10 @@ void hs_engine_free(hs_engine *e)
     for (int c = 0; e->chunks && c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         for (int s = 0; s < ch->slots; s++) {
-            if (ch->fsend)
-                wait_msg(&ch->fsend[s]);
+            if (ch->fsend) /* a send still in flight at the end: its error was or will be reported */
+                (void)wait_msg(&ch->fsend[s]);
             if (ch->bsend)
-                wait_msg(&ch->bsend[s]);
+                (void)wait_msg(&ch->bsend[s]);
             if (ch->dout)
                 dev_free(e, ch->dout[s]);
             if (ch->dsend)
@@ -382,9 +383,7 @@ static hs_status post_op_recv(hs_engine *e, int i)
  * arrival time (an "idle" slice: the bubble). */
 static hs_status finish_recv(hs_engine *e, msg *mm, const char *what)
 {
-    HS_TRY(hs_comm_wait(&mm->data));
-    HS_TRY(hs_comm_wait(&mm->time));
-    mm->posted = 0;
+    HS_TRY(wait_msg(mm));
     if (!e->npu)
         return HS_OK;
     double arrival;
@@ -405,14 +404,6 @@ static hs_status post_send(hs_engine *e, msg *mm, const float *buf, int64_t n, i
         HS_TRY(hs_comm_isend(e->pp, &mm->stamp, 1, HS_INT64, to, stamp_tag(e, tag), &mm->time));
     }
     mm->posted = 1;
-    return HS_OK;
-}
-
-static hs_status wait_send(msg *mm)
-{
-    HS_TRY(hs_comm_wait(&mm->data));
-    HS_TRY(hs_comm_wait(&mm->time));
-    mm->posted = 0;
     return HS_OK;
 }
 
@@ -455,7 +446,7 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
         snprintf(what, sizeof what, "bubble: waiting for fwd mb %d", k);
         if (g > 0)
             HS_TRY(finish_recv(e, &e->fwd_in[op->chunk * e->m + k], what));
-        HS_TRY(wait_send(&ch->fsend[sl])); /* the set's output is about to be rewritten */
+        HS_TRY(wait_msg(&ch->fsend[sl])); /* the set's output is about to be rewritten */
         const double t0 = hs_time_now(), s0 = now(e);
         float loss = 0;
         HS_TRY(hs_model_forward_stage(ch->model, acc->tokens + off, NULL, acc->targets + off, mb, T, &loss));
@@ -487,7 +478,7 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     if (g > 0) {
         const float *dx;
         HS_TRY(hs_model_stage_input_grad(ch->model, &dx));
-        HS_TRY(wait_send(&ch->bsend[sl]));
+        HS_TRY(wait_msg(&ch->bsend[sl]));
         HS_TRY(dev_copy(e, ch->dsend[sl], dx, n));
         HS_TRY(post_send(e, &ch->bsend[sl], ch->dsend[sl], n, e->prev, bwd_tag(e, g, k)));
     }
@@ -558,8 +549,8 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
     for (int c = 0; c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         for (int s = 0; s < ch->slots; s++) {
-            HS_TRY(wait_send(&ch->fsend[s]));
-            HS_TRY(wait_send(&ch->bsend[s]));
+            HS_TRY(wait_msg(&ch->fsend[s]));
+            HS_TRY(wait_msg(&ch->bsend[s]));
         }
         if (ch->dp && e->p > 1) {
             HS_TRY(hs_dp_begin(ch->dp));

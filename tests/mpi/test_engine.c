@@ -1,0 +1,129 @@
+/* hs_engine through its C API on a TP group of the whole world: three
+ * steps of a tiny GPT-2 match the whole model trained on each rank alone
+ * (loss and global gradient norm), evaluation and generation agree with
+ * the whole model's, and every bad argument fails with a message on every
+ * rank (a layout the runtime does not have, too many micro-batches, sizes,
+ * NULLs, a batch that is not whole micro-batches, a sampler argument). */
+#include "mpi_check.h"
+
+#include "hyperspeed/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { B = 4, T = 16, STEPS = 3 };
+
+static hs_model_config tiny(void)
+{
+    hs_model_config c = hs_model_config_default();
+    c.n_layer = 2;
+    c.d_model = 32;
+    c.d_ff = 64;
+    c.max_seq = T;
+    return c;
+}
+
+/* hs_engine_new with ec fails with `phrase` in the message. */
+static void expect_bad(hs_runtime *rt, const hs_model_config *c, const hs_engine_config *ec, const char *phrase)
+{
+    hs_engine *e = (hs_engine *)ec; /* must come back NULL */
+    hs_status s = hs_engine_new(rt, c, ec, &e);
+    CHECK(s == HS_ERR_INVALID_ARGUMENT, "got %s", hs_status_str(s));
+    CHECK(e == NULL, "engine not reset");
+    CHECK(strstr(hs_last_error(), phrase) != NULL, "'%s' lacks '%s'", hs_last_error(), phrase);
+}
+
+static int close_to(double a, double b, double tol) { return fabs(a - b) <= tol * fabs(a); }
+
+int main(int argc, char **argv)
+{
+    hs_runtime_config rc = hs_runtime_config_default();
+    rc.tp = 2;
+    hs_runtime *rt = NULL;
+    if (hs_init(&argc, &argv, &rc, &rt) != HS_OK) {
+        fprintf(stderr, "test_engine: %s\n", hs_last_error());
+        return 1;
+    }
+    hs_comm *world = hs_runtime_comm(rt, HS_GROUP_WORLD);
+    check_rank = hs_comm_rank(world);
+    const hs_model_config c = tiny();
+
+    hs_engine_config ec = hs_engine_config_default();
+    ec.layout.tp = 2;
+    ec.micro_batch = B;
+    ec.seq = T;
+    hs_engine_config bad = ec;
+    bad.layout.tp = 1;
+    expect_bad(rt, &c, &bad, "but the runtime's grid has tp=2 pp=1");
+    bad = ec;
+    bad.micro_batch = 0;
+    expect_bad(rt, &c, &bad, "micro_batch=0 and seq=16 must be >= 1");
+    bad = ec;
+    bad.layout.micro_batches = 300;
+    expect_bad(rt, &c, &bad, "at most 256 micro-batches");
+    bad = ec;
+    bad.layout.sequence_parallel = 1;
+    bad.seq = 15;
+    expect_bad(rt, &c, &bad, "seq=15 is not a multiple of tp=2");
+
+    hs_engine *e = NULL;
+    CHECK_OK(hs_engine_new(rt, &c, &ec, &e));
+    hs_model *whole = NULL;
+    hs_optimizer *opt = NULL;
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    CHECK_OK(hs_model_new(&c, B, T, &whole));
+    CHECK_OK(hs_optimizer_new(whole, &oc, &opt));
+    if (!e || !whole || !opt) {
+        fprintf(stderr, "test_engine: setup failed: %s\n", hs_last_error());
+        return 1;
+    }
+    CHECK_OK(hs_engine_init(e, 7));
+    CHECK_OK(hs_model_init(whole, 7));
+    CHECK(hs_engine_num_chunks(e) == 1 && hs_engine_num_params(e) < hs_model_num_params(whole), "shard sizes");
+
+    int32_t tok[B * T + 1];
+    for (int i = 0; i <= B * T; i++)
+        tok[i] = (i * 37 + 11) % c.vocab_size;
+    for (int step = 0; step < STEPS; step++) {
+        hs_engine_stats es;
+        hs_step_stats ss;
+        CHECK_OK(hs_engine_train_step(e, tok, tok + 1, 1e-3f, &es));
+        CHECK_OK(hs_train_step(whole, opt, tok, tok + 1, B, T, 1, 1e-3f, &ss));
+        CHECK(close_to(es.loss, ss.loss, 1e-6), "step %d: loss %.9g, whole model %.9g", step, (double)es.loss,
+              (double)ss.loss);
+        CHECK(close_to(es.grad_norm, ss.grad_norm, 1e-5), "step %d: norm %.9g, whole model %.9g", step,
+              es.grad_norm, ss.grad_norm);
+        CHECK(es.bubble_theory == 0 && es.busy_s > 0, "step %d: no pipeline, busy %g", step, es.busy_s);
+    }
+    CHECK(hs_engine_steps(e) == STEPS, "steps %lld", (long long)hs_engine_steps(e));
+    const hs_engine_op_time *times;
+    CHECK(hs_engine_op_times(e, &times) == 2 && !times[0].op.backward && times[1].op.backward, "op times");
+
+    float le, lw;
+    CHECK_OK(hs_engine_eval(e, tok, tok + 1, B, &le));
+    CHECK_OK(hs_model_forward(whole, tok, tok + 1, B, T, &lw));
+    CHECK(close_to(le, lw, 1e-6), "eval %.9g, whole model %.9g", (double)le, (double)lw);
+    int32_t ge[T], gw[T];
+    CHECK_OK(hs_engine_generate(e, tok, 4, T - 4, 5, 0.8f, 3, ge));
+    CHECK_OK(hs_model_generate(whole, tok, 4, T - 4, 5, 0.8f, 3, gw));
+    CHECK(memcmp(ge, gw, sizeof ge) == 0, "the engine samples another text");
+
+    CHECK(hs_engine_eval(e, tok, tok + 1, B + 1, &le) == HS_ERR_INVALID_ARGUMENT, "eval of 5 sequences");
+    CHECK(strstr(hs_last_error(), "batch 5 is not a multiple of the micro-batch 4") != NULL, "%s", hs_last_error());
+    CHECK(hs_engine_train_step(e, NULL, tok, 1e-3f, NULL) == HS_ERR_INVALID_ARGUMENT, "NULL tokens");
+    CHECK(hs_engine_train_step(e, tok, tok + 1, -1.0f, NULL) == HS_ERR_INVALID_ARGUMENT, "negative lr");
+    CHECK(hs_engine_generate(e, tok, 4, 2, 0, 0.8f, 3, ge) == HS_ERR_INVALID_ARGUMENT, "top_k 0");
+    CHECK(hs_engine_save(e, NULL, NULL) == HS_ERR_INVALID_ARGUMENT, "save without a directory");
+    hs_train_state st;
+    CHECK(hs_engine_load(e, "/nonexistent/checkpoint", &st) != HS_OK, "loading a missing checkpoint");
+
+    hs_optimizer_free(opt);
+    hs_model_free(whole);
+    hs_engine_free(e);
+    const int total = hs_mpi_test_total(world);
+    hs_finalize(rt);
+    if (check_rank == 0)
+        printf("test_engine: %s (%d failed checks)\n", total ? "FAILED" : "passed", total);
+    return total ? 1 : 0;
+}
