@@ -95,16 +95,13 @@ HS_API float hs_bf16_to_fp32(uint16_t h);
 HS_API uint16_t hs_fp32_to_fp16(float x);
 HS_API float hs_fp16_to_fp32(uint16_t h);
 
-/* Bulk conversions of n elements; vectorised (AVX-512 BF16, F16C) when the
- * CPU has it, chosen at run time, with bit-identical scalar fallback. */
+/* Bulk conversions of n elements, vectorised for the level hs_cpu_isa()
+ * gives (AVX-512, AVX2 + F16C) and bit-identical to the scalar functions
+ * above on every level. */
 HS_API void hs_convert_fp32_to_bf16(uint16_t *dst, const float *src, size_t n);
 HS_API void hs_convert_bf16_to_fp32(float *dst, const uint16_t *src, size_t n);
 HS_API void hs_convert_fp32_to_fp16(uint16_t *dst, const float *src, size_t n);
 HS_API void hs_convert_fp16_to_fp32(float *dst, const uint16_t *src, size_t n);
-
-/* Which code path the bulk conversions use on this CPU: "avx512bf16",
- * "avx512", "f16c", or "scalar" (joined with '+'). */
-HS_API const char *hs_convert_isa(void);
 
 /* ---------------------------------------------------------------- tensor */
 
@@ -200,6 +197,37 @@ HS_API void hs_rng_normal(float *dst, size_t n, uint64_t seed, uint64_t tensor_i
 /* Fills dst[0..n) with U[lo, hi) values of elements [first, first + n). */
 HS_API void hs_rng_uniform_fill(float *dst, size_t n, uint64_t seed, uint64_t tensor_id, uint64_t first, float lo,
                                 float hi);
+
+/* ------------------------------------------------------------------- cpu */
+
+/* Vector instruction levels the library's hot loops are compiled for: the
+ * x86-64 psABI levels. Each level's code gives the same results (bit for
+ * bit where docs/core.md says so; within rounding for the CPU kernels,
+ * whose FMA contraction differs). */
+typedef enum hs_isa {
+    HS_ISA_BASELINE = 0, /* x86-64-v2: SSE4.2; 16-bit conversions scalar */
+    HS_ISA_AVX2,         /* x86-64-v3: AVX2, FMA, F16C, BMI2 */
+    HS_ISA_AVX512,       /* x86-64-v4: AVX-512 F, BW, CD, DQ, VL */
+    HS_ISA_COUNT
+} hs_isa;
+
+/* The best level this CPU and OS run. */
+HS_API hs_isa hs_cpu_isa_native(void);
+/* The level the library's code uses: the native one, capped by the
+ * environment variable HS_CPU_ISA ("avx512", "avx2" or "baseline", read on
+ * first use; a level above the native one is lowered to it with a warning)
+ * or by hs_cpu_set_isa. */
+HS_API hs_isa hs_cpu_isa(void);
+/* Caps the level for the whole process from now on. HS_ERR_INVALID_ARGUMENT
+ * for a value that is not a level or is above hs_cpu_isa_native(). */
+HS_API hs_status hs_cpu_set_isa(hs_isa max);
+/* "baseline", "avx2", "avx512" ("invalid" for other values). */
+HS_API const char *hs_isa_name(hs_isa isa);
+/* The level named by one of hs_isa_name's strings; HS_ERR_NOT_FOUND else. */
+HS_API hs_status hs_isa_parse(const char *name, hs_isa *out);
+/* The CPU's brand string (cpuid), e.g. "AMD EPYC 9R14 96-Core Processor";
+ * a static string. */
+HS_API const char *hs_cpu_name(void);
 
 /* ---------------------------------------------------------- threads/time */
 

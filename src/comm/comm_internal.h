@@ -117,11 +117,16 @@ int hs_comm_is_pow2(int p);
  * AVG divides by final_p there. dst may equal a or b. */
 void hs_comm_combine(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
                      hs_dtype dt, hs_reduce_op op, int final_p);
-/* reduce_avx512.c: the same step for bf16/fp16 on AVX-512 CPUs, over the
- * first n rounded down to 16 elements; returns how many it did (0 without
- * AVX-512). */
-size_t hs_comm_combine16_avx512(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
-                                hs_dtype dt, hs_reduce_op op, int avg_p);
+/* reduce_avx512.c, reduce_avx2.c: the same step for float dtypes (fp32,
+ * bf16, fp16) at one instruction level, over the first n rounded down to a
+ * whole number of vectors; returns how many elements it did. avg_p > 0
+ * divides by avg_p. Callable only on a CPU that has the level. */
+typedef size_t hs_comm_combine_fn(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc,
+                                  size_t n, hs_dtype dt, hs_reduce_op op, int avg_p);
+hs_comm_combine_fn hs_comm_combine_avx512, hs_comm_combine_avx2;
+/* The vector step of level isa; NULL for the baseline (reduce.c's portable
+ * loops do it all). */
+hs_comm_combine_fn *hs_comm_combine_for(hs_isa isa);
 /* Bytes per element of dt in accumulation format. */
 size_t hs_comm_acc_size(hs_dtype dt);
 

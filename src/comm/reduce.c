@@ -1,6 +1,9 @@
 /* Element-wise reduction of one step of a reduce-scatter. 16-bit floats
  * are widened to fp32, combined, and rounded only when the destination is
- * the final 16-bit result, so every element is rounded once. */
+ * the final 16-bit result, so every element is rounded once. Float dtypes
+ * go through the vector step of the level hs_cpu_isa() gives
+ * (reduce_simd.h) and the portable loops here for the tail, or for all of
+ * it on a baseline CPU. */
 #include "comm/comm_internal.h"
 
 #include <string.h>
@@ -13,6 +16,15 @@ typedef int32_t v4i __attribute__((vector_size(16)));
 size_t hs_comm_acc_size(hs_dtype dt)
 {
     return dt == HS_BF16 || dt == HS_FP16 ? sizeof(float) : hs_dtype_size(dt);
+}
+
+hs_comm_combine_fn *hs_comm_combine_for(hs_isa isa)
+{
+    switch (isa) {
+    case HS_ISA_AVX512: return hs_comm_combine_avx512;
+    case HS_ISA_AVX2: return hs_comm_combine_avx2;
+    default: return NULL;
+    }
 }
 
 /* NaN-propagating max/min: x wins when it is NaN or beats y. */
@@ -69,7 +81,8 @@ static void combine_float(void *dst, int dst_acc, const void *a, int a_acc, cons
                           hs_dtype dt, hs_reduce_op op, int avg_p)
 {
     float ta[TILE], tb[TILE], td[TILE];
-    size_t start = dt == HS_FP32 ? 0 : hs_comm_combine16_avx512(dst, dst_acc, a, a_acc, b, b_acc, n, dt, op, avg_p);
+    hs_comm_combine_fn *vec = hs_comm_combine_for(hs_cpu_isa());
+    size_t start = vec ? vec(dst, dst_acc, a, a_acc, b, b_acc, n, dt, op, avg_p) : 0;
     for (size_t i = start; i < n; i += TILE) {
         size_t m = n - i < TILE ? n - i : TILE;
         const float *pa = widen(a, a_acc, i, m, dt, ta);

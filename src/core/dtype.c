@@ -3,14 +3,13 @@
  * The scalar functions define the results: round to nearest even, NaN
  * stays NaN with its sign and top payload bits and the quiet bit set, Inf
  * stays Inf, no flushing of denormals in either direction. The bulk
- * functions pick a SIMD path at run time and must give bit-identical
- * results for every input; where an instruction deviates (vcvtneps2bf16
- * reads fp32 denormals as zero) the affected vectors go through the scalar
- * code instead.
+ * functions run the code of the level hs_cpu_isa() gives (AVX-512, AVX2 +
+ * F16C, or these scalar loops) and every level gives bit-identical results
+ * for every input. (vcvtneps2bf16 is not used: it reads fp32 denormals as
+ * zero, and the integer rounding in core/vec16.h is as fast.)
  */
-#include "hyperspeed/core.h"
+#include "core/convert.h"
 
-#include <immintrin.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- table */
@@ -132,73 +131,6 @@ float hs_fp16_to_fp32(uint16_t h)
     return f32_from_bits(sign | ((e + 112) << 23) | (m << 13));
 }
 
-/* ------------------------------------------------------------ SIMD paths */
-
-/* vcvtneps2bf16 rounds to nearest even and quiets NaNs exactly like the
- * scalar code, but treats fp32 denormal inputs as zero. Vectors holding a
- * denormal (rare: |x| < 2^-126) take the scalar path instead. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) static void
-fp32_to_bf16_avx512bf16(uint16_t *dst, const float *src, size_t n)
-{
-    const __m512i exp_mask = _mm512_set1_epi32(0x7f800000);
-    const __m512i man_mask = _mm512_set1_epi32(0x007fffff);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 v = _mm512_loadu_ps(src + i);
-        __m512i vi = _mm512_castps_si512(v);
-        __mmask16 denormal = _mm512_mask_test_epi32_mask(_mm512_testn_epi32_mask(vi, exp_mask), vi, man_mask);
-        if (__builtin_expect(denormal != 0, 0)) {
-            for (size_t k = i; k < i + 16; k++)
-                dst[k] = hs_fp32_to_bf16(src[k]);
-            continue;
-        }
-        __m256bh b = _mm512_cvtneps_pbh(v);
-        _mm256_storeu_si256((__m256i *)(dst + i), (__m256i)b);
-    }
-    for (; i < n; i++)
-        dst[i] = hs_fp32_to_bf16(src[i]);
-}
-
-/* bf16 -> fp32 is a 16-bit shift, plus setting the quiet bit of NaNs. */
-__attribute__((target("avx512f"))) static void bf16_to_fp32_avx512(float *dst, const uint16_t *src, size_t n)
-{
-    const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
-    const __m512i inf = _mm512_set1_epi32(0x7f800000);
-    const __m512i quiet = _mm512_set1_epi32(0x00400000);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i))), 16);
-        __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(w, abs_mask), inf);
-        w = _mm512_mask_or_epi32(w, nan, w, quiet);
-        _mm512_storeu_si512(dst + i, w);
-    }
-    for (; i < n; i++)
-        dst[i] = hs_bf16_to_fp32(src[i]);
-}
-
-/* vcvtps2ph with an explicit round-to-nearest-even immediate (MXCSR is not
- * consulted) handles subnormal results, overflow and NaN quieting the way
- * the scalar code does; the unit test checks that bit for bit. */
-__attribute__((target("avx,f16c"))) static void fp32_to_fp16_f16c(uint16_t *dst, const float *src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm_storeu_si128((__m128i *)(dst + i), h);
-    }
-    for (; i < n; i++)
-        dst[i] = hs_fp32_to_fp16(src[i]);
-}
-
-__attribute__((target("avx,f16c"))) static void fp16_to_fp32_f16c(float *dst, const uint16_t *src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++)
-        dst[i] = hs_fp16_to_fp32(src[i]);
-}
-
 /* ------------------------------------------------------ scalar fallbacks */
 
 static void fp32_to_bf16_scalar(uint16_t *dst, const float *src, size_t n)
@@ -225,57 +157,36 @@ static void fp16_to_fp32_scalar(float *dst, const uint16_t *src, size_t n)
         dst[i] = hs_fp16_to_fp32(src[i]);
 }
 
+const hs_convert_fns hs_convert_baseline = {fp32_to_bf16_scalar, bf16_to_fp32_scalar, fp32_to_fp16_scalar,
+                                             fp16_to_fp32_scalar};
+
 /* ------------------------------------------------------------- dispatch */
 
-/* __builtin_cpu_supports reads a table libgcc fills before main (and it
- * checks that the OS saves the AVX-512 state), so asking on every call is
- * a load and a test: no cached state, nothing to initialise or race on. */
-static int have_avx512bf16(void) { return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16"); }
-static int have_avx512f(void) { return __builtin_cpu_supports("avx512f"); }
-static int have_f16c(void) { return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c"); }
+const hs_convert_fns *hs_convert_fns_for(hs_isa isa)
+{
+    switch (isa) {
+    case HS_ISA_AVX512: return &hs_convert_avx512;
+    case HS_ISA_AVX2: return &hs_convert_avx2;
+    default: return &hs_convert_baseline;
+    }
+}
 
 void hs_convert_fp32_to_bf16(uint16_t *dst, const float *src, size_t n)
 {
-    if (have_avx512bf16())
-        fp32_to_bf16_avx512bf16(dst, src, n);
-    else
-        fp32_to_bf16_scalar(dst, src, n);
+    hs_convert_fns_for(hs_cpu_isa())->fp32_to_bf16(dst, src, n);
 }
 
 void hs_convert_bf16_to_fp32(float *dst, const uint16_t *src, size_t n)
 {
-    if (have_avx512f())
-        bf16_to_fp32_avx512(dst, src, n);
-    else
-        bf16_to_fp32_scalar(dst, src, n);
+    hs_convert_fns_for(hs_cpu_isa())->bf16_to_fp32(dst, src, n);
 }
 
 void hs_convert_fp32_to_fp16(uint16_t *dst, const float *src, size_t n)
 {
-    if (have_f16c())
-        fp32_to_fp16_f16c(dst, src, n);
-    else
-        fp32_to_fp16_scalar(dst, src, n);
+    hs_convert_fns_for(hs_cpu_isa())->fp32_to_fp16(dst, src, n);
 }
 
 void hs_convert_fp16_to_fp32(float *dst, const uint16_t *src, size_t n)
 {
-    if (have_f16c())
-        fp16_to_fp32_f16c(dst, src, n);
-    else
-        fp16_to_fp32_scalar(dst, src, n);
-}
-
-/* "avx512bf16" covers both bf16 directions (the widening needs only
- * AVX-512F, which avx512bf16 implies); "avx512" alone means bf16 -> fp32 is
- * vectorised and fp32 -> bf16 is scalar. */
-const char *hs_convert_isa(void)
-{
-    static const char *const names[3][2] = {
-        {"scalar", "f16c"},
-        {"avx512", "avx512+f16c"},
-        {"avx512bf16", "avx512bf16+f16c"},
-    };
-    int bf16 = have_avx512bf16() ? 2 : have_avx512f() ? 1 : 0;
-    return names[bf16][have_f16c()];
+    hs_convert_fns_for(hs_cpu_isa())->fp16_to_fp32(dst, src, n);
 }

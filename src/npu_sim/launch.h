@@ -4,6 +4,7 @@
 #ifndef HS_NPU_SIM_LAUNCH_H
 #define HS_NPU_SIM_LAUNCH_H
 
+#include "core/isa.h"
 #include "npu_sim/device.h"
 #include "npu_sim/isa.h"
 
@@ -167,11 +168,11 @@ void hs_npu_track_add(hs_npu_track *t, uint64_t start, uint64_t end);
     } while (0)
 
 /* Functional bodies' hot loops, compiled for AVX-512, AVX2 and the
- * x86-64-v2 baseline (GNU ifunc picks one at load time), without FMA
- * contraction so that every clone computes bit-identical results. */
-#define HS_NPU_CLONES                                                                                                  \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),                                     \
-                   optimize("no-trapping-math", "fp-contract=off")))
+ * x86-64-v2 baseline (core/isa.h: each call runs the level in use), without
+ * FMA contraction so that every clone computes bit-identical results.
+ * HS_NPU_CLONES(name, (params), (args)) defines `name` from name_body. */
+#define HS_NPU_CLONES(name, params, args)                                                                              \
+    HS_ISA_CLONES(optimize("no-trapping-math", "fp-contract=off"), name, params, args)
 
 /* ceil(a / b) for positive b. */
 static inline int64_t hs_npu_ceil_div(int64_t a, int64_t b)

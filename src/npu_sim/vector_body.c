@@ -23,8 +23,8 @@
 
 /* The body over fp32 arrays. d may be x or y (the same element is read
  * before it is written) but must not overlap them otherwise. */
-HS_NPU_CLONES static void body_f32(hs_npu_vbody kind, hs_npu_vop op, float s, float *d, const float *x,
-                                   const float *y, int64_t n)
+HS_ISA_INLINE void body_f32_body(hs_npu_vbody kind, hs_npu_vop op, float s, float *d, const float *x, const float *y,
+                                 int64_t n)
 {
     switch (kind) {
     case HS_VB_BIN:
@@ -60,6 +60,10 @@ HS_NPU_CLONES static void body_f32(hs_npu_vbody kind, hs_npu_vop op, float s, fl
     default: EACH(s); return; /* HS_VB_DUP */
     }
 }
+
+HS_NPU_CLONES(body_f32,
+              (hs_npu_vbody kind, hs_npu_vop op, float s, float *d, const float *x, const float *y, int64_t n),
+              (kind, op, s, d, x, y, n))
 
 /* n elements of dtype dt at m as fp32 into out. */
 static void widen(float *out, const uint8_t *m, hs_dtype dt, int64_t n)

@@ -8,6 +8,8 @@
 #   - estimate mode: the same steps with "-" for the values, the same
 #     simulated step time (within 0.1 %) and HBM peak;
 #   - a checkpoint saved on the NPU resumes bit for bit;
+#   - the host's instruction level (HS_CPU_ISA=avx2, baseline) changes no
+#     bit of the NPU run;
 #   - bad NPU flags end with a clear message and exit 2;
 #   - llama2-7b on the 910B2 in estimate mode does not fit HBM and prints
 #     where the memory would go (weights, gradients, optimizer state,
@@ -80,6 +82,13 @@ grep -q '"sim_ms":' "$tmp/exec.jsonl" || fail "no sim_ms in the metrics"
 "$tg" "${common[@]}" "${npu[@]}" --resume "$tmp/half" --metrics "$tmp/resumed.jsonl" >/dev/null || fail "NPU resume"
 keep() { grep -o '"step":[0-9]*,"loss":[^,]*,"lr":[^,]*,"grad_norm":[^,]*' "$1"; }
 diff <(keep "$tmp/full.jsonl" | tail -n 3) <(keep "$tmp/resumed.jsonl") >&2 || fail "the resumed NPU run differs"
+
+# every instruction level of the host computes the same NPU results, bit for bit (the simulator's bodies
+# are compiled without FMA contraction; the 16-bit conversions round identically on every level)
+for lvl in avx2 baseline; do
+  HS_CPU_ISA=$lvl "$tg" "${common[@]}" "${npu[@]}" --metrics "$tmp/$lvl.jsonl" >/dev/null || fail "NPU run at $lvl"
+  diff <(keep "$tmp/full.jsonl") <(keep "$tmp/$lvl.jsonl") >&2 || fail "the NPU run at HS_CPU_ISA=$lvl differs"
+done
 
 expect 2 "the cube takes fp16/bf16: use --dtype bf16" "${common[@]}" "${npu[@]}" --dtype fp32
 expect 2 "unknown NPU preset 'B910'" "${common[@]}" --device npu --npu-preset B910

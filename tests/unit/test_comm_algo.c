@@ -71,7 +71,9 @@ static void test_combine_16bit(void **state)
 {
     (void)state;
     const hs_dtype dts[2] = {HS_BF16, HS_FP16};
+    for (int lvl = 0; lvl <= (int)hs_cpu_isa_native(); lvl++)
     for (int k = 0; k < 2; k++) {
+        assert_int_equal(hs_cpu_set_isa((hs_isa)lvl), HS_OK);
         hs_dtype dt = dts[k];
         uint16_t (*to16)(float) = dt == HS_BF16 ? hs_fp32_to_bf16 : hs_fp32_to_fp16;
         float (*to32)(uint16_t) = dt == HS_BF16 ? hs_bf16_to_fp32 : hs_fp16_to_fp32;
@@ -101,9 +103,10 @@ static void test_combine_16bit(void **state)
     assert_int_equal(hs_comm_acc_size(HS_INT64), 8);
 }
 
-/* Every 16-bit pattern against a set of partners, through the vectorised
- * path (16-lane blocks) and the portable one (the tail): both must equal
- * the scalar definition bit for bit, denormals, overflow and ties
+/* Every 16-bit pattern against a set of partners, through each
+ * instruction level's vector step the machine runs (whole vectors) and the
+ * portable one (the tail, and all of it at the baseline level): all must
+ * equal the scalar definition bit for bit, denormals, overflow and ties
  * included. A NaN result only has to be a NaN: which operand's payload an
  * add of two NaNs keeps is the compiler's choice of operand order. */
 static float ref_op(float x, float y, hs_reduce_op op, int p)
@@ -119,11 +122,13 @@ static void test_combine_all_patterns(void **state)
     (void)state;
     enum { M = 65536 + 7 };
     static uint16_t x[M], y[M], out[M];
-    static float acc[M];
+    static float acc[M], fx[M], fy[M], fout[M];
     const hs_dtype dts[2] = {HS_BF16, HS_FP16};
     const uint16_t partners[2][6] = {{0x0000, 0x3f80, 0x8001, 0x7f7f, 0xff80, 0x7fc1},
                                      {0x0000, 0x3c00, 0x8001, 0x7bff, 0xfc00, 0x7e01}};
+    for (int lvl = 0; lvl <= (int)hs_cpu_isa_native(); lvl++)
     for (int k = 0; k < 2; k++) {
+        assert_int_equal(hs_cpu_set_isa((hs_isa)lvl), HS_OK);
         hs_dtype dt = dts[k];
         uint16_t (*to16)(float) = dt == HS_BF16 ? hs_fp32_to_bf16 : hs_fp32_to_fp16;
         float (*to32)(uint16_t) = dt == HS_BF16 ? hs_bf16_to_fp32 : hs_fp16_to_fp32;
@@ -136,6 +141,11 @@ static void test_combine_all_patterns(void **state)
                 hs_comm_combine(out, 0, x, 0, y, 0, M, dt, (hs_reduce_op)op, 3);
                 hs_comm_combine(acc, 1, x, 0, y, 0, M, dt, (hs_reduce_op)op, 0);
                 for (int i = 0; i < M; i++) {
+                    fx[i] = to32(x[i]);
+                    fy[i] = to32(y[i]);
+                }
+                hs_comm_combine(fout, 0, fx, 0, fy, 0, M, HS_FP32, (hs_reduce_op)op, 3);
+                for (int i = 0; i < M; i++) {
                     float z = ref_op(to32(x[i]), to32(y[i]), (hs_reduce_op)op, 3);
                     uint32_t zb, ab;
                     float z0 = ref_op(to32(x[i]), to32(y[i]), op == HS_REDUCE_AVG ? HS_REDUCE_SUM : (hs_reduce_op)op, 0);
@@ -145,10 +155,16 @@ static void test_combine_all_patterns(void **state)
                     if (nan ? !(to32(out[i]) != to32(out[i]) && acc[i] != acc[i]) : (out[i] != to16(z) || ab != zb))
                         fail_msg("%s op %d: %04x (+) %04x gave %04x / %08x, want %04x / %08x", hs_dtype_name(dt), op,
                                  x[i], y[i], out[i], ab, to16(z), zb);
+                    uint32_t fb, wb;
+                    memcpy(&fb, &fout[i], 4);
+                    memcpy(&wb, &z, 4);
+                    if (nan ? fout[i] == fout[i] : fb != wb)
+                        fail_msg("fp32 op %d: %a (+) %a gave %08x, want %08x", op, (double)fx[i], (double)fy[i], fb, wb);
                 }
             }
         }
     }
+    assert_int_equal(hs_cpu_set_isa(hs_cpu_isa_native()), HS_OK);
 }
 
 static void test_combine_int(void **state)

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hyperspeed/core.h"
+#include "core/convert.h"
 
 static uint32_t bits_of(float x)
 {
@@ -276,6 +276,27 @@ static void test_narrow_rne(void **state)
     }
 }
 
+/* ------------------------------------------------------------ bulk paths */
+
+/* Every instruction level's bulk conversions are checked on any machine
+ * that runs the level (an AVX-512 machine checks all three). */
+#define EACH_LEVEL(f)                                                                                                  \
+    for (int lvl_ = 0; lvl_ <= (int)hs_cpu_isa_native(); lvl_++)                                                      \
+        for (const hs_convert_fns *f = hs_convert_fns_for((hs_isa)lvl_); f; f = NULL)
+
+/* Narrowing n values (from src) matches the scalar functions bit for bit. */
+static void check_bulk_narrow(const hs_convert_fns *f, const float *src, size_t n, uint16_t *dst)
+{
+    f->fp32_to_bf16(dst, src, n);
+    for (size_t i = 0; i < n; i++)
+        if (dst[i] != hs_fp32_to_bf16(src[i]))
+            fail_msg("bulk bf16(%08x) = %04x, scalar %04x", bits_of(src[i]), dst[i], hs_fp32_to_bf16(src[i]));
+    f->fp32_to_fp16(dst, src, n);
+    for (size_t i = 0; i < n; i++)
+        if (dst[i] != hs_fp32_to_fp16(src[i]))
+            fail_msg("bulk fp16(%08x) = %04x, scalar %04x", bits_of(src[i]), dst[i], hs_fp32_to_fp16(src[i]));
+}
+
 /* Bulk == scalar bit for bit, from an odd offset with an odd length so the
  * SIMD bodies, their tails and unaligned loads all run. */
 static void test_bulk_narrow_matches_scalar(void **state)
@@ -284,21 +305,45 @@ static void test_bulk_narrow_matches_scalar(void **state)
     size_t n = in->n - 1;
     if (n % 2 == 0)
         n--;
-    const float *src = in->v + 1;
     uint16_t *dst = malloc(n * sizeof *dst);
     assert_non_null(dst);
-
-    hs_convert_fp32_to_bf16(dst, src, n);
-    for (size_t i = 0; i < n; i++)
-        if (dst[i] != hs_fp32_to_bf16(src[i]))
-            fail_msg("bulk bf16(%08x) = %04x, scalar %04x", bits_of(src[i]), dst[i], hs_fp32_to_bf16(src[i]));
-    hs_convert_fp32_to_fp16(dst, src, n);
-    for (size_t i = 0; i < n; i++)
-        if (dst[i] != hs_fp32_to_fp16(src[i]))
-            fail_msg("bulk fp16(%08x) = %04x, scalar %04x", bits_of(src[i]), dst[i], hs_fp32_to_fp16(src[i]));
+    EACH_LEVEL(f)
+    check_bulk_narrow(f, in->v + 1, n, dst);
     free(dst);
 }
 
+/* For each of the 65,536 16-bit patterns h, the fp32 values around the
+ * bf16 value h << 16 that decide its rounding: exact, one ulp above, just
+ * below the tie, the tie, just above it, and the last before the next
+ * pattern; then a stride through all 2^32 fp32 patterns. */
+static void test_bulk_narrow_all_patterns(void **state)
+{
+    (void)state;
+    static const uint32_t low[] = {0x0000, 0x0001, 0x7fff, 0x8000, 0x8001, 0xffff};
+    enum { NL = sizeof low / sizeof low[0], N = 0x10000 * NL, STRIDE = 4099 };
+    float *src = malloc(N * sizeof *src);
+    uint16_t *dst = malloc(N * sizeof *dst);
+    assert_non_null(src);
+    assert_non_null(dst);
+    for (uint32_t h = 0; h < 0x10000; h++)
+        for (int k = 0; k < NL; k++)
+            src[h * NL + k] = float_of(h << 16 | low[k]);
+    EACH_LEVEL(f)
+    check_bulk_narrow(f, src, N, dst);
+    size_t n = 0;
+    for (uint64_t u = 0; u <= 0xffffffffu; u += STRIDE) {
+        src[n++] = float_of((uint32_t)u);
+        if (n == N || u + STRIDE > 0xffffffffu) {
+            EACH_LEVEL(f)
+            check_bulk_narrow(f, src, n, dst);
+            n = 0;
+        }
+    }
+    free(src);
+    free(dst);
+}
+
+/* All 65,536 patterns widen as the scalar functions do. */
 static void test_bulk_widen_matches_scalar(void **state)
 {
     (void)state;
@@ -308,12 +353,15 @@ static void test_bulk_widen_matches_scalar(void **state)
     assert_non_null(dst);
     for (uint32_t i = 0; i < 0x10000; i++)
         src[i + 1] = (uint16_t)i; /* from offset 1: unaligned */
-    hs_convert_bf16_to_fp32(dst, src + 1, 0x10000);
-    for (uint32_t i = 0; i < 0x10000; i++)
-        assert_int_equal(bits_of(dst[i]), bits_of(hs_bf16_to_fp32((uint16_t)i)));
-    hs_convert_fp16_to_fp32(dst, src + 1, 0x10000);
-    for (uint32_t i = 0; i < 0x10000; i++)
-        assert_int_equal(bits_of(dst[i]), bits_of(hs_fp16_to_fp32((uint16_t)i)));
+    EACH_LEVEL(f)
+    {
+        f->bf16_to_fp32(dst, src + 1, 0x10000);
+        for (uint32_t i = 0; i < 0x10000; i++)
+            assert_int_equal(bits_of(dst[i]), bits_of(hs_bf16_to_fp32((uint16_t)i)));
+        f->fp16_to_fp32(dst, src + 1, 0x10000);
+        for (uint32_t i = 0; i < 0x10000; i++)
+            assert_int_equal(bits_of(dst[i]), bits_of(hs_fp16_to_fp32((uint16_t)i)));
+    }
     free(src);
     free(dst);
 }
@@ -327,23 +375,18 @@ static void test_bulk_lengths(void **state)
     uint16_t h[MAX + 1];
     for (int i = 0; i < MAX; i++)
         f[i] = (float)(i - 30) * 1.37f + 0.001f * (float)i;
+    EACH_LEVEL(fns)
     for (size_t off = 0; off < 4; off++) {
         for (size_t n = 0; n + off <= 64; n++) {
             for (int which = 0; which < 2; which++) {
                 memset(h, 0xab, sizeof h);
-                if (which)
-                    hs_convert_fp32_to_fp16(h, f + off, n);
-                else
-                    hs_convert_fp32_to_bf16(h, f + off, n);
+                (which ? fns->fp32_to_fp16 : fns->fp32_to_bf16)(h, f + off, n);
                 for (size_t i = 0; i < n; i++)
                     assert_int_equal(h[i], which ? hs_fp32_to_fp16(f[off + i]) : hs_fp32_to_bf16(f[off + i]));
                 assert_int_equal(h[n], 0xabab);
 
                 memset(fw, 0xcd, sizeof fw);
-                if (which)
-                    hs_convert_fp16_to_fp32(fw, h, n);
-                else
-                    hs_convert_bf16_to_fp32(fw, h, n);
+                (which ? fns->fp16_to_fp32 : fns->bf16_to_fp32)(fw, h, n);
                 for (size_t i = 0; i < n; i++)
                     assert_int_equal(bits_of(fw[i]), bits_of(which ? hs_fp16_to_fp32(h[i]) : hs_bf16_to_fp32(h[i])));
                 assert_int_equal(bits_of(fw[n]), 0xcdcdcdcd);
@@ -352,8 +395,8 @@ static void test_bulk_lengths(void **state)
     }
 }
 
-/* A lone fp32 denormal inside a vector of normals: vcvtneps2bf16 would
- * flush it, the bulk path must not. */
+/* Lone fp32 denormals and a NaN inside vectors of normals: no level may
+ * flush a denormal (vcvtneps2bf16 would) or lose the NaN. */
 static void test_bulk_bf16_denormal_lanes(void **state)
 {
     (void)state;
@@ -366,27 +409,57 @@ static void test_bulk_bf16_denormal_lanes(void **state)
     src[47] = FLT_TRUE_MIN;
     src[48] = NAN;
     src[66] = float_of(0x00008001);
-    hs_convert_fp32_to_bf16(dst, src, 67);
-    for (int i = 0; i < 67; i++)
-        assert_int_equal(dst[i], hs_fp32_to_bf16(src[i]));
-    assert_int_equal(dst[5], 0x0002);
-    assert_int_equal(dst[21], 0x8040);
-    assert_int_equal(dst[66], 0x0001);
+    EACH_LEVEL(f)
+    {
+        f->fp32_to_bf16(dst, src, 67);
+        for (int i = 0; i < 67; i++)
+            assert_int_equal(dst[i], hs_fp32_to_bf16(src[i]));
+        assert_int_equal(dst[5], 0x0002);
+        assert_int_equal(dst[21], 0x8040);
+        assert_int_equal(dst[66], 0x0001);
+    }
 }
 
-static void test_isa_name(void **state)
+/* The public functions use the level in force, and a cap changes it. */
+static void test_dispatch_follows_cap(void **state)
+{
+    floats *in = *state;
+    const hs_isa native = hs_cpu_isa_native();
+    uint16_t *dst = malloc(in->n * sizeof *dst);
+    assert_non_null(dst);
+    for (int l = 0; l <= (int)native; l++) {
+        assert_int_equal(hs_cpu_set_isa((hs_isa)l), HS_OK);
+        assert_int_equal(hs_cpu_isa(), l);
+        hs_convert_fp32_to_bf16(dst, in->v, in->n);
+        for (size_t i = 0; i < in->n; i++)
+            assert_int_equal(dst[i], hs_fp32_to_bf16(in->v[i]));
+    }
+    assert_int_equal(hs_cpu_set_isa(native), HS_OK);
+    free(dst);
+}
+
+/* Level names, parsing, and the cap's bad values. */
+static void test_isa_api(void **state)
 {
     (void)state;
-    const char *isa = hs_convert_isa();
-    static const char *const known[] = {"avx512bf16+f16c", "avx512+f16c", "avx512bf16", "avx512", "f16c", "scalar"};
-    int ok = 0;
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        ok |= strcmp(isa, known[i]) == 0;
-    assert_true(ok);
-    if (__builtin_cpu_supports("avx512bf16"))
-        assert_non_null(strstr(isa, "avx512bf16"));
-    if (__builtin_cpu_supports("f16c"))
-        assert_non_null(strstr(isa, "f16c"));
+    hs_isa l;
+    for (int i = 0; i < HS_ISA_COUNT; i++) {
+        assert_int_equal(hs_isa_parse(hs_isa_name((hs_isa)i), &l), HS_OK);
+        assert_int_equal(l, i);
+    }
+    assert_string_equal(hs_isa_name(HS_ISA_AVX2), "avx2");
+    assert_string_equal(hs_isa_name(HS_ISA_COUNT), "invalid");
+    assert_int_equal(hs_isa_parse("avx1024", &l), HS_ERR_NOT_FOUND);
+    assert_non_null(strstr(hs_last_error(), "avx1024"));
+    assert_int_equal(hs_isa_parse(NULL, &l), HS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(hs_cpu_set_isa((hs_isa)7), HS_ERR_INVALID_ARGUMENT);
+    if (hs_cpu_isa_native() < HS_ISA_AVX512) {
+        assert_int_equal(hs_cpu_set_isa(HS_ISA_AVX512), HS_ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(hs_last_error(), "at most"));
+    }
+    assert_true(hs_cpu_isa() <= hs_cpu_isa_native());
+    assert_true(strlen(hs_cpu_name()) > 0);
+    print_message("CPU: %s, native level %s\n", hs_cpu_name(), hs_isa_name(hs_cpu_isa_native()));
 }
 
 static int setup_inputs(void **state)
@@ -416,10 +489,12 @@ int main(void)
         cmocka_unit_test(test_fp16_all_patterns),
         cmocka_unit_test(test_narrow_rne),
         cmocka_unit_test(test_bulk_narrow_matches_scalar),
+        cmocka_unit_test(test_bulk_narrow_all_patterns),
         cmocka_unit_test(test_bulk_widen_matches_scalar),
         cmocka_unit_test(test_bulk_lengths),
         cmocka_unit_test(test_bulk_bf16_denormal_lanes),
-        cmocka_unit_test(test_isa_name),
+        cmocka_unit_test(test_dispatch_follows_cap),
+        cmocka_unit_test(test_isa_api),
     };
     return cmocka_run_group_tests(tests, setup_inputs, teardown_inputs);
 }

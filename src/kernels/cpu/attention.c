@@ -12,10 +12,10 @@
  * Instruction sets. mm() keeps an 8 x 32 block of C in registers: sixteen
  * 16-float vectors, which fits AVX-512's 32 registers but not AVX2's 16, and
  * GCC lowers 16-float vector code badly where it is not native. So the
- * tile functions come twice: an AVX-512 build with explicit 16-float
- * vectors, and a portable build (itself cloned for AVX2 and the baseline)
- * with plain loops that the vectoriser sizes to the machine. The driver
- * picks one per call with __builtin_cpu_supports.
+ * tile functions come three times: an AVX-512 build with explicit 16-float
+ * vectors, and AVX2 and baseline builds of plain loops that the vectoriser
+ * sizes to the machine. The driver picks the one of the level in use
+ * (hs_cpu_isa) per call.
  */
 #include "kernels/cpu/dense.h"
 #include "kernels/cpu/seq.h"
@@ -27,7 +27,8 @@
 #define MR 8  /* rows of C per register block in mm(); the unroll pragmas there match it */
 
 #define AVX512 __attribute__((target("arch=x86-64-v4"), optimize("no-trapping-math")))
-#define PORTABLE __attribute__((target_clones("arch=x86-64-v3", "default"), optimize("no-trapping-math")))
+#define AVX2 __attribute__((target("arch=x86-64-v3"), optimize("no-trapping-math")))
+#define BASELINE __attribute__((optimize("no-trapping-math")))
 
 /* 16 floats; aligned(4) makes every load and store unaligned-safe. */
 typedef float vf16 __attribute__((vector_size(64), aligned(4)));
@@ -241,7 +242,13 @@ AVX512 static void forward_tile_avx512(float *out, float *lse, const float *q, i
     forward_tile(1, out, lse, q, ld, C, T, HD, q0, w);
 }
 
-PORTABLE static void forward_tile_portable(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
+AVX2 static void forward_tile_avx2(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
+                                   int64_t HD, int64_t q0, float *w)
+{
+    forward_tile(0, out, lse, q, ld, C, T, HD, q0, w);
+}
+
+BASELINE static void forward_tile_baseline(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
                                            int64_t HD, int64_t q0, float *w)
 {
     forward_tile(0, out, lse, q, ld, C, T, HD, q0, w);
@@ -255,7 +262,10 @@ hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int
     float *ws = workspace(nt * per);
     if (!ws)
         return HS_ERR_OUT_OF_MEMORY;
-    forward_fn *tile = __builtin_cpu_supports("x86-64-v4") ? forward_tile_avx512 : forward_tile_portable;
+    const hs_isa isa = hs_cpu_isa();
+    forward_fn *tile = isa == HS_ISA_AVX512 ? forward_tile_avx512
+                       : isa == HS_ISA_AVX2 ? forward_tile_avx2
+                                            : forward_tile_baseline;
     const int64_t C = NH * HD, tiles = (T + BR - 1) / BR;
     /* Round-robin tiles: a head's cheap early and costly late query tiles
      * spread over the threads. */
@@ -353,7 +363,13 @@ AVX512 static void backward_head_avx512(float *dq, const float *dout, const floa
     backward_head(1, dq, dout, q, o, lse, ld, C, T, HD, w);
 }
 
-PORTABLE static void backward_head_portable(float *dq, const float *dout, const float *q, const float *o,
+AVX2 static void backward_head_avx2(float *dq, const float *dout, const float *q, const float *o, const float *lse,
+                                    int64_t ld, int64_t C, int64_t T, int64_t HD, float *w)
+{
+    backward_head(0, dq, dout, q, o, lse, ld, C, T, HD, w);
+}
+
+BASELINE static void backward_head_baseline(float *dq, const float *dout, const float *q, const float *o,
                                             const float *lse, int64_t ld, int64_t C, int64_t T, int64_t HD, float *w)
 {
     backward_head(0, dq, dout, q, o, lse, ld, C, T, HD, w);
@@ -367,7 +383,10 @@ hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float 
     float *ws = workspace(nt * per);
     if (!ws)
         return HS_ERR_OUT_OF_MEMORY;
-    backward_fn *head = __builtin_cpu_supports("x86-64-v4") ? backward_head_avx512 : backward_head_portable;
+    const hs_isa isa = hs_cpu_isa();
+    backward_fn *head = isa == HS_ISA_AVX512 ? backward_head_avx512
+                        : isa == HS_ISA_AVX2 ? backward_head_avx2
+                                             : backward_head_baseline;
     const int64_t C = NH * HD;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bh = 0; bh < B * NH; bh++) {

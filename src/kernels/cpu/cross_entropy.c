@@ -18,7 +18,8 @@
 
 #define CHUNK 2048 /* floats: 8 KiB */
 
-HS_CPU_CLONES static float row_lse(const float *x, int64_t V)
+/* *lse = log sum_v e^x[v] */
+HS_ISA_INLINE void row_lse_body(const float *x, int64_t V, float *lse)
 {
     float m = -INFINITY, s = 0.0f;
     for (int64_t c0 = 0; c0 < V; c0 += CHUNK) {
@@ -38,15 +39,19 @@ HS_CPU_CLONES static float row_lse(const float *x, int64_t V)
             cs += hs_fast_exp(xc[i] - m);
         s += cs;
     }
-    return m + logf(s);
+    *lse = m + logf(s);
 }
 
-HS_CPU_CLONES static void row_grad(float *d, const float *x, int64_t V, float lse, float dloss)
+HS_CPU_CLONES(row_lse, (const float *x, int64_t V, float *lse), (x, V, lse))
+
+HS_ISA_INLINE void row_grad_body(float *d, const float *x, int64_t V, float lse, float dloss)
 {
 #pragma omp simd
     for (int64_t i = 0; i < V; i++)
         d[i] = dloss * hs_fast_exp(x[i] - lse);
 }
+
+HS_CPU_CLONES(row_grad, (float *d, const float *x, int64_t V, float lse, float dloss), (d, x, V, lse, dloss))
 
 /* 1 when vocabulary id t (not -1) is among the columns [v0, v0 + V). */
 static int in_shard(int32_t t, int64_t v0, int64_t V)
@@ -61,7 +66,7 @@ void hs_cpu_cross_entropy_forward(float *out, float *lse, const float *logits, c
     for (int64_t n = 0; n < N; n++) {
         const float *x = logits + n * V;
         const int32_t t = targets[n];
-        lse[n] = row_lse(x, V);
+        row_lse(x, V, &lse[n]);
         if (shard)
             out[n] = in_shard(t, v0, V) ? x[t - v0] : 0.0f;
         else

@@ -14,23 +14,19 @@
 #define GELU_K0 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_K1 0.044715f
 
-/* The helpers are always_inline: GCC does not inline a plain function into
- * a target clone built for another -march, and the call would stop the
- * vectorisation. */
-#define HS_INLINE static inline __attribute__((always_inline))
 
 /* sigmoid(2a) = 0.5 (1 + tanh a) for u */
-HS_INLINE float gelu_s(float u) { return 1.0f / (1.0f + hs_fast_exp(-2.0f * GELU_K0 * (u + GELU_K1 * u * u * u))); }
+HS_ISA_INLINE float gelu_s(float u) { return 1.0f / (1.0f + hs_fast_exp(-2.0f * GELU_K0 * (u + GELU_K1 * u * u * u))); }
 
-HS_INLINE float gelu(float u) { return u * gelu_s(u); }
+HS_ISA_INLINE float gelu(float u) { return u * gelu_s(u); }
 
-HS_INLINE float gelu_grad(float u)
+HS_ISA_INLINE float gelu_grad(float u)
 {
     const float s = gelu_s(u);
     return s + u * 2.0f * s * (1.0f - s) * GELU_K0 * (1.0f + 3.0f * GELU_K1 * u * u);
 }
 
-HS_CPU_CLONES static void gelu_span(float *restrict out, const float *restrict x, const float *restrict bias, int64_t n)
+HS_ISA_INLINE void gelu_span_body(float *restrict out, const float *restrict x, const float *restrict bias, int64_t n)
 {
     if (bias) {
 #pragma omp simd
@@ -44,8 +40,11 @@ HS_CPU_CLONES static void gelu_span(float *restrict out, const float *restrict x
 }
 
 /* g = dout * gelu'(x + bias) */
-HS_CPU_CLONES static void gelu_grad_span(float *restrict g, const float *restrict dout, const float *restrict x,
-                                     const float *restrict bias, int64_t n)
+HS_CPU_CLONES(gelu_span, (float *restrict out, const float *restrict x, const float *restrict bias, int64_t n),
+              (out, x, bias, n))
+
+HS_ISA_INLINE void gelu_grad_span_body(float *restrict g, const float *restrict dout, const float *restrict x,
+                                       const float *restrict bias, int64_t n)
 {
     if (bias) {
 #pragma omp simd
@@ -57,6 +56,11 @@ HS_CPU_CLONES static void gelu_grad_span(float *restrict g, const float *restric
             g[c] = dout[c] * gelu_grad(x[c]);
     }
 }
+
+HS_CPU_CLONES(gelu_grad_span,
+              (float *restrict g, const float *restrict dout, const float *restrict x, const float *restrict bias,
+               int64_t n),
+              (g, dout, x, bias, n))
 
 static inline void add_span(float *restrict dst, const float *restrict g, int64_t n)
 {

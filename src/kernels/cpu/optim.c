@@ -15,8 +15,8 @@ typedef struct adamw_consts {
     float grad_scale, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, step_size;
 } adamw_consts;
 
-HS_CPU_CLONES static void adamw_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
-                                 int64_t n, const adamw_consts *k)
+HS_ISA_INLINE void adamw_span_body(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                                   int64_t n, const adamw_consts *k)
 {
     const adamw_consts c = *k;
 #pragma omp simd
@@ -30,6 +30,11 @@ HS_CPU_CLONES static void adamw_span(float *restrict p, const float *restrict g,
         p[i] = p[i] * c.decay - c.step_size * mi / denom;
     }
 }
+
+HS_CPU_CLONES(adamw_span,
+              (float *restrict p, const float *restrict g, float *restrict m, float *restrict v, int64_t n,
+               const adamw_consts *k),
+              (p, g, m, v, n, k))
 
 /* AdamW in torch.optim.AdamW's order of operations (PyTorch 1.13,
  * single-tensor path), with bc1 = 1 - beta1^step, bc2 = 1 - beta2^step:
@@ -58,14 +63,16 @@ void hs_cpu_adamw_update(float *param, const float *grad, float *m, float *v, in
         adamw_span(param + i, grad + i, m + i, v + i, block_len(i, n), &k);
 }
 
-HS_CPU_CLONES static double sum_squares_span(const float *x, int64_t n)
+HS_ISA_INLINE void sum_squares_span_body(const float *x, int64_t n, double *sum)
 {
     double s = 0.0;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < n; i++)
         s += (double)x[i] * (double)x[i];
-    return s;
+    *sum = s;
 }
+
+HS_CPU_CLONES(sum_squares_span, (const float *x, int64_t n, double *sum), (x, n, sum))
 
 static _Thread_local hs_scratch block_sums;
 
@@ -78,7 +85,7 @@ hs_status hs_cpu_sum_squares(const float *x, int64_t n, double *sum)
         return HS_ERR_OUT_OF_MEMORY;
 #pragma omp parallel for schedule(static) num_threads(hs_cpu_threads(n))
     for (int64_t b = 0; b < nb; b++)
-        part[b] = sum_squares_span(x + b * BLOCK, block_len(b * BLOCK, n));
+        sum_squares_span(x + b * BLOCK, block_len(b * BLOCK, n), &part[b]);
     double s = 0.0;
     for (int64_t b = 0; b < nb; b++)
         s += part[b];

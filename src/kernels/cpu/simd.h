@@ -3,18 +3,20 @@
 #ifndef HS_KERNELS_CPU_SIMD_H
 #define HS_KERNELS_CPU_SIMD_H
 
+#include "core/isa.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 /* The hot loops of the CPU kernels are compiled three times, for AVX-512,
- * AVX2+FMA and the x86-64-v2 baseline; the loader picks the best one the CPU
- * runs (GNU ifunc), so one binary is fast on new CPUs and runs on old ones.
- * They never look at floating-point exception flags, so they drop
+ * AVX2+FMA and the x86-64-v2 baseline, and each call runs the clone of the
+ * level in use (core/isa.h), so one binary is fast on new CPUs and runs on
+ * old ones. They never look at floating-point exception flags, so they drop
  * -ftrapping-math, without which GCC will not if-convert (and so not
- * vectorise) the range checks of hs_fast_exp for AVX2 and SSE. */
-#define HS_CPU_CLONES                                                                                                  \
-    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("no-trapping-math")))
+ * vectorise) the range checks of hs_fast_exp for AVX2 and SSE.
+ * HS_CPU_CLONES(name, (params), (args)) defines `name` from name_body. */
+#define HS_CPU_CLONES(name, params, args) HS_ISA_CLONES(optimize("no-trapping-math"), name, params, args)
 
 /* exp(x) in float, written so that `#pragma omp simd` loops vectorise it
  * (libm's expf does not). Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2,

@@ -12,15 +12,17 @@ static inline __attribute__((always_inline)) float sigmoid(float g)
     return (g >= 0.0f ? 1.0f : e) / (1.0f + e);
 }
 
-HS_CPU_CLONES static void forward_row(float *out, const float *g, const float *u, int64_t F)
+HS_ISA_INLINE void forward_row_body(float *out, const float *g, const float *u, int64_t F)
 {
 #pragma omp simd
     for (int64_t i = 0; i < F; i++)
         out[i] = g[i] * sigmoid(g[i]) * u[i];
 }
 
-HS_CPU_CLONES static void backward_row(float *dg, float *du, const float *dout, const float *g, const float *u,
-                                       int64_t F)
+HS_CPU_CLONES(forward_row, (float *out, const float *g, const float *u, int64_t F), (out, g, u, F))
+
+HS_ISA_INLINE void backward_row_body(float *dg, float *du, const float *dout, const float *g, const float *u,
+                                     int64_t F)
 {
 #pragma omp simd
     for (int64_t i = 0; i < F; i++) {
@@ -29,6 +31,9 @@ HS_CPU_CLONES static void backward_row(float *dg, float *du, const float *dout, 
         du[i] += dout[i] * g[i] * s;
     }
 }
+
+HS_CPU_CLONES(backward_row, (float *dg, float *du, const float *dout, const float *g, const float *u, int64_t F),
+              (dg, du, dout, g, u, F))
 
 void hs_cpu_swiglu_forward(float *out, const float *inp, int64_t N, int64_t F)
 {
