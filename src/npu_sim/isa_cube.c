@@ -8,6 +8,7 @@
  * int8 products sum in int32 (wrapping as the hardware does).
  * Cost: lat_cube + ceil(m / cube_m) * ceil(k / kk) * ceil(n / cube_n)
  * cycles, kk = cube_k for 2-byte inputs, 2 * cube_k for int8. */
+#include "npu_sim/mmad_f32_fns.h"
 #include "npu_sim/launch.h"
 
 #include <stdlib.h>
@@ -30,97 +31,29 @@ static inline int64_t nz_at(int64_t i, int64_t j, int64_t mp)
     return ((j / 16) * mp + i) * 16 + j % 16;
 }
 
-/* Copies n floats, n <= 16; the full 16 as one fixed-size move (a
- * variable-size memcpy compiles to a slow `rep movs` here). */
-static inline void copy16(float *dst, const void *src, int64_t n)
-{
-    if (n == 16)
-        memcpy(dst, src, 64);
-    else
-        memcpy(dst, src, (size_t)n * 4);
-}
-
 /* Host scratch of the fp16/bf16 body, kept between calls (grows only). */
 static _Thread_local float *scratch;
 static _Thread_local size_t scratch_floats;
 
-/* Decodes n 2-byte values of dtype dt to fp32. */
-static void widen(float *dst, const uint8_t *src, hs_dtype dt, int64_t n)
+/* mmad's fp32 kernel of the level in use (mmad_f32.h). */
+static hs_npu_mmad_f32_fn *mmad_f32_for(hs_isa isa)
 {
-    uint16_t h[256];
-    memcpy(h, src, (size_t)n * 2);
-    if (dt == HS_BF16)
-        hs_convert_bf16_to_fp32(dst, h, (size_t)n);
-    else
-        hs_convert_fp16_to_fp32(dst, h, (size_t)n);
-}
-
-/* acc[m][n] += a[m][k] @ b[k][n]: for each row i and each l in order,
- * acc[i][:] += a[i][l] * b[l][:]. The product of two fp16 or bf16 values
- * is exact in fp32 (at most 22 significant bits), so a fused multiply-add
- * rounds exactly as a multiply and then an add: the AVX-512/AVX2 clones may
- * contract, and every clone still gives the same bits (bf16 products below
- * fp32's normal range, 2^-126, are the exception: there the FMA keeps bits
- * the separate multiply would flush). Columns go in blocks of 64 kept in
- * registers across the l loop. */
-/* 16 floats; loaded and stored with memcpy (no alignment needed), as
- * macros so that no function passes one by value outside the clones. */
-typedef float v16 __attribute__((vector_size(64)));
-#define LD16(v, p) memcpy(&(v), (p), sizeof(v16))
-#define ST16(p, v) memcpy((p), &(v), sizeof(v16))
-
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"),
-               optimize("no-trapping-math", "fp-contract=fast"))) static void
-gemm_rows(float *restrict acc, const float *restrict a, const float *restrict b, int64_t m, int64_t k, int64_t n)
-{
-    const int64_t full = n / 64 * 64;
-    int64_t i = 0;
-    for (; i + 2 <= m; i += 2) /* two rows x 64 columns: 8 independent accumulators */
-        for (int64_t j0 = 0; j0 < full; j0 += 64) {
-            float *c0 = acc + i * n + j0, *c1 = c0 + n;
-            v16 t0, t1, t2, t3, u0, u1, u2, u3;
-            LD16(t0, c0), LD16(t1, c0 + 16), LD16(t2, c0 + 32), LD16(t3, c0 + 48);
-            LD16(u0, c1), LD16(u1, c1 + 16), LD16(u2, c1 + 32), LD16(u3, c1 + 48);
-            const float *a0 = a + i * k, *a1 = a0 + k;
-            for (int64_t l = 0; l < k; l++) {
-                const float *br = b + l * n + j0;
-                v16 b0, b1, b2, b3;
-                LD16(b0, br), LD16(b1, br + 16), LD16(b2, br + 32), LD16(b3, br + 48);
-                const float s = a0[l], r = a1[l];
-                t0 += s * b0;
-                t1 += s * b1;
-                t2 += s * b2;
-                t3 += s * b3;
-                u0 += r * b0;
-                u1 += r * b1;
-                u2 += r * b2;
-                u3 += r * b3;
-            }
-            ST16(c0, t0), ST16(c0 + 16, t1), ST16(c0 + 32, t2), ST16(c0 + 48, t3);
-            ST16(c1, u0), ST16(c1 + 16, u1), ST16(c1 + 32, u2), ST16(c1 + 48, u3);
-        }
-    for (int64_t r = 0; r < m; r++) { /* the columns past the blocks, and an odd last row */
-        const int64_t from = r < i ? full : 0;
-        float *restrict cr = acc + r * n;
-        for (int64_t l = 0; from < n && l < k; l++) {
-            const float s = a[r * k + l];
-            const float *restrict br = b + l * n;
-#pragma omp simd
-            for (int64_t j = from; j < n; j++)
-                cr[j] += s * br[j];
-        }
+    switch (isa) {
+    case HS_ISA_AVX512: return hs_npu_mmad_f32_avx512;
+    case HS_ISA_AVX2: return hs_npu_mmad_f32_avx2;
+    default: return hs_npu_mmad_f32_baseline;
     }
 }
 
-/* Functional body for fp16/bf16: A decoded to fp32 rows [m][k], B to fp32
- * rows [k][n], C (or the bias, or 0) to fp32 rows [m][n]; then for each
- * output row and each l in order, C[i][:] += A[i][l] * B[l][:], so every
- * element is the same in-order fp32 sum as one dot product. */
+/* Functional body for fp16/bf16: A (ZZ) widened to fp32 in place of its
+ * layout, each ZN fractal of B (16 columns x 16 values of l) transposed and
+ * widened into bt[jb][l][16], then the level's kernel sums every element
+ * of C in order of l, in L0C's NZ layout (mmad_f32.h). */
 static hs_status mmad_float(uint8_t *cm, const uint8_t *am, const uint8_t *bm, const uint8_t *bias, hs_dtype dt,
                             int64_t m, int64_t k, int64_t n, int accumulate)
 {
     const int64_t c0 = hs_npu_c0(dt), mp = (m + 15) / 16 * 16, kp = (k + c0 - 1) / c0 * c0, np = (n + 15) / 16 * 16;
-    const size_t need = (size_t)(m * k + k * n + m * n);
+    const size_t need = (size_t)(mp * kp + k * np + 16 * c0);
     if (need > scratch_floats) {
         float *p = realloc(scratch, need * sizeof *p);
         if (!p)
@@ -128,39 +61,27 @@ static hs_status mmad_float(uint8_t *cm, const uint8_t *am, const uint8_t *bm, c
         scratch = p;
         scratch_floats = need;
     }
-    float *a = scratch, *b = a + m * k, *acc = b + k * n, tile[16 * 16];
-    for (int64_t ib = 0; ib < mp / 16; ib++) /* ZZ: fractal (ib, lb) holds rows ib*16.. of c0 columns each */
-        for (int64_t lb = 0; lb < kp / c0; lb++) {
-            widen(tile, am + 2 * (ib * (kp / c0) + lb) * 16 * c0, dt, 16 * c0);
-            const int64_t rows = m - ib * 16 < 16 ? m - ib * 16 : 16, cols = k - lb * c0 < c0 ? k - lb * c0 : c0;
-            for (int64_t ii = 0; ii < rows; ii++)
-                copy16(a + (ib * 16 + ii) * k + lb * c0, tile + ii * c0, cols);
-        }
-    for (int64_t lb = 0; lb < kp / c0; lb++) /* ZN: fractal (lb, jb) holds columns jb*16.. of c0 rows each */
+    float *a = scratch, *bt = a + mp * kp, *tile = bt + k * np;
+    if (dt == HS_BF16) /* all of A's fractals, padding included: one bulk conversion */
+        hs_convert_bf16_to_fp32(a, (const uint16_t *)(const void *)am, (size_t)(mp * kp));
+    else
+        hs_convert_fp16_to_fp32(a, (const uint16_t *)(const void *)am, (size_t)(mp * kp));
+    for (int64_t lb = 0; lb < kp / c0; lb++) /* ZN: fractal (lb, jb) holds tile[jj][ll] = B(lb*c0 + ll, jb*16 + jj) */
         for (int64_t jb = 0; jb < np / 16; jb++) {
-            widen(tile, bm + 2 * (lb * (np / 16) + jb) * 16 * c0, dt, 16 * c0);
-            const int64_t rows = k - lb * c0 < c0 ? k - lb * c0 : c0, cols = n - jb * 16 < 16 ? n - jb * 16 : 16;
+            const uint16_t *f = (const uint16_t *)(const void *)(bm + 2 * (lb * (np / 16) + jb) * 16 * c0);
+            if (dt == HS_BF16)
+                hs_convert_bf16_to_fp32(tile, f, (size_t)(16 * c0));
+            else
+                hs_convert_fp16_to_fp32(tile, f, (size_t)(16 * c0));
+            const int64_t rows = k - lb * c0 < c0 ? k - lb * c0 : c0, cols = n - jb * 16;
             for (int64_t ll = 0; ll < rows; ll++) {
-                float *dst = b + (lb * c0 + ll) * n + jb * 16;
-                for (int64_t jj = 0; jj < cols; jj++)
-                    dst[jj] = tile[jj * c0 + ll];
+                float *dst = bt + (jb * k + lb * c0 + ll) * 16;
+                for (int64_t jj = 0; jj < 16; jj++)
+                    dst[jj] = jj < cols ? tile[jj * c0 + ll] : 0.0f;
             }
         }
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j0 = 0; j0 < n; j0 += 16) { /* NZ: 16 contiguous columns per row */
-            const int64_t run = n - j0 < 16 ? n - j0 : 16;
-            float *dst = acc + i * n + j0;
-            if (accumulate)
-                copy16(dst, cm + 4 * nz_at(i, j0, mp), run);
-            else if (bias)
-                copy16(dst, bias + 4 * j0, run);
-            else
-                memset(dst, 0, (size_t)run * 4);
-        }
-    gemm_rows(acc, a, b, m, k, n);
-    for (int64_t i = 0; i < m; i++)
-        for (int64_t j0 = 0; j0 < n; j0 += 16)
-            copy16((float *)(void *)(cm + 4 * nz_at(i, j0, mp)), acc + i * n + j0, n - j0 < 16 ? n - j0 : 16);
+    mmad_f32_for(hs_cpu_isa())((float *)(void *)cm, a, bt, (const float *)(const void *)bias, accumulate, m, k, n,
+                               mp, kp);
     return HS_OK;
 }
 
