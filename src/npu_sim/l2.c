@@ -40,25 +40,39 @@
 /* Lines per page: 2 MiB of GM. */
 #define PAGE_LINES 4096
 
-/* What the census keeps of a line; all zero = not touched in this launch. */
-typedef struct census_rec {
-    uint64_t first, last; /* census cycles of the first and last access */
-    uint32_t last_blk;    /* 1 + last block seen reading it, 0: none */
-    uint32_t touched;
-} census_rec;
+/* How many rows ahead of the current one an access prefetches its line
+ * records: a tile's rows are usually a line or more apart, so every row
+ * is a new cache line of records, and without this the walk waits on
+ * each of them in turn. */
+#define PREFETCH_ROWS 8
 
-/* What the timed pass reads and writes of a line, kept apart and small so
- * the timed pass walks a dense array. */
-typedef struct run_rec {
-    uint64_t readers : 16;  /* distinct blocks reading it (census) */
-    uint64_t last_blk : 15; /* 1 + last block seen reading it in the timed pass, 0: none */
-    uint64_t written : 1;   /* written in the timed pass so far */
-    uint64_t wbytes : 10;   /* bytes of it charged as write-back so far (at most a line) */
-} run_rec;
+/* One line's record, 16 bytes, all zero = not touched in this launch. The
+ * census fills it; the timed pass, which no longer needs the census
+ * cycles, reuses their bits for its own state the first time it visits
+ * the line (the TIMED bit says which), keeping the reader count:
+ *   w0, census: bits 0-47 first cycle + 1 (0: untouched), 48-62 1 + last
+ *               block seen reading it, 63 clear;
+ *   w0, timed:  bits 0-14 1 + last block seen reading it, 15 written so
+ *               far, 16-25 bytes charged as write-back so far (at most a
+ *               line), 63 set;
+ *   w1:         bits 0-47 last census cycle, 48-63 distinct blocks
+ *               reading it (census).
+ * Census cycles are 48 bits (1.7 days of simulated kernel at 1.8 GHz;
+ * a longer one is refused), blocks 15 bits (hs_npu_launch allows fewer). */
+typedef struct line_rec {
+    uint64_t w0, w1;
+} line_rec;
+
+#define CYC_MASK ((UINT64_C(1) << 48) - 1)
+#define CBLK_SHIFT 48
+#define TIMED_BIT (UINT64_C(1) << 63)
+#define TBLK_MASK UINT64_C(0x7fff)
+#define WRITTEN_BIT (UINT64_C(1) << 15)
+#define WBYTES_SHIFT 16
+#define READERS_SHIFT 48
 
 typedef struct l2_page {
-    census_rec census[PAGE_LINES];
-    run_rec run[PAGE_LINES];
+    line_rec rec[PAGE_LINES];
 } l2_page;
 
 /* The touched lines of one allocation in this launch. */
@@ -155,6 +169,7 @@ static void release(hs_npu_l2 *l2)
 hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
 {
     release(l2);
+    hs_npu_l2_repeats_forget(l2);
     l2->count = 0;
     l2->t_max = 0;
     l2->fit = 1.0;
@@ -170,6 +185,8 @@ hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
  * by at most one slice's turnover). */
 hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
 {
+    HS_TRY(hs_npu_l2_flush_repeats(l2));
+    hs_npu_l2_repeats_forget(l2);
     l2->fit = 1.0;
     if ((double)l2->count * HS_NPU_L2_LINE <= (double)l2_bytes)
         return HS_OK;
@@ -181,11 +198,11 @@ hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
         for (size_t p = 0; p < l2->regions[i].npages; p++) {
             const l2_page *pg = l2->regions[i].pages[p];
             for (int k = 0; pg && k < PAGE_LINES; k++) {
-                const census_rec *e = &pg->census[k];
-                if (!e->touched || e->last == e->first)
+                const uint64_t first1 = pg->rec[k].w0 & CYC_MASK, last = pg->rec[k].w1 & CYC_MASK;
+                if (!first1 || last == first1 - 1)
                     continue;
-                live[(int64_t)((double)e->first * scale)]++;
-                live[(int64_t)((double)e->last * scale) + 1]--;
+                live[(int64_t)((double)(first1 - 1) * scale)]++;
+                live[(int64_t)((double)last * scale) + 1]--;
             }
         }
     int64_t now = 0, peak = 0;
@@ -204,6 +221,7 @@ hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
 void hs_npu_l2_free(hs_npu_l2 *l2)
 {
     release(l2);
+    hs_npu_l2_repeats_free(l2);
     for (size_t i = 0; i < l2->npool; i++)
         free(l2->pool[i]);
     free(l2->pool);
@@ -211,19 +229,24 @@ void hs_npu_l2_free(hs_npu_l2 *l2)
     *l2 = (hs_npu_l2){0};
 }
 
-/* Census: line (e, h) touched by block blk at cycle t. */
-static inline void census_line(hs_npu_l2 *l2, census_rec *e, run_rec *h, int blk, int write, uint64_t t)
+/* Census: line e touched by block blk at cycle t (t < 2^48 - 1). */
+static inline void census_line(hs_npu_l2 *l2, line_rec *e, int blk, int write, uint64_t t)
 {
-    if (!e->touched) {
-        e->touched = 1;
-        e->first = e->last = t;
+    const uint64_t first1 = e->w0 & CYC_MASK;
+    if (!first1) {
+        e->w0 = t + 1;
+        e->w1 = t;
         l2->count++;
+    } else {
+        if (t + 1 < first1)
+            e->w0 = (e->w0 & ~CYC_MASK) | (t + 1);
+        if (t > (e->w1 & CYC_MASK))
+            e->w1 = (e->w1 & ~CYC_MASK) | t;
     }
-    e->first = t < e->first ? t : e->first;
-    e->last = t > e->last ? t : e->last;
-    if (!write && e->last_blk != (uint32_t)blk + 1) {
-        e->last_blk = (uint32_t)blk + 1;
-        h->readers++;
+    const uint64_t tag = (uint64_t)(blk + 1) << CBLK_SHIFT;
+    if (!write && (e->w0 & ~CYC_MASK) != tag) {
+        e->w0 = (e->w0 & CYC_MASK) | tag;
+        e->w1 += UINT64_C(1) << READERS_SHIFT;
     }
 }
 
@@ -231,27 +254,79 @@ static inline void census_line(hs_npu_l2 *l2, census_rec *e, run_rec *h, int blk
  * bytes that are a first read (HBM) to *first, the rest to *reread, and
  * for a write the bytes the line will write back to *wb (see the top of
  * the file). */
-static inline void timed_line(run_rec *e, int blk, int write, uint64_t bytes, double *first, double *reread,
+static inline void timed_line(line_rec *e, int blk, int write, uint64_t bytes, double *first, double *reread,
                               double *wb)
 {
+    if (!(e->w0 & TIMED_BIT))
+        e->w0 = TIMED_BIT; /* the census cycles are spent: start the timed state */
     if (write) {
-        const uint64_t room = HS_NPU_L2_LINE - e->wbytes, add = bytes < room ? bytes : room;
-        e->wbytes += add;
+        const uint64_t done = (e->w0 >> WBYTES_SHIFT) & 0x3ff, room = HS_NPU_L2_LINE - done;
+        const uint64_t add = bytes < room ? bytes : room;
+        e->w0 = (e->w0 & ~(UINT64_C(0x3ff) << WBYTES_SHIFT)) | ((done + add) << WBYTES_SHIFT) | WRITTEN_BIT;
         *wb += (double)add;
-        e->written = 1;
         *reread += (double)bytes;
-    } else if (!e->written && e->last_blk != (uint32_t)blk + 1) {
-        e->last_blk = (uint32_t)blk + 1;
-        const double f = (double)bytes / (e->readers ? e->readers : 1);
+    } else if (!(e->w0 & WRITTEN_BIT) && (e->w0 & TBLK_MASK) != (uint64_t)blk + 1) {
+        e->w0 = (e->w0 & ~TBLK_MASK) | ((uint64_t)blk + 1);
+        const uint64_t readers = e->w1 >> READERS_SHIFT;
+        const double f = (double)bytes / (double)(readers ? readers : 1);
         *first += f;
         *reread += (double)bytes - f;
     } else
         *reread += (double)bytes;
 }
 
+/* What a walk over an access's lines does to each. */
+enum walk_mode { WALK_CENSUS, WALK_TIMED, WALK_SPAN };
+
+/* Visits the lines of `rows` rows of `row_bytes` bytes, `ld` apart, from
+ * offset `off` of region r (census, timed or span: see the callers); a
+ * page's records are looked up once per run of lines in it. mode is a
+ * constant at every call, so each caller gets its own loop. */
+static inline __attribute__((always_inline)) hs_status walk(hs_npu_l2 *l2, hs_npu_l2_region *r, enum walk_mode mode,
+                                                            int blk, int write, uint64_t t, uint64_t t_max,
+                                                            uint64_t off, int64_t rows, int64_t row_bytes, int64_t ld,
+                                                            double sums[3])
+{
+    l2_page *pg = NULL;
+    uint64_t pg_first = 1, pg_last = 0; /* lines of pg: none yet */
+    for (int64_t k = 0; k < rows; k++) {
+        const uint64_t a = off + (uint64_t)(k * ld), end = a + (uint64_t)row_bytes;
+        const uint64_t l0 = a / HS_NPU_L2_LINE, l1 = (end - 1) / HS_NPU_L2_LINE; /* inclusive */
+        for (uint64_t line = l0; line <= l1; line++) {
+            if (line < pg_first || line > pg_last) {
+                HS_TRY(page_of(l2, r, line, &pg));
+                pg_first = line / PAGE_LINES * PAGE_LINES;
+                pg_last = pg_first + PAGE_LINES - 1;
+            }
+            line_rec *e = &pg->rec[line - pg_first];
+            /* rows are ld apart: fetch the record PREFETCH rows ahead while this one waits */
+            const uint64_t ahead = line + (uint64_t)(PREFETCH_ROWS * ld) / HS_NPU_L2_LINE;
+            if (ahead <= pg_last)
+                __builtin_prefetch(&pg->rec[ahead - pg_first], 1);
+            if (mode == WALK_CENSUS) {
+                census_line(l2, e, blk, write, t);
+            } else if (mode == WALK_SPAN) {
+                if (t + 1 < (e->w0 & CYC_MASK))
+                    e->w0 = (e->w0 & ~CYC_MASK) | (t + 1);
+                if (t_max > (e->w1 & CYC_MASK))
+                    e->w1 = (e->w1 & ~CYC_MASK) | t_max;
+            } else {
+                const uint64_t lo = line == l0 ? a : line * HS_NPU_L2_LINE;
+                const uint64_t hi = line == l1 ? end : (line + 1) * HS_NPU_L2_LINE;
+                timed_line(e, blk, write, hi - lo, &sums[0], &sums[1], &sums[2]);
+            }
+        }
+    }
+    return HS_OK;
+}
+
+/* Accesses below this many bytes are walked even when repeated: the walk
+ * is as cheap as the memo lookup. */
+#define REPEAT_MIN_BYTES 4096
+
 /* Splits one GM access inside the allocation at `base` into HBM and L2
- * bytes, line by line (census: records the lines). Lines go page by page,
- * each page's records found once. */
+ * bytes, line by line (census: records the lines). A read the block has
+ * already made in this pass is answered by the memo (l2_repeat.c). */
 hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
                            uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
 {
@@ -262,30 +337,31 @@ hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64
         row_bytes *= rows;
         rows = 1;
     }
+    if (census && t >= CYC_MASK)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "NPU L2 model: a kernel running past 2^48 - 1 cycles (%llu)",
+                        (unsigned long long)t);
     if (census && t > l2->t_max)
         l2->t_max = t;
-    double first = 0, reread = 0, wb = 0;
-    for (int64_t k = 0; k < rows; k++) {
-        const uint64_t a = (uint64_t)(addr - base) + (uint64_t)(k * ld), end = a + (uint64_t)row_bytes;
-        const uint64_t l0 = a / HS_NPU_L2_LINE, l1 = (end - 1) / HS_NPU_L2_LINE; /* inclusive */
-        for (uint64_t line = l0; line <= l1;) {
-            l2_page *pg = NULL;
-            HS_TRY(page_of(l2, r, line, &pg));
-            const uint64_t page_end = (line / PAGE_LINES + 1) * PAGE_LINES - 1, stop = page_end < l1 ? page_end : l1;
-            for (; line <= stop; line++) {
-                const size_t i = (size_t)(line % PAGE_LINES);
-                if (census) {
-                    census_line(l2, &pg->census[i], &pg->run[i], blk, write, t);
-                    continue;
-                }
-                const uint64_t lo = line == l0 ? a : line * HS_NPU_L2_LINE;
-                const uint64_t hi = line == l1 ? end : (line + 1) * HS_NPU_L2_LINE;
-                timed_line(&pg->run[i], blk, write, hi - lo, &first, &reread, &wb);
-            }
-        }
-    }
-    out->hbm = first + reread * (1.0 - l2->fit);
-    out->l2 = reread * l2->fit;
-    out->writeback = wb;
+    double sums[3] = {0, 0, 0}; /* first reads, re-reads, write-back */
+    int repeat = 0;
+    if (!write && rows * row_bytes >= REPEAT_MIN_BYTES)
+        HS_TRY(hs_npu_l2_repeat_seen(l2, blk, census, t, base, addr, rows, row_bytes, ld, &repeat));
+    if (repeat)
+        sums[1] = (double)(rows * row_bytes);
+    else if (census)
+        HS_TRY(walk(l2, r, WALK_CENSUS, blk, write, t, t, addr - base, rows, row_bytes, ld, sums));
+    else
+        HS_TRY(walk(l2, r, WALK_TIMED, blk, write, t, t, addr - base, rows, row_bytes, ld, sums));
+    out->hbm = sums[0] + sums[1] * (1.0 - l2->fit);
+    out->l2 = sums[1] * l2->fit;
+    out->writeback = sums[2];
     return HS_OK;
+}
+
+hs_status hs_npu_l2_census_span(hs_npu_l2 *l2, uintptr_t base, uintptr_t addr, int64_t rows, int64_t row_bytes,
+                                int64_t ld, uint64_t t_min, uint64_t t_max)
+{
+    hs_npu_l2_region *r = NULL;
+    HS_TRY(region_of(l2, base, &r));
+    return walk(l2, r, WALK_SPAN, 0, 0, t_min, t_max, addr - base, rows, row_bytes, ld, NULL);
 }

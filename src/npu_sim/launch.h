@@ -75,6 +75,11 @@ typedef struct hs_npu_l2 {
     uint64_t count;  /* lines of the current launch */
     uint64_t t_max;  /* last census cycle seen */
     double fit;      /* min(1, l2_bytes / peak live footprint), set after the census */
+    /* the current block's reads so far in this pass (l2_repeat.c) */
+    struct hs_npu_l2_repeat *rep;
+    size_t rep_cap, rep_count;
+    uint64_t rep_gen;
+    int rep_blk, rep_census;
 } hs_npu_l2;
 
 /* GM bytes of one access split by where they are served from. */
@@ -262,6 +267,19 @@ hs_status hs_npu_l2_begin(hs_npu_l2 *l2);
 /* After the census: fit = min(1, l2_bytes / peak live footprint). */
 hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
 void hs_npu_l2_free(hs_npu_l2 *l2);
+/* l2_repeat.c: *repeat = 1 when block blk already made this read in this
+ * pass (the census then keeps t for the flush); else records it. */
+hs_status hs_npu_l2_repeat_seen(hs_npu_l2 *l2, int blk, int census, uint64_t t, uintptr_t base, uintptr_t addr,
+                                int64_t rows, int64_t row_bytes, int64_t ld, int *repeat);
+/* Applies the census cycles of the repeats kept so far to their lines. */
+hs_status hs_npu_l2_flush_repeats(hs_npu_l2 *l2);
+/* Empties the memo (a new launch or pass); frees it. */
+void hs_npu_l2_repeats_forget(hs_npu_l2 *l2);
+void hs_npu_l2_repeats_free(hs_npu_l2 *l2);
+/* l2.c: first = min(first, t_min), last = max(last, t_max) on every line
+ * of an access whose lines the census has touched. */
+hs_status hs_npu_l2_census_span(hs_npu_l2 *l2, uintptr_t base, uintptr_t addr, int64_t rows, int64_t row_bytes,
+                                int64_t ld, uint64_t t_min, uint64_t t_max);
 /* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
  * from `addr` inside the allocation at `base`, by block `blk` at cycle t:
  * in the census it records the lines and their live range; in the timed
