@@ -19,11 +19,14 @@
  *    "ours_us":t,"ours_busbw_gbps":b,"mpi_us":t,"mpi_busbw_gbps":b,"ours_vs_mpi":x}
  * where ours_vs_mpi = mpi time / our time (>= 1: ours is faster). bf16 lines
  * carry "fp32_mpi_us" (MPI_Allreduce of N fp32 elements) and
- * "speedup_vs_fp32_mpi" instead of the MPI fields.
+ * "speedup_vs_fp32_mpi" instead of the MPI fields. Every line ends with the
+ * machine fields of bench/report.h (cpu, isa, isa_native, blas_core, ...).
  *
  * MPI is started here with MPI_THREAD_MULTIPLE and handed to hs_init, since
  * this program calls MPI itself while hyperspeed's progress thread runs.
  */
+#include "report.h"
+
 #include "hyperspeed/comm.h"
 
 #include <mpi.h>
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
 {
     int level, max_mib = 256, min_kib = 4, runs = 7;
     const char *only = NULL;
+    hs_blas_core_reexec(argc, argv); /* before MPI_Init: the restart keeps the process */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &level);
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--max-mib") == 0)
@@ -162,15 +166,15 @@ int main(int argc, char **argv)
             if (me == 0) {
                 printf("{\"bench\":\"collectives\",\"op\":\"%s\",\"dtype\":\"fp32\",\"bytes\":%zu,\"elements\":%zu,"
                        "\"ranks\":%d,\"runs\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"mpi_us\":%.2f,"
-                       "\"mpi_busbw_gbps\":%.3f,\"ours_vs_mpi\":%.3f}\n",
+                       "\"mpi_busbw_gbps\":%.3f,\"ours_vs_mpi\":%.3f%s}\n",
                        op_names[op], bytes, n, b.p, runs, o * 1e6, busbw((op_kind)op, b.p, bytes, o), m * 1e6,
-                       busbw((op_kind)op, b.p, bytes, m), m / o);
+                       busbw((op_kind)op, b.p, bytes, m), m / o, hs_bench_machine());
                 /* bf16: the same element count, half the bytes */
                 printf("{\"bench\":\"collectives\",\"op\":\"%s\",\"dtype\":\"bf16\",\"bytes\":%zu,\"elements\":%zu,"
                        "\"ranks\":%d,\"runs\":%d,\"ours_us\":%.2f,\"ours_busbw_gbps\":%.3f,\"fp32_mpi_us\":%.2f,"
-                       "\"speedup_vs_fp32_mpi\":%.3f}\n",
+                       "\"speedup_vs_fp32_mpi\":%.3f%s}\n",
                        op_names[op], bytes / 2, n, b.p, runs, h * 1e6, busbw((op_kind)op, b.p, bytes / 2, h),
-                       m * 1e6, m / h);
+                       m * 1e6, m / h, hs_bench_machine());
                 fflush(stdout);
             }
         }

@@ -7,14 +7,19 @@
  * which also sets OpenBLAS's thread count. OPENBLAS_CORETYPE, when set,
  * overrides OpenBLAS's CPU detection (e.g. Haswell = AVX2 kernels on an
  * AVX-512 machine); it is echoed so runs with and without it can be told
- * apart.
+ * apart. When it is unset and OpenBLAS's own pick is weaker than the best
+ * core for this CPU, the program restarts itself with the best one
+ * (hs_blas_core_reexec; docs/training.md, "OpenBLAS cores").
  *
  * Prints one JSON line:
  *   {"bench":"gemm","M":2048,"N":2048,"K":2048,"threads":T,"gflops":G,
- *    "ms_median":t,"runs":R,"blas_core":"SkylakeX","openblas_coretype_env":"Haswell"|null}
- * where G = 2 M N K / median time over R timed runs after one warm-up run.
+ *    "ms_median":t,"runs":R,"cpu":..,"isa":..,"isa_native":..,"blas_core":"SkylakeX",
+ *    "openblas_coretype_env":"Haswell"|null,"openblas_coretype_set_by":..}
+ * where G = 2 M N K / median time over R timed runs after one warm-up run
+ * (the machine fields: bench/report.h).
  */
 #include "median.h"
+#include "report.h"
 
 #include "hyperspeed/core.h"
 
@@ -24,8 +29,9 @@
 
 enum { DIM = 2048, RUNS = 7 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv);
     const size_t n = (size_t)DIM * DIM;
     float *a = hs_alloc(n * sizeof(float));
     float *b = hs_alloc(n * sizeof(float));
@@ -56,14 +62,9 @@ int main(void)
     const double median = hs_bench_median(secs, RUNS);
     double gflops = 2.0 * DIM * DIM * DIM / median * 1e-9;
 
-    const char *coretype = getenv("OPENBLAS_CORETYPE");
     printf("{\"bench\":\"gemm\",\"M\":%d,\"N\":%d,\"K\":%d,\"threads\":%d,\"gflops\":%.1f,\"ms_median\":%.3f,"
-           "\"runs\":%d,\"blas_core\":\"%s\",\"openblas_coretype_env\":",
-           DIM, DIM, DIM, threads, gflops, median * 1e3, RUNS, openblas_get_corename());
-    if (coretype)
-        printf("\"%s\"}\n", coretype);
-    else
-        printf("null}\n");
+           "\"runs\":%d%s}\n",
+           DIM, DIM, DIM, threads, gflops, median * 1e3, RUNS, hs_bench_machine());
 
     hs_free(a);
     hs_free(b);

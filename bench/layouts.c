@@ -28,10 +28,12 @@
  * common barrier to its last step). One line per layout:
  *   {"bench":"layouts","device":"cpu","layout":"tp2","model":..,"tp":2,"pp":1,"dp":1,"sp":0,
  *    "schedule":null,"micro_batches":1,"micro_batch":8,"tok_s_median":..,"tok_s_min":..,
- *    "tok_s_max":..,"runs":5,"steps":3,"threads":1,"blas_core":..,"loss":..,"wall_s":..}
+ *    "tok_s_max":..,"runs":5,"steps":3,"threads":1,"loss":..,"wall_s":..,(machine fields)}
  *   tok_s_*        median, min and max over the runs;
  *   micro_batch    sequences per forward (dp2: per rank);
- *   blas_core      OpenBLAS's kernel core (hs_blas_core_name; OPENBLAS_CORETYPE can cap it);
+ *   machine fields cpu, isa, isa_native, blas_core (OpenBLAS's kernel core; OPENBLAS_CORETYPE
+ *                  can cap it), openblas_coretype_env, openblas_coretype_set_by: bench/report.h,
+ *                  on every line below;
  *   loss, grad_norm  the last step's loss and global gradient norm (before clipping):
  *                  every layout has run 1 + runs * steps steps on the same batch from the
  *                  same weights, so they should agree across layouts;
@@ -60,6 +62,7 @@
  *                  bubble_theory.
  */
 #include "median.h"
+#include "report.h"
 
 #include <hyperspeed.h>
 
@@ -320,14 +323,13 @@ static double bench_cpu(const bench_args *a, const layout *L)
         char b[32];
         print_layout(a, L, "cpu");
         printf(",\"tok_s_median\":%.1f,\"tok_s_min\":%.1f,\"tok_s_max\":%.1f,\"runs\":%d,\"steps\":%d,\"threads\":%d,"
-               "\"blas_core\":\"%s\",\"loss\":%s",
-               median, lo, hi, a->runs, a->steps, hs_num_threads(), hs_blas_core_name(),
-               jnum(b, sizeof b, r.loss));
+               "\"loss\":%s",
+               median, lo, hi, a->runs, a->steps, hs_num_threads(), jnum(b, sizeof b, r.loss));
         printf(",\"grad_norm\":%s", jnum(b, sizeof b, r.grad_norm));
         if (L->pp > 1)
             printf(",\"bubble\":%.4f,\"bubble_by_stage\":[%.4f,%.4f],\"bubble_theory\":%.4f", r.bubble,
                    stage_bubble[0], stage_bubble[1], r.bubble_theory);
-        printf(",\"wall_s\":%.1f}\n", wall);
+        printf(",\"wall_s\":%.1f%s}\n", wall, hs_bench_machine());
     }
     free(tok_s);
     return median;
@@ -362,7 +364,7 @@ static void bench_npu(const bench_args *a, const layout *L)
         if (L->pp > 1)
             printf(",\"sim_bubble\":%.4f,\"sim_bubble_by_stage\":[%.4f,%.4f],\"bubble_theory\":%.4f",
                    r.sim_bubble, stage_bubble[0], stage_bubble[1], r.bubble_theory);
-        printf(",\"wall_s\":%.1f}\n", total);
+        printf(",\"wall_s\":%.1f%s}\n", total, hs_bench_machine());
     }
 }
 
@@ -387,6 +389,7 @@ static hs_status parse(int argc, char **argv, bench_args *a)
 
 int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv); /* before MPI_Init: the restart keeps the process */
     setvbuf(stdout, NULL, _IOLBF, 0);
     int level, size;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &level);
@@ -411,8 +414,8 @@ int main(int argc, char **argv)
         tok_s[i] = bench_cpu(&a, &LAYOUTS[i]);
     if (world_rank == 0) {
         const double ratio = tok_s[1] / tok_s[0]; /* LAYOUTS[1] is tp2, LAYOUTS[0] dp2 */
-        printf("{\"bench\":\"layouts\",\"check\":\"tp2_vs_dp2\",\"ratio\":%.3f,\"target\":0.8,\"pass\":%s}\n", ratio,
-               ratio >= 0.8 ? "true" : "false");
+        printf("{\"bench\":\"layouts\",\"check\":\"tp2_vs_dp2\",\"ratio\":%.3f,\"target\":0.8,\"pass\":%s%s}\n",
+               ratio, ratio >= 0.8 ? "true" : "false", hs_bench_machine());
     }
     for (int i = 0; !a.skip_npu && i < N_LAYOUTS; i++)
         bench_npu(&a, &LAYOUTS[i]);

@@ -16,8 +16,11 @@
  *    "estimate_ms":..,"estimate_uncached_ms":..,"execute_over_cpu":..,"execute_over_estimate":..,"sim_ms":..}
  *   {"bench":"npu_sim","case":"llama2-7b-4layers",...,"estimate_first_step_s":..,"estimate_step_s":..,
  *    "sim_step_ms":..,"hbm_peak_gib":..}
+ * each ending with the machine fields of bench/report.h (cpu, isa,
+ * isa_native, blas_core, ...).
  * Flags: --batch --seq (gpt2-tiny, default 16 x 64) --steps (5) --warmup (1) --no-llama */
 #include "median.h"
+#include "report.h"
 
 #include <hyperspeed.h>
 
@@ -96,6 +99,7 @@ static int failed(const char *what, hs_status s)
 
 int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv);
     int B = 16, T = 64, steps = 5, warmup = 1, no_llama = 0;
     const hs_option opts[] = {
         {"batch", HS_OPT_INT, &B, "gpt2-tiny batch"},
@@ -122,9 +126,9 @@ int main(int argc, char **argv)
         return failed("gpt2-tiny", s);
     printf("{\"bench\":\"npu_sim\",\"case\":\"gpt2-tiny\",\"B\":%d,\"T\":%d,\"threads\":%d,\"cpu_ms\":%.3f,"
            "\"execute_ms\":%.3f,\"estimate_ms\":%.4f,\"estimate_uncached_ms\":%.3f,\"execute_over_cpu\":%.2f,"
-           "\"execute_over_estimate\":%.1f,\"sim_ms\":%.4f,\"steps\":%d}\n",
+           "\"execute_over_estimate\":%.1f,\"sim_ms\":%.4f,\"steps\":%d%s}\n",
            B, T, hs_num_threads(), cpu.median_s * 1e3, exe.median_s * 1e3, est.median_s * 1e3, raw.median_s * 1e3,
-           exe.median_s / cpu.median_s, exe.median_s / est.median_s, exe.sim_s * 1e3, steps);
+           exe.median_s / cpu.median_s, exe.median_s / est.median_s, exe.sim_s * 1e3, steps, hs_bench_machine());
     fflush(stdout);
     if (no_llama)
         return 0;
@@ -135,7 +139,7 @@ int main(int argc, char **argv)
     if ((s = run(&cfg, 1, 4096, 1, steps, &big)))
         return failed("llama2-7b --layers 4", s);
     printf("{\"bench\":\"npu_sim\",\"case\":\"llama2-7b-4layers\",\"B\":1,\"T\":4096,\"estimate_first_step_s\":%.3f,"
-           "\"estimate_step_s\":%.4f,\"sim_step_ms\":%.3f,\"hbm_peak_gib\":%.2f,\"steps\":%d}\n",
-           big.first_s, big.median_s, big.sim_s * 1e3, (double)big.hbm_peak / (1u << 30), steps);
+           "\"estimate_step_s\":%.4f,\"sim_step_ms\":%.3f,\"hbm_peak_gib\":%.2f,\"steps\":%d%s}\n",
+           big.first_s, big.median_s, big.sim_s * 1e3, (double)big.hbm_peak / (1u << 30), steps, hs_bench_machine());
     return 0;
 }

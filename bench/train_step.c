@@ -1,12 +1,17 @@
 /* bench/train_step: GPT-2 124M fp32 training step (forward, backward,
  * clipping, AdamW) with hyperspeed on the CPU, and in the same run the same
  * step in PyTorch (bench/train_step_torch.py) under the same OpenBLAS core
- * and thread count. One JSON line per shape:
+ * (--blas-core: the peer sets OPENBLAS_CORETYPE to this process's core
+ * before torch loads OpenBLAS) and thread count. One JSON line per shape:
  *   {"bench":"train_step","B":4,"T":64,"hs_tok_s":…,"torch_tok_s":…,"ratio":…,
- *    "hs_mfu":…,"blas_core":"…",…}
+ *    "hs_mfu":…,"torch_blas_core":"…",…,(machine fields)}
+ * with the machine fields of bench/report.h (cpu, isa, isa_native,
+ * blas_core, openblas_coretype_env, openblas_coretype_set_by) and
+ * torch_blas_core, the core the peer reported running (null without it).
  * Flags: --steps N (measured, default 5) --warmup N (default 2)
  *        --threads N --no-peer --shapes "4x64,4x256" */
 #include "median.h"
+#include "report.h"
 
 #include <hyperspeed.h>
 
@@ -66,8 +71,8 @@ static double torch_tok_s(int B, int T, int warmup, int steps, int threads, char
     snprintf(cmd, sizeof cmd,
              "OMP_WAIT_POLICY=passive MALLOC_MMAP_THRESHOLD_=17179869184 MALLOC_TRIM_THRESHOLD_=17179869184 "
              "MALLOC_TOP_PAD_=1073741824 /usr/bin/python3 %s/bench/train_step_torch.py --batch %d --seq %d "
-             "--steps %d --warmup %d --threads %d",
-             HS_SOURCE_DIR, B, T, steps, warmup, threads);
+             "--steps %d --warmup %d --threads %d --blas-core '%s'",
+             HS_SOURCE_DIR, B, T, steps, warmup, threads, hs_blas_core_name());
     FILE *p = popen(cmd, "r");
     if (!p)
         return 0;
@@ -81,8 +86,22 @@ static double torch_tok_s(int B, int T, int warmup, int steps, int threads, char
     return k ? atof(k + strlen("\"torch_tok_s\":")) : 0;
 }
 
+/* The peer's "blas_core" as a JSON value ("\"Cooperlake\"", or null). */
+static void peer_blas_core(const char *json, char *out, size_t n)
+{
+    snprintf(out, n, "null");
+    const char *k = strstr(json, "\"blas_core\": \"");
+    if (!k)
+        return;
+    k += strlen("\"blas_core\": ");
+    const char *end = strchr(k + 1, '"');
+    if (end && (size_t)(end - k) + 2 <= n)
+        snprintf(out, n, "%.*s", (int)(end - k + 1), k);
+}
+
 int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv);
     int steps = 5, warmup = 2, threads = 0, no_peer = 0;
     const char *shapes = "4x64,4x256";
     const hs_option opts[] = {
@@ -116,13 +135,20 @@ int main(int argc, char **argv)
         const double hs_tok = B * T / sec;
         char peer[4096] = "";
         const double torch_tok = no_peer ? 0 : torch_tok_s(B, T, warmup, steps, threads, peer, sizeof peer);
+        char torch_core[64];
+        peer_blas_core(peer, torch_core, sizeof torch_core);
         printf("{\"bench\":\"train_step\",\"model\":\"gpt2-124m\",\"B\":%d,\"T\":%d,\"threads\":%d,"
                "\"hs_ms_median\":%.1f,\"hs_tok_s\":%.1f,\"torch_tok_s\":%.1f,\"ratio\":%.3f,\"hs_mfu\":%.4f,"
-               "\"sgemm_peak_gflops\":%.1f,\"blas_core\":\"%s\",\"steps\":%d}\n",
+               "\"sgemm_peak_gflops\":%.1f,\"torch_blas_core\":%s,\"steps\":%d%s}\n",
                B, T, threads, sec * 1e3, hs_tok, torch_tok, torch_tok > 0 ? hs_tok / torch_tok : 0.0,
-               flops / sec / 1e9 / peak, peak, hs_blas_core_name(), steps);
+               flops / sec / 1e9 / peak, peak, torch_core, steps, hs_bench_machine());
         if (peer[0])
             fprintf(stderr, "peer: %s", peer);
+        if (strcmp(torch_core, "null") != 0 &&
+            (strlen(torch_core) != strlen(hs_blas_core_name()) + 2 ||
+             strncmp(torch_core + 1, hs_blas_core_name(), strlen(hs_blas_core_name())) != 0))
+            fprintf(stderr, "bench_train_step: PyTorch ran OpenBLAS core %s, hyperspeed %s: the ratio compares "
+                    "different sgemm kernels\n", torch_core, hs_blas_core_name());
         fflush(stdout);
         p = strchr(p, ',');
         if (p)

@@ -921,6 +921,10 @@ static int setup_and_train(run *r, int *argc, char ***argv)
 
 int main(int argc, char **argv)
 {
+    /* First: when OpenBLAS picked weak kernels for this CPU, restart with
+     * the best ones (OPENBLAS_CORETYPE); before MPI_Init, so a rank under
+     * mpirun stays the same process. */
+    hs_blas_core_reexec(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     run r = {0};
     r.a = default_args();

@@ -9,6 +9,7 @@
  * 2 a usage error. */
 #include "hyperspeed/core.h"
 #include "hyperspeed/data.h"
+#include "hyperspeed/kernels.h"
 #include "hyperspeed/options.h"
 
 #include <stdio.h>
@@ -222,6 +223,7 @@ static int dispatch(const command *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv); /* the best OpenBLAS kernels for this CPU (docs/training.md) */
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))) {
         usage(stdout, commands, N_COMMANDS);
         return 0;

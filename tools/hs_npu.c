@@ -6,6 +6,7 @@
  * Exit status: 0 success, 1 a library error (its message is printed),
  * 2 a usage error (unknown command or preset, wrong arguments). */
 #include "hyperspeed/core.h"
+#include "hyperspeed/kernels.h"
 #include "hyperspeed/npu.h"
 
 #include <stdio.h>
@@ -115,6 +116,7 @@ static int run_prof(const char *path)
 
 int main(int argc, char **argv)
 {
+    hs_blas_core_reexec(argc, argv); /* the best OpenBLAS kernels for this CPU (docs/training.md) */
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
         return 0;

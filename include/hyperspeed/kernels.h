@@ -187,6 +187,84 @@ HS_API double hs_cpu_sgemm_peak_gflops(void);
 /* Name of the OpenBLAS kernel core in use ("Haswell", "SkylakeX", ...). */
 HS_API const char *hs_blas_core_name(void);
 
+/* ---- OpenBLAS core check (src/kernels/blas_core.c) ----
+ * A DYNAMIC_ARCH OpenBLAS (Debian's) picks its kernel "core" from CPUID
+ * when it is loaded. On a CPU it does not know it can fall back to a weak
+ * one (0.3.21 runs its SSE3 "Prescott" kernels on some AVX-512 Xeons: 6x
+ * slower sgemm), and OPENBLAS_CORETYPE in the environment can cap it
+ * (Haswell = AVX2 on an AVX-512 machine). These functions judge the core
+ * against the CPU, say so, and let a program restart itself with the best
+ * core. docs/training.md, "OpenBLAS cores". */
+
+/* What the check knows about a CPU. */
+typedef enum hs_cpu_vendor { HS_CPU_VENDOR_OTHER = 0, HS_CPU_VENDOR_INTEL, HS_CPU_VENDOR_AMD } hs_cpu_vendor;
+typedef struct hs_blas_cpu {
+    hs_cpu_vendor vendor; /* cpuid vendor; Hygon counts as AMD */
+    int family;           /* cpuid display family: base + extended (6: Intel Core and Xeon;
+                             0x17 Zen 1-2, 0x19 Zen 3-4, 0x1A Zen 5) */
+    hs_isa isa;           /* the CPU's own level (hs_cpu_isa_native), never the HS_CPU_ISA cap */
+    int avx512_bf16;      /* 1: AVX512_BF16 (cpuid 7.1 EAX bit 5) with AVX-512 usable */
+} hs_blas_cpu;
+
+/* The widest vectors an OpenBLAS core's kernels use. */
+typedef enum hs_blas_level {
+    HS_BLAS_LEVEL_UNKNOWN = -1, /* a name this table does not know */
+    HS_BLAS_LEVEL_SSE = 0,      /* Prescott, Nehalem, Core2, Atom, Opteron, Barcelona, ... */
+    HS_BLAS_LEVEL_AVX,          /* Sandybridge, Bulldozer, Piledriver, Steamroller, Excavator */
+    HS_BLAS_LEVEL_AVX2,         /* Haswell, Zen */
+    HS_BLAS_LEVEL_AVX512        /* SkylakeX, Cooperlake, SapphireRapids */
+} hs_blas_level;
+
+/* A core judged against a CPU. */
+typedef struct hs_blas_core_verdict {
+    const char *current;         /* the core judged (the caller's string) */
+    hs_blas_level current_level; /* its level; HS_BLAS_LEVEL_UNKNOWN for a name not in the table */
+    const char *best;            /* best core for the CPU (static), or NULL when the CPU has no AVX2:
+                                    then no core is recommended and nothing is weaker */
+    hs_blas_level best_level;    /* best's level (HS_BLAS_LEVEL_UNKNOWN when best is NULL) */
+    int full_width;              /* 1: an AVX-512 CPU executing 512-bit FMAs at full width (Intel,
+                                    Zen 5); 0: in 256-bit halves (Zen 4) or no AVX-512 */
+    int weaker;                  /* 1: current runs sgemm markedly slower than best on this CPU */
+} hs_blas_core_verdict;
+
+/* The level of an OpenBLAS core name (case-insensitive, as OPENBLAS_CORETYPE
+ * reads it); HS_BLAS_LEVEL_UNKNOWN for NULL or a name not in the table. */
+HS_API hs_blas_level hs_blas_core_level(const char *core);
+/* "sse", "avx", "avx2", "avx512" or "unknown". */
+HS_API const char *hs_blas_level_name(hs_blas_level level);
+/* This machine's CPU, read with cpuid. */
+HS_API void hs_blas_cpu_native(hs_blas_cpu *out);
+/* Judges OpenBLAS core `core` on `cpu`. The best core: on an AVX-512 CPU
+ * Cooperlake (with AVX512_BF16) or SkylakeX, on an AVX2 CPU Zen (AMD) or
+ * Haswell, none below AVX2. `weaker` is set for an SSE or AVX core on an
+ * AVX2 or AVX-512 CPU, and for an AVX2 core on an AVX-512 CPU with
+ * full-width units; not for an AVX2 core on Zen 4 (family 0x19), where
+ * OpenBLAS's AVX2 kernels run sgemm as fast as its AVX-512 ones, nor for a
+ * name the table does not know. Pure: decides from its arguments only.
+ * HS_ERR_INVALID_ARGUMENT for a NULL cpu or out, or cpu->isa not a level. */
+HS_API hs_status hs_blas_core_judge(const hs_blas_cpu *cpu, const char *core, hs_blas_core_verdict *out);
+/* hs_blas_core_judge of this process's running core (hs_blas_core_name) on
+ * this CPU (hs_blas_cpu_native). */
+HS_API void hs_blas_core_check(hs_blas_core_verdict *out);
+/* Logs one warning (HS_LOG_WARN) when this process's OpenBLAS core is
+ * weaker than the best one for this CPU, with the OPENBLAS_CORETYPE that
+ * fixes it; only the first call in a process does anything. The library
+ * calls it when it first decides its thread count (hs_num_threads), before
+ * any kernel runs. */
+HS_API void hs_blas_core_warn_once(void);
+/* For main(argc, argv) of a program, before anything else (MPI_Init
+ * included): when OPENBLAS_CORETYPE is unset and the running core is weaker
+ * than the best one, sets OPENBLAS_CORETYPE to the best core and re-executes
+ * the program (/proc/self/exe, same argv and pid) so that OpenBLAS, which
+ * reads the variable only when it is loaded, starts with it. Returns without
+ * doing anything when the core is right, when OPENBLAS_CORETYPE is set (the
+ * user's choice; hs_blas_core_warn_once still warns), when
+ * HS_BLAS_CORE_REEXEC is set (the restarted process, or "0" from a user who
+ * wants none), or when this OpenBLAS is not a DYNAMIC_ARCH build. When the
+ * exec fails it logs a warning and returns: the program runs on with the
+ * core it has. Bundled programs (examples/, bench/, tools/) call it. */
+HS_API void hs_blas_core_reexec(int argc, char **argv);
+
 /* ---- dtype cast and fill ----
  * hs_cast: dst = src converted, fp32 -> bf16 / fp16 (round to nearest
  * even; NaN stays NaN, Inf stays Inf) or bf16 / fp16 -> fp32 (exact).

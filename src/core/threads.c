@@ -1,5 +1,6 @@
 /* Thread count shared by OpenMP kernels and OpenBLAS; wall clock. */
 #include "hyperspeed/core.h"
+#include "hyperspeed/kernels.h" /* hs_blas_core_warn_once */
 
 #include <cblas.h>
 #include <omp.h>
@@ -33,6 +34,9 @@ static int threads_from_env(void)
  * each other and halve the throughput. */
 static void apply(int n)
 {
+    /* The first decision about threads comes before any kernel runs: the
+     * one place to say, once, that OpenBLAS runs weak kernels here. */
+    hs_blas_core_warn_once();
     num_threads = n;
     omp_set_num_threads(n);
     openblas_set_num_threads(1);
