@@ -51,7 +51,7 @@ hs_status hs_npu_gm_access(const char *op, hs_npu_core *c, hs_npu_pipe p, hs_gm_
         hs_status st = hs_npu_l2_access(b->l2, b->idx, b->census, write, c->free_at[p], base, (uintptr_t)gm,
                                         rows, row_bytes, ld_bytes, &s);
         if (st != HS_OK)
-            return hs_npu_fail(c, st, "%s: L2 model out of memory", op);
+            return hs_npu_fail(c, st, "%s: %s", op, hs_last_error());
         if (b->census)
             s = (hs_npu_gm_split){bytes, 0, bytes};
     }

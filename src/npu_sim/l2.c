@@ -166,7 +166,7 @@ static void release(hs_npu_l2 *l2)
 }
 
 /* An empty line set for a new launch. */
-hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
+hs_status hs_npu_l2_lines_begin(hs_npu_l2 *l2)
 {
     release(l2);
     hs_npu_l2_repeats_forget(l2);
@@ -183,7 +183,7 @@ hs_status hs_npu_l2_begin(hs_npu_l2 *l2)
  * live lines over L2_BUCKETS slices of [0, last census cycle]; a line
  * counts in every slice its [first, last] touches (so the peak errs high
  * by at most one slice's turnover). */
-hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
+hs_status hs_npu_l2_lines_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
 {
     HS_TRY(hs_npu_l2_flush_repeats(l2));
     hs_npu_l2_repeats_forget(l2);
@@ -218,7 +218,7 @@ hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes)
 }
 
 /* Releases the line set and its pool. */
-void hs_npu_l2_free(hs_npu_l2 *l2)
+void hs_npu_l2_lines_free(hs_npu_l2 *l2)
 {
     release(l2);
     hs_npu_l2_repeats_free(l2);
@@ -324,37 +324,31 @@ static inline __attribute__((always_inline)) hs_status walk(hs_npu_l2 *l2, hs_np
  * is as cheap as the memo lookup. */
 #define REPEAT_MIN_BYTES 4096
 
-/* Splits one GM access inside the allocation at `base` into HBM and L2
- * bytes, line by line (census: records the lines). A read the block has
- * already made in this pass is answered by the memo (l2_repeat.c). */
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
-                           uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out)
+/* One GM access through the line table: the census records its lines;
+ * the timed pass adds its first reads, re-reads and write-back bytes to
+ * sums[0..2]. A read the block has already made in this pass is answered
+ * by the memo (l2_repeat.c). */
+hs_status hs_npu_l2_apply(hs_npu_l2 *l2, const hs_npu_l2_op *op, int census, double sums[3])
 {
-    *out = (hs_npu_gm_split){0, 0, 0};
     hs_npu_l2_region *r = NULL;
-    HS_TRY(region_of(l2, base, &r));
-    if (ld == row_bytes) { /* contiguous: one range */
+    HS_TRY(region_of(l2, op->base, &r));
+    int64_t rows = op->rows, row_bytes = op->row_bytes;
+    if (op->ld == row_bytes) { /* contiguous: one range */
         row_bytes *= rows;
         rows = 1;
     }
-    if (census && t >= CYC_MASK)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "NPU L2 model: a kernel running past 2^48 - 1 cycles (%llu)",
-                        (unsigned long long)t);
-    if (census && t > l2->t_max)
-        l2->t_max = t;
-    double sums[3] = {0, 0, 0}; /* first reads, re-reads, write-back */
     int repeat = 0;
-    if (!write && rows * row_bytes >= REPEAT_MIN_BYTES)
-        HS_TRY(hs_npu_l2_repeat_seen(l2, blk, census, t, base, addr, rows, row_bytes, ld, &repeat));
+    if (!op->write && rows * row_bytes >= REPEAT_MIN_BYTES)
+        HS_TRY(hs_npu_l2_repeat_seen(l2, op->blk, census, op->t, op->base, op->addr, rows, row_bytes, op->ld,
+                                     &repeat));
     if (repeat)
-        sums[1] = (double)(rows * row_bytes);
+        sums[1] += (double)(rows * row_bytes);
     else if (census)
-        HS_TRY(walk(l2, r, WALK_CENSUS, blk, write, t, t, addr - base, rows, row_bytes, ld, sums));
+        HS_TRY(walk(l2, r, WALK_CENSUS, op->blk, op->write, op->t, op->t, op->addr - op->base, rows, row_bytes,
+                    op->ld, sums));
     else
-        HS_TRY(walk(l2, r, WALK_TIMED, blk, write, t, t, addr - base, rows, row_bytes, ld, sums));
-    out->hbm = sums[0] + sums[1] * (1.0 - l2->fit);
-    out->l2 = sums[1] * l2->fit;
-    out->writeback = sums[2];
+        HS_TRY(walk(l2, r, WALK_TIMED, op->blk, op->write, op->t, op->t, op->addr - op->base, rows, row_bytes,
+                    op->ld, sums));
     return HS_OK;
 }
 

@@ -333,7 +333,7 @@ static hs_status simulate(hs_npu *d, struct hs_npu_launch_state *st, hs_npu_laun
     HS_TRY(hs_npu_l2_begin(&st->l2));
     for (int b = 0; b < block_dim; b++)
         HS_TRY(run_block(d, st, st->cores[0], kind, b, block_dim, PASS_CENSUS, rates, fn, args, NULL, NULL));
-    HS_TRY(hs_npu_l2_end_census(&st->l2, sp->l2_bytes));
+    HS_TRY(hs_npu_l2_end_census(&st->l2, sp->l2_bytes, d->mode == HS_NPU_ESTIMATE));
     hs_npu_launch_stats ls = {0};
     double flops = 0, hbm = 0, l2 = 0;
     for (int b = 0; b < block_dim; b++) {

@@ -64,9 +64,21 @@ struct hs_npu_core {
     hs_npu_track *tracks;               /* HS_PIPE_COUNT tracks while tracing, else NULL */
 };
 
-/* The L2 line records of one launch (l2.c). */
+/* One GM access as the L2 model sees it: `rows` rows of `row_bytes`
+ * bytes, `ld` bytes apart, from `addr` inside the allocation at `base`, by
+ * block `blk` at census cycle t. */
+typedef struct hs_npu_l2_op {
+    uintptr_t base, addr;
+    int64_t rows, row_bytes, ld;
+    uint64_t t;
+    int32_t blk, write;
+} hs_npu_l2_op;
+
+/* The L2 line records of one launch (l2.c), and the thread that keeps
+ * them while the kernels run (l2_pipe.c). */
 struct hs_npu_l2_region;
 struct l2_page;
+struct hs_npu_l2_pipe;
 typedef struct hs_npu_l2 {
     struct hs_npu_l2_region *regions, *last; /* allocations touched; last: the most recent */
     size_t nregions, cap_regions;
@@ -80,6 +92,7 @@ typedef struct hs_npu_l2 {
     size_t rep_cap, rep_count;
     uint64_t rep_gen;
     int rep_blk, rep_census;
+    struct hs_npu_l2_pipe *pipe; /* NULL: the accesses are applied on the calling thread */
 } hs_npu_l2;
 
 /* GM bytes of one access split by where they are served from. */
@@ -260,13 +273,30 @@ void hs_npu_vector_body(hs_npu_vbody kind, hs_npu_vop op, float s, hs_npu_local 
  * when both dtypes have the same size. */
 void hs_npu_vector_cast(uint8_t *d, hs_dtype dt, const uint8_t *x, hs_dtype xt, int64_t n);
 
-/* ---- l2.c: the L2 reuse model ---- */
+/* ---- l2_pipe.c: the L2 reuse model of a launch ---- */
 
 /* Starts a launch: an empty line table. */
 hs_status hs_npu_l2_begin(hs_npu_l2 *l2);
-/* After the census: fit = min(1, l2_bytes / peak live footprint). */
-hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
+/* After the census: fit = min(1, l2_bytes / peak live footprint). replay:
+ * the timed pass makes exactly the census's accesses (estimate mode), so
+ * the worker may compute their splits ahead. */
+hs_status hs_npu_l2_end_census(hs_npu_l2 *l2, int64_t l2_bytes, int replay);
 void hs_npu_l2_free(hs_npu_l2 *l2);
+/* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
+ * from `addr` inside the allocation at `base`, by block `blk` at cycle t:
+ * in the census it records the lines and their live range; in the timed
+ * pass it returns the bytes served by HBM and by L2. */
+hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
+                           uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
+
+/* ---- l2.c: the line table (one thread at a time) ---- */
+
+hs_status hs_npu_l2_lines_begin(hs_npu_l2 *l2);
+hs_status hs_npu_l2_lines_end_census(hs_npu_l2 *l2, int64_t l2_bytes);
+void hs_npu_l2_lines_free(hs_npu_l2 *l2);
+/* Census: records op's lines. Timed: adds its first-read, re-read and
+ * write-back bytes to sums[0..2]. */
+hs_status hs_npu_l2_apply(hs_npu_l2 *l2, const hs_npu_l2_op *op, int census, double sums[3]);
 /* l2_repeat.c: *repeat = 1 when block blk already made this read in this
  * pass (the census then keeps t for the flush); else records it. */
 hs_status hs_npu_l2_repeat_seen(hs_npu_l2 *l2, int blk, int census, uint64_t t, uintptr_t base, uintptr_t addr,
@@ -280,12 +310,6 @@ void hs_npu_l2_repeats_free(hs_npu_l2 *l2);
  * of an access whose lines the census has touched. */
 hs_status hs_npu_l2_census_span(hs_npu_l2 *l2, uintptr_t base, uintptr_t addr, int64_t rows, int64_t row_bytes,
                                 int64_t ld, uint64_t t_min, uint64_t t_max);
-/* One GM access of `rows` rows of `row_bytes` bytes, `ld` bytes apart,
- * from `addr` inside the allocation at `base`, by block `blk` at cycle t:
- * in the census it records the lines and their live range; in the timed
- * pass it returns the bytes served by HBM and by L2. */
-hs_status hs_npu_l2_access(hs_npu_l2 *l2, int blk, int census, int write, uint64_t t, uintptr_t base,
-                           uintptr_t addr, int64_t rows, int64_t row_bytes, int64_t ld, hs_npu_gm_split *out);
 
 /* ---- GM access cost (isa_move.c) ---- */
 
