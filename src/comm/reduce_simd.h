@@ -26,11 +26,13 @@ static inline void store(void *d, int acc, size_t i, hs_dtype dt, hs_vf v)
         hs_vstore_fp16((uint16_t *)d + i, v);
 }
 
-size_t HS_COMBINE_FN(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
-                     hs_dtype dt, hs_reduce_op op, int avg_p)
+/* One loop per call shape: every argument but the pointers, n and avg_p is
+ * a constant where the dispatcher below calls it, so each inlined copy has
+ * its loads, stores and operation fixed and its constants out of the loop. */
+static inline __attribute__((always_inline)) size_t combine_loop(void *dst, int dst_acc, const void *a, int a_acc,
+                                                                 const void *b, int b_acc, size_t n, hs_dtype dt,
+                                                                 hs_reduce_op op, int avg_p)
 {
-    if (dt == HS_FP32)
-        dst_acc = a_acc = b_acc = 1;
     const hs_vf divisor = hs_vset1((float)avg_p);
     size_t i = 0;
     for (; i + HS_VLANES <= n; i += HS_VLANES) {
@@ -44,4 +46,38 @@ size_t HS_COMBINE_FN(void *dst, int dst_acc, const void *a, int a_acc, const voi
         store(dst, dst_acc, i, dt, z);
     }
     return i;
+}
+
+/* A sum (or average) of 16-bit dtype dt, one copy per fp32/16-bit mix of
+ * the three operands. */
+static inline __attribute__((always_inline)) size_t sum16(void *dst, int dst_acc, const void *a, int a_acc,
+                                                          const void *b, int b_acc, size_t n, hs_dtype dt, int avg_p)
+{
+    const hs_reduce_op s = HS_REDUCE_SUM;
+    switch (dst_acc << 2 | a_acc << 1 | b_acc) {
+    case 0: return combine_loop(dst, 0, a, 0, b, 0, n, dt, s, avg_p);
+    case 1: return combine_loop(dst, 0, a, 0, b, 1, n, dt, s, avg_p);
+    case 2: return combine_loop(dst, 0, a, 1, b, 0, n, dt, s, avg_p);
+    case 3: return combine_loop(dst, 0, a, 1, b, 1, n, dt, s, avg_p);
+    case 4: return combine_loop(dst, 1, a, 0, b, 0, n, dt, s, avg_p);
+    case 5: return combine_loop(dst, 1, a, 0, b, 1, n, dt, s, avg_p);
+    case 6: return combine_loop(dst, 1, a, 1, b, 0, n, dt, s, avg_p);
+    default: return combine_loop(dst, 1, a, 1, b, 1, n, dt, s, avg_p);
+    }
+}
+
+size_t HS_COMBINE_FN(void *dst, int dst_acc, const void *a, int a_acc, const void *b, int b_acc, size_t n,
+                     hs_dtype dt, hs_reduce_op op, int avg_p)
+{
+    dst_acc = !!dst_acc;
+    a_acc = !!a_acc;
+    b_acc = !!b_acc;
+    if (op == HS_REDUCE_MAX || op == HS_REDUCE_MIN) /* rare (flags, overflow checks): one general copy */
+        return combine_loop(dst, dst_acc || dt == HS_FP32, a, a_acc || dt == HS_FP32, b, b_acc || dt == HS_FP32, n,
+                            dt, op, avg_p);
+    switch (dt) {
+    case HS_FP32: return combine_loop(dst, 1, a, 1, b, 1, n, HS_FP32, HS_REDUCE_SUM, avg_p);
+    case HS_BF16: return sum16(dst, dst_acc, a, a_acc, b, b_acc, n, HS_BF16, avg_p);
+    default: return sum16(dst, dst_acc, a, a_acc, b, b_acc, n, HS_FP16, avg_p);
+    }
 }
