@@ -40,7 +40,7 @@ typedef struct args {
     const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
     const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
-    int n_layer, n_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
+    int n_layer, n_head, n_kv_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
     int dp, verbose, tp, pp, virtual_stages, sequence_parallel;
     const char *schedule, *stage_layers;
     int64_t seed;
@@ -146,6 +146,7 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"prompt", HS_OPT_STRING, &a->prompt, "text the sample starts from"},
         {"layers", HS_OPT_INT, &a->n_layer, "override the preset's layer count (transformer blocks)"},
         {"n-head", HS_OPT_INT, &a->n_head, "override the preset's head count"},
+        {"n-kv-head", HS_OPT_INT, &a->n_kv_head, "override the preset's key/value head count (LLaMA: GQA, 1 = MQA)"},
         {"d-model", HS_OPT_INT, &a->d_model, "override the preset's width"},
         {"d-ff", HS_OPT_INT, &a->d_ff, "override the preset's MLP width"},
         {"max-seq", HS_OPT_INT, &a->max_seq, "override the preset's context length"},
@@ -167,9 +168,9 @@ static hs_status build_config(const args *a, hs_model_config *c)
     hs_status s = hs_model_config_preset(a->model, c);
     if (s)
         return s;
-    int *fields[] = {&c->n_layer, &c->n_head, &c->d_model, &c->d_ff, &c->max_seq, &c->vocab_size};
-    const int overrides[] = {a->n_layer, a->n_head, a->d_model, a->d_ff, a->max_seq, a->vocab_size};
-    for (int i = 0; i < 6; i++)
+    int *fields[] = {&c->n_layer, &c->n_head, &c->n_kv_head, &c->d_model, &c->d_ff, &c->max_seq, &c->vocab_size};
+    const int overrides[] = {a->n_layer, a->n_head, a->n_kv_head, a->d_model, a->d_ff, a->max_seq, a->vocab_size};
+    for (int i = 0; i < 7; i++)
         if (overrides[i] != 0)
             *fields[i] = overrides[i];
     return hs_model_config_validate(c);

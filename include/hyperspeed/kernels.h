@@ -63,17 +63,27 @@ HS_API hs_status hs_rmsnorm_forward(hs_tensor *out, hs_tensor *rstd, const hs_te
 HS_API hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *dout, const hs_tensor *inp,
                                      const hs_tensor *w, const hs_tensor *rstd);
 
-/* ---- causal self-attention, flash style ----
- * qkv[B,T,3*C] holds q, k, v side by side per token, each [NH,HD] with
- * C = NH*HD. out[B,T,C] = softmax(q k^T / sqrt(HD), causal) v per head,
+/* ---- causal self-attention, flash style, grouped-query ----
+ * qkv[B,T,C+2KV] holds per token the queries [NH,HD], then the keys
+ * [NKV,HD], then the values [NKV,HD]: C = NH*HD, KV = NKV*HD, n_kv_head
+ * dividing n_head. Query head h attends with key/value head
+ * h / (n_head / n_kv_head): n_kv_head = n_head is multi-head attention,
+ * 1 < n_kv_head < n_head grouped-query (GQA), 1 multi-query (MQA).
+ * out[B,T,C] = softmax(q k^T / sqrt(HD), causal) v per query head,
  * computed in key tiles with an online softmax: O(T) memory per head, never
- * a T x T matrix. lse[B,NH,T] (log-sum-exp of each query's scaled scores)
- * is saved for the backward. */
-HS_API hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head);
-/* dqkv[B,T,3C] += gradient w.r.t. q, k and v, recomputing the probabilities
- * tile by tile from q, k and lse (FlashAttention-2 backward). */
+ * a T x T matrix. lse[B,NH,T], the log-sum-exp of each query's scaled
+ * scores, is saved for the backward; it is also what merges two partial
+ * results over disjoint key ranges (out = (e^lse1 out1 + e^lse2 out2) /
+ * (e^lse1 + e^lse2)). Errors: HS_ERR_INVALID_ARGUMENT (n_head or n_kv_head
+ * < 1, n_kv_head not dividing n_head, qkv's last dim not a multiple of
+ * n_head + 2 n_kv_head), HS_ERR_SHAPE_MISMATCH, HS_ERR_DTYPE, HS_ERR_DEVICE. */
+HS_API hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head, int n_kv_head);
+/* dqkv[B,T,C+2KV] += gradient w.r.t. q, k and v (a key/value head's
+ * gradient sums over the query heads that read it), recomputing the
+ * probabilities tile by tile from q, k and lse (FlashAttention-2 backward).
+ * dqkv may be NULL (nothing to do). */
 HS_API hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs_tensor *qkv,
-                                       const hs_tensor *out, const hs_tensor *lse, int n_head);
+                                       const hs_tensor *out, const hs_tensor *lse, int n_head, int n_kv_head);
 
 /* ---- rotary position embedding (half-split / "rotate_half" pairing) ----
  * x[B,T,H,HD]: heads [0, n_rot_heads) are rotated, the rest copied. For

@@ -19,14 +19,17 @@
  *   wte [V,C]                            wte [V,C]
  *   wpe [maxT,C]                         -
  *   h.L.ln1.w, h.L.ln1.b [C]             h.L.ln1.w [C]         (RMSNorm)
- *   h.L.attn.qkv.w [3C,C], .b [3C]       h.L.attn.qkv.w [3C,C] (no bias)
+ *   h.L.attn.qkv.w [3C,C], .b [3C]       h.L.attn.qkv.w [C+2KV,C] (.b [C+2KV] with qkv_bias)
  *   h.L.attn.proj.w [C,C], .b [C]        h.L.attn.proj.w [C,C]
  *   h.L.ln2.w, h.L.ln2.b [C]             h.L.ln2.w [C]
  *   h.L.mlp.fc.w [F,C], .b [F]           h.L.mlp.fc.w [2F,C]   (rows: gate then up)
  *   h.L.mlp.proj.w [C,F], .b [C]         h.L.mlp.proj.w [C,F]
  *   lnf.w, lnf.b [C]                     lnf.w [C]
  *   (head tied to wte)                   lm_head.w [V,C]
- * The qkv output of a token is [q | k | v], each NH heads of HD = C/NH.
+ * The qkv output of a token is [q | k | v]: q has NH heads of HD = C/NH, k
+ * and v NKV heads each (KV = NKV*HD; GPT-2 always has NKV = NH). Query head
+ * h attends with key/value head h / (NH/NKV): grouped-query attention when
+ * NKV < NH, multi-query when NKV = 1.
  */
 #ifndef HYPERSPEED_MODEL_H
 #define HYPERSPEED_MODEL_H
@@ -53,30 +56,44 @@ typedef struct hs_model_config {
     int d_model;    /* C */
     int d_ff;       /* F: MLP hidden width */
     float norm_eps;
-    float rope_theta; /* LLaMA only */
+    float rope_theta; /* LLaMA only: RoPE base (10000 LLaMA-2, 500000 LLaMA-3, 1e6 Qwen2) */
     float init_std;   /* std of weight init; residual projections use init_std / sqrt(2L) */
+    int n_kv_head;    /* NKV: key/value heads, dividing n_head (LLaMA only); 0 means n_head */
+    int qkv_bias;     /* LLaMA only: 1 gives the qkv projection a bias (Qwen2), 0 none */
 } hs_model_config;
+
+/* Key/value heads of cfg: n_kv_head, or n_head when it is 0. */
+HS_API int hs_model_config_kv_heads(const hs_model_config *cfg);
 
 /* A small GPT-2 style default (the gpt2-tiny preset). */
 HS_API hs_model_config hs_model_config_default(void);
 
-/* Fills cfg from a preset name: "gpt2-tiny", "gpt2-124m", "llama-tiny",
- * "llama2-7b" (32 layers, d_model 4096, 32 heads, d_ff 11008, vocabulary
- * 32000, context 4096: 6.74 B parameters).
+/* Fills cfg from a preset name (docs/models.md lists their shapes and
+ * parameter counts): "gpt2-tiny", "gpt2-124m", "llama-tiny", "llama-tiny-gqa"
+ * (4 query heads on 2 key/value heads), "qwen2-tiny" (the same with a qkv
+ * bias and Qwen2's theta and eps), "llama2-7b", "llama2-13b",
+ * "llama2-70b" (8 key/value heads), "llama3-8b" (8 key/value heads,
+ * vocabulary 128256, theta 500000), "qwen2-7b" (4 key/value heads, qkv bias,
+ * vocabulary 152064, theta 1e6).
  * Errors: HS_ERR_NOT_FOUND naming the preset and listing the known ones. */
 HS_API hs_status hs_model_config_preset(const char *name, hs_model_config *cfg);
 
 /* Names of the presets, NULL-terminated. */
 HS_API const char *const *hs_model_preset_names(void);
 
-/* Checks sizes: all positive, n_head divides d_model, head size even for
- * RoPE, ... Errors: HS_ERR_INVALID_ARGUMENT with the offending values. */
+/* Checks sizes: all positive, n_head divides d_model, n_kv_head (when set)
+ * divides n_head, head size even for RoPE, GPT-2 without key/value groups
+ * or qkv_bias flag, ... Errors: HS_ERR_INVALID_ARGUMENT with the offending
+ * values. */
 HS_API hs_status hs_model_config_validate(const hs_model_config *cfg);
 
 /* Writes cfg as a JSON object ({"arch":"gpt2","vocab_size":256,...}) into
  * buf[size], NUL-terminated. Errors: HS_ERR_INVALID_ARGUMENT when it does
  * not fit. */
 HS_API hs_status hs_model_config_to_json(const hs_model_config *cfg, char *buf, size_t size);
+
+/* Blocks of rows a tensor's split keeps apart (hs_param_info.segments). */
+#define HS_MAX_SEGMENTS 3
 
 /* How a registered tensor is split over the tensor-parallel group. */
 typedef enum hs_split {
@@ -97,8 +114,9 @@ typedef struct hs_param_info {
     int logical_id;             /* index in the whole model's registry: the tensor's RNG stream */
     int64_t logical_shape[2];   /* the whole tensor's [rows, cols] (cols 1 for vectors; the real vocabulary) */
     hs_split split;
-    int segments;               /* HS_SPLIT_ROWS: the rows are this many equal blocks, each split over TP
+    int segments;               /* HS_SPLIT_ROWS: the rows are this many blocks, each split over TP
                                    (qkv 3: q | k | v; LLaMA's mlp.fc.w 2: gate | up), else 1 */
+    int64_t segment_rows[HS_MAX_SEGMENTS]; /* the logical rows of each block (q: C, k and v: KV each) */
     int tp_partial;             /* 1: each TP rank's backward leaves a partial sum (its sequence slice's,
                                    under sequence parallelism): hs_model_tp_reduce_grads sums them */
     int norm_owner;             /* 1: this rank counts the tensor in the global gradient norm (0 for a
@@ -228,6 +246,10 @@ HS_API const hs_param_info *hs_model_param(const hs_model *m, int i);
  * Errors: HS_ERR_INVALID_ARGUMENT (NULL, a TP rank the split has no shard
  * for). */
 HS_API hs_status hs_param_shard_copy(const hs_param_info *p, int tp_rank, float *shard, float *whole, int to_whole);
+/* Rows of row block seg of entry p (0 <= seg < p->segments): in the whole
+ * logical tensor (*whole) and in the shard (*held; a vocabulary's one block
+ * counts its padding rows). */
+HS_API void hs_param_segment_rows(const hs_param_info *p, int seg, int64_t *whole, int64_t *held);
 
 /* Registry entry by name; NULL when unknown. */
 HS_API const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name);

@@ -7,40 +7,46 @@
 #include "kernels/cpu/seq.h"
 #include "kernels/npu/npu_kernels.h"
 
-/* qkv must be [B,T,3C] on `dev` with n_head dividing C; sets B, T, C. */
-static hs_status attention_dims(const char *op, const hs_tensor *qkv, int n_head, hs_device_kind dev, int64_t *B,
-                                int64_t *T, int64_t *C)
+/* qkv must be [B,T,(n_head + 2 n_kv_head) HD] on `dev` with n_kv_head
+ * dividing n_head; sets B, T, HD. */
+static hs_status attention_dims(const char *op, const hs_tensor *qkv, int n_head, int n_kv_head, hs_device_kind dev,
+                                int64_t *B, int64_t *T, int64_t *HD)
 {
     HS_TRY(hs_check_tensor_on(op, "qkv", qkv, HS_FP32, 3, NULL, dev));
-    if (qkv->shape[2] % 3)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: qkv dim 2 is %lld, not 3*C", op, (long long)qkv->shape[2]);
+    if (n_head < 1 || n_kv_head < 1 || n_head % n_kv_head)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: n_kv_head=%d does not divide n_head=%d", op, n_kv_head, n_head);
+    const int64_t width = n_head + 2 * (int64_t)n_kv_head;
+    if (qkv->shape[2] % width)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "%s: qkv dim 2 is %lld, not (n_head + 2 n_kv_head) * head "
+                        "size with n_head=%d, n_kv_head=%d",
+                        op, (long long)qkv->shape[2], n_head, n_kv_head);
     *B = qkv->shape[0];
     *T = qkv->shape[1];
-    *C = qkv->shape[2] / 3;
-    if (n_head < 1 || *C % n_head)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: n_head=%d does not divide C=%lld", op, n_head, (long long)*C);
+    *HD = qkv->shape[2] / width;
     return HS_OK;
 }
 
-hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head)
+hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head, int n_kv_head)
 {
-    int64_t B, T, C;
+    int64_t B, T, HD;
     const hs_device_kind dev = qkv ? qkv->device : HS_DEVICE_CPU;
-    HS_TRY(attention_dims(__func__, qkv, n_head, dev, &B, &T, &C));
-    HS_TRY(hs_check_tensor_on(__func__, "out", out, HS_FP32, 3, HS_DIMS(B, T, C), dev));
+    HS_TRY(attention_dims(__func__, qkv, n_head, n_kv_head, dev, &B, &T, &HD));
+    HS_TRY(hs_check_tensor_on(__func__, "out", out, HS_FP32, 3, HS_DIMS(B, T, n_head * HD), dev));
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
     if (dev == HS_DEVICE_NPU)
-        return hs_npu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, C / n_head);
-    return hs_cpu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, C / n_head);
+        return hs_npu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
+    return hs_cpu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
 }
 
 hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs_tensor *qkv, const hs_tensor *out,
-                                const hs_tensor *lse, int n_head)
+                                const hs_tensor *lse, int n_head, int n_kv_head)
 {
-    int64_t B, T, C;
+    int64_t B, T, HD;
     const hs_device_kind dev = qkv ? qkv->device : HS_DEVICE_CPU;
-    HS_TRY(attention_dims(__func__, qkv, n_head, dev, &B, &T, &C));
-    HS_TRY(hs_check_optional_on(__func__, "dqkv", dqkv, HS_FP32, 3, HS_DIMS(B, T, 3 * C), dev));
+    HS_TRY(attention_dims(__func__, qkv, n_head, n_kv_head, dev, &B, &T, &HD));
+    const int64_t C = n_head * HD;
+    HS_TRY(hs_check_optional_on(__func__, "dqkv", dqkv, HS_FP32, 3, HS_DIMS(B, T, qkv->shape[2]), dev));
     HS_TRY(hs_check_tensor_on(__func__, "dout", dout, HS_FP32, 3, HS_DIMS(B, T, C), dev));
     HS_TRY(hs_check_tensor_on(__func__, "out", out, HS_FP32, 3, HS_DIMS(B, T, C), dev));
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
@@ -48,7 +54,7 @@ hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs
         return HS_OK;
     if (dev == HS_DEVICE_NPU)
         return hs_npu_attention_backward(dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
-                                         C / n_head);
+                                         n_kv_head, HD);
     return hs_cpu_attention_backward(dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
-                                     C / n_head);
+                                     n_kv_head, HD);
 }

@@ -9,16 +9,29 @@ typedef struct preset {
     hs_model_config cfg;
 } preset;
 
-/* init_std 0.02 and eps 1e-5 follow GPT-2; rope_theta 10000 follows LLaMA. */
+/* init_std 0.02 and eps 1e-5 follow GPT-2; rope_theta 10000 follows LLaMA.
+ * The real models' shapes are their published configurations (Hugging
+ * Face config.json: meta-llama/Llama-2-{7,13,70}b-hf,
+ * meta-llama/Meta-Llama-3-8B, Qwen/Qwen2-7B); docs/models.md lists each
+ * one's parameter count against the published one. Fields: arch, V, maxT,
+ * L, NH, C, F, eps, theta, init_std, NKV (0: NH), qkv_bias. */
 static const preset presets[] = {
-    {"gpt2-tiny", {HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f}},
-    {"gpt2-124m", {HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f}},
-    {"llama-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f}},
-    {"llama2-7b", {HS_ARCH_LLAMA, 32000, 4096, 32, 32, 4096, 11008, 1e-5f, 10000.0f, 0.02f}},
+    {"gpt2-tiny", {HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"gpt2-124m", {HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama-tiny-gqa", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 2, 0}},
+    {"qwen2-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-6f, 1000000.0f, 0.02f, 2, 1}},
+    {"llama2-7b", {HS_ARCH_LLAMA, 32000, 4096, 32, 32, 4096, 11008, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama2-13b", {HS_ARCH_LLAMA, 32000, 4096, 40, 40, 5120, 13824, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama2-70b", {HS_ARCH_LLAMA, 32000, 4096, 80, 64, 8192, 28672, 1e-5f, 10000.0f, 0.02f, 8, 0}},
+    {"llama3-8b", {HS_ARCH_LLAMA, 128256, 8192, 32, 32, 4096, 14336, 1e-5f, 500000.0f, 0.02f, 8, 0}},
+    {"qwen2-7b", {HS_ARCH_LLAMA, 152064, 32768, 28, 28, 3584, 18944, 1e-6f, 1000000.0f, 0.02f, 4, 1}},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
 hs_model_config hs_model_config_default(void) { return presets[0].cfg; }
+
+int hs_model_config_kv_heads(const hs_model_config *c) { return c && c->n_kv_head ? c->n_kv_head : c ? c->n_head : 0; }
 
 const char *const *hs_model_preset_names(void)
 {
@@ -63,6 +76,21 @@ hs_status hs_model_config_validate(const hs_model_config *c)
             return hs_error(HS_ERR_INVALID_ARGUMENT, "%s=%d: sizes must be positive", sizes[i].name, sizes[i].value);
     if (c->d_model % c->n_head != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "n_head=%d does not divide d_model=%d", c->n_head, c->d_model);
+    if (c->n_kv_head < 0 || c->qkv_bias < 0 || c->qkv_bias > 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "n_kv_head=%d must be >= 0 (0: n_head) and qkv_bias=%d 0 or 1",
+                        c->n_kv_head, c->qkv_bias);
+    if (c->n_kv_head && c->n_head % c->n_kv_head != 0)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "n_kv_head=%d does not divide n_head=%d: each key/value "
+                        "head serves an equal group of query "
+                        "heads",
+                        c->n_kv_head, c->n_head);
+    if (c->arch == HS_ARCH_GPT2 && ((c->n_kv_head && c->n_kv_head != c->n_head) || c->qkv_bias))
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "GPT-2 models have as many key/value heads as query heads "
+                        "and always a qkv bias: "
+                        "n_kv_head=%d, qkv_bias=%d apply to LLaMA-style models",
+                        c->n_kv_head, c->qkv_bias);
     if (c->arch == HS_ARCH_LLAMA && (c->d_model / c->n_head) % 2 != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "RoPE needs an even head size; d_model/n_head = %d",
                         c->d_model / c->n_head);
@@ -78,10 +106,14 @@ hs_status hs_model_config_validate(const hs_model_config *c)
 hs_status hs_model_config_to_json(const hs_model_config *c, char *buf, size_t size)
 {
     int n = snprintf(buf, size,
-                     "{\"arch\":\"%s\",\"vocab_size\":%d,\"max_seq\":%d,\"n_layer\":%d,\"n_head\":%d,"
-                     "\"d_model\":%d,\"d_ff\":%d,\"norm_eps\":%.9g,\"rope_theta\":%.9g,\"init_std\":%.9g}",
+                     "{\"arch\":\"%s\",\"vocab_size\":%d,\"max_seq\":%d,\"n_layer\":%"
+                     "d,\"n_head\":%d,"
+                     "\"d_model\":%d,\"d_ff\":%d,\"norm_eps\":%.9g,\"rope_theta\":%."
+                     "9g,\"init_std\":%.9g,"
+                     "\"n_kv_head\":%d,\"qkv_bias\":%d}",
                      c->arch == HS_ARCH_GPT2 ? "gpt2" : "llama", c->vocab_size, c->max_seq, c->n_layer, c->n_head,
-                     c->d_model, c->d_ff, (double)c->norm_eps, (double)c->rope_theta, (double)c->init_std);
+                     c->d_model, c->d_ff, (double)c->norm_eps, (double)c->rope_theta, (double)c->init_std,
+                     hs_model_config_kv_heads(c), c->qkv_bias);
     if (n < 0 || (size_t)n >= size)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "model config JSON needs %d bytes, buffer has %zu", n, size);
     return HS_OK;

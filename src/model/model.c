@@ -3,6 +3,7 @@
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "model/model_internal.h"
+#include "parallel/tp_rules.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,9 +20,13 @@ typedef struct reg_spec {
     int ndim;
     int64_t rows, cols; /* logical */
     hs_split split;
-    int segments;
-    int replicated_norm; /* a norm's weight or bias: partial under sequence parallelism */
-    int vocab;           /* rows are the vocabulary: padded to equal shards */
+    int segments;                      /* row blocks split over TP one by one: rows equally, or as
+                                          seg_rows */
+    int replicated_norm;               /* a norm's weight or bias: partial under sequence
+                                          parallelism */
+    int vocab;                         /* rows are the vocabulary: padded to equal shards */
+    int64_t seg_rows[HS_MAX_SEGMENTS]; /* unequal blocks (qkv with fewer key/value
+                                          heads); all 0: equal */
 } reg_spec;
 
 /* Registers the shard of logical tensor `logical_id` (present: held by
@@ -41,6 +46,8 @@ static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
     p->logical_shape[1] = r->ndim > 1 ? r->cols : 1;
     p->split = m->tp > 1 ? r->split : HS_SPLIT_NONE;
     p->segments = p->split == HS_SPLIT_ROWS ? r->segments : 1;
+    for (int k = 0; k < p->segments; k++)
+        p->segment_rows[k] = p->segments == 1 ? r->rows : r->seg_rows[0] ? r->seg_rows[k] : r->rows / r->segments;
     p->shape[0] = r->rows;
     p->shape[1] = p->logical_shape[1];
     if (p->split == HS_SPLIT_ROWS)
@@ -63,15 +70,16 @@ static void build_registry(hs_model *m)
 {
     const hs_model_config *c = &m->cfg;
     const int64_t C = c->d_model, F = c->d_ff, V = c->vocab_size;
+    const int64_t KV = (int64_t)hs_model_config_kv_heads(c) * (C / c->n_head), QKV = C + 2 * KV;
     const int gpt2 = c->arch == HS_ARCH_GPT2, emb = m->has_embedding, head = m->has_head;
     int id = 0;
-    const reg_spec wte = {"wte", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1};
+    const reg_spec wte = {"wte", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1, {0}};
     m->wte = reg_add(m, id++, emb || (head && gpt2), &wte);
     if (m->wte >= 0 && !emb) { /* the tied head's copy on the last stage */
         m->params[m->wte].tied_copy = 1;
         m->params[m->wte].norm_owner = 0;
     }
-    const reg_spec wpe = {"wpe", 2, c->max_seq, C, HS_SPLIT_NONE, 1, 0, 0};
+    const reg_spec wpe = {"wpe", 2, c->max_seq, C, HS_SPLIT_NONE, 1, 0, 0, {0}};
     m->wpe = gpt2 ? reg_add(m, id++, emb, &wpe) : -1;
     for (int l = 0; l < c->n_layer; l++) {
         const int here = l >= m->first_layer && l < m->first_layer + m->n_layer;
@@ -83,23 +91,24 @@ static void build_registry(hs_model *m)
             snprintf(n[k], NAME_LEN, "h.%d.%s", l, what[k]);
         const int64_t FC = gpt2 ? F : 2 * F;
         const reg_spec spec[12] = {
-            {n[0], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},          {n[1], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},
-            {n[2], 2, 3 * C, C, HS_SPLIT_ROWS, 3, 0, 0},      {n[3], 1, 3 * C, 1, HS_SPLIT_ROWS, 3, 0, 0},
-            {n[4], 2, C, C, HS_SPLIT_COLS, 1, 0, 0},          {n[5], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0},
-            {n[6], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},          {n[7], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0},
-            {n[8], 2, FC, C, HS_SPLIT_ROWS, gpt2 ? 1 : 2, 0, 0}, {n[9], 1, F, 1, HS_SPLIT_ROWS, 1, 0, 0},
-            {n[10], 2, C, F, HS_SPLIT_COLS, 1, 0, 0},         {n[11], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0}};
+            {n[0], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},          {n[1], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},
+            {n[2], 2, QKV, C, HS_SPLIT_ROWS, 3, 0, 0, {C, KV, KV}}, {n[3], 1, QKV, 1, HS_SPLIT_ROWS, 3, 0, 0, {C, KV, KV}},
+            {n[4], 2, C, C, HS_SPLIT_COLS, 1, 0, 0, {0}},          {n[5], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0, {0}},
+            {n[6], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},          {n[7], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},
+            {n[8], 2, FC, C, HS_SPLIT_ROWS, gpt2 ? 1 : 2, 0, 0, {0}}, {n[9], 1, F, 1, HS_SPLIT_ROWS, 1, 0, 0, {0}},
+            {n[10], 2, C, F, HS_SPLIT_COLS, 1, 0, 0, {0}},         {n[11], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0, {0}}};
         int idx[12];
         for (int k = 0; k < 12; k++) {
-            const int has = gpt2 || (k % 2 == 0); /* LLaMA: no biases */
+            const int has = gpt2 || k % 2 == 0 || (k == 3 && c->qkv_bias); /* LLaMA: no biases but qkv's */
             idx[k] = has ? reg_add(m, id++, here, &spec[k]) : -1;
         }
         if (b)
             *b = (block_params){idx[0], idx[1], idx[2], idx[3], idx[4], idx[5],
                                 idx[6], idx[7], idx[8], idx[9], idx[10], idx[11]};
     }
-    const reg_spec lnf_w = {"lnf.w", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0}, lnf_b = {"lnf.b", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0};
-    const reg_spec lm = {"lm_head.w", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1};
+    const reg_spec lnf_w = {"lnf.w", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}};
+    const reg_spec lnf_b = {"lnf.b", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}};
+    const reg_spec lm = {"lm_head.w", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1, {0}};
     m->lnf_w = reg_add(m, id++, head, &lnf_w);
     m->lnf_b = gpt2 ? reg_add(m, id++, head, &lnf_b) : -1;
     m->lm_head = gpt2 ? -1 : reg_add(m, id++, head, &lm);
@@ -126,6 +135,7 @@ static float *takef(arena_cursor *a, size_t n) { return take(a, n * sizeof(float
 /* Sizes of the arena's buffers (see block_acts). */
 typedef struct arena_dims {
     size_t N, Ns, C, Cl, Fl, FCl, NHl, Vh, cs;
+    size_t QKVl; /* the rank's qkv row: Cl + 2 KV / tp */
     int lp;      /* 16-bit compute */
     int own_c;   /* the norms' matmul inputs need buffers of their own (16-bit or gathered) */
 } arena_dims;
@@ -141,6 +151,7 @@ static arena_dims dims_of(const hs_model *m)
     d.Fl = (size_t)c->d_ff / (size_t)m->tp;
     d.FCl = c->arch == HS_ARCH_GPT2 ? d.Fl : 2 * d.Fl;
     d.NHl = (size_t)c->n_head / (size_t)m->tp;
+    d.QKVl = d.Cl + 2 * (size_t)hs_model_config_kv_heads(c) * (d.C / (size_t)c->n_head) / (size_t)m->tp;
     d.Vh = (size_t)m->head_vocab;
     d.cs = hs_dtype_size(m->compute);
     d.lp = m->compute != HS_FP32;
@@ -158,7 +169,7 @@ static void plan_set(hs_model *m, act_set *s, const arena_dims *d, float *x32, a
         b->ln1 = d->own_c ? x32 : takef(a, d->Ns * d->C);
         b->ln1_mean = takef(a, d->Ns);
         b->ln1_rstd = takef(a, d->Ns);
-        b->qkv = takef(a, d->N * 3 * d->Cl);
+        b->qkv = takef(a, d->N * d->QKVl);
         b->att = takef(a, d->N * d->Cl);
         b->att_lse = takef(a, d->N * d->NHl);
         b->res1 = takef(a, d->Ns * d->C);
@@ -201,7 +212,7 @@ static void plan_arena(hs_model *m, arena_cursor *a)
     m->g.dln = takef(a, d.Ns * d.C);
     m->g.dfull = tp ? takef(a, d.N * d.C) : NULL;
     m->g.datt = takef(a, d.N * d.Cl);
-    m->g.dqkv = takef(a, d.N * 3 * d.Cl);
+    m->g.dqkv = takef(a, d.N * d.QKVl);
     m->g.dfc = takef(a, d.N * d.FCl);
     m->g.dfc_act = takef(a, d.N * d.Fl);
 }
@@ -231,17 +242,15 @@ static hs_status check_shard(const hs_model_config *c, hs_model_shard *s, int se
     if (s->tp < 1 || s->tp_rank < 0 || s->tp_rank >= s->tp)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: tp=%d must be >= 1 and tp_rank=%d in 0..tp-1", s->tp,
                         s->tp_rank);
-    if (c->n_head % s->tp != 0 || c->d_ff % s->tp != 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "tp=%d must divide n_head=%d and d_ff=%d: attention is split by heads and the MLP by its "
-                        "hidden width",
-                        s->tp, c->n_head, c->d_ff);
+    HS_TRY(hs_tp_check_heads(c, s->tp));
     if (s->tp_comm && hs_comm_size(s->tp_comm) != s->tp)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "shard: tp=%d but the TP group has %d ranks", s->tp,
                         hs_comm_size(s->tp_comm));
     if (s->sequence_parallel && (s->tp < 2 || seq % s->tp != 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "sequence parallelism needs tp >= 2 (tp=%d) and seq a multiple of tp (seq=%d)", s->tp, seq);
+                        "sequence parallelism needs tp >= 2 (tp=%d) and seq a "
+                        "multiple of tp (seq=%d)",
+                        s->tp, seq);
     const int64_t padded = ((int64_t)c->vocab_size + s->tp - 1) / s->tp * s->tp;
     if ((int64_t)c->vocab_size <= padded - padded / s->tp)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "vocab_size=%d is too small for tp=%d: every shard needs a real id",
@@ -507,14 +516,26 @@ static hs_status shard_runs(const hs_param_info *p, int tp_rank, run_fn fn, void
             HS_TRY(fn(ctx, i * cl, i * cols + tp_rank * cl, cl));
         return HS_OK;
     }
-    const int64_t R = p->logical_shape[0] / p->segments, Rl = p->shape[0] / p->segments, start = tp_rank * Rl;
-    const int64_t valid = R - start < Rl ? R - start : Rl;
+    int64_t whole0 = 0, held0 = 0; /* the segment's first row: logical, in the shard */
     for (int seg = 0; seg < p->segments; seg++) {
-        HS_TRY(fn(ctx, seg * Rl * cols, (seg * R + start) * cols, valid * cols));
+        int64_t R, Rl;
+        hs_param_segment_rows(p, seg, &R, &Rl);
+        const int64_t start = tp_rank * Rl, valid = R - start < Rl ? R - start : Rl;
+        HS_TRY(fn(ctx, held0 * cols, (whole0 + start) * cols, valid * cols));
         if (valid < Rl)
-            HS_TRY(fn(ctx, (seg * Rl + valid) * cols, -1, (Rl - valid) * cols));
+            HS_TRY(fn(ctx, (held0 + valid) * cols, -1, (Rl - valid) * cols));
+        whole0 += R;
+        held0 += Rl;
     }
     return HS_OK;
+}
+
+void hs_param_segment_rows(const hs_param_info *p, int seg, int64_t *whole, int64_t *held)
+{
+    *whole = p->segment_rows[seg];
+    /* one segment: the shard's rows, padding included (the vocabulary);
+     * several: each divides over TP as the whole does */
+    *held = p->segments == 1 ? p->shape[0] : p->segment_rows[seg] / (p->logical_shape[0] / p->shape[0]);
 }
 
 /* hs_model_init's run: N(0, std^2) values of the logical elements, zero
@@ -558,8 +579,9 @@ hs_status hs_param_shard_copy(const hs_param_info *p, int tp_rank, float *shard,
 {
     if (!p || !shard || !whole)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_param_shard_copy: NULL argument");
-    const int64_t per = p->split == HS_SPLIT_ROWS ? p->shape[0] / p->segments : p->shape[1];
-    const int64_t whole_n = p->split == HS_SPLIT_ROWS ? p->logical_shape[0] / p->segments : p->logical_shape[1];
+    int64_t per = p->shape[1], whole_n = p->logical_shape[1];
+    if (p->split == HS_SPLIT_ROWS)
+        hs_param_segment_rows(p, 0, &whole_n, &per);
     if (tp_rank < 0 || (p->split != HS_SPLIT_NONE && tp_rank * per >= whole_n))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_param_shard_copy: %s has no shard of TP rank %d", p->name,
                         tp_rank);
@@ -663,7 +685,8 @@ double hs_model_flops_per_step(const hs_model *m, int B, int T)
     const double C = c->d_model, F = c->d_ff, L = m->n_layer, tp = m->tp;
     const double fc_out = c->arch == HS_ARCH_GPT2 ? F : 2 * F;
     const double head = m->has_head ? (double)m->head_vocab * C : 0;
-    double matmul_params = L * (3 * C * C + C * C + fc_out * C + F * C) / tp + head;
+    const double qkv_rows = C + 2.0 * hs_model_config_kv_heads(c) * (C / c->n_head);
+    double matmul_params = L * (qkv_rows * C + C * C + fc_out * C + F * C) / tp + head;
     double tokens = (double)B * T;
     return 6.0 * matmul_params * tokens + 6.0 * L * (double)B * T * T * C / tp;
 }

@@ -24,7 +24,7 @@ typedef struct block_params {
  * later). */
 typedef struct block_acts {
     float *ln1, *ln1_mean, *ln1_rstd; /* [Ns,C], [Ns], [Ns] (mean unused by RMSNorm) */
-    float *qkv;                       /* [N,3Cl] = [q | k | v] of the rank's heads; after RoPE for LLaMA */
+    float *qkv;                       /* [N,QKVl] = [q | k | v] of the rank's heads; after RoPE for LLaMA */
     float *att, *att_lse;             /* [N,Cl], [B,NHl,T] */
     float *res1;                      /* [Ns,C] block input + attention branch */
     float *ln2, *ln2_mean, *ln2_rstd; /* [Ns,C], [Ns], [Ns] */
@@ -61,7 +61,7 @@ typedef struct grad_scratch {
     float *dln;     /* [Ns,C] gradient of a norm's output */
     float *dfull;   /* [N,C] tp > 1: the whole sequences' gradient (gathered, or a partial sum) */
     float *datt;    /* [N,Cl] */
-    float *dqkv;    /* [N,3Cl] */
+    float *dqkv;    /* [N,QKVl] */
     float *dfc;     /* [N,Fl] or [N,2Fl] */
     float *dfc_act; /* [N,Fl] */
 } grad_scratch;

@@ -244,19 +244,20 @@ static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
     const block_acts *a = &m->cur->acts[l];
     const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = c->d_model;
     const int64_t Cl = C / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
+    const int64_t NKV = hs_model_config_kv_heads(c) / m->tp, HD = C / c->n_head;
     const int gpt2 = c->arch == HS_ARCH_GPT2;
 
     HS_TRY(norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, Ns));
     HS_TRY(tp_enter(m, a->ln1_c, a->ln1, B, T));
     HS_TRY(linear_forward(m, a->qkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * Cl));
-    if (!gpt2) {
-        hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, 3 * NH, c->d_model / c->n_head));
-        HS_TRY(hs_rope_forward(&heads, &heads, (int)(2 * NH), c->rope_theta));
+    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, (NH + 2 * NKV) * HD));
+    if (!gpt2) { /* q and k heads rotate, v heads do not */
+        hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, NH + 2 * NKV, HD));
+        HS_TRY(hs_rope_forward(&heads, &heads, (int)(NH + NKV), c->rope_theta));
     }
     hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
     hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
-    HS_TRY(hs_attention_forward(&att, &lse, &qkv, (int)NH));
+    HS_TRY(hs_attention_forward(&att, &lse, &qkv, (int)NH, (int)NKV));
     HS_TRY(to_compute(m, a->att_c, a->att, N * Cl));
     HS_TRY(linear_forward(m, row_out(m, a->res1), a->att_c, p->proj_w, row_bias(m, p->proj_b), N));
     HS_TRY(tp_exit(m, a->res1, B, T));
@@ -291,6 +292,7 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
     const grad_scratch *g = &m->g;
     const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N);
     const int64_t Cl = c->d_model / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
+    const int64_t NKV = hs_model_config_kv_heads(c) / m->tp, HD = c->d_model / c->n_head, QKV = (NH + 2 * NKV) * HD;
     const int gpt2 = c->arch == HS_ARCH_GPT2;
     float *dy;
 
@@ -319,16 +321,16 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
     HS_TRY(tp_exit_backward(m, g->dres, B, T, &dy));
     HS_TRY(linear_backward(m, g->datt, dy, a->att_c, p->proj_w, p->proj_b, N));
     HS_TRY(grads_ready(m, p->proj_w));
-    hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, 3 * Cl));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, 3 * Cl));
+    hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, QKV));
+    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, QKV));
     hs_tensor datt = hs_model_on_device(m, hs_view3(g->datt, HS_FP32, B, T, Cl));
     hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
     hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
-    HS_TRY(zero(m, g->dqkv, N * 3 * Cl));
-    HS_TRY(hs_attention_backward(&dqkv, &datt, &qkv, &att, &lse, (int)NH));
+    HS_TRY(zero(m, g->dqkv, N * QKV));
+    HS_TRY(hs_attention_backward(&dqkv, &datt, &qkv, &att, &lse, (int)NH, (int)NKV));
     if (!gpt2) {
-        hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, 3 * NH, c->d_model / c->n_head));
-        HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(2 * NH), c->rope_theta));
+        hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, NH + 2 * NKV, HD));
+        HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(NH + NKV), c->rope_theta));
     }
     HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
     HS_TRY(grads_ready(m, p->qkv_w));
@@ -480,8 +482,9 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
                         m->max_B, m->max_T);
     if (m->sp && T % m->tp != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "sequence parallelism: T=%d is not a multiple of tp=%d (each rank holds T / tp positions)", T,
-                        m->tp);
+                        "sequence parallelism: T=%d is not a multiple of tp=%d "
+                        "(each rank holds T / tp positions)",
+                        T, m->tp);
     if (m->tp > 1 && !m->shard.tp_comm)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "a tp=%d shard runs with its TP group: shard.tp_comm is NULL",
                         m->tp);
@@ -564,8 +567,8 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     if (m->has_head && !s->have_targets)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward needs a preceding forward with targets");
     if (!m->has_head && (!dout || s->B == 0))
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "the backward of a chunk without the head needs a forward and dL/d(output)");
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "the backward of a chunk without the head needs a forward "
+                                                 "and dL/d(output)");
     hs_model_use_device(m);
     m->ready_end = m->n_params;
     if (m->has_head) {
@@ -587,8 +590,8 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
 hs_status hs_model_backward(hs_model *m, float loss_scale)
 {
     if (m && !m->has_head)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "hs_model_backward: this chunk has no head (use hs_model_backward_stage with dL/d(output))");
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward: this chunk has no head (use "
+                                                 "hs_model_backward_stage with dL/d(output))");
     return hs_model_backward_stage(m, NULL, loss_scale);
 }
 
@@ -603,8 +606,8 @@ hs_status hs_model_stage_input(hs_model *m, float **input)
 hs_status hs_model_stage_output(hs_model *m, const float **out)
 {
     if (!m || !out || m->has_head || m->cur->B == 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "hs_model_stage_output: only a chunk without the head has an output, after a forward");
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_stage_output: only a chunk without the head has "
+                                                 "an output, after a forward");
     *out = m->cur->acts[m->n_layer - 1].res2;
     return HS_OK;
 }
@@ -612,8 +615,8 @@ hs_status hs_model_stage_output(hs_model *m, const float **out)
 hs_status hs_model_stage_input_grad(hs_model *m, const float **grad)
 {
     if (!m || !grad || m->has_embedding)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "hs_model_stage_input_grad: the chunk with the embedding has no input gradient");
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_stage_input_grad: the chunk with the embedding "
+                                                 "has no input gradient");
     *grad = m->g.dres;
     return HS_OK;
 }
@@ -669,8 +672,8 @@ hs_status hs_model_logits(hs_model *m, hs_tensor *out)
     if (!m || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_logits: model and out must not be NULL");
     if (!m->has_head || m->cur->B == 0 || m->cur->logits_are_grads)
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "no logits: run a forward of the chunk with the head first (a backward overwrites them)");
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "no logits: run a forward of the chunk with the head first "
+                                                 "(a backward overwrites them)");
     *out = hs_model_on_device(m, hs_view3(m->cur->logits, HS_FP32, m->cur->B, m->cur->T, m->head_vocab));
     return HS_OK;
 }

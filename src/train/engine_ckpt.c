@@ -12,7 +12,20 @@
 static const char *const kinds[3] = {"param", "adam_m", "adam_v"};
 
 /* A shard's description as int64s, sent to rank 0 ahead of its values. */
-enum { D_ID, D_NDIM, D_LROWS, D_LCOLS, D_SPLIT, D_SEGMENTS, D_ROWS, D_COLS, D_TP_RANK, D_NAME, D_LEN = D_NAME + 6 };
+enum {
+    D_ID,
+    D_NDIM,
+    D_LROWS,
+    D_LCOLS,
+    D_SPLIT,
+    D_SEGMENTS,
+    D_SEG_ROWS,
+    D_ROWS = D_SEG_ROWS + HS_MAX_SEGMENTS,
+    D_COLS,
+    D_TP_RANK,
+    D_NAME,
+    D_LEN = D_NAME + 6
+};
 #define NAME_BYTES (6 * (int)sizeof(int64_t))
 
 static void describe(const hs_param_info *p, int tp_rank, int64_t *d)
@@ -24,6 +37,8 @@ static void describe(const hs_param_info *p, int tp_rank, int64_t *d)
     d[D_LCOLS] = p->logical_shape[1];
     d[D_SPLIT] = p->split;
     d[D_SEGMENTS] = p->segments;
+    for (int k = 0; k < p->segments; k++)
+        d[D_SEG_ROWS + k] = p->segment_rows[k];
     d[D_ROWS] = p->shape[0];
     d[D_COLS] = p->shape[1];
     d[D_TP_RANK] = tp_rank;
@@ -42,6 +57,8 @@ static hs_param_info info_of(const int64_t *d)
     p.logical_shape[1] = d[D_LCOLS];
     p.split = (hs_split)d[D_SPLIT];
     p.segments = (int)d[D_SEGMENTS];
+    for (int k = 0; k < p.segments && k < HS_MAX_SEGMENTS; k++)
+        p.segment_rows[k] = d[D_SEG_ROWS + k];
     p.shape[0] = d[D_ROWS];
     p.shape[1] = d[D_COLS];
     p.numel = d[D_ROWS] * d[D_COLS];

@@ -17,13 +17,14 @@ fail() {
 # values NAME FILE: the NAME field of each record of a metrics file
 values() { grep -o "\"$1\":[^,}]*" "$2" | cut -d: -f2; }
 
-# compare WHAT ONE.jsonl MANY.jsonl FIELDS [TOL]: each step's fields (10
-# records; val_loss: 1) agree within TOL relative (default 1e-5)
+# compare WHAT ONE.jsonl MANY.jsonl FIELDS [TOL] [STEPS]: each step's fields
+# (STEPS records, default 10; val_loss: 1) agree within TOL relative
+# (default 1e-5)
 compare() {
-  local what=$1 one=$2 many=$3 tol=${5:-1e-5}
+  local what=$1 one=$2 many=$3 tol=${5:-1e-5} steps=${6:-10}
   for f in $4; do
     paste <(values $f "$one") <(values $f "$many") >"$tmp/pairs"
-    [ "$(wc -l <"$tmp/pairs")" -eq "$([ $f = val_loss ] && echo 1 || echo 10)" ] ||
+    [ "$(wc -l <"$tmp/pairs")" -eq "$([ $f = val_loss ] && echo 1 || echo "$steps")" ] ||
       { fail "$what: $f records: $(cat "$tmp/pairs")"; continue; }
     awk -v what="$what $f" -v tol="$tol" '{ d = $1 - $2; if (d < 0) d = -d; if (!(d <= tol * $1)) { print what " record " NR ": 1 rank " $1 ", layout " $2; bad = 1 } }
          END { exit bad }' "$tmp/pairs" >&2 || fail "$what: $f differs"

@@ -10,12 +10,17 @@ follows include/hyperspeed/kernels.h op by op, in fp32:
   GPT-2 style: x = wte[tok] + wpe[t]; per block
       x += proj(attn(LayerNorm1(x))); x += mlp(LayerNorm2(x)),
       mlp(u) = proj(gelu_tanh(fc(u))); logits = LayerNorm_f(x) @ wte^T (tied).
-  LLaMA style: x = wte[tok]; RMSNorm instead of LayerNorm, no biases, RoPE
-      ("rotate_half" pairing (i, i + HD/2), angle t * theta^(-2i/HD)) on q
-      and k, SwiGLU MLP with fc rows [gate (F) ; up (F)], untied lm_head.w.
+  LLaMA style: x = wte[tok]; RMSNorm instead of LayerNorm, no biases (but
+      the qkv bias when "qkv_bias" is 1, as Qwen2), RoPE ("rotate_half"
+      pairing (i, i + HD/2), angle t * theta^(-2i/HD)) on q and k, SwiGLU MLP
+      with fc rows [gate (F) ; up (F)], untied lm_head.w. Grouped-query
+      attention: qkv rows are [q (NH heads) ; k (NKV heads) ; v (NKV heads)]
+      and query head h reads key/value head h // (NH // NKV).
 
 Attention is written out (q k^T / sqrt(HD), causal mask, softmax, @ v)
-rather than calling F.scaled_dot_product_attention, which torch 1.13 lacks.
+rather than calling F.scaled_dot_product_attention, which torch 1.13 lacks
+(nor has it grouped-query attention: the key/value heads are repeated to
+the query heads, repeat_interleave, before the product).
 
 load_safetensors() is a dependency-free numpy reader of the safetensors
 format (the file format hyperspeed's dumps and checkpoints use).
@@ -44,6 +49,8 @@ _ST_DTYPES = {
 }
 
 CONFIG_KEYS = ("arch", "vocab_size", "max_seq", "n_layer", "n_head", "d_model", "d_ff", "norm_eps", "rope_theta")
+# Keys a config may leave out (older dumps): their values then.
+CONFIG_OPTIONAL = {"n_kv_head": None, "qkv_bias": 0}
 
 
 def load_safetensors(path):
@@ -142,20 +149,28 @@ class _Attention(nn.Module):
         C = cfg["d_model"]
         bias = cfg["arch"] == "gpt2"
         self.n_head = cfg["n_head"]
+        self.n_kv_head = cfg.get("n_kv_head") or cfg["n_head"]
         self.rope_theta = cfg["rope_theta"] if cfg["arch"] == "llama" else None
-        self.qkv = _Linear(C, 3 * C, bias)
+        KV = self.n_kv_head * (C // self.n_head)
+        self.qkv = _Linear(C, C + 2 * KV, bias or bool(cfg.get("qkv_bias", 0)))
         self.proj = _Linear(C, C, bias)
 
     def forward(self, x):
         B, T, C = x.shape
-        NH = self.n_head
+        NH, NKV = self.n_head, self.n_kv_head
         HD = C // NH
-        # qkv per token is [q | k | v], each NH heads of HD.
-        q, k, v = self.qkv(x).view(B, T, 3, NH, HD).permute(2, 0, 3, 1, 4).unbind(0)
+        # qkv per token is [q | k | v]: NH query heads, then NKV key and NKV value heads.
+        q, k, v = self.qkv(x).split([C, NKV * HD, NKV * HD], dim=-1)
+        q = q.view(B, T, NH, HD).transpose(1, 2)
+        k = k.view(B, T, NKV, HD).transpose(1, 2)
+        v = v.view(B, T, NKV, HD).transpose(1, 2)
         if self.rope_theta is not None:
             cos, sin = rope_tables(T, HD, self.rope_theta)
             q = apply_rope(q, cos, sin)
             k = apply_rope(k, cos, sin)
+        if NKV != NH:  # each key/value head serves NH // NKV consecutive query heads
+            k = k.repeat_interleave(NH // NKV, dim=1)
+            v = v.repeat_interleave(NH // NKV, dim=1)
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(HD))
         future = torch.ones(T, T, dtype=torch.bool).triu(1)
         att = att.masked_fill(future, float("-inf")).softmax(dim=-1)
@@ -213,6 +228,9 @@ class HsModel(nn.Module):
             raise ValueError(f"unknown arch {cfg['arch']!r}: expected 'gpt2' or 'llama'")
         if cfg["d_model"] % cfg["n_head"] != 0:
             raise ValueError(f"n_head={cfg['n_head']} does not divide d_model={cfg['d_model']}")
+        cfg = {**CONFIG_OPTIONAL, **cfg}
+        if cfg["n_kv_head"] and cfg["n_head"] % cfg["n_kv_head"] != 0:
+            raise ValueError(f"n_kv_head={cfg['n_kv_head']} does not divide n_head={cfg['n_head']}")
         self.cfg = dict(cfg)
         V, C = cfg["vocab_size"], cfg["d_model"]
         self.gpt2 = cfg["arch"] == "gpt2"

@@ -65,6 +65,20 @@ static void test_bad_configs(void **state)
     c.n_head = 2; /* head size 3: RoPE needs even */
     assert_int_equal(hs_model_config_validate(&c), HS_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(hs_last_error(), "even"));
+    c = micro(HS_ARCH_LLAMA);
+    c.n_head = 4;
+    c.n_kv_head = 3; /* 3 key/value heads cannot serve 4 query heads equally */
+    assert_int_equal(hs_model_config_validate(&c), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "n_kv_head=3 does not divide n_head=4"));
+    c.n_kv_head = -1;
+    assert_int_equal(hs_model_config_validate(&c), HS_ERR_INVALID_ARGUMENT);
+    c = micro(HS_ARCH_GPT2);
+    c.n_kv_head = 1; /* GPT-2 has no key/value groups */
+    assert_int_equal(hs_model_config_validate(&c), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "apply to LLaMA-style models"));
+    c = micro(HS_ARCH_GPT2);
+    c.n_kv_head = 2; /* = n_head: plain multi-head, fine */
+    assert_int_equal(hs_model_config_validate(&c), HS_OK);
 
     hs_model *m = (hs_model *)1;
     c = micro(HS_ARCH_GPT2);
@@ -96,9 +110,15 @@ static void test_gpt2_124m_param_count(void **state)
 
 /* Whole-model check: the analytic gradient of the mean loss against
  * central differences of the fp32 forward, on a sample of parameters. */
-static void whole_model_gradcheck(hs_arch arch)
+static void whole_model_gradcheck(hs_arch arch, int n_kv_head, int qkv_bias)
 {
     hs_model_config c = micro(arch);
+    if (n_kv_head) {
+        c.n_head = 4;
+        c.d_model = 16; /* head size 4 */
+        c.n_kv_head = n_kv_head;
+        c.qkv_bias = qkv_bias;
+    }
     const int B = 2, T = 6;
     hs_model *m;
     assert_int_equal(hs_model_new(&c, B, T, &m), HS_OK);
@@ -134,8 +154,36 @@ static void whole_model_gradcheck(hs_arch arch)
     hs_model_free(m);
 }
 
-static void test_gradcheck_gpt2(void **state) { (void)state; whole_model_gradcheck(HS_ARCH_GPT2); }
-static void test_gradcheck_llama(void **state) { (void)state; whole_model_gradcheck(HS_ARCH_LLAMA); }
+static void test_gradcheck_gpt2(void **state) { (void)state; whole_model_gradcheck(HS_ARCH_GPT2, 0, 0); }
+static void test_gradcheck_llama(void **state) { (void)state; whole_model_gradcheck(HS_ARCH_LLAMA, 0, 0); }
+/* Grouped-query attention (4 query heads on 2, then on 1 key/value head)
+ * with a qkv bias: the whole model's gradient through the shared heads. */
+static void test_gradcheck_gqa(void **state)
+{
+    (void)state;
+    whole_model_gradcheck(HS_ARCH_LLAMA, 2, 1);
+    whole_model_gradcheck(HS_ARCH_LLAMA, 1, 0);
+}
+
+/* The real presets' parameter counts equal the published ones (Hugging
+ * Face model cards / safetensors index totals), counted without allocating. */
+static void test_real_preset_param_counts(void **state)
+{
+    (void)state;
+    const struct {
+        const char *name;
+        long long params;
+    } want[] = {{"llama2-7b", 6738415616LL}, {"llama2-13b", 13015864320LL}, {"llama2-70b", 68976648192LL},
+                {"llama3-8b", 8030261248LL}, {"qwen2-7b", 7615616512LL}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        hs_model_config c;
+        hs_model_memory mm;
+        assert_int_equal(hs_model_config_preset(want[i].name, &c), HS_OK);
+        assert_int_equal(hs_model_memory_plan(&c, 1, 16, NULL, &mm), HS_OK);
+        if (mm.params != want[i].params)
+            fail_msg("%s: %lld parameters, published %lld", want[i].name, (long long)mm.params, want[i].params);
+    }
+}
 
 static void test_forward_errors_and_activations(void **state)
 {
@@ -195,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_gpt2_124m_param_count),
         cmocka_unit_test(test_gradcheck_gpt2),
         cmocka_unit_test(test_gradcheck_llama),
+        cmocka_unit_test(test_gradcheck_gqa),
+        cmocka_unit_test(test_real_preset_param_counts),
         cmocka_unit_test(test_forward_errors_and_activations),
         cmocka_unit_test(test_generate),
     };

@@ -48,9 +48,19 @@ static void batch(int32_t *x, int32_t *y, int V, int step)
     }
 }
 
-static hs_model *model_on(hs_arch arch, hs_device_kind dev, hs_npu *npu, hs_dtype compute)
+/* LLaMA-style micro model with grouped-query attention (4 query heads on
+ * 2 key/value heads) and a qkv bias. */
+static hs_model_config micro_gqa(void)
 {
-    const hs_model_config c = micro(arch);
+    hs_model_config c = micro(HS_ARCH_LLAMA);
+    c.n_head = 4;
+    c.n_kv_head = 2;
+    c.qkv_bias = 1;
+    return c;
+}
+
+static hs_model *model_on(hs_model_config c, hs_device_kind dev, hs_npu *npu, hs_dtype compute)
+{
     hs_model_options o = hs_model_options_default();
     o.device = dev;
     o.npu = npu;
@@ -124,7 +134,8 @@ static void test_bad_options(void **state)
 /* bf16 compute on the CPU follows fp32, and learns. */
 static void bf16_follows_fp32(hs_arch arch)
 {
-    hs_model *m32 = model_on(arch, HS_DEVICE_CPU, NULL, HS_FP32), *m16 = model_on(arch, HS_DEVICE_CPU, NULL, HS_BF16);
+    hs_model *m32 = model_on(micro(arch), HS_DEVICE_CPU, NULL, HS_FP32);
+    hs_model *m16 = model_on(micro(arch), HS_DEVICE_CPU, NULL, HS_BF16);
     assert_int_equal(hs_model_compute_dtype(m16), HS_BF16);
     hs_optimizer *o32 = optimizer(m32), *o16 = optimizer(m16);
     int32_t x[N], y[N];
@@ -168,7 +179,7 @@ static void test_cpu_bf16_llama(void **state)
 static void test_sync_weights(void **state)
 {
     (void)state;
-    hs_model *m = model_on(HS_ARCH_GPT2, HS_DEVICE_CPU, NULL, HS_BF16);
+    hs_model *m = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_CPU, NULL, HS_BF16);
     int32_t x[N], y[N];
     batch(x, y, 32, 0);
     float l0, l1, l2;
@@ -199,11 +210,11 @@ static double rel_l2(const float *a, const float *b, int64_t n)
 /* NPU (execute) against CPU bf16: loss and gradient of one forward and
  * backward, then 8 training steps; the estimate-mode twin takes the same
  * simulated time and HBM and reports NaN. */
-static void npu_agrees(hs_arch arch)
+static void npu_agrees(hs_model_config cfg)
 {
     hs_npu *dx = npu_new(HS_NPU_EXECUTE), *ds = npu_new(HS_NPU_ESTIMATE);
-    hs_model *mc = model_on(arch, HS_DEVICE_CPU, NULL, HS_BF16);
-    hs_model *mx = model_on(arch, HS_DEVICE_NPU, dx, HS_BF16), *ms = model_on(arch, HS_DEVICE_NPU, ds, HS_BF16);
+    hs_model *mc = model_on(cfg, HS_DEVICE_CPU, NULL, HS_BF16);
+    hs_model *mx = model_on(cfg, HS_DEVICE_NPU, dx, HS_BF16), *ms = model_on(cfg, HS_DEVICE_NPU, ds, HS_BF16);
     assert_int_equal(hs_model_device(mx), HS_DEVICE_NPU);
     assert_ptr_equal(hs_model_npu(mx), dx);
     const int64_t n = hs_model_num_params(mc);
@@ -280,13 +291,19 @@ static void npu_agrees(hs_arch arch)
 static void test_npu_gpt2(void **state)
 {
     (void)state;
-    npu_agrees(HS_ARCH_GPT2);
+    npu_agrees(micro(HS_ARCH_GPT2));
 }
 
 static void test_npu_llama(void **state)
 {
     (void)state;
-    npu_agrees(HS_ARCH_LLAMA);
+    npu_agrees(micro(HS_ARCH_LLAMA));
+}
+
+static void test_npu_gqa(void **state)
+{
+    (void)state;
+    npu_agrees(micro_gqa());
 }
 
 /* Views, bad tokens, generation and checkpoints of an NPU model. */
@@ -294,9 +311,9 @@ static void test_npu_io(void **state)
 {
     (void)state;
     hs_npu *dx = npu_new(HS_NPU_EXECUTE), *ds = npu_new(HS_NPU_ESTIMATE);
-    hs_model *mc = model_on(HS_ARCH_GPT2, HS_DEVICE_CPU, NULL, HS_BF16);
-    hs_model *mx = model_on(HS_ARCH_GPT2, HS_DEVICE_NPU, dx, HS_BF16);
-    hs_model *ms = model_on(HS_ARCH_GPT2, HS_DEVICE_NPU, ds, HS_BF16);
+    hs_model *mc = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_CPU, NULL, HS_BF16);
+    hs_model *mx = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_NPU, dx, HS_BF16);
+    hs_model *ms = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_NPU, ds, HS_BF16);
     int32_t x[N], y[N];
     batch(x, y, 32, 0);
 
@@ -342,7 +359,7 @@ static void test_npu_io(void **state)
     assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, host, hs_model_params(mx), (size_t)n * sizeof(float)), HS_OK);
     assert_memory_equal(host, hs_model_params(mc), (size_t)n * sizeof(float));
     /* and back onto a fresh NPU model */
-    hs_model *my = model_on(HS_ARCH_GPT2, HS_DEVICE_NPU, dx, HS_BF16);
+    hs_model *my = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_NPU, dx, HS_BF16);
     hs_optimizer *oy = optimizer(my);
     assert_int_equal(hs_train_load(dir, my, oy, &back), HS_OK);
     float lx, ly;
@@ -379,7 +396,7 @@ static void test_memory_plan(void **state)
     o.compute = HS_BF16;
     hs_model_memory mm;
     assert_int_equal(hs_model_memory_plan(&c, B, T, &o, &mm), HS_OK);
-    hs_model *m = model_on(HS_ARCH_LLAMA, HS_DEVICE_NPU, d, HS_BF16);
+    hs_model *m = model_on(micro(HS_ARCH_LLAMA), HS_DEVICE_NPU, d, HS_BF16);
     hs_optimizer *opt = optimizer(m);
     assert_int_equal(mm.params, hs_model_num_params(m));
     const size_t n = (size_t)mm.params, planned = mm.weights + mm.gradients + mm.optimizer + mm.activations;
@@ -407,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_options),  cmocka_unit_test(test_cpu_bf16_gpt2), cmocka_unit_test(test_cpu_bf16_llama),
         cmocka_unit_test(test_sync_weights), cmocka_unit_test(test_npu_gpt2),      cmocka_unit_test(test_npu_llama),
+        cmocka_unit_test(test_npu_gqa),
         cmocka_unit_test(test_npu_io),       cmocka_unit_test(test_memory_plan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,19 +49,36 @@ static float slice_at(const hs_param_info *s, const float *whole, int tp_rank, i
         return whole[i * cols + tp_rank * s->shape[1] + j];
     if (s->split == HS_SPLIT_NONE)
         return whole[i * cols + j];
-    const int64_t R = s->logical_shape[0] / s->segments, Rl = s->shape[0] / s->segments;
-    const int64_t seg = i / Rl, row = tp_rank * Rl + i % Rl;
-    if (row >= R) {
-        *pad = 1;
-        return 0;
+    /* row blocks (qkv: q | k | v, unequal with fewer key/value heads), each
+     * split over TP; one block may end in padding rows (the vocabulary) */
+    int64_t whole0 = 0, held0 = 0, sum = 0;
+    for (int k = 0; k < s->segments; k++)
+        sum += s->segment_rows[k];
+    assert_int_equal(sum, s->logical_shape[0]);
+    for (int k = 0; k < s->segments; k++) {
+        const int64_t R = s->segment_rows[k];
+        const int64_t Rl = s->segments == 1 ? s->shape[0] : R * s->shape[0] / s->logical_shape[0];
+        if (i < held0 + Rl) {
+            const int64_t row = tp_rank * Rl + (i - held0);
+            if (row >= R) {
+                *pad = 1;
+                return 0;
+            }
+            return whole[(whole0 + row) * cols + j];
+        }
+        whole0 += R;
+        held0 += Rl;
     }
-    return whole[(seg * R + row) * cols + j];
+    fail_msg("%s: row %lld beyond its blocks", s->name, (long long)i);
+    return 0;
 }
 
 /* Every tensor of every shard equals its slice of the whole model's. */
-static void check_slices(hs_arch arch, int vocab, int tp)
+static void check_slices(hs_arch arch, int vocab, int tp, int n_kv_head, int qkv_bias)
 {
-    const hs_model_config c = small(arch, vocab);
+    hs_model_config c = small(arch, vocab);
+    c.n_kv_head = n_kv_head;
+    c.qkv_bias = qkv_bias;
     hs_model *whole = build(&c, 1, 0, 0, 0);
     for (int r = 0; r < tp; r++) {
         hs_model *m = build(&c, tp, r, 0, 0);
@@ -103,15 +120,38 @@ static void check_slices(hs_arch arch, int vocab, int tp)
 static void test_tp_slices_gpt2(void **state)
 {
     (void)state;
-    check_slices(HS_ARCH_GPT2, 20, 2);
-    check_slices(HS_ARCH_GPT2, 20, 3); /* 20 ids over 3 shards: padded to 21 */
+    check_slices(HS_ARCH_GPT2, 20, 2, 0, 0);
+    check_slices(HS_ARCH_GPT2, 20, 3, 0, 0); /* 20 ids over 3 shards: padded to 21 */
 }
 
 static void test_tp_slices_llama(void **state)
 {
     (void)state;
-    check_slices(HS_ARCH_LLAMA, 20, 2);
-    check_slices(HS_ARCH_LLAMA, 19, 3);
+    check_slices(HS_ARCH_LLAMA, 20, 2, 0, 0);
+    check_slices(HS_ARCH_LLAMA, 19, 3, 0, 0);
+}
+
+/* Grouped-query attention: qkv's blocks are q (6 heads) and k, v (2 or 3
+ * heads each), each split over TP; the qkv bias (Qwen2) the same way. */
+static void test_tp_slices_gqa(void **state)
+{
+    (void)state;
+    check_slices(HS_ARCH_LLAMA, 20, 2, 2, 1);
+    check_slices(HS_ARCH_LLAMA, 19, 3, 3, 0);
+    check_slices(HS_ARCH_LLAMA, 20, 1, 1, 1);
+    hs_model_config c = small(HS_ARCH_LLAMA, 20);
+    c.n_kv_head = 2;
+    c.qkv_bias = 1;
+    hs_model *m = build(&c, 2, 1, 0, 0);
+    const hs_param_info *w = hs_model_param_by_name(m, "h.1.attn.qkv.w"),
+                        *b = hs_model_param_by_name(m, "h.1.attn.qkv.b");
+    assert_non_null(w);
+    assert_non_null(b);
+    assert_int_equal(w->logical_shape[0], 12 + 2 * 4); /* C + 2 KV, KV = 2 heads of 2 */
+    assert_int_equal(w->shape[0], 10);
+    assert_int_equal(b->shape[0], 10);
+    assert_int_equal(w->segment_rows[1], 4);
+    hs_model_free(m);
 }
 
 static void test_sequence_parallel_flags(void **state)
@@ -223,7 +263,7 @@ static void test_bad_shards(void **state)
         int tp, rank, sp, first, n, slots;
         const char *phrase;
     } bad[] = {
-        {4, 0, 0, 0, 0, 1, "tp=4 must divide n_head=6"},
+        {4, 0, 0, 0, 0, 1, "tp=4 does not divide n_head=6"},
         {2, 2, 0, 0, 0, 1, "tp_rank=2 in 0..tp-1"},
         {1, 0, 1, 0, 0, 1, "sequence parallelism needs tp >= 2"},
         {1, 0, 0, 1, 2, 1, "layers 1 .. 2 are not a range of the model's 2"},
@@ -245,6 +285,21 @@ static void test_bad_shards(void **state)
     }
 }
 
+/* tp=3 over 2 key/value heads: refused, naming the tp values that work. */
+static void test_bad_gqa_shard(void **state)
+{
+    (void)state;
+    hs_model_config c = small(HS_ARCH_LLAMA, 20);
+    c.n_kv_head = 2;
+    hs_model_options o = hs_model_options_default();
+    o.shard.tp = 3;
+    hs_model *m = NULL;
+    assert_int_equal(hs_model_new_ex(&c, 2, 8, &o, &m), HS_ERR_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_non_null(strstr(hs_last_error(), "tp=3 does not divide n_kv_head=2"));
+    assert_non_null(strstr(hs_last_error(), "tp in {1, 2} would do"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_sequence_parallel_flags), cmocka_unit_test(test_pipeline_chunks),
         cmocka_unit_test(test_chunk_matches_whole),  cmocka_unit_test(test_shard_copy_errors),
         cmocka_unit_test(test_bad_shards),
+        cmocka_unit_test(test_tp_slices_gqa),
+        cmocka_unit_test(test_bad_gqa_shard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@
 #define U_BF16 (1.0 / 256.0)
 
 typedef struct shape {
-    int B, T, NH, HD;
+    int B, T, NH, NKV, HD;
 } shape;
 
 static hs_tensor t3(void *data, hs_device_kind dev, int64_t a, int64_t b, int64_t c)
@@ -47,27 +47,29 @@ static hs_tensor t3(void *data, hs_device_kind dev, int64_t a, int64_t b, int64_
 /* Inputs and CPU results of one problem. */
 typedef struct problem {
     shape s;
-    size_t n, nl; /* B*T*C, B*NH*T */
+    int64_t ld;       /* qkv's row: C + 2KV */
+    size_t n, nq, nl; /* B*T*C, B*T*ld, B*NH*T */
     float *qkv, *dout, *dqkv0, *out, *lse, *dqkv;
 } problem;
 
 static problem make_problem(shape s, uint64_t seed)
 {
-    problem p = {.s = s};
+    problem p = {.s = s, .ld = (int64_t)(s.NH + 2 * s.NKV) * s.HD};
     p.n = (size_t)s.B * s.T * s.NH * s.HD;
+    p.nq = (size_t)s.B * s.T * p.ld;
     p.nl = (size_t)s.B * s.NH * s.T;
-    p.qkv = fz(3 * p.n), p.dout = fz(p.n), p.dqkv0 = fz(3 * p.n);
-    p.out = fz(p.n), p.lse = fz(p.nl), p.dqkv = fz(3 * p.n);
-    gc_fill(p.qkv, NULL, 3 * p.n, 1.0, seed);
+    p.qkv = fz(p.nq), p.dout = fz(p.n), p.dqkv0 = fz(p.nq);
+    p.out = fz(p.n), p.lse = fz(p.nl), p.dqkv = fz(p.nq);
+    gc_fill(p.qkv, NULL, p.nq, 1.0, seed);
     gc_fill(p.dout, NULL, p.n, 1.0, seed + 1);
-    gc_fill(p.dqkv0, NULL, 3 * p.n, 1.0, seed + 2);
-    memcpy(p.dqkv, p.dqkv0, 3 * p.n * sizeof(float));
+    gc_fill(p.dqkv0, NULL, p.nq, 1.0, seed + 2);
+    memcpy(p.dqkv, p.dqkv0, p.nq * sizeof(float));
     const int64_t C = (int64_t)s.NH * s.HD;
-    hs_tensor qkv = t3(p.qkv, HS_DEVICE_CPU, s.B, s.T, 3 * C), out = t3(p.out, HS_DEVICE_CPU, s.B, s.T, C);
+    hs_tensor qkv = t3(p.qkv, HS_DEVICE_CPU, s.B, s.T, p.ld), out = t3(p.out, HS_DEVICE_CPU, s.B, s.T, C);
     hs_tensor lse = t3(p.lse, HS_DEVICE_CPU, s.B, s.NH, s.T), dout = t3(p.dout, HS_DEVICE_CPU, s.B, s.T, C);
-    hs_tensor dqkv = t3(p.dqkv, HS_DEVICE_CPU, s.B, s.T, 3 * C);
-    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, s.NH), HS_OK);
-    assert_int_equal(hs_attention_backward(&dqkv, &dout, &qkv, &out, &lse, s.NH), HS_OK);
+    hs_tensor dqkv = t3(p.dqkv, HS_DEVICE_CPU, s.B, s.T, p.ld);
+    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, s.NH, s.NKV), HS_OK);
+    assert_int_equal(hs_attention_backward(&dqkv, &dout, &qkv, &out, &lse, s.NH, s.NKV), HS_OK);
     return p;
 }
 
@@ -95,15 +97,15 @@ static cost npu_forward(hs_npu *d, const problem *p, float *out, float *lse)
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
     hs_npu_set_current(d, NULL);
-    float *dq = npu_up(d, p->qkv, 3 * p->n), *dout = npu_up(d, NULL, p->n), *dl = npu_up(d, NULL, p->nl);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, 3 * C), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
+    float *dq = npu_up(d, p->qkv, p->nq), *dout = npu_up(d, NULL, p->n), *dl = npu_up(d, NULL, p->nl);
+    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, p->ld), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
     hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
     const double t0 = clock_of(d);
-    assert_int_equal(hs_attention_forward(&o, &l, &qkv, s.NH), HS_OK);
+    assert_int_equal(hs_attention_forward(&o, &l, &qkv, s.NH, s.NKV), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
     npu_down(d, out, dout, p->n);
     npu_down(d, lse, dl, p->nl);
-    npu_down(d, NULL, dq, 3 * p->n);
+    npu_down(d, NULL, dq, p->nq);
     return c;
 }
 
@@ -114,16 +116,16 @@ static cost npu_backward(hs_npu *d, const problem *p, float *dqkv)
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
     hs_npu_set_current(d, NULL);
-    float *dq = npu_up(d, p->qkv, 3 * p->n), *dg = npu_up(d, p->dqkv0, 3 * p->n), *ddo = npu_up(d, p->dout, p->n);
+    float *dq = npu_up(d, p->qkv, p->nq), *dg = npu_up(d, p->dqkv0, p->nq), *ddo = npu_up(d, p->dout, p->n);
     float *dout = npu_up(d, p->out, p->n), *dl = npu_up(d, p->lse, p->nl);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, 3 * C), g = t3(dg, HS_DEVICE_NPU, s.B, s.T, 3 * C);
+    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, p->ld), g = t3(dg, HS_DEVICE_NPU, s.B, s.T, p->ld);
     hs_tensor dO = t3(ddo, HS_DEVICE_NPU, s.B, s.T, C), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
     hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
     const double t0 = clock_of(d);
-    assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &o, &l, s.NH), HS_OK);
+    assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &o, &l, s.NH, s.NKV), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
-    npu_down(d, dqkv, dg, 3 * p->n);
-    npu_down(d, NULL, dq, 3 * p->n);
+    npu_down(d, dqkv, dg, p->nq);
+    npu_down(d, NULL, dq, p->nq);
     npu_down(d, NULL, ddo, p->n);
     npu_down(d, NULL, dout, p->n);
     npu_down(d, NULL, dl, p->nl);
@@ -137,11 +139,19 @@ typedef struct bounds {
     double *dq, *dk, *dv; /* [T*HD] sums of absolute values */
 } bounds;
 
-/* Element (t, d) of part (0 q, 1 k, 2 v) of head h, batch b in qkv. */
+/* Index of element (t, d) of part (0 q, 1 k, 2 v) of query head h (for k
+ * and v: of the key/value head h reads), batch b in qkv. */
+static size_t at_index(const problem *p, int part, int b, int h, int t, int d)
+{
+    const size_t C = (size_t)p->s.NH * p->s.HD, KV = (size_t)p->s.NKV * p->s.HD;
+    const size_t col =
+        part == 0 ? (size_t)h * p->s.HD : C + (part - 1) * KV + (size_t)(h / (p->s.NH / p->s.NKV)) * p->s.HD;
+    return ((size_t)b * p->s.T + t) * (size_t)p->ld + col + d;
+}
+
 static double at(const problem *p, const float *qkv, int part, int b, int h, int t, int d)
 {
-    const size_t C = (size_t)p->s.NH * p->s.HD;
-    return qkv[((size_t)b * p->s.T + t) * 3 * C + part * C + (size_t)h * p->s.HD + d];
+    return qkv[at_index(p, part, b, h, t, d)];
 }
 
 /* Element (t, d) of head h, batch b of a [B,T,C] tensor. */
@@ -209,46 +219,67 @@ static void note(worst *w, double got, double ref, double tol)
 static void report(const problem *p, const worst *w)
 {
     if (getenv("HS_TEST_VERBOSE") || !(w->ratio <= 1))
-        fprintf(stderr, "B%d T%d NH%d HD%d %s: worst error %.3g of the bound (npu %.9g, cpu %.9g)\n", p->s.B, p->s.T,
-                p->s.NH, p->s.HD, w->what, w->ratio, w->got, w->ref);
+        fprintf(stderr,
+                "B%d T%d NH%d NKV%d HD%d %s: worst error %.3g of the bound (npu "
+                "%.9g, cpu %.9g)\n",
+                p->s.B, p->s.T, p->s.NH, p->s.NKV, p->s.HD, w->what, w->ratio, w->got, w->ref);
     assert_true(w->ratio <= 1);
 }
 
-/* NPU out, lse and dqkv of p against the CPU's within the bounds. */
+/* kappa of the gradient bounds for the largest eps of a head or group. */
+static double kappa_of(double eps)
+{
+    const double eta = expm1(eps);
+    return (eta + 4.1 * U_BF16) * (1 + eta) + 1e-5;
+}
+
+/* NPU out, lse and dqkv of p against the CPU's within the bounds: out, lse
+ * and dq per query head; dk and dv per key/value head, whose bounds sum
+ * over the query heads of its group (with the group's largest eps). */
 static void check_case(hs_npu *d, shape s, uint64_t seed)
 {
     problem p = make_problem(s, seed);
-    float *out = fz(p.n), *lse = fz(p.nl), *dqkv = fz(3 * p.n);
+    float *out = fz(p.n), *lse = fz(p.nl), *dqkv = fz(p.nq);
     npu_forward(d, &p, out, lse);
     npu_backward(d, &p, dqkv);
-    const int T = s.T, HD = s.HD;
+    const int T = s.T, HD = s.HD, rep = s.NH / s.NKV;
     const size_t C = (size_t)s.NH * HD;
     bounds bd = {calloc(T, 8), calloc(T, 8), dz((size_t)T * HD), dz((size_t)T * HD), dz((size_t)T * HD)};
     worst wo = {"out", 0, 0, 0}, wl = {"lse", 0, 0, 0}, wg[3] = {{"dq", 0, 0, 0}, {"dk", 0, 0, 0}, {"dv", 0, 0, 0}};
     for (int b = 0; b < s.B; b++)
-        for (int h = 0; h < s.NH; h++) {
-            memset(bd.dq, 0, sizeof(double) * T * HD);
+        for (int g = 0; g < s.NKV; g++) {
             memset(bd.dk, 0, sizeof(double) * T * HD);
             memset(bd.dv, 0, sizeof(double) * T * HD);
-            head_bounds(&p, b, h, &bd);
-            double eps = 0;
-            for (int r = 0; r < T; r++)
-                eps = fmax(eps, bd.eps[r]);
-            const double eta = expm1(eps), kappa = (eta + 4.1 * U_BF16) * (1 + eta) + 1e-5;
-            for (int r = 0; r < T; r++) {
-                const size_t li = ((size_t)b * s.NH + h) * T + r;
-                note(&wl, lse[li], p.lse[li], bd.eps[r] + 1e-5 * (1 + fabs(p.lse[li])));
-                for (int dd = 0; dd < HD; dd++) {
-                    const size_t oi = ((size_t)b * T + r) * C + (size_t)h * HD + dd;
-                    note(&wo, out[oi], p.out[oi], bd.vmax[r] * (2 * U_BF16 + expm1(2 * bd.eps[r]) + 1e-5));
-                    const double *absum[3] = {bd.dq, bd.dk, bd.dv};
-                    for (int part = 0; part < 3; part++) {
-                        const size_t gi = ((size_t)b * T + r) * 3 * C + part * C + (size_t)h * HD + dd;
-                        const double tol = kappa * absum[part][r * HD + dd] + ldexp(fabs(p.dqkv[gi]), -23) + 1e-30;
-                        note(&wg[part], dqkv[gi], p.dqkv[gi], tol);
+            double group_eps = 0;
+            for (int h = g * rep; h < (g + 1) * rep; h++) {
+                memset(bd.dq, 0, sizeof(double) * T * HD);
+                head_bounds(&p, b, h, &bd);
+                double eps = 0;
+                for (int r = 0; r < T; r++)
+                    eps = fmax(eps, bd.eps[r]);
+                group_eps = fmax(group_eps, eps);
+                const double kappa = kappa_of(eps);
+                for (int r = 0; r < T; r++) {
+                    const size_t li = ((size_t)b * s.NH + h) * T + r;
+                    note(&wl, lse[li], p.lse[li], bd.eps[r] + 1e-5 * (1 + fabs(p.lse[li])));
+                    for (int dd = 0; dd < HD; dd++) {
+                        const size_t oi = ((size_t)b * T + r) * C + (size_t)h * HD + dd;
+                        note(&wo, out[oi], p.out[oi], bd.vmax[r] * (2 * U_BF16 + expm1(2 * bd.eps[r]) + 1e-5));
+                        const size_t gi = at_index(&p, 0, b, h, r, dd);
+                        note(&wg[0], dqkv[gi], p.dqkv[gi],
+                             kappa * bd.dq[r * HD + dd] + ldexp(fabs(p.dqkv[gi]), -23) + 1e-30);
                     }
                 }
             }
+            const double kappa = kappa_of(group_eps);
+            const double *absum[3] = {NULL, bd.dk, bd.dv};
+            for (int r = 0; r < T; r++)
+                for (int dd = 0; dd < HD; dd++)
+                    for (int part = 1; part < 3; part++) {
+                        const size_t gi = at_index(&p, part, b, g * rep, r, dd);
+                        const double tol = kappa * absum[part][r * HD + dd] + ldexp(fabs(p.dqkv[gi]), -23) + 1e-30;
+                        note(&wg[part], dqkv[gi], p.dqkv[gi], tol);
+                    }
         }
     report(&p, &wo);
     report(&p, &wl);
@@ -267,13 +298,16 @@ static void test_against_cpu(void **state)
 {
     (void)state;
     hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
-    const shape shapes[] = {{2, 1, 2, 16}, {2, 5, 3, 32}, {2, 33, 2, 64}, {2, 70, 3, 16},
-                            {1, 200, 2, 32}, {1, 300, 1, 24}};
+    const shape shapes[] = {{2, 1, 2, 2, 16}, {2, 5, 3, 3, 32}, {2, 33, 2, 2, 64}, {2, 70, 3, 3, 16},
+                            {1, 200, 2, 2, 32}, {1, 300, 1, 1, 24},
+                            /* grouped-query and multi-query */
+                            {2, 70, 4, 2, 16}, {1, 200, 6, 2, 32}, {1, 150, 4, 1, 24}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
         check_case(d, shapes[i], 10 + i);
     hs_npu_free(d);
     d = npu_make("910A", HS_NPU_EXECUTE);
-    check_case(d, (shape){1, 150, 2, 32}, 30);
+    check_case(d, (shape){1, 150, 2, 2, 32}, 30);
+    check_case(d, (shape){1, 150, 4, 2, 32}, 31);
     hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
@@ -283,7 +317,7 @@ static void test_estimate_equals_execute(void **state)
 {
     (void)state;
     hs_npu *x = npu_make("test", HS_NPU_EXECUTE), *e = npu_make("test", HS_NPU_ESTIMATE);
-    const shape shapes[] = {{2, 5, 3, 32}, {1, 300, 2, 64}};
+    const shape shapes[] = {{2, 5, 3, 3, 32}, {1, 300, 2, 2, 64}, {1, 300, 4, 2, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         problem p = make_problem(shapes[i], 40 + i);
         const cost fx = npu_forward(x, &p, NULL, NULL), fe = npu_forward(e, &p, NULL, NULL);
@@ -312,21 +346,21 @@ static void test_errors(void **state)
     hs_tensor lse = t3(dl, HS_DEVICE_NPU, B, NH, T), g = t3(dg, HS_DEVICE_NPU, B, T, 3 * C);
     hs_tensor cpu_out = t3(host, HS_DEVICE_CPU, B, T, C), cpu_lse = t3(lhost, HS_DEVICE_CPU, B, NH, T);
     hs_tensor cpu_qkv = t3(host, HS_DEVICE_CPU, B, T, 3 * C);
-    EXPECT_ERR(hs_attention_forward(&cpu_out, &lse, &qkv, NH), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_attention_forward(&out, &cpu_lse, &qkv, NH), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_attention_forward(&out, &lse, &cpu_qkv, NH), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_attention_backward(&g, &cpu_out, &qkv, &out, &lse, NH), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_attention_backward(&cpu_qkv, &out, &qkv, &out, &lse, NH), HS_ERR_DEVICE);
-    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH), HS_OK);
-    assert_int_equal(hs_attention_backward(&g, &out, &qkv, &out, &lse, NH), HS_OK);
+    EXPECT_ERR(hs_attention_forward(&cpu_out, &lse, &qkv, NH, NH), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_attention_forward(&out, &cpu_lse, &qkv, NH, NH), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_attention_forward(&out, &lse, &cpu_qkv, NH, NH), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_attention_backward(&g, &cpu_out, &qkv, &out, &lse, NH, NH), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_attention_backward(&cpu_qkv, &out, &qkv, &out, &lse, NH, NH), HS_ERR_DEVICE);
+    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH, NH), HS_OK);
+    assert_int_equal(hs_attention_backward(&g, &out, &qkv, &out, &lse, NH, NH), HS_OK);
     const int BIG = 192; /* one head of 192: beyond the NPU tiles */
     float *bq = npu_up(d, NULL, 3 * T * BIG), *bo = npu_up(d, NULL, T * BIG), *bl = npu_up(d, NULL, T);
     hs_tensor big_qkv = t3(bq, HS_DEVICE_NPU, B, T, 3 * BIG), big_out = t3(bo, HS_DEVICE_NPU, B, T, BIG);
     hs_tensor big_lse = t3(bl, HS_DEVICE_NPU, B, 1, T);
-    EXPECT_ERR(hs_attention_forward(&big_out, &big_lse, &big_qkv, 1), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_attention_forward(&big_out, &big_lse, &big_qkv, 1, 1), HS_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(hs_last_error(), "head size 192"));
     hs_npu_set_current(NULL, NULL);
-    EXPECT_ERR(hs_attention_forward(&out, &lse, &qkv, NH), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_attention_forward(&out, &lse, &qkv, NH, NH), HS_ERR_DEVICE);
     assert_non_null(strstr(hs_last_error(), "no current NPU"));
     hs_npu_free(d);
 }
@@ -354,11 +388,11 @@ static timing llama_attention(const hs_npu_spec *sp, int bwd)
     hs_tensor dO = t3(ddo, HS_DEVICE_NPU, B, T, C);
     timing t = {.ideal_s = 4.0 * B * NH * (double)T * T * HD / 2 / hs_npu_peak_flops(sp, HS_BF16)};
     const double t0 = clock_of(d);
-    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH), HS_OK);
+    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH, NH), HS_OK);
     const double t1 = clock_of(d);
     t.fwd = hs_npu_last_launch(d);
     if (bwd)
-        assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &out, &lse, NH), HS_OK);
+        assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &out, &lse, NH, NH), HS_OK);
     t.fwd_s = t1 - t0;
     t.bwd_s = clock_of(d) - t1;
     hs_npu_set_current(NULL, NULL);

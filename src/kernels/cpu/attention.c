@@ -2,8 +2,11 @@
  * scores are made and consumed one (query tile, key tile) block at a time,
  * so memory is O(T) per head and no T x T matrix ever exists.
  *
- * Layout. qkv is [B,T,3C]; head h of token t reads q at qkv[t][h*HD],
- * k at +C, v at +2C. Score blocks are kept transposed, St[key][query], so
+ * Layout. qkv is [B,T,C+2KV] = [q | k | v] per token, C = NH*HD query
+ * columns and KV = NKV*HD key and value columns. Query head h reads the
+ * key/value head h / (NH/NKV) (grouped-query attention; NKV = NH is
+ * multi-head, NKV = 1 multi-query): q at qkv[t][h*HD], k at C + g*HD, v at
+ * C + KV + g*HD. Score blocks are kept transposed, St[key][query], so
  * the softmax statistics of the BR queries of a tile are vectors: the
  * online max/sum updates run across queries with no horizontal reductions,
  * and the K (and V) rows feed the products straight from qkv without being
@@ -170,13 +173,13 @@ static size_t forward_floats(int64_t HD)
  *   m' = max(m, rowmax S_j);  P = exp(S_j - m')
  *   l  = l exp(m - m') + rowsum P;  O = O exp(m - m') + P V_j;  m = m'
  * then out = O / l and lse = m + log l.
- * q, k, v: rows of stride ld; out: rows of stride C; lse: this head's [T]. */
+ * q, and k, v of its key/value head: rows of stride ld; out: rows of stride
+ * C; lse: this head's [T]. */
 static inline __attribute__((always_inline)) void forward_tile(int wide, float *out, float *lse, const float *q,
-                                                               int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0,
-                                                               float *w)
+                                                               const float *k, const float *v, int64_t ld, int64_t C,
+                                                               int64_t T, int64_t HD, int64_t q0, float *w)
 {
     const int64_t HDp = round_up(HD, 32), nq = T - q0 < BR ? T - q0 : BR, qend = q0 + nq;
-    const float *k = q + C, *v = q + 2 * C;
     float *Qt = w, *O = Qt + HDp * BR, *St = O + BR * HDp, *Vs = St + BC * BR;
     float *m = Vs + BC * HDp, *l = m + BR, *mt = l + BR, *alpha = mt + BR;
 
@@ -234,28 +237,29 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
     }
 }
 
-typedef void forward_fn(float *, float *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float *);
+typedef void forward_fn(float *, float *, const float *, const float *, const float *, int64_t, int64_t, int64_t,
+                        int64_t, int64_t, float *);
 
-AVX512 static void forward_tile_avx512(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
-                                       int64_t HD, int64_t q0, float *w)
+AVX512 static void forward_tile_avx512(float *out, float *lse, const float *q, const float *k, const float *v,
+                                       int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
 {
-    forward_tile(1, out, lse, q, ld, C, T, HD, q0, w);
+    forward_tile(1, out, lse, q, k, v, ld, C, T, HD, q0, w);
 }
 
-AVX2 static void forward_tile_avx2(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
-                                   int64_t HD, int64_t q0, float *w)
+AVX2 static void forward_tile_avx2(float *out, float *lse, const float *q, const float *k, const float *v, int64_t ld,
+                                   int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
 {
-    forward_tile(0, out, lse, q, ld, C, T, HD, q0, w);
+    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, w);
 }
 
-BASELINE static void forward_tile_baseline(float *out, float *lse, const float *q, int64_t ld, int64_t C, int64_t T,
-                                           int64_t HD, int64_t q0, float *w)
+BASELINE static void forward_tile_baseline(float *out, float *lse, const float *q, const float *k, const float *v,
+                                           int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
 {
-    forward_tile(0, out, lse, q, ld, C, T, HD, q0, w);
+    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, w);
 }
 
 hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t HD)
+                                   int64_t NKV, int64_t HD)
 {
     const int nt = hs_num_threads();
     const size_t per = forward_floats(HD);
@@ -266,13 +270,14 @@ hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int
     forward_fn *tile = isa == HS_ISA_AVX512 ? forward_tile_avx512
                        : isa == HS_ISA_AVX2 ? forward_tile_avx2
                                             : forward_tile_baseline;
-    const int64_t C = NH * HD, tiles = (T + BR - 1) / BR;
+    const int64_t C = NH * HD, KV = NKV * HD, ld = C + 2 * KV, rep = NH / NKV, tiles = (T + BR - 1) / BR;
     /* Round-robin tiles: a head's cheap early and costly late query tiles
      * spread over the threads. */
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int64_t it = 0; it < B * NH * tiles; it++) {
         const int64_t b = it / (NH * tiles), h = it / tiles % NH, qt = it % tiles;
-        tile(out + b * T * C + h * HD, lse + (b * NH + h) * T, qkv + b * T * 3 * C + h * HD, 3 * C, C, T, HD, qt * BR,
+        const float *row = qkv + b * T * ld, *k = row + C + h / rep * HD;
+        tile(out + b * T * C + h * HD, lse + (b * NH + h) * T, row + h * HD, k, k + KV, ld, C, T, HD, qt * BR,
              ws + omp_get_thread_num() * per);
     }
     return HS_OK;
@@ -284,22 +289,26 @@ static size_t backward_floats(int64_t T, int64_t HD)
     return (size_t)(3 * T * HDp + 2 * HDp * BR + 3 * BR * HDp + 2 * BC * BR + 2 * BR);
 }
 
-/* Backward of one head, FlashAttention-2 style with the probabilities
- * recomputed from lse. With D_i = rowsum(dO_i * O_i) (which equals
- * rowsum(P_i * dP_i)), for each query tile i and key tile j <= diagonal:
+/* Backward of one key/value head and the query heads that read it,
+ * FlashAttention-2 style with the probabilities recomputed from lse. With
+ * D_i = rowsum(dO_i * O_i) (which equals rowsum(P_i * dP_i)), for each query
+ * head of the group, query tile i and key tile j <= diagonal:
  *   P   = exp(Q_i K_j^T / sqrt(HD) - lse_i)       (0 where key > query)
  *   dV_j += P^T dO_i;    dP = dO_i V_j^T;    dS = P * (dP - D_i)
  *   dQ_i += dS K_j / sqrt(HD);    dK_j += dS^T Q_i / sqrt(HD)
- * One thread owns the head, so dK and dV gather in its workspace without
- * races and in a fixed order; all three are added to dqkv at the end.
- * q (k, v at +C, +2C) and dq: rows of stride ld; dout, o: rows of stride C. */
-static inline __attribute__((always_inline)) void backward_head(int wide, float *dq, const float *dout, const float *q,
-                                                                const float *o, const float *lse, int64_t ld, int64_t C,
-                                                                int64_t T, int64_t HD, float *w)
+ * One thread owns the group, so dK and dV gather over its query heads in
+ * its workspace without races and in a fixed order; they are added to dqkv
+ * at the end, dQ after each query tile. The pointers are batch b's rows:
+ * qkv and dqkv of stride ld = C + 2KV, dout and o of stride C, lse [NH,T];
+ * the group is key/value head g and query heads [g*rep, (g+1)*rep). */
+static inline __attribute__((always_inline)) void backward_group(int wide, float *dqkv, const float *dout,
+                                                                 const float *qkv, const float *o, const float *lse,
+                                                                 int64_t ld, int64_t C, int64_t KV, int64_t T,
+                                                                 int64_t HD, int64_t g, int64_t rep, float *w)
 {
     const int64_t HDp = round_up(HD, 32);
     const float scale = 1.0f / sqrtf((float)HD);
-    const float *k = q + C, *v = q + 2 * C;
+    const float *k = qkv + C + g * HD, *v = k + KV;
     float *dK = w, *dV = dK + T * HDp, *Ks = dV + T * HDp, *Qt = Ks + T * HDp, *dOt = Qt + HDp * BR;
     float *Qs = dOt + HDp * BR, *dOs = Qs + BR * HDp, *dQ = dOs + BR * HDp, *Pt = dQ + BR * HDp, *dSt = Pt + BC * BR;
     float *D = dSt + BC * BR, *L = D + BR;
@@ -307,76 +316,84 @@ static inline __attribute__((always_inline)) void backward_head(int wide, float 
     memset(dK, 0, (size_t)(2 * T * HDp) * sizeof(float));
     int64_t ldk, ldq, lddo;
     const float *kb = padded_rows(k, ld, T, HD, HDp, Ks, &ldk);
-    for (int64_t q0 = 0; q0 < T; q0 += BR) {
-        const int64_t nq = T - q0 < BR ? T - q0 : BR, qend = q0 + nq;
-        transpose_tile(Qt, q + q0 * ld, ld, nq, HD, scale);
-        transpose_tile(dOt, dout + q0 * C, C, nq, HD, 1.0f);
-        const float *qb = padded_rows(q + q0 * ld, ld, nq, HD, HDp, Qs, &ldq);
-        const float *dob = padded_rows(dout + q0 * C, C, nq, HD, HDp, dOs, &lddo);
-        for (int64_t r = 0; r < BR; r++) {
-            float dd = 0.0f;
-            if (r < nq) {
-                const float *dr = dout + (q0 + r) * C, *orow = o + (q0 + r) * C;
+    for (int64_t h = g * rep; h < (g + 1) * rep; h++) {
+        const float *q = qkv + h * HD, *dOh = dout + h * HD, *oh = o + h * HD, *lh = lse + h * T;
+        float *dq = dqkv + h * HD;
+        for (int64_t q0 = 0; q0 < T; q0 += BR) {
+            const int64_t nq = T - q0 < BR ? T - q0 : BR, qend = q0 + nq;
+            transpose_tile(Qt, q + q0 * ld, ld, nq, HD, scale);
+            transpose_tile(dOt, dOh + q0 * C, C, nq, HD, 1.0f);
+            const float *qb = padded_rows(q + q0 * ld, ld, nq, HD, HDp, Qs, &ldq);
+            const float *dob = padded_rows(dOh + q0 * C, C, nq, HD, HDp, dOs, &lddo);
+            for (int64_t r = 0; r < BR; r++) {
+                float dd = 0.0f;
+                if (r < nq) {
+                    const float *dr = dOh + (q0 + r) * C, *orow = oh + (q0 + r) * C;
 #pragma omp simd reduction(+ : dd)
-                for (int64_t d = 0; d < HD; d++)
-                    dd += dr[d] * orow[d];
-            }
-            D[r] = dd;
-            L[r] = r < nq ? lse[q0 + r] : 0.0f;
-        }
-        memset(dQ, 0, (size_t)(BR * HDp) * sizeof(float));
-        for (int64_t k0 = 0; k0 < qend; k0 += BC) {
-            const int64_t nk = qend - k0 < BC ? qend - k0 : BC;
-            mm(wide, nk, BR, HD, k + k0 * ld, ld, 1, Qt, BR, Pt, BR, 0);
-            mm(wide, nk, BR, HD, v + k0 * ld, ld, 1, dOt, BR, dSt, BR, 0);
-            for (int64_t c = 0; c < nk; c++) {
-                float *p = Pt + c * BR, *ds = dSt + c * BR;
-#pragma omp simd
-                for (int r = 0; r < BR; r++) {
-                    p[r] = hs_fast_exp((k0 + c <= q0 + r ? p[r] : -INFINITY) - L[r]);
-                    ds[r] = p[r] * (ds[r] - D[r]);
+                    for (int64_t d = 0; d < HD; d++)
+                        dd += dr[d] * orow[d];
                 }
+                D[r] = dd;
+                L[r] = r < nq ? lh[q0 + r] : 0.0f;
             }
-            mm(wide, nk, HDp, nq, Pt, BR, 1, dob, lddo, dV + k0 * HDp, HDp, 1);
-            mm(wide, nk, HDp, nq, dSt, BR, 1, qb, ldq, dK + k0 * HDp, HDp, 1);
-            mm(wide, BR, HDp, nk, dSt, 1, BR, kb + k0 * ldk, ldk, dQ, HDp, 1);
-        }
-        for (int64_t r = 0; r < nq; r++)
+            memset(dQ, 0, (size_t)(BR * HDp) * sizeof(float));
+            for (int64_t k0 = 0; k0 < qend; k0 += BC) {
+                const int64_t nk = qend - k0 < BC ? qend - k0 : BC;
+                mm(wide, nk, BR, HD, k + k0 * ld, ld, 1, Qt, BR, Pt, BR, 0);
+                mm(wide, nk, BR, HD, v + k0 * ld, ld, 1, dOt, BR, dSt, BR, 0);
+                for (int64_t c = 0; c < nk; c++) {
+                    float *p = Pt + c * BR, *ds = dSt + c * BR;
 #pragma omp simd
-            for (int64_t d = 0; d < HD; d++)
-                dq[(q0 + r) * ld + d] += scale * dQ[r * HDp + d];
+                    for (int r = 0; r < BR; r++) {
+                        p[r] = hs_fast_exp((k0 + c <= q0 + r ? p[r] : -INFINITY) - L[r]);
+                        ds[r] = p[r] * (ds[r] - D[r]);
+                    }
+                }
+                mm(wide, nk, HDp, nq, Pt, BR, 1, dob, lddo, dV + k0 * HDp, HDp, 1);
+                mm(wide, nk, HDp, nq, dSt, BR, 1, qb, ldq, dK + k0 * HDp, HDp, 1);
+                mm(wide, BR, HDp, nk, dSt, 1, BR, kb + k0 * ldk, ldk, dQ, HDp, 1);
+            }
+            for (int64_t r = 0; r < nq; r++)
+#pragma omp simd
+                for (int64_t d = 0; d < HD; d++)
+                    dq[(q0 + r) * ld + d] += scale * dQ[r * HDp + d];
+        }
     }
+    float *dk = dqkv + C + g * HD, *dv = dk + KV;
     for (int64_t t = 0; t < T; t++)
 #pragma omp simd
         for (int64_t d = 0; d < HD; d++) {
-            dq[t * ld + C + d] += scale * dK[t * HDp + d];
-            dq[t * ld + 2 * C + d] += dV[t * HDp + d];
+            dk[t * ld + d] += scale * dK[t * HDp + d];
+            dv[t * ld + d] += dV[t * HDp + d];
         }
 }
 
 typedef void backward_fn(float *, const float *, const float *, const float *, const float *, int64_t, int64_t, int64_t,
-                         int64_t, float *);
+                         int64_t, int64_t, int64_t, int64_t, float *);
 
-AVX512 static void backward_head_avx512(float *dq, const float *dout, const float *q, const float *o, const float *lse,
-                                        int64_t ld, int64_t C, int64_t T, int64_t HD, float *w)
+AVX512 static void backward_group_avx512(float *dqkv, const float *dout, const float *qkv, const float *o,
+                                         const float *lse, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
+                                         int64_t g, int64_t rep, float *w)
 {
-    backward_head(1, dq, dout, q, o, lse, ld, C, T, HD, w);
+    backward_group(1, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
 }
 
-AVX2 static void backward_head_avx2(float *dq, const float *dout, const float *q, const float *o, const float *lse,
-                                    int64_t ld, int64_t C, int64_t T, int64_t HD, float *w)
+AVX2 static void backward_group_avx2(float *dqkv, const float *dout, const float *qkv, const float *o, const float *lse,
+                                     int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD, int64_t g, int64_t rep,
+                                     float *w)
 {
-    backward_head(0, dq, dout, q, o, lse, ld, C, T, HD, w);
+    backward_group(0, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
 }
 
-BASELINE static void backward_head_baseline(float *dq, const float *dout, const float *q, const float *o,
-                                            const float *lse, int64_t ld, int64_t C, int64_t T, int64_t HD, float *w)
+BASELINE static void backward_group_baseline(float *dqkv, const float *dout, const float *qkv, const float *o,
+                                             const float *lse, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
+                                             int64_t g, int64_t rep, float *w)
 {
-    backward_head(0, dq, dout, q, o, lse, ld, C, T, HD, w);
+    backward_group(0, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
 }
 
 hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t HD)
+                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD)
 {
     const int nt = hs_num_threads();
     const size_t per = backward_floats(T, HD);
@@ -384,15 +401,15 @@ hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float 
     if (!ws)
         return HS_ERR_OUT_OF_MEMORY;
     const hs_isa isa = hs_cpu_isa();
-    backward_fn *head = isa == HS_ISA_AVX512 ? backward_head_avx512
-                        : isa == HS_ISA_AVX2 ? backward_head_avx2
-                                             : backward_head_baseline;
-    const int64_t C = NH * HD;
+    backward_fn *group = isa == HS_ISA_AVX512 ? backward_group_avx512
+                         : isa == HS_ISA_AVX2 ? backward_group_avx2
+                                              : backward_group_baseline;
+    const int64_t C = NH * HD, KV = NKV * HD, ld = C + 2 * KV;
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t bh = 0; bh < B * NH; bh++) {
-        const int64_t b = bh / NH, h = bh % NH;
-        head(dqkv + b * T * 3 * C + h * HD, dout + b * T * C + h * HD, qkv + b * T * 3 * C + h * HD,
-             out + b * T * C + h * HD, lse + bh * T, 3 * C, C, T, HD, ws + omp_get_thread_num() * per);
+    for (int64_t bg = 0; bg < B * NKV; bg++) {
+        const int64_t b = bg / NKV, g = bg % NKV;
+        group(dqkv + b * T * ld, dout + b * T * C, qkv + b * T * ld, out + b * T * C, lse + b * NH * T, ld, C, KV, T,
+              HD, g, NH / NKV, ws + omp_get_thread_num() * per);
     }
     return HS_OK;
 }

@@ -14,12 +14,13 @@
 #include "hyperspeed/core.h"
 #include "kernels/cpu/simd.h"
 
-/* attention (cpu/attention.c): qkv [B,T,3C], out [B,T,C], lse [B,NH,T],
- * C = NH*HD. HS_ERR_OUT_OF_MEMORY if the first call's workspace cannot be had. */
+/* attention (cpu/attention.c): qkv [B,T,C+2KV], out [B,T,C], lse [B,NH,T],
+ * C = NH*HD, KV = NKV*HD, NKV dividing NH. HS_ERR_OUT_OF_MEMORY if the
+ * first call's workspace cannot be had. */
 hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t HD);
+                                   int64_t NKV, int64_t HD);
 hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t HD);
+                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD);
 
 /* RoPE (cpu/rope.c): x [B,T,H,HD]; rotates heads [0, n_rot) by +angle, or by
  * -angle (R^T) when inverse is set; copies the others. out may alias inp. */

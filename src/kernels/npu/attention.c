@@ -4,9 +4,11 @@
  * every cube <-> vector hand-over through a per-block GM workspace with
  * cross-core flags.
  *
- * Math (per batch b and head h; S = Q K^T, scale = 1/sqrt(HD), causal:
- * key > query is -inf). Forward, for each query tile and key tile j up to
- * the diagonal, with m, l, O running per query:
+ * Math (per batch b and query head h, whose K and V are those of key/value
+ * head h / (NH/NKV): grouped-query attention, or multi-head when NKV = NH;
+ * S = Q K^T, scale = 1/sqrt(HD), causal: key > query is -inf). Forward, for
+ * each query tile and key tile j up to the diagonal, with m, l, O running
+ * per query:
  *     m' = max(m, scale rowmax S_j);  P = exp(scale S_j - m')
  *     alpha = exp(m - m');  l = l alpha + rowsum P;  O = O alpha + P V_j
  * then out = O / l and lse = m + ln l. Backward, with D = rowsum(dO * O):
@@ -17,8 +19,8 @@
  * so VECTOR launches first round the fp32 operands to bf16 copies in GM
  * (copy_in, vcast, copy_out): hs_npu_cast copies qkv as it is for the
  * forward; "attention_bwd_stage" writes head-major pair arrays
- * [B, NH, T, 2 HDp] of (q | dO) and (k | v) rows for the backward (HDp =
- * ceil16(HD), the second half 16-aligned for load2d), so one nd2nz brings
+ * [B, NH, T, 2 HDp] of (q | dO) and [B, NKV, T, 2 HDp] of (k | v) rows for
+ * the backward (HDp = ceil16(HD), the second half 16-aligned for load2d), so one nd2nz brings
  * a tile's two operands to L1. P and dS reach the cube as bf16 too; S, dP,
  * O, dQ, dK, dV accumulate in fp32 (L0C), and the softmax runs in fp32 on
  * the vector unit. Against the fp32 CPU kernel, with u = 2^-8 (bf16 unit
@@ -51,7 +53,8 @@
  * Backward tiling: BM = 128 queries x BN_B = 64 keys (so S^T, dP^T and two
  * accumulators fit the 128 KiB L0C) in two launches that recompute P and
  * dS per (query tile, key tile) pair: "attention_bwd_dkv" owns a key tile
- * and walks the query tiles, accumulating dK and dV in L0C;
+ * of a key/value head and walks the query tiles of each query head of its
+ * group in turn, accumulating dK and dV in L0C;
  * "attention_bwd_dq" owns a query tile and walks the key tiles,
  * accumulating dQ. Scores run four pairs ahead of the products, the AIVs
  * two. An "attention_bwd_stats" VECTOR launch first computes D and writes
@@ -105,6 +108,7 @@ enum { XV_S_READY = 1, XV_P_FREE = 3, XV_O_READY = 5 };
 
 typedef struct att_dims {
     int64_t B, T, NH, HD, C;
+    int64_t NKV, KV, LD, rep; /* key/value heads, their columns NKV*HD, qkv's row C + 2KV, NH / NKV */
     int naiv;       /* AIVs per AIC: 2 on 910B-class chips, 1 on a unified core */
     int bm;         /* queries per tile: QH * naiv */
     int64_t qtiles; /* ceil(T / bm) */
@@ -135,6 +139,7 @@ typedef enum att_kind { IT_FWD, IT_DKV, IT_DQ } att_kind;
 /* One (query tile, key tile) pair of an item, in a block's order. */
 typedef struct att_step {
     int64_t b, h, q0, k0;
+    int64_t kvh; /* the key/value head query head h reads: h / rep */
     int nq, nk;
     int first, last; /* first / last pair of its item */
     int64_t item;    /* index of the item in the block: per-item buffers */
@@ -146,10 +151,14 @@ static int key_tile(att_kind k)
     return k == IT_FWD ? BN_F : BN_B;
 }
 
+/* Items are (batch, head, tile): query heads for the forward and dQ, key/value
+ * heads for dK/dV. */
+static int64_t item_heads(const att_dims *d, att_kind k) { return k == IT_DKV ? d->NKV : d->NH; }
+
 static int64_t item_count(const att_dims *d, att_kind k)
 {
     const int64_t tiles = k == IT_DKV ? (d->T + BN_B - 1) / BN_B : d->qtiles;
-    return d->B * d->NH * tiles;
+    return d->B * item_heads(d, k) * tiles;
 }
 
 /* Item index of the n-th item of block blk out of dim: items come
@@ -166,7 +175,7 @@ typedef struct step_iter {
     att_kind kind;
     int blk, dim;
     int64_t n;          /* items taken */
-    int64_t bh, tile;   /* current item: batch*NH + head, owned tile */
+    int64_t bh, tile;   /* current item: batch * heads + head (item_heads), owned tile */
     int64_t pos, count; /* pair position in the item, pairs in it */
     int64_t g;
 } step_iter;
@@ -176,13 +185,17 @@ static step_iter iter_start(const att_dims *d, att_kind kind, int blk, int dim)
     return (step_iter){.d = d, .kind = kind, .blk = blk, .dim = dim};
 }
 
-/* Pairs of an item owning `tile`: forward and dQ walk key tiles 0 ..
- * the one holding the tile's last query; dK/dV walks query tiles from the
+/* Query tiles a dK/dV item visits per query head of its group: from the
  * one holding the key tile's first key to the end. */
+static int64_t dkv_per_head(const att_dims *d, int64_t tile) { return d->qtiles - tile * BN_B / d->bm; }
+
+/* Pairs of an item owning `tile`: forward and dQ walk key tiles 0 ..
+ * the one holding the tile's last query; dK/dV walks, for each query head
+ * of its key/value head's group in turn, its query tiles (dkv_per_head). */
 static int64_t pair_count(const att_dims *d, att_kind kind, int64_t tile)
 {
     if (kind == IT_DKV)
-        return d->qtiles - tile * BN_B / d->bm;
+        return d->rep * dkv_per_head(d, tile);
     const int64_t last_q = min64(d->T, (tile + 1) * d->bm) - 1;
     return last_q / key_tile(kind) + 1;
 }
@@ -192,7 +205,7 @@ static int iter_next(step_iter *it, att_step *s)
 {
     const att_dims *d = it->d;
     if (it->pos == it->count) {
-        const int64_t idx = dealt(it->n, it->blk, it->dim), per = d->B * d->NH;
+        const int64_t idx = dealt(it->n, it->blk, it->dim), per = d->B * item_heads(d, it->kind);
         if (idx >= item_count(d, it->kind))
             return 0;
         it->n++;
@@ -202,12 +215,17 @@ static int iter_next(step_iter *it, att_step *s)
         it->count = pair_count(d, it->kind, it->tile);
     }
     const int bn = key_tile(it->kind);
-    s->b = it->bh / d->NH;
-    s->h = it->bh % d->NH;
     if (it->kind == IT_DKV) {
+        const int64_t per = dkv_per_head(d, it->tile);
+        s->b = it->bh / d->NKV;
+        s->kvh = it->bh % d->NKV;
+        s->h = s->kvh * d->rep + it->pos / per;
         s->k0 = it->tile * BN_B;
-        s->q0 = (s->k0 / d->bm + it->pos) * d->bm;
+        s->q0 = (s->k0 / d->bm + it->pos % per) * d->bm;
     } else {
+        s->b = it->bh / d->NH;
+        s->h = it->bh % d->NH;
+        s->kvh = s->h / d->rep;
         s->q0 = it->tile * d->bm;
         s->k0 = it->pos * bn;
     }
@@ -228,10 +246,15 @@ static int aiv_width(const att_step *s, int v)
     return q < 0 ? 0 : q > QH ? QH : q;
 }
 
-/* Token t0 of part (0: q, 1: k, 2: v) of step s's head in a [B,T,3C]
- * tensor (the bf16 copy of qkv, or dqkv). */
-#define QKV_AT(d, base, s, part, t0)                                                                                   \
-    ((base) + ((s)->b * (d)->T + (t0)) * 3 * (d)->C + (part) * (d)->C + (s)->h * (d)->HD)
+/* Column of part (0: q, 1: k, 2: v) of step s's heads in a qkv row. */
+static int64_t qkv_col(const att_dims *d, const att_step *s, int part)
+{
+    return part == 0 ? s->h * d->HD : d->C + (part - 1) * d->KV + s->kvh * d->HD;
+}
+
+/* Token t0 of part (0: q, 1: k, 2: v) of step s's heads in a [B,T,C+2KV]
+ * tensor (the bf16 copy of qkv, or dqkv); rows are d->LD apart. */
+#define QKV_AT(d, base, s, part, t0) ((base) + ((s)->b * (d)->T + (t0)) * (d)->LD + qkv_col(d, s, part))
 
 /* Slot g % n of block blk in a per-block workspace of n slots of `per` elements. */
 #define WS_SLOT(base, per, n, blk, g) ((base) + ((int64_t)(blk) * (n) + (g) % (n)) * (per))
@@ -449,7 +472,7 @@ static void fwd_score(fwd_aic *x, const fwd_args *a, const att_step *s)
     hs_npu_core *c = x->k.aic;
     const att_dims *d = &a->d;
     const int ks = (int)(s->g % FWD_KV), qs = (int)(s->item % 2), hd = (int)d->HD;
-    const int64_t ld = 3 * d->C;
+    const int64_t ld = d->LD;
     if (s->first)
         l1_load(c, x->q[qs], EV_Q + qs, QKV_AT(d, a->qkvh, s, 0, s->q0), ld, s->nq, hd);
     hs_npu_wait_flag(c, P_MTE1, P_MTE2, EV_KV + ks);
@@ -758,14 +781,15 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *arg)
 /* -------------------------------------------------------------- backward */
 
 /* The backward's bf16 operands: pair arrays [B, NH, T, 2 HDp] of (q | dO)
- * and (k | v) rows, the second half starting at HDp = ceil16(HD) so that
- * load2d can address it; one nd2nz brings both halves of a tile to L1. */
+ * and [B, NKV, T, 2 HDp] of (k | v) rows, the second half starting at
+ * HDp = ceil16(HD) so that load2d can address it; one nd2nz brings both
+ * halves of a tile to L1. */
 #define STAGE_ROWS 32
 
-/* Element offset of token t0 of head h, batch b in a pair array. */
-static int64_t pair_row(const att_dims *d, int64_t b, int64_t h, int64_t t0)
+/* Element offset of token t0 of head h, batch b in a pair array of nh heads. */
+static int64_t pair_row(const att_dims *d, int64_t nh, int64_t b, int64_t h, int64_t t0)
 {
-    return ((b * d->NH + h) * d->T + t0) * 2 * up16(d->HD);
+    return ((b * nh + h) * d->T + t0) * 2 * up16(d->HD);
 }
 
 typedef struct stage_args {
@@ -776,7 +800,10 @@ typedef struct stage_args {
 
 /* Jobs (batch, head, STAGE_ROWS tokens, which pair) round-robin over the
  * AIVs, ping-ponged: the two fp32 halves are copied in side by side (the
- * padding columns stay zero), cast, and copied out as pair rows. */
+ * padding columns stay zero), cast, and copied out as pair rows. Units
+ * (batch, head, chunk) of the (q | dO) and (k | v) arrays alternate while
+ * both last; the query heads' units beyond the key/value ones (GQA) come
+ * after. */
 static hs_status stage_block(hs_npu_kblock *blk, void *arg)
 {
     const stage_args *a = arg;
@@ -791,16 +818,19 @@ static hs_status stage_block(hs_npu_kblock *blk, void *arg)
         credits(c, P_VEC, P_MTE2, s, 1, 1);
         credits(c, P_MTE3, P_VEC, s, 1, 1);
     }
+    const int64_t kv_units = d->B * d->NKV * chunks, jobs = d->B * d->NH * chunks + kv_units;
     int64_t k = 0;
-    for (int64_t job = hs_npu_kblock_idx(blk); job < d->B * d->NH * chunks * 2; job += hs_npu_kblock_dim(blk), k++) {
-        const int s = (int)(k % 2), kv = (int)(job % 2);
-        const int64_t unit = job / 2, b = unit / chunks / d->NH, h = unit / chunks % d->NH;
-        const int64_t t0 = unit % chunks * STAGE_ROWS;
-        const int64_t r = min64(STAGE_ROWS, d->T - t0), row = (b * d->T + t0) * 3 * d->C + h * d->HD;
+    for (int64_t job = hs_npu_kblock_idx(blk); job < jobs; job += hs_npu_kblock_dim(blk), k++) {
+        const int s = (int)(k % 2), kv = job < 2 * kv_units ? (int)(job % 2) : 0;
+        const int64_t unit = job < 2 * kv_units ? job / 2 : job - kv_units, nh = kv ? d->NKV : d->NH;
+        const int64_t b = unit / chunks / nh, h = unit / chunks % nh, t0 = unit % chunks * STAGE_ROWS;
+        const int64_t r = min64(STAGE_ROWS, d->T - t0), row = (b * d->T + t0) * d->LD;
+        const int64_t first = kv ? d->C + h * d->HD : h * d->HD; /* q, or k */
         hs_npu_wait_flag(c, P_VEC, P_MTE2, s);
-        hs_npu_copy_in(x[s], w, a->qkv + row + kv * d->C, 3 * d->C, r, d->HD);
+        hs_npu_copy_in(x[s], w, a->qkv + row + first, d->LD, r, d->HD);
         if (kv)
-            hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w, a->qkv + row + 2 * d->C, 3 * d->C, r, d->HD);
+            hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w, a->qkv + row + first + d->KV, d->LD, r,
+                           d->HD);
         else
             hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w,
                            a->dout + (b * d->T + t0) * d->C + h * d->HD, d->C, r, d->HD);
@@ -811,7 +841,7 @@ static hs_status stage_block(hs_npu_kblock *blk, void *arg)
         hs_npu_set_flag(c, P_VEC, P_MTE2, s);
         hs_npu_set_flag(c, P_VEC, P_MTE3, s);
         hs_npu_wait_flag(c, P_VEC, P_MTE3, s);
-        hs_npu_copy_out((kv ? a->kv : a->qdo) + pair_row(d, b, h, t0), w, y[s], w, r, w);
+        hs_npu_copy_out((kv ? a->kv : a->qdo) + pair_row(d, nh, b, h, t0), w, y[s], w, r, w);
         hs_npu_set_flag(c, P_MTE3, P_VEC, s);
     }
     for (int s = 0; s < 2; s++) {
@@ -936,9 +966,9 @@ static void load_pair(bwd_aic *x, const bwd_args *a, const att_step *s, hs_npu_l
     const att_dims *d = &a->d;
     const int w = 2 * up16(d->HD);
     if (qdo)
-        l1_load(x->k.aic, dst, id, a->qdo + pair_row(d, s->b, s->h, s->q0), w, s->nq, w);
+        l1_load(x->k.aic, dst, id, a->qdo + pair_row(d, d->NH, s->b, s->h, s->q0), w, s->nq, w);
     else
-        l1_load(x->k.aic, dst, id, a->kv + pair_row(d, s->b, s->h, s->k0), w, s->nk, w);
+        l1_load(x->k.aic, dst, id, a->kv + pair_row(d, d->NKV, s->b, s->kvh, s->k0), w, s->nk, w);
     hs_npu_wait_flag(x->k.aic, P_MTE2, P_MTE1, id);
 }
 
@@ -1007,10 +1037,10 @@ static void bwd_product(bwd_aic *x, const bwd_args *a, const att_step *s)
     hs_npu_wait_flag(c, P_CUBE, P_FIX, EV_ACC);
     hs_npu_set_atomic_add(c, 1);
     if (dkv) {
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 1, s->k0), 3 * d->C, HS_FP32, x->acc[0], s->nk, hd);
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 2, s->k0), 3 * d->C, HS_FP32, x->acc[1], s->nk, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 1, s->k0), d->LD, HS_FP32, x->acc[0], s->nk, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 2, s->k0), d->LD, HS_FP32, x->acc[1], s->nk, hd);
     } else
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 0, s->q0), 3 * d->C, HS_FP32, x->acc[0], s->nq, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 0, s->q0), d->LD, HS_FP32, x->acc[0], s->nq, hd);
     hs_npu_set_atomic_add(c, 0);
     hs_npu_set_flag(c, P_FIX, P_CUBE, EV_ACC);
 }
@@ -1136,10 +1166,11 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *arg)
 
 /* ------------------------------------------------------------ host side */
 
-/* The current device and the tiling of a B x T x NH x HD problem. Errors:
- * HS_ERR_DEVICE (no current NPU), HS_ERR_INVALID_ARGUMENT (HD > HD_MAX,
- * sizes beyond the tile loops' int range). */
-static hs_status att_setup(const char *op, int64_t B, int64_t T, int64_t NH, int64_t HD, hs_npu **dev, att_dims *d)
+/* The current device and the tiling of a B x T x (NH, NKV) x HD problem.
+ * Errors: HS_ERR_DEVICE (no current NPU), HS_ERR_INVALID_ARGUMENT (HD >
+ * HD_MAX, sizes beyond the tile loops' int range). */
+static hs_status att_setup(const char *op, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD, hs_npu **dev,
+                           att_dims *d)
 {
     hs_npu *npu = hs_npu_current();
     if (!npu)
@@ -1147,12 +1178,16 @@ static hs_status att_setup(const char *op, int64_t B, int64_t T, int64_t NH, int
     if (HD > HD_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: head size %lld; the NPU kernel takes up to %d", op,
                         (long long)HD, HD_MAX);
-    if (T > INT32_MAX || 3 * NH * HD > INT32_MAX)
+    if (T > INT32_MAX || (NH + 2 * NKV) * HD > INT32_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: T=%lld, C=%lld beyond the kernel's 32-bit tile loops", op,
                         (long long)T, (long long)(NH * HD));
     const hs_npu_spec *sp = hs_npu_spec_of(npu);
     const int per = sp->vector_cores ? sp->vector_cores / sp->cube_cores : 1; /* as the launch lays out blocks */
     *d = (att_dims){.B = B, .T = T, .NH = NH, .HD = HD, .C = NH * HD, .naiv = per < 1 ? 1 : per > 2 ? 2 : per};
+    d->NKV = NKV;
+    d->KV = NKV * HD;
+    d->LD = (NH + 2 * NKV) * HD;
+    d->rep = NH / NKV;
     d->bm = QH * d->naiv;
     d->qtiles = (T + d->bm - 1) / d->bm;
     d->scale = 1.0f / sqrtf((float)HD);
@@ -1190,14 +1225,14 @@ static hs_status carve_alloc(hs_npu *npu, carve *c)
 }
 
 hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t HD)
+                                   int64_t NKV, int64_t HD)
 {
     static const char op[] = "attention_fwd";
     hs_npu *npu;
     fwd_args a = {.out = out, .lse = lse};
-    HS_TRY(att_setup(op, B, T, NH, HD, &npu, &a.d));
+    HS_TRY(att_setup(op, B, T, NH, NKV, HD, &npu, &a.d));
     const int dim = cube_blocks(npu, item_count(&a.d, IT_FWD));
-    const int64_t n = B * T * 3 * a.d.C, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * a.d.bm;
+    const int64_t n = B * T * a.d.LD, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * a.d.bm;
     carve w = {0, 0}; /* sizes first, then the same carving over the allocation */
     uint16_t *qkvh = NULL;
     for (int pass = 0; pass < 2; pass++) {
@@ -1211,7 +1246,7 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
     const hs_npu_operand ops[] = {{out, 4 * B * T * a.d.C},         {lse, 4 * B * NH * T},
                                   {a.qkvh, 2 * n},                  {a.s, 4 * slots * score},
                                   {a.p, 2 * slots * score},         {a.o, 4 * slots * HD * a.d.bm}};
-    const int64_t dims[] = {B, T, NH, HD};
+    const int64_t dims[] = {B, T, NH, NKV, HD};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
@@ -1223,44 +1258,44 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
 }
 
 hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t HD)
+                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD)
 {
     static const char op[] = "attention_bwd";
     hs_npu *npu;
     bwd_args a = {.dqkv = dqkv};
-    HS_TRY(att_setup(op, B, T, NH, HD, &npu, &a.d));
+    HS_TRY(att_setup(op, B, T, NH, NKV, HD, &npu, &a.d));
     const int dkv = cube_blocks(npu, item_count(&a.d, IT_DKV)), dq = cube_blocks(npu, item_count(&a.d, IT_DQ));
     const int64_t blocks = dkv > dq ? dkv : dq, score = (int64_t)BN_B * a.d.bm;
     stats_args sa = {.d = a.d, .dout = dout, .out = out, .lse = lse};
     stage_args ga = {.d = a.d, .qkv = qkv, .dout = dout};
-    const int64_t pairs = B * NH * T * 2 * up16(HD);
+    const int64_t pairs = B * NH * T * 2 * up16(HD), kv_pairs = B * NKV * T * 2 * up16(HD);
     carve w = {0, 0};
     for (int pass = 0; pass < 2; pass++) {
         if (pass)
             HS_TRY(carve_alloc(npu, &w));
         a.qdo = ga.qdo = take(&w, 2 * pairs);
-        a.kv = ga.kv = take(&w, 2 * pairs);
+        a.kv = ga.kv = take(&w, 2 * kv_pairs);
         a.stats = sa.stats = take(&w, 4 * item_count(&a.d, IT_FWD) * 2 * a.d.bm);
         a.s = take(&w, 4 * BWD_NS * blocks * score);
         a.dp = take(&w, 4 * BWD_NS * blocks * score);
         a.pd = take(&w, 2 * BWD_NP * blocks * 2 * score);
     }
     const int vmax = hs_npu_max_blocks(npu, HS_NPU_LAUNCH_VECTOR);
-    const int64_t jobs = B * NH * ((T + STAGE_ROWS - 1) / STAGE_ROWS) * 2;
+    const int64_t jobs = B * (NH + NKV) * ((T + STAGE_ROWS - 1) / STAGE_ROWS);
     /* one key for the four launches: their names tell them apart */
-    const int64_t act = 4 * B * T * a.d.C;
-    const hs_npu_operand ops[] = {{dqkv, 3 * act},
+    const int64_t act = 4 * B * T * a.d.C, qkv_bytes = 4 * B * T * a.d.LD;
+    const hs_npu_operand ops[] = {{dqkv, qkv_bytes},
                                   {dout, act},
-                                  {qkv, 3 * act},
+                                  {qkv, qkv_bytes},
                                   {out, act},
                                   {lse, 4 * B * NH * T},
                                   {a.qdo, 2 * pairs},
-                                  {a.kv, 2 * pairs},
+                                  {a.kv, 2 * kv_pairs},
                                   {a.stats, 4 * item_count(&a.d, IT_FWD) * 2 * a.d.bm},
                                   {a.s, 4 * BWD_NS * blocks * score},
                                   {a.dp, 4 * BWD_NS * blocks * score},
                                   {a.pd, 2 * BWD_NP * blocks * 2 * score}};
-    const int64_t dims[] = {B, T, NH, HD};
+    const int64_t dims[] = {B, T, NH, NKV, HD};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;

@@ -100,12 +100,12 @@ hs_status hs_npu_cast(void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_
 hs_status hs_npu_fill(void *t, hs_dtype dt, float value, int64_t n);
 
 /* ---- flash attention (src/kernels/npu/attention.c): arguments as the CPU
- * bodies' (qkv [B,T,3C], out [B,T,C], lse [B,NH,T]; the backward adds into
- * dqkv). bf16 cube operands, fp32 softmax and accumulation; HD <= 128
+ * bodies' (qkv [B,T,C+2KV], out [B,T,C], lse [B,NH,T]; the backward adds
+ * into dqkv). bf16 cube operands, fp32 softmax and accumulation; HD <= 128
  * (else HS_ERR_INVALID_ARGUMENT). ---- */
 hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t HD);
+                                   int64_t NKV, int64_t HD);
 hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t HD);
+                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD);
 
 #endif
