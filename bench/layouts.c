@@ -199,7 +199,6 @@ static void trainer_open(const bench_args *a, const layout *L, int on_npu, train
         hs_npu_spec spec;
         check(hs_npu_spec_preset("910B2", &spec), "npu preset");
         check(hs_npu_new(&spec, HS_NPU_ESTIMATE, &t->npu), "npu");
-        hs_npu_set_current(t->npu, NULL);
         mo.device = HS_DEVICE_NPU;
         mo.npu = t->npu;
         mo.compute = HS_BF16;
@@ -222,10 +221,7 @@ static void trainer_close(trainer *t)
     hs_dp_free(t->dp);
     hs_optimizer_free(t->o);
     hs_model_free(t->m);
-    if (t->npu) {
-        hs_npu_set_current(NULL, NULL);
-        hs_npu_free(t->npu);
-    }
+    hs_npu_free(t->npu);
     free(t->tok);
     check(hs_finalize(t->rt), "finalize");
     memset(t, 0, sizeof *t);

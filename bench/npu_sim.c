@@ -50,7 +50,6 @@ static hs_status run(const hs_model_config *cfg, int B, int T, int warmup, int s
         if ((s = hs_npu_spec_preset("910B2", &spec)) || (s = hs_npu_new(&spec, t->mode, &npu)))
             return s;
         hs_npu_set_timing_cache(npu, t->cache);
-        hs_npu_set_current(npu, NULL);
         mo.device = HS_DEVICE_NPU;
         mo.npu = npu;
         mo.compute = HS_BF16;

@@ -730,7 +730,6 @@ static int setup_npu(run *r)
     const hs_npu_mode mode = strcmp(a->npu_mode, "estimate") == 0 ? HS_NPU_ESTIMATE : HS_NPU_EXECUTE;
     if ((s = hs_npu_new(&spec, mode, &r->npu)))
         return fail("npu", s);
-    hs_npu_set_current(r->npu, NULL);
     r->tracing = a->trace != NULL;
     char path[1100];
     if (r->rank == 0 || !a->trace) /* rank r > 0: FILE.rankR.json beside FILE */

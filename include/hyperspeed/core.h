@@ -112,6 +112,20 @@ typedef enum hs_device_kind {
     HS_DEVICE_NPU = 1
 } hs_device_kind;
 
+/* Where a tensor's data lives and where kernels on it run: the CPU, or one
+ * simulated NPU together with the stream its work goes on. Opaque; NULL is
+ * the CPU. An NPU's handles come from hs_npu_device (its default stream)
+ * and hs_npu_stream_device (hyperspeed/npu.h) and live as long as the NPU
+ * or the stream. There is no "current device": every kernel runs on the
+ * device of its tensors, so two threads can drive two NPUs at once. */
+typedef struct hs_device hs_device;
+
+/* The kind of device d (NULL: HS_DEVICE_CPU). */
+HS_API hs_device_kind hs_device_kind_of(const hs_device *d);
+/* 1 when a and b are the same device: both the CPU, or the same NPU (on any
+ * of its streams). */
+HS_API int hs_device_same(const hs_device *a, const hs_device *b);
+
 /* A dense, row-major, contiguous tensor of up to 4 dimensions.
  *
  * A tensor either owns its storage (made by hs_tensor_new, released by
@@ -123,9 +137,12 @@ typedef struct hs_tensor {
     int64_t shape[HS_MAX_DIMS];  /* unused trailing dims are 1 */
     int ndim;                    /* 1..4 */
     hs_dtype dtype;
-    hs_device_kind device;
+    hs_device *device;           /* NULL: the CPU */
     int owns;                    /* 1 when hs_tensor_free must release data */
 } hs_tensor;
+
+/* The kind of t's device. */
+static inline hs_device_kind hs_tensor_device_kind(const hs_tensor *t) { return hs_device_kind_of(t->device); }
 
 /* Number of elements (product of the shape). */
 HS_API int64_t hs_tensor_numel(const hs_tensor *t);
@@ -148,22 +165,29 @@ HS_API hs_status hs_tensor_view(hs_tensor *t, void *data, hs_dtype dtype, int nd
  * validated its sizes (kernels' callers, model code). */
 static inline hs_tensor hs_view2(void *data, hs_dtype dt, int64_t d0, int64_t d1)
 {
-    hs_tensor t = {data, {d0, d1, 1, 1}, 2, dt, HS_DEVICE_CPU, 0};
+    hs_tensor t = {data, {d0, d1, 1, 1}, 2, dt, NULL, 0};
     return t;
 }
 static inline hs_tensor hs_view1(void *data, hs_dtype dt, int64_t d0)
 {
-    hs_tensor t = {data, {d0, 1, 1, 1}, 1, dt, HS_DEVICE_CPU, 0};
+    hs_tensor t = {data, {d0, 1, 1, 1}, 1, dt, NULL, 0};
     return t;
 }
 static inline hs_tensor hs_view3(void *data, hs_dtype dt, int64_t d0, int64_t d1, int64_t d2)
 {
-    hs_tensor t = {data, {d0, d1, d2, 1}, 3, dt, HS_DEVICE_CPU, 0};
+    hs_tensor t = {data, {d0, d1, d2, 1}, 3, dt, NULL, 0};
     return t;
 }
 static inline hs_tensor hs_view4(void *data, hs_dtype dt, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
-    hs_tensor t = {data, {d0, d1, d2, d3}, 4, dt, HS_DEVICE_CPU, 0};
+    hs_tensor t = {data, {d0, d1, d2, d3}, 4, dt, NULL, 0};
+    return t;
+}
+
+/* The view t placed on device d (NULL: the CPU). */
+static inline hs_tensor hs_on(hs_tensor t, hs_device *d)
+{
+    t.device = d;
     return t;
 }
 

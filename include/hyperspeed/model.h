@@ -184,9 +184,9 @@ HS_API hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs
 /* hs_model_new on the device and with the compute dtype of *opts (NULL:
  * the defaults). On the NPU the parameters, gradients, the low-precision
  * weight copy and the activation arena are allocated with hs_npu_malloc
- * (estimate mode: counted, never touched on the host); the model makes
- * opts->npu the thread's current device (hs_npu_set_current) whenever it
- * runs kernels and it is not current already. Compute dtypes: the CPU's
+ * (estimate mode: counted, never touched on the host), and its kernels run
+ * on the NPU's default stream (hs_model_device), from whichever thread
+ * calls the model. Compute dtypes: the CPU's
  * matmul takes fp32 or bf16, the NPU's cube bf16 or fp16.
  * Errors: those of hs_model_new; HS_ERR_INVALID_ARGUMENT (an unknown
  * device, HS_DEVICE_NPU without npu); HS_ERR_DTYPE (a compute dtype the
@@ -228,8 +228,10 @@ HS_API hs_status hs_model_init(hs_model *m, uint64_t seed);
  * hs_train_load do. Errors: from the cast kernel. */
 HS_API hs_status hs_model_sync_weights(hs_model *m);
 
-/* Device, NPU (NULL on the CPU) and compute dtype of the model. */
-HS_API hs_device_kind hs_model_device(const hs_model *m);
+/* The model's device handle (NULL: the CPU; else its NPU's default
+ * stream: tensors placed on it with hs_on run kernels there), its NPU
+ * (NULL on the CPU) and its compute dtype. */
+HS_API hs_device *hs_model_device(const hs_model *m);
 HS_API hs_npu *hs_model_npu(const hs_model *m);
 HS_API hs_dtype hs_model_compute_dtype(const hs_model *m);
 

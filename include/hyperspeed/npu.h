@@ -96,11 +96,17 @@ HS_API void hs_npu_free(hs_npu *d);
 HS_API const hs_npu_spec *hs_npu_spec_of(const hs_npu *d);
 HS_API hs_npu_mode hs_npu_mode_of(const hs_npu *d);
 
-/* The device kernels on HS_DEVICE_NPU tensors run on, and its stream
- * (like aclrtSetDevice / the current stream). NULL stream: the default. */
-HS_API void hs_npu_set_current(hs_npu *d, hs_npu_stream *s);
-HS_API hs_npu *hs_npu_current(void);
-HS_API hs_npu_stream *hs_npu_current_stream(void);
+/* Device handles (hyperspeed/core.h hs_device): a tensor placed on one
+ * (hs_on) is in this NPU's HBM, and kernels on it run on the handle's
+ * stream. hs_npu_device: d on its default stream (owned by d);
+ * hs_npu_stream_device: stream s (owned by s). There is no current device:
+ * each call names its device through its tensors (an aclrtSetDevice-free
+ * model), so one thread per NPU may drive several NPUs at once. */
+HS_API hs_device *hs_npu_device(hs_npu *d);
+HS_API hs_device *hs_npu_stream_device(hs_npu_stream *s);
+/* The NPU and the stream behind a handle; NULL for the CPU. */
+HS_API hs_npu *hs_device_npu(const hs_device *dev);
+HS_API hs_npu_stream *hs_device_stream(const hs_device *dev);
 
 /* HBM. hs_npu_malloc returns a 512-byte-aligned device address: backed by
  * host memory in execute mode, a never-dereferenced address in estimate
@@ -150,7 +156,7 @@ typedef struct hs_npu_launch_stats {
     double cube_utilisation;  /* cube busy cycles / (cube cores used * cycles) */
 } hs_npu_launch_stats;
 
-/* The stats of the last launch on this thread's current device. */
+/* The stats of the last launch on device d. */
 HS_API hs_npu_launch_stats hs_npu_last_launch(const hs_npu *d);
 
 /* Kernel timing cache (on by default; HS_NPU_TIMING_CACHE=0 in the

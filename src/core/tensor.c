@@ -44,7 +44,7 @@ static void fill_shape(hs_tensor *t, hs_dtype dtype, int ndim, const int64_t *sh
 {
     t->ndim = ndim;
     t->dtype = dtype;
-    t->device = HS_DEVICE_CPU;
+    t->device = NULL;
     for (int i = 0; i < HS_MAX_DIMS; i++)
         t->shape[i] = i < ndim ? shape[i] : 1;
 }

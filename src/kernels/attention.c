@@ -9,7 +9,7 @@
 
 /* qkv must be [B,T,(n_head + 2 n_kv_head) HD] on `dev` with n_kv_head
  * dividing n_head; sets B, T, HD. */
-static hs_status attention_dims(const char *op, const hs_tensor *qkv, int n_head, int n_kv_head, hs_device_kind dev,
+static hs_status attention_dims(const char *op, const hs_tensor *qkv, int n_head, int n_kv_head, const hs_device *dev,
                                 int64_t *B, int64_t *T, int64_t *HD)
 {
     HS_TRY(hs_check_tensor_on(op, "qkv", qkv, HS_FP32, 3, NULL, dev));
@@ -30,12 +30,12 @@ static hs_status attention_dims(const char *op, const hs_tensor *qkv, int n_head
 hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, int n_head, int n_kv_head)
 {
     int64_t B, T, HD;
-    const hs_device_kind dev = qkv ? qkv->device : HS_DEVICE_CPU;
+    const hs_device *dev = qkv ? qkv->device : NULL;
     HS_TRY(attention_dims(__func__, qkv, n_head, n_kv_head, dev, &B, &T, &HD));
     HS_TRY(hs_check_tensor_on(__func__, "out", out, HS_FP32, 3, HS_DIMS(B, T, n_head * HD), dev));
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_attention_forward(dev, out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
     return hs_cpu_attention_forward(out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
 }
 
@@ -43,7 +43,7 @@ hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs
                                 const hs_tensor *lse, int n_head, int n_kv_head)
 {
     int64_t B, T, HD;
-    const hs_device_kind dev = qkv ? qkv->device : HS_DEVICE_CPU;
+    const hs_device *dev = qkv ? qkv->device : NULL;
     HS_TRY(attention_dims(__func__, qkv, n_head, n_kv_head, dev, &B, &T, &HD));
     const int64_t C = n_head * HD;
     HS_TRY(hs_check_optional_on(__func__, "dqkv", dqkv, HS_FP32, 3, HS_DIMS(B, T, qkv->shape[2]), dev));
@@ -52,8 +52,8 @@ hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
     if (!dqkv)
         return HS_OK;
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_attention_backward(dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_attention_backward(dev, dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
                                          n_kv_head, HD);
     return hs_cpu_attention_backward(dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
                                      n_kv_head, HD);

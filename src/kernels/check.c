@@ -1,16 +1,21 @@
 /* Argument checks shared by the kernel entry points. */
 #include "kernels/check.h"
 
-static const char *device_name(hs_device_kind d) { return d == HS_DEVICE_CPU ? "cpu" : d == HS_DEVICE_NPU ? "npu" : "?"; }
+static const char *device_name(const hs_device *d)
+{
+    return hs_device_kind_of(d) == HS_DEVICE_CPU ? "cpu" : "npu";
+}
 
 hs_status hs_check_tensor_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
-                             const int64_t *dims, hs_device_kind device)
+                             const int64_t *dims, const hs_device *device)
 {
     if (!t || !t->data)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, arg);
-    if (t->device != device)
-        return hs_error(HS_ERR_DEVICE, "%s: %s is on the %s device, expected %s (no %s body for this op, or "
-                        "mixed devices)", op, arg, device_name(t->device), device_name(device), device_name(t->device));
+    if (!hs_device_same(t->device, device))
+        return hs_error(HS_ERR_DEVICE,
+                        "%s: %s is on the %s device, expected %s (no %s body for this op, mixed devices, or two "
+                        "NPUs)",
+                        op, arg, device_name(t->device), device_name(device), device_name(t->device));
     if (t->dtype != dt)
         return hs_error(HS_ERR_DTYPE, "%s: %s is %s, expected %s", op, arg, hs_dtype_name(t->dtype),
                         hs_dtype_name(dt));
@@ -30,11 +35,11 @@ hs_status hs_check_tensor_on(const char *op, const char *arg, const hs_tensor *t
 hs_status hs_check_tensor(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
                           const int64_t *dims)
 {
-    return hs_check_tensor_on(op, arg, t, dt, ndim, dims, HS_DEVICE_CPU);
+    return hs_check_tensor_on(op, arg, t, dt, ndim, dims, NULL);
 }
 
 hs_status hs_check_optional_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
-                               const int64_t *dims, hs_device_kind device)
+                               const int64_t *dims, const hs_device *device)
 {
     return t ? hs_check_tensor_on(op, arg, t, dt, ndim, dims, device) : HS_OK;
 }
@@ -42,7 +47,7 @@ hs_status hs_check_optional_on(const char *op, const char *arg, const hs_tensor 
 hs_status hs_check_optional(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
                             const int64_t *dims)
 {
-    return hs_check_optional_on(op, arg, t, dt, ndim, dims, HS_DEVICE_CPU);
+    return hs_check_optional_on(op, arg, t, dt, ndim, dims, NULL);
 }
 
 hs_status hs_check_same_numel(const char *op, const char *an, const hs_tensor *a, const char *bn, const hs_tensor *b)

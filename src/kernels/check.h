@@ -15,12 +15,13 @@ hs_status hs_check_optional(const char *op, const char *arg, const hs_tensor *t,
                             const int64_t *dims);
 
 /* The same checks for ops with bodies on several devices: t must be on
- * `device` (the device of the op's first tensor), else HS_ERR_DEVICE naming
- * both. hs_check_tensor is hs_check_tensor_on(..., HS_DEVICE_CPU). */
+ * `device` (the device of the op's first tensor: the CPU, or the same NPU),
+ * else HS_ERR_DEVICE naming both. hs_check_tensor is
+ * hs_check_tensor_on(..., NULL). */
 hs_status hs_check_tensor_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
-                             const int64_t *dims, hs_device_kind device);
+                             const int64_t *dims, const hs_device *device);
 hs_status hs_check_optional_on(const char *op, const char *arg, const hs_tensor *t, hs_dtype dt, int ndim,
-                               const int64_t *dims, hs_device_kind device);
+                               const int64_t *dims, const hs_device *device);
 /* a and b have the same numel (any rank). */
 hs_status hs_check_same_numel(const char *op, const char *an, const hs_tensor *a, const char *bn, const hs_tensor *b);
 

@@ -13,7 +13,7 @@
 static hs_status ce_check(const char *op, const hs_tensor *logits, const hs_tensor *targets, int shard,
                           int64_t vocab_start, int64_t *N, int64_t *V)
 {
-    const hs_device_kind dev = logits ? logits->device : HS_DEVICE_CPU;
+    const hs_device *dev = logits ? logits->device : NULL;
     hs_status s = hs_check_tensor_on(op, "logits", logits, HS_FP32, 2, NULL, dev);
     if (s)
         return s;
@@ -23,7 +23,7 @@ static hs_status ce_check(const char *op, const hs_tensor *logits, const hs_tens
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: vocab_start = %lld is negative", op, (long long)vocab_start);
     if ((s = hs_check_tensor_on(op, "targets", targets, HS_INT32, 1, HS_DIMS(*N), dev)))
         return s;
-    if (dev == HS_DEVICE_NPU && (!hs_npu_current() || hs_npu_mode_of(hs_npu_current()) != HS_NPU_EXECUTE))
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU && hs_npu_mode_of(hs_device_npu(dev)) != HS_NPU_EXECUTE)
         return HS_OK;
     const int32_t *t = targets->data;
     for (int64_t n = 0; n < *N; n++)
@@ -45,8 +45,8 @@ static hs_status forward(const char *op, hs_tensor *out, hs_tensor *lse, const h
         (s = hs_check_tensor_on(op, shard ? "xt" : "losses", out, HS_FP32, 1, HS_DIMS(N), logits->device)) ||
         (s = hs_check_tensor_on(op, "lse", lse, HS_FP32, 1, HS_DIMS(N), logits->device)))
         return s;
-    if (logits->device == HS_DEVICE_NPU)
-        return hs_npu_cross_entropy_forward(out->data, lse->data, logits->data, targets->data, N, V, vocab_start,
+    if (hs_tensor_device_kind(logits) == HS_DEVICE_NPU)
+        return hs_npu_cross_entropy_forward(logits->device, out->data, lse->data, logits->data, targets->data, N, V, vocab_start,
                                             shard);
     hs_cpu_cross_entropy_forward(out->data, lse->data, logits->data, targets->data, N, V, vocab_start, shard);
     return HS_OK;
@@ -62,8 +62,8 @@ static hs_status backward(const char *op, hs_tensor *dlogits, const hs_tensor *l
         (s = hs_check_optional_on(op, "dlogits", dlogits, HS_FP32, 2, HS_DIMS(N, V), logits->device)) ||
         (s = hs_check_tensor_on(op, "lse", lse, HS_FP32, 1, HS_DIMS(N), logits->device)))
         return s;
-    if (dlogits && logits->device == HS_DEVICE_NPU)
-        return hs_npu_cross_entropy_backward(dlogits->data, logits->data, lse->data, targets->data, N, V, vocab_start,
+    if (dlogits && hs_tensor_device_kind(logits) == HS_DEVICE_NPU)
+        return hs_npu_cross_entropy_backward(logits->device, dlogits->data, logits->data, lse->data, targets->data, N, V, vocab_start,
                                              shard, dloss);
     if (dlogits)
         hs_cpu_cross_entropy_backward(dlogits->data, logits->data, lse->data, targets->data, N, V, vocab_start, dloss);

@@ -11,7 +11,7 @@
  * device-side assert, at no simulated cost); estimate mode has no values. */
 static hs_status check_tokens(const char *op, const hs_tensor *tokens, int64_t V, int shard)
 {
-    if (tokens->device == HS_DEVICE_NPU && (!hs_npu_current() || hs_npu_mode_of(hs_npu_current()) != HS_NPU_EXECUTE))
+    if (hs_tensor_device_kind(tokens) == HS_DEVICE_NPU && hs_npu_mode_of(hs_device_npu(tokens->device)) != HS_NPU_EXECUTE)
         return HS_OK;
     const int32_t *tok = tokens->data;
     const int64_t T = tokens->shape[1], n = tokens->shape[0] * T;
@@ -32,7 +32,7 @@ static hs_status check_start(const char *op, int64_t vocab_start)
 
 /* wpe[maxT,C] with maxT >= T. */
 static hs_status check_positions(const char *op, const char *arg, const hs_tensor *wpe, int64_t T, int64_t C,
-                                 hs_device_kind device)
+                                 const hs_device *device)
 {
     HS_TRY(hs_check_optional_on(op, arg, wpe, HS_FP32, 2, HS_DIMS(-1, C), device));
     if (wpe && wpe->shape[0] < T)
@@ -45,7 +45,7 @@ static hs_status check_positions(const char *op, const char *arg, const hs_tenso
 static hs_status forward(const char *op, hs_tensor *out, const hs_tensor *tokens, const hs_tensor *wte,
                          const hs_tensor *wpe, int shard, int64_t vocab_start)
 {
-    const hs_device_kind dev = tokens ? tokens->device : HS_DEVICE_CPU;
+    const hs_device *dev = tokens ? tokens->device : NULL;
     HS_TRY(check_start(op, vocab_start));
     HS_TRY(hs_check_tensor_on(op, "tokens", tokens, HS_INT32, 2, NULL, dev));
     HS_TRY(hs_check_tensor_on(op, "wte", wte, HS_FP32, 2, NULL, dev));
@@ -53,8 +53,8 @@ static hs_status forward(const char *op, hs_tensor *out, const hs_tensor *tokens
     HS_TRY(check_positions(op, "wpe", wpe, T, C, dev));
     HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 3, HS_DIMS(B, T, C), dev));
     HS_TRY(check_tokens(op, tokens, V, shard));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_embedding_forward(out->data, tokens->data, wte->data, wpe ? wpe->data : NULL, B, T, C, V,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_embedding_forward(dev, out->data, tokens->data, wte->data, wpe ? wpe->data : NULL, B, T, C, V,
                                         vocab_start, shard);
     hs_cpu_embedding_forward(out->data, tokens->data, wte->data, wpe ? wpe->data : NULL, B, T, C, V, vocab_start);
     return HS_OK;
@@ -64,7 +64,7 @@ static hs_status forward(const char *op, hs_tensor *out, const hs_tensor *tokens
 static hs_status backward(const char *op, hs_tensor *dwte, hs_tensor *dwpe, const hs_tensor *dout,
                           const hs_tensor *tokens, int shard, int64_t vocab_start)
 {
-    const hs_device_kind dev = tokens ? tokens->device : HS_DEVICE_CPU;
+    const hs_device *dev = tokens ? tokens->device : NULL;
     HS_TRY(check_start(op, vocab_start));
     HS_TRY(hs_check_tensor_on(op, "tokens", tokens, HS_INT32, 2, NULL, dev));
     const int64_t B = tokens->shape[0], T = tokens->shape[1];
@@ -74,8 +74,8 @@ static hs_status backward(const char *op, hs_tensor *dwte, hs_tensor *dwpe, cons
     HS_TRY(check_positions(op, "dwpe", dwpe, T, C, dev));
     if (dwte)
         HS_TRY(check_tokens(op, tokens, V, shard));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_embedding_backward(dwte ? dwte->data : NULL, dwpe ? dwpe->data : NULL, dout->data, tokens->data,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_embedding_backward(dev, dwte ? dwte->data : NULL, dwpe ? dwpe->data : NULL, dout->data, tokens->data,
                                          B, T, C, V, vocab_start, shard);
     hs_cpu_embedding_backward(dwte ? dwte->data : NULL, dwpe ? dwpe->data : NULL, dout->data, tokens->data, B, T, C, V,
                               vocab_start);

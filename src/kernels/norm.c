@@ -17,7 +17,7 @@ hs_status hs_layernorm_forward(hs_tensor *out, hs_tensor *mean, hs_tensor *rstd,
                                const hs_tensor *w, const hs_tensor *b, float eps)
 {
     static const char op[] = "hs_layernorm_forward";
-    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    const hs_device *dev = inp ? inp->device : NULL;
     HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
     HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 2, HS_DIMS(N, C), dev));
@@ -26,8 +26,8 @@ hs_status hs_layernorm_forward(hs_tensor *out, hs_tensor *mean, hs_tensor *rstd,
     HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(hs_check_tensor_on(op, "b", b, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(check_eps(op, eps));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_layernorm_forward(out->data, mean ? mean->data : NULL, rstd ? rstd->data : NULL, inp->data,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_layernorm_forward(dev, out->data, mean ? mean->data : NULL, rstd ? rstd->data : NULL, inp->data,
                                         w->data, b->data, eps, N, C);
     hs_cpu_layernorm_forward(out->data, mean ? mean->data : NULL, rstd ? rstd->data : NULL, inp->data, w->data,
                              b->data, eps, N, C);
@@ -39,7 +39,7 @@ hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, c
                                 const hs_tensor *rstd)
 {
     static const char op[] = "hs_layernorm_backward";
-    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    const hs_device *dev = inp ? inp->device : NULL;
     HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
     HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C), dev));
@@ -49,8 +49,8 @@ hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, c
     HS_TRY(hs_check_optional_on(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C), dev));
     HS_TRY(hs_check_optional_on(op, "dw", dw, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(hs_check_optional_on(op, "db", db, HS_FP32, 1, HS_DIMS(C), dev));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_layernorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, db ? db->data : NULL,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_layernorm_backward(dev, dinp ? dinp->data : NULL, dw ? dw->data : NULL, db ? db->data : NULL,
                                          dout->data, inp->data, w->data, mean->data, rstd->data, N, C);
     return hs_cpu_layernorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, db ? db->data : NULL,
                                      dout->data, inp->data, w->data, mean->data, rstd->data, N, C);
@@ -59,15 +59,15 @@ hs_status hs_layernorm_backward(hs_tensor *dinp, hs_tensor *dw, hs_tensor *db, c
 hs_status hs_rmsnorm_forward(hs_tensor *out, hs_tensor *rstd, const hs_tensor *inp, const hs_tensor *w, float eps)
 {
     static const char op[] = "hs_rmsnorm_forward";
-    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    const hs_device *dev = inp ? inp->device : NULL;
     HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
     HS_TRY(hs_check_tensor_on(op, "out", out, HS_FP32, 2, HS_DIMS(N, C), dev));
     HS_TRY(hs_check_optional_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
     HS_TRY(hs_check_tensor_on(op, "w", w, HS_FP32, 1, HS_DIMS(C), dev));
     HS_TRY(check_eps(op, eps));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_rmsnorm_forward(out->data, rstd ? rstd->data : NULL, inp->data, w->data, eps, N, C);
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_rmsnorm_forward(dev, out->data, rstd ? rstd->data : NULL, inp->data, w->data, eps, N, C);
     hs_cpu_rmsnorm_forward(out->data, rstd ? rstd->data : NULL, inp->data, w->data, eps, N, C);
     return HS_OK;
 }
@@ -76,7 +76,7 @@ hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *d
                               const hs_tensor *w, const hs_tensor *rstd)
 {
     static const char op[] = "hs_rmsnorm_backward";
-    const hs_device_kind dev = inp ? inp->device : HS_DEVICE_CPU;
+    const hs_device *dev = inp ? inp->device : NULL;
     HS_TRY(hs_check_tensor_on(op, "inp", inp, HS_FP32, 2, NULL, dev));
     const int64_t N = inp->shape[0], C = inp->shape[1];
     HS_TRY(hs_check_tensor_on(op, "dout", dout, HS_FP32, 2, HS_DIMS(N, C), dev));
@@ -84,8 +84,8 @@ hs_status hs_rmsnorm_backward(hs_tensor *dinp, hs_tensor *dw, const hs_tensor *d
     HS_TRY(hs_check_tensor_on(op, "rstd", rstd, HS_FP32, 1, HS_DIMS(N), dev));
     HS_TRY(hs_check_optional_on(op, "dinp", dinp, HS_FP32, 2, HS_DIMS(N, C), dev));
     HS_TRY(hs_check_optional_on(op, "dw", dw, HS_FP32, 1, HS_DIMS(C), dev));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_rmsnorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dout->data, inp->data,
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_rmsnorm_backward(dev, dinp ? dinp->data : NULL, dw ? dw->data : NULL, dout->data, inp->data,
                                        w->data, rstd->data, N, C);
     return hs_cpu_rmsnorm_backward(dinp ? dinp->data : NULL, dw ? dw->data : NULL, dout->data, inp->data, w->data,
                                    rstd->data, N, C);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 /* hs_check_any_rank on `device`: t non-NULL, fp32, rank 1..HS_MAX_DIMS. */
-static hs_status check_any_rank_on(const char *op, const char *arg, const hs_tensor *t, hs_device_kind device)
+static hs_status check_any_rank_on(const char *op, const char *arg, const hs_tensor *t, const hs_device *device)
 {
     if (t && (t->ndim < 1 || t->ndim > HS_MAX_DIMS))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %s has rank %d, outside 1..%d", op, arg, t->ndim,
@@ -56,7 +56,7 @@ hs_status hs_adamw_update(hs_tensor *param, const hs_tensor *grad, hs_tensor *m,
                           const hs_adamw_params *p)
 {
     static const char op[] = "hs_adamw_update";
-    const hs_device_kind dev = param ? param->device : HS_DEVICE_CPU;
+    const hs_device *dev = param ? param->device : NULL;
     HS_TRY(check_any_rank_on(op, "param", param, dev));
     HS_TRY(check_any_rank_on(op, "grad", grad, dev));
     HS_TRY(check_any_rank_on(op, "m", m, dev));
@@ -65,8 +65,8 @@ hs_status hs_adamw_update(hs_tensor *param, const hs_tensor *grad, hs_tensor *m,
     HS_TRY(hs_check_same_numel(op, "m", m, "param", param));
     HS_TRY(hs_check_same_numel(op, "v", v, "param", param));
     HS_TRY(check_hyper(op, p));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_adamw_update(param->data, grad->data, m->data, v->data, hs_tensor_numel(param), p);
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_adamw_update(dev, param->data, grad->data, m->data, v->data, hs_tensor_numel(param), p);
     hs_cpu_adamw_update(param->data, grad->data, m->data, v->data, hs_tensor_numel(param), p);
     return HS_OK;
 }
@@ -78,15 +78,15 @@ hs_status hs_grad_norm(const hs_tensor *grads, int n_tensors, double *norm)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: norm is NULL", op);
     if (n_tensors < 0 || (n_tensors > 0 && !grads))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: %d tensors at %p", op, n_tensors, (const void *)grads);
-    const hs_device_kind dev = n_tensors > 0 ? grads[0].device : HS_DEVICE_CPU;
+    const hs_device *dev = n_tensors > 0 ? grads[0].device : NULL;
     for (int i = 0; i < n_tensors; i++) {
         char name[32];
         snprintf(name, sizeof name, "grads[%d]", i);
         HS_TRY(check_any_rank_on(op, name, &grads[i], dev));
     }
     double total = 0.0;
-    if (dev == HS_DEVICE_NPU) {
-        HS_TRY(hs_npu_sum_squares(grads, n_tensors, &total));
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU) {
+        HS_TRY(hs_npu_sum_squares(dev, grads, n_tensors, &total));
         *norm = sqrt(total);
         return HS_OK;
     }
@@ -109,10 +109,10 @@ float hs_clip_scale(double norm, float max_norm)
 
 hs_status hs_scale_inplace(hs_tensor *t, float scale)
 {
-    const hs_device_kind dev = t ? t->device : HS_DEVICE_CPU;
+    const hs_device *dev = t ? t->device : NULL;
     HS_TRY(check_any_rank_on("hs_scale_inplace", "t", t, dev));
-    if (dev == HS_DEVICE_NPU)
-        return hs_npu_scale(t->data, hs_tensor_numel(t), scale);
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_scale(dev, t->data, hs_tensor_numel(t), scale);
     hs_cpu_scale(t->data, hs_tensor_numel(t), scale);
     return HS_OK;
 }

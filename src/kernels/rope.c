@@ -8,7 +8,7 @@
 /* x is [B,T,H,HD] with HD even, n_rot_heads in [0,H], theta > 0 and finite. */
 static hs_status rope_check(const char *op, const char *name, const hs_tensor *x, int n_rot_heads, float theta)
 {
-    hs_status s = hs_check_tensor_on(op, name, x, HS_FP32, 4, NULL, x ? x->device : HS_DEVICE_CPU);
+    hs_status s = hs_check_tensor_on(op, name, x, HS_FP32, 4, NULL, x ? x->device : NULL);
     if (s)
         return s;
     if (x->shape[3] % 2)
@@ -28,8 +28,8 @@ hs_status hs_rope_forward(hs_tensor *out, const hs_tensor *inp, int n_rot_heads,
     if ((s = rope_check(__func__, "inp", inp, n_rot_heads, theta)) ||
         (s = hs_check_tensor_on(__func__, "out", out, HS_FP32, 4, inp->shape, inp->device)))
         return s;
-    if (inp->device == HS_DEVICE_NPU)
-        return hs_npu_rope(out->data, inp->data, inp->shape[0], inp->shape[1], inp->shape[2], inp->shape[3],
+    if (hs_tensor_device_kind(inp) == HS_DEVICE_NPU)
+        return hs_npu_rope(inp->device, out->data, inp->data, inp->shape[0], inp->shape[1], inp->shape[2], inp->shape[3],
                            n_rot_heads, theta, 0);
     hs_cpu_rope(out->data, inp->data, inp->shape[0], inp->shape[1], inp->shape[2], inp->shape[3], n_rot_heads, theta,
                 0);
@@ -42,8 +42,8 @@ hs_status hs_rope_backward(hs_tensor *dinp, const hs_tensor *dout, int n_rot_hea
     if ((s = rope_check(__func__, "dout", dout, n_rot_heads, theta)) ||
         (s = hs_check_optional_on(__func__, "dinp", dinp, HS_FP32, 4, dout->shape, dout->device)))
         return s;
-    if (dinp && dout->device == HS_DEVICE_NPU)
-        return hs_npu_rope(dinp->data, dout->data, dout->shape[0], dout->shape[1], dout->shape[2], dout->shape[3],
+    if (dinp && hs_tensor_device_kind(dout) == HS_DEVICE_NPU)
+        return hs_npu_rope(dout->device, dinp->data, dout->data, dout->shape[0], dout->shape[1], dout->shape[2], dout->shape[3],
                            n_rot_heads, theta, 1);
     if (dinp)
         hs_cpu_rope(dinp->data, dout->data, dout->shape[0], dout->shape[1], dout->shape[2], dout->shape[3], n_rot_heads,

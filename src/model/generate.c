@@ -63,7 +63,7 @@ hs_status hs_model_generate(hs_model *m, const int32_t *prompt, int n_prompt, in
         HS_TRY(hs_model_forward(m, out + len - T, NULL, 1, T, NULL));
         const float *last = m->cur->logits + (size_t)(T - 1) * V;
         if (m->npu) {
-            HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, last, (size_t)V * sizeof(float)));
+            HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_device_stream(m->dev), m->stage, last, (size_t)V * sizeof(float)));
             last = m->stage;
         }
         float u = hs_rng_uniform(seed, 0, (uint64_t)i);

@@ -371,6 +371,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->max_B = batch;
     m->max_T = seq;
     m->device = o.device;
+    m->dev = o.device == HS_DEVICE_NPU ? hs_npu_device(o.npu) : NULL;
     m->npu = o.device == HS_DEVICE_NPU ? o.npu : NULL;
     m->compute = o.compute;
     m->shard = o.shard;
@@ -485,7 +486,7 @@ static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint6
         const size_t len = (size_t)(n - at) < m->stage_n ? (size_t)(n - at) : m->stage_n;
         if (values)
             hs_rng_normal(m->stage, len, seed, id, (uint64_t)(first + at), 0.0f, std);
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), w + at, values ? m->stage : NULL,
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_device_stream(m->dev), w + at, values ? m->stage : NULL,
                                  len * sizeof(float)));
     }
     return HS_OK;
@@ -593,7 +594,6 @@ hs_status hs_model_init(hs_model *m, uint64_t seed)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_init: model is NULL");
-    hs_model_use_device(m);
     const float resid_std = m->cfg.init_std / sqrtf(2.0f * (float)m->cfg.n_layer);
     for (int i = 0; i < m->n_tensors; i++) {
         const hs_param_info *p = &m->params[i];
@@ -617,7 +617,6 @@ hs_status hs_model_sync_weights(hs_model *m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_sync_weights: model is NULL");
     if (m->compute == HS_FP32)
         return HS_OK;
-    hs_model_use_device(m);
     hs_tensor src = hs_model_on_device(m, hs_view1(m->param_buf, HS_FP32, m->n_params));
     hs_tensor dst = hs_model_on_device(m, hs_view1(m->param_c, m->compute, m->n_params));
     return hs_cast(&dst, &src);
@@ -648,7 +647,7 @@ float *hs_model_params(hs_model *m) { return m->param_buf; }
 
 float *hs_model_grads(hs_model *m) { return m->grad_buf; }
 
-hs_device_kind hs_model_device(const hs_model *m) { return m->device; }
+hs_device *hs_model_device(const hs_model *m) { return m->dev; }
 
 hs_npu *hs_model_npu(const hs_model *m) { return m->npu; }
 
@@ -674,7 +673,6 @@ hs_status hs_model_zero_grad(hs_model *m)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_zero_grad: model is NULL");
-    hs_model_use_device(m);
     hs_tensor g = hs_model_on_device(m, hs_view1(m->grad_buf, HS_FP32, m->n_params));
     return hs_fill(&g, 0.0f);
 }

@@ -71,6 +71,7 @@ struct hs_model {
     int max_B, max_T;    /* planned micro-batch shape */
     hs_device_kind device;
     hs_npu *npu;      /* NULL on the CPU */
+    hs_device *dev;   /* where its tensors live and its kernels run: NULL (the CPU) or the NPU's default stream */
     hs_dtype compute; /* dtype of the matmul inputs */
 
     /* the shard: tensor-parallel rank, the chunk of layers */
@@ -114,18 +115,10 @@ struct hs_model {
     int defer_embedding; /* hs_model_defer_embedding_grad */
 };
 
-/* Makes the model's NPU the thread's current device unless it is already
- * (a caller's choice of stream on it is kept); nothing on the CPU. */
-static inline void hs_model_use_device(const struct hs_model *m)
-{
-    if (m->npu && hs_npu_current() != m->npu)
-        hs_npu_set_current(m->npu, NULL);
-}
-
 /* The view t, placed on the model's device. */
 static inline hs_tensor hs_model_on_device(const struct hs_model *m, hs_tensor t)
 {
-    t.device = m->device;
+    t.device = m->dev;
     return t;
 }
 

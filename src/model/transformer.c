@@ -58,7 +58,7 @@ static pview param_view(const hs_model *m, int idx, void *buf, hs_dtype dt)
     const hs_param_info *p = &m->params[idx];
     char *at = (char *)buf + p->offset * (int64_t)hs_dtype_size(dt);
     v.t = p->ndim == 1 ? hs_view1(at, dt, p->shape[0]) : hs_view2(at, dt, p->shape[0], p->shape[1]);
-    v.t.device = m->device;
+    v.t.device = m->dev;
     v.present = 1;
     return v;
 }
@@ -376,7 +376,7 @@ static hs_status embed(hs_model *m, const int32_t *tokens, int B, int T)
     const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
     if (m->npu) {
         HS_TRY(check_ids("tokens", tokens, N, T, 0, m->cfg.vocab_size));
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), s->tok_dev, tokens, (size_t)N * sizeof(int32_t)));
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_device_stream(m->dev), s->tok_dev, tokens, (size_t)N * sizeof(int32_t)));
         tokens = s->tok_dev;
     }
     s->tokens = tokens;
@@ -432,7 +432,7 @@ static hs_status head_forward(hs_model *m, const int32_t *targets, int B, int T,
 
     if (m->npu) {
         HS_TRY(check_ids("targets", targets, N, T, -1, m->cfg.vocab_size));
-        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_npu_current_stream(), s->targets, targets, (size_t)N * sizeof(int32_t)));
+        HS_TRY(hs_npu_memcpy_h2d(m->npu, hs_device_stream(m->dev), s->targets, targets, (size_t)N * sizeof(int32_t)));
     } else {
         memcpy(s->targets, targets, (size_t)N * sizeof(int32_t));
     }
@@ -450,7 +450,7 @@ static hs_status head_forward(hs_model *m, const int32_t *targets, int B, int T,
     const float *losses = s->losses;
     int have_values = 1;
     if (m->npu) {
-        HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_npu_current_stream(), m->stage, s->losses, (size_t)N * sizeof(float)));
+        HS_TRY(hs_npu_memcpy_d2h(m->npu, hs_device_stream(m->dev), m->stage, s->losses, (size_t)N * sizeof(float)));
         losses = m->stage;
         have_values = hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE;
     }
@@ -492,7 +492,6 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "hs_model_defer_embedding_grad needs the whole vocabulary's embedding here (tp=1, first chunk)");
     act_set *s = m->cur;
-    hs_model_use_device(m);
     s->B = B;
     s->T = T;
     s->have_targets = 0;
@@ -569,7 +568,6 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     if (!m->has_head && (!dout || s->B == 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "the backward of a chunk without the head needs a forward "
                                                  "and dL/d(output)");
-    hs_model_use_device(m);
     m->ready_end = m->n_params;
     if (m->has_head) {
         HS_TRY(head_backward(m, loss_scale));
@@ -627,7 +625,6 @@ hs_status hs_model_tp_reduce_grads(hs_model *m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_tp_reduce_grads: model is NULL");
     if (m->tp == 1 || !m->sp)
         return HS_OK;
-    hs_model_use_device(m);
     for (int i = 0; i < m->n_tensors; i++)
         if (m->params[i].tp_partial)
             HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, m->grad_buf + m->params[i].offset, m->params[i].numel,
@@ -658,7 +655,6 @@ hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int3
     if (B < 1 || T < 1 || T > m->max_T)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "embedding backward of B=%d T=%d: B >= 1 and T in 1..%d", B, T,
                         m->max_T);
-    hs_model_use_device(m);
     hs_tensor dres = hs_model_on_device(m, hs_view3((void *)grad, HS_FP32, B, T, m->cfg.d_model));
     hs_tensor tok = hs_model_on_device(m, hs_view2((void *)tokens, HS_INT32, B, T));
     pview dwte = G(m, m->wte), dwpe = G(m, m->wpe);

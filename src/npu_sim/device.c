@@ -1,13 +1,9 @@
-/* NPU device lifetime, its spec and mode, and this thread's current
- * device and stream. */
+/* NPU device lifetime, its spec and mode. */
 #include "npu_sim/device.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static _Thread_local hs_npu *current_device;
-static _Thread_local hs_npu_stream *current_stream; /* NULL: the current device's default stream */
 
 /* Makes a device with an empty HBM and a default stream at time 0. */
 hs_status hs_npu_new(const hs_npu_spec *spec, hs_npu_mode mode, hs_npu **out)
@@ -27,6 +23,7 @@ hs_status hs_npu_new(const hs_npu_spec *spec, hs_npu_mode mode, hs_npu **out)
     d->mode = mode;
     hs_npu_hbm_init(&d->hbm, (size_t)spec->hbm_bytes);
     d->default_stream.device = d;
+    d->default_stream.handle = (hs_device){HS_DEVICE_NPU, d, &d->default_stream};
     d->next_stream_id = 1;
     const char *tc = getenv("HS_NPU_TIMING_CACHE");
     d->timing_cache = !(tc && strcmp(tc, "0") == 0);
@@ -44,10 +41,6 @@ void hs_npu_free(hs_npu *d)
     if (d->launch_state)
         hs_npu_launch_state_free(d->launch_state);
     hs_npu_hbm_release(&d->hbm);
-    if (current_device == d) {
-        current_device = NULL;
-        current_stream = NULL;
-    }
     free(d);
 }
 
@@ -67,35 +60,6 @@ hs_npu_mode hs_npu_mode_of(const hs_npu *d)
 void hs_npu_process_name(const hs_npu *d, char *buf, size_t cap)
 {
     snprintf(buf, cap, "npu%d", d->index);
-}
-
-/* Sets this thread's current device and stream (NULL: its default). */
-void hs_npu_set_current(hs_npu *d, hs_npu_stream *s)
-{
-    current_device = d;
-    current_stream = s;
-}
-
-/* This thread's current device, or NULL. */
-hs_npu *hs_npu_current(void)
-{
-    return current_device;
-}
-
-/* This thread's current stream: the one set, else the current device's
- * default stream, else NULL. */
-hs_npu_stream *hs_npu_current_stream(void)
-{
-    if (current_stream)
-        return current_stream;
-    return current_device ? &current_device->default_stream : NULL;
-}
-
-/* Forgets s as this thread's current stream (hs_npu_stream_free calls it). */
-void hs_npu_forget_stream(const hs_npu_stream *s)
-{
-    if (current_stream == s)
-        current_stream = NULL;
 }
 
 /* Turns the kernel timing cache on or off. */

@@ -5,11 +5,13 @@
  * backing the allocation (kernels read and write it directly); in estimate
  * mode it is a unique fake address that must never be dereferenced. Either
  * way hs_npu_addr_valid tells whether a range lies inside one live
- * allocation. A device is used by one thread at a time.
+ * allocation. A device is used by one thread at a time; several devices
+ * may run on several threads at once (nothing here is global).
  */
 #ifndef HS_NPU_SIM_DEVICE_H
 #define HS_NPU_SIM_DEVICE_H
 
+#include "core/device.h"
 #include "hyperspeed/npu.h"
 #include "npu_sim/trace.h"
 
@@ -44,6 +46,7 @@ typedef struct hs_npu_hbm {
 
 struct hs_npu_stream {
     hs_npu *device;
+    hs_device handle; /* hs_npu_stream_device: this stream of this NPU */
     double clock; /* simulated seconds since device creation: when the stream's next work may start */
     int id;       /* 0 for the default stream; trace thread "stream<id>" */
 };
@@ -83,10 +86,6 @@ double hs_npu_stream_advance_args(hs_npu_stream *s, const char *name, const char
 
 /* Process name of the device's own trace tracks ("npu<index>") into buf. */
 void hs_npu_process_name(const hs_npu *d, char *buf, size_t cap);
-
-/* Clears this thread's current stream when it is s (stream.c calls it
- * before freeing s). */
-void hs_npu_forget_stream(const hs_npu_stream *s);
 
 /* HBM allocator internals (hbm.c), used by hs_npu_new / hs_npu_free. */
 void hs_npu_hbm_init(hs_npu_hbm *h, size_t capacity);

@@ -16,6 +16,7 @@ hs_status hs_npu_stream_new(hs_npu *d, hs_npu_stream **out)
     if (!s)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_npu_stream_new: %zu bytes", sizeof *s);
     s->device = d;
+    s->handle = (hs_device){HS_DEVICE_NPU, d, s};
     s->clock = d->default_stream.clock;
     s->id = d->next_stream_id++;
     *out = s;
@@ -28,8 +29,29 @@ void hs_npu_stream_free(hs_npu_stream *s)
 {
     if (!s || s == &s->device->default_stream)
         return;
-    hs_npu_forget_stream(s);
     free(s);
+}
+
+/* The device handle of stream s. */
+hs_device *hs_npu_stream_device(hs_npu_stream *s)
+{
+    return s ? &s->handle : NULL;
+}
+
+/* The device handle of d's default stream. */
+hs_device *hs_npu_device(hs_npu *d)
+{
+    return d ? &d->default_stream.handle : NULL;
+}
+
+hs_npu *hs_device_npu(const hs_device *dev)
+{
+    return dev && dev->kind == HS_DEVICE_NPU ? dev->npu : NULL;
+}
+
+hs_npu_stream *hs_device_stream(const hs_device *dev)
+{
+    return dev && dev->kind == HS_DEVICE_NPU ? dev->stream : NULL;
 }
 
 /* The device's default stream. */

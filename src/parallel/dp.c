@@ -153,11 +153,11 @@ const hs_dp_bucket *hs_dp_bucket_at(const hs_dp *dp, int i)
     return i >= 0 && i < dp->n_buckets ? &dp->buckets[i] : NULL;
 }
 
-/* The stream the model's kernels run on: the current one when the NPU is
- * current (the model makes it so), else its default stream. */
+/* The stream the model's kernels run on: its NPU's default stream
+ * (hs_model_device). */
 static hs_npu_stream *compute_stream(const hs_dp *dp)
 {
-    return hs_npu_current() == dp->cfg.npu ? hs_npu_current_stream() : hs_npu_default_stream(dp->cfg.npu);
+    return hs_npu_default_stream(dp->cfg.npu);
 }
 
 /* On the NPU: the comm stream waits for the compute stream's work so far,

@@ -10,13 +10,12 @@
 static int has_values(const hs_npu *npu) { return !npu || hs_npu_mode_of(npu) == HS_NPU_EXECUTE; }
 
 /* The simulated time of collective c of `bytes` (per rank, as HCCL counts
- * it) on the NPU's current stream. */
+ * it) on the stream the model's kernels run on, the NPU's default stream. */
 static hs_status simulate(hs_comm *tp, hs_npu *npu, hs_coll c, double bytes)
 {
     if (!npu)
         return HS_OK;
-    hs_npu_stream *s = hs_npu_current() == npu ? hs_npu_current_stream() : hs_npu_default_stream(npu);
-    return hs_comm_advance(tp, s, c, bytes, NULL);
+    return hs_comm_advance(tp, hs_npu_default_stream(npu), c, bytes, NULL);
 }
 
 hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_reduce_op op)

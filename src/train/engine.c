@@ -92,7 +92,7 @@ static void dev_free(hs_engine *e, float *p)
 static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int64_t n)
 {
     hs_tensor d = hs_view1(dst, HS_FP32, n), s = hs_view1((void *)src, HS_FP32, n);
-    d.device = s.device = e->npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    d.device = s.device = hs_npu_device(e->npu);
     HS_TRY(hs_fill(&d, 0.0f));
     return hs_residual_backward(&d, NULL, &s);
 }
@@ -343,7 +343,8 @@ static int fwd_tag(const hs_engine *e, int g, int k) { return g * e->m + k; }
 static int bwd_tag(const hs_engine *e, int g, int k) { return (e->G + g) * e->m + k; }
 static int stamp_tag(const hs_engine *e, int tag) { return tag + 2 * e->G * e->m; }
 
-static hs_npu_stream *stream(const hs_engine *e) { return hs_npu_current_stream(); }
+/* The stream the chunks' kernels run on: their NPU's default stream (hs_model_device). */
+static hs_npu_stream *stream(const hs_engine *e) { return hs_npu_default_stream(e->npu); }
 
 static double now(const hs_engine *e) { return e->npu ? hs_npu_stream_time(stream(e)) : 0; }
 
@@ -504,7 +505,7 @@ static hs_status sync_tied(hs_engine *e)
     if (e->npu)
         HS_TRY(hs_comm_advance(e->pp, stream(e), HS_COLL_SEND, (double)w->numel * sizeof(float), NULL));
     hs_tensor d = hs_view1(g, HS_FP32, w->numel), t = hs_view1(e->tied, HS_FP32, w->numel);
-    d.device = t.device = e->npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+    d.device = t.device = hs_npu_device(e->npu);
     return hs_residual_backward(&d, NULL, &t);
 }
 
@@ -587,8 +588,6 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
     if (!(lr >= 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "learning rate %g must be >= 0", (double)lr);
     const double t0 = hs_time_now();
-    if (e->npu && hs_npu_current() != e->npu) /* the caller's stream on it, if current, is kept */
-        hs_npu_set_current(e->npu, NULL);
     double sim0 = 0, sim1 = 0;
     if (e->npu)
         HS_TRY(sync_clocks(e, &sim0));
@@ -665,8 +664,6 @@ hs_status hs_engine_eval(hs_engine *e, const int32_t *tokens, const int32_t *tar
     if (B < mb || B % mb != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_eval: batch %d is not a multiple of the micro-batch %d",
                         B, mb);
-    if (e->npu && hs_npu_current() != e->npu) /* the caller's stream on it, if current, is kept */
-        hs_npu_set_current(e->npu, NULL);
     double sum = 0;
     for (int k = 0; k < B / mb; k++) { /* micro-batch after micro-batch */
         const size_t off = (size_t)k * mb * T;
@@ -719,8 +716,6 @@ hs_status hs_engine_generate(hs_engine *e, const int32_t *prompt, int n_prompt, 
                         "hs_engine_generate: sequence parallelism needs a prompt of at least tp=%d tokens", tp);
     if (!e->values)
         return hs_error(HS_ERR_DEVICE, "hs_engine_generate: an estimate-mode NPU computes no values to sample from");
-    if (e->npu && hs_npu_current() != e->npu)
-        hs_npu_set_current(e->npu, NULL);
     const size_t Vp = (size_t)(V + tp - 1) / (size_t)tp * (size_t)tp;
     float *row = malloc(sizeof *row * (Vp + Vp / (size_t)tp + (size_t)top_k));
     int32_t *idx = malloc(sizeof *idx * (size_t)top_k);

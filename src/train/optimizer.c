@@ -24,14 +24,6 @@ static hs_tensor on_device(const hs_optimizer *o, hs_tensor t)
     return t;
 }
 
-/* Makes the model's NPU current unless it is (kernels run on the current device). */
-static void use_device(const hs_optimizer *o)
-{
-    hs_npu *d = hs_model_npu(o->model);
-    if (d && hs_npu_current() != d)
-        hs_npu_set_current(d, NULL);
-}
-
 /* One moment buffer (num_params floats) on the model's device. */
 static hs_status alloc_moment(hs_optimizer *o, float **out)
 {
@@ -113,7 +105,6 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
         hs_optimizer_free(o);
         return s;
     }
-    use_device(o);
     hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n)), vt = on_device(o, hs_view1(o->v, HS_FP32, n));
     if ((s = hs_fill(&mt, 0.0f)) || (s = hs_fill(&vt, 0.0f))) {
         hs_optimizer_free(o);
@@ -186,7 +177,6 @@ hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
 {
     HS_TRY(check_lr(o, lr));
     hs_model *model = o->model;
-    use_device(o);
     hs_tensor all = on_device(o, hs_view1(hs_model_grads(model), HS_FP32, hs_model_num_params(model)));
     double norm;
     HS_TRY(hs_grad_norm(&all, 1, &norm));
@@ -203,7 +193,6 @@ hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq)
     if (!o || !sumsq)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_grad_sumsq: NULL argument");
     double norm = 0;
-    use_device(o);
     if (o->n_owned)
         HS_TRY(hs_grad_norm(o->owned, o->n_owned, &norm));
     *sumsq = norm * norm;
@@ -215,7 +204,6 @@ hs_status hs_optimizer_step_norm(hs_optimizer *o, float lr, double norm)
     HS_TRY(check_lr(o, lr));
     if (!(norm >= 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_step_norm: gradient norm %g must be >= 0", norm);
-    use_device(o);
     return update(o, lr, norm);
 }
 

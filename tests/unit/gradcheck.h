@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "hyperspeed/core.h"
+#include "hyperspeed/npu.h"
 
 /* `call` returns `status` and leaves a message in hs_last_error(). */
 #define EXPECT_ERR(call, status)                                                                                       \
@@ -29,6 +30,24 @@
         assert_int_equal((call), (status));                                                                            \
         assert_true(hs_last_error()[0] != '\0');                                                                       \
     } while (0)
+
+/* The device handle of a spare NPU (estimate mode, "test" preset), for the
+ * checks that a tensor on a device other than the CPU is refused. The NPU
+ * lives until the test program exits. */
+static hs_npu *gc_spare_npu;
+
+static inline void gc_free_spare_npu(void) { hs_npu_free(gc_spare_npu); }
+
+static inline hs_device *gc_npu_device(void)
+{
+    if (!gc_spare_npu) {
+        hs_npu_spec s;
+        assert_int_equal(hs_npu_spec_preset("test", &s), HS_OK);
+        assert_int_equal(hs_npu_new(&s, HS_NPU_ESTIMATE, &gc_spare_npu), HS_OK);
+        atexit(gc_free_spare_npu);
+    }
+    return hs_npu_device(gc_spare_npu);
+}
 
 /* Zeroed test buffers (the test fails when out of memory). */
 static inline float *fz(size_t n)

@@ -23,6 +23,15 @@ static inline hs_npu *npu_make(const char *preset, hs_npu_mode mode)
     return d;
 }
 
+/* The NPU that on_npu places tensors on (npu_use): the tests' own
+ * shorthand; the library has no current device. */
+static hs_npu *fixture_npu;
+
+static inline void npu_use(hs_npu *d) { fixture_npu = d; }
+
+/* View t on the NPU of the last npu_use. */
+static inline hs_tensor on_npu(hs_tensor t) { return hs_on(t, hs_npu_device(fixture_npu)); }
+
 /* One device per mode on the "test" preset. */
 typedef struct devs {
     hs_npu *exec, *est;
@@ -35,7 +44,6 @@ static inline devs devs_new(void)
 
 static inline void devs_free(devs *d)
 {
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d->exec);
     hs_npu_free(d->est);
 }

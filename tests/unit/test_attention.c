@@ -252,7 +252,7 @@ static void test_bad_arguments(void **state)
     bad.dtype = HS_BF16;
     EXPECT_ERR(hs_attention_forward(&bad, &lse, &qkv, 2, 2), HS_ERR_DTYPE);
     bad = qkv;
-    bad.device = HS_DEVICE_NPU;
+    bad.device = gc_npu_device();
     EXPECT_ERR(hs_attention_forward(&out, &lse, &bad, 2, 2), HS_ERR_DEVICE);
     /* the same 24 columns read as 4 query heads sharing 1 key/value head of
      * 4 (out [2,5,16]): out of the wrong width is refused */

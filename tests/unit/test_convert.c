@@ -117,12 +117,9 @@ static void test_bad_arguments(void **state)
     EXPECT_ERR(hs_fill(&ti, 1.0f), HS_ERR_DTYPE);
     assert_non_null(strstr(hs_last_error(), "int32"));
     EXPECT_ERR(hs_fill(NULL, 1.0f), HS_ERR_INVALID_ARGUMENT);
-    hs_tensor on = th;
-    on.device = HS_DEVICE_NPU;
+    hs_tensor on = hs_on(th, gc_npu_device());
     EXPECT_ERR(hs_cast(&on, &tx), HS_ERR_DEVICE); /* mixed devices */
-    hs_npu_set_current(NULL, NULL);
-    EXPECT_ERR(hs_fill(&on, 0.0f), HS_ERR_DEVICE); /* NPU tensor, no current device */
-    assert_non_null(strstr(hs_last_error(), "no current NPU"));
+    assert_non_null(strstr(hs_last_error(), "on the npu device, expected cpu"));
 }
 
 /* --------------------------------------------------------------------- NPU */
@@ -146,14 +143,14 @@ static void same_cost(cost a, cost b)
  * comes back into out (execute mode). */
 static cost npu_cast(hs_npu *d, void *out, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const size_t in_bytes = (size_t)n * hs_dtype_size(src_dt), out_bytes = (size_t)n * hs_dtype_size(dst_dt);
     void *ds, *dd;
     assert_int_equal(hs_npu_malloc(d, in_bytes, &ds), HS_OK);
     assert_int_equal(hs_npu_malloc(d, out_bytes, &dd), HS_OK);
     assert_int_equal(hs_npu_memcpy_h2d(d, NULL, ds, src, in_bytes), HS_OK);
     hs_tensor ts = hs_view1(ds, src_dt, n), td = hs_view1(dd, dst_dt, n);
-    ts.device = td.device = HS_DEVICE_NPU;
+    ts.device = td.device = hs_npu_device(d);
     const double t0 = clock_of(d);
     assert_int_equal(hs_cast(&td, &ts), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
@@ -194,12 +191,12 @@ static void test_npu_cast(void **state)
  * back into out (execute mode). */
 static cost npu_fill(hs_npu *d, void *out, hs_dtype dt, float value, int64_t n)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const size_t bytes = (size_t)n * hs_dtype_size(dt);
     void *dd;
     assert_int_equal(hs_npu_malloc(d, bytes, &dd), HS_OK);
     hs_tensor t = hs_view1(dd, dt, n);
-    t.device = HS_DEVICE_NPU;
+    t = on_npu(t);
     const double t0 = clock_of(d);
     assert_int_equal(hs_fill(&t, value), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};

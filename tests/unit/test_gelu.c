@@ -85,7 +85,7 @@ static void test_bad_arguments(void **state)
     hs_tensor x = hs_view2(a, HS_FP32, 4, 3), out = hs_view2(a, HS_FP32, 4, 3), b = hs_view1(a, HS_FP32, 3);
     hs_tensor obad = hs_view2(a, HS_FP32, 3, 4), bbad = hs_view1(a, HS_FP32, 4), x1 = hs_view1(a, HS_FP32, 12);
     hs_tensor xint = hs_view2(ints, HS_INT32, 4, 3), bint = hs_view1(ints, HS_INT32, 3), xnpu = x;
-    xnpu.device = HS_DEVICE_NPU;
+    xnpu.device = gc_npu_device();
 
     EXPECT_ERR(hs_bias_gelu_forward(NULL, &x, &b), HS_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(hs_bias_gelu_forward(&out, NULL, &b), HS_ERR_INVALID_ARGUMENT);

@@ -145,7 +145,7 @@ static void test_bad_arguments(void **state)
     hs_tensor bias = hs_view1(a, HS_FP32, 5), wbad = hs_view2(a, HS_FP32, 5, 4), obad = hs_view2(a, HS_FP32, 4, 4);
     hs_tensor bbad = hs_view1(a, HS_FP32, 4), iint = hs_view2(ints, HS_INT32, 4, 3), wbf = hs_view2(h, HS_BF16, 5, 3);
     hs_tensor obf = hs_view2(h, HS_BF16, 4, 5), w3 = hs_view3(a, HS_FP32, 5, 3, 1), inpu = inp;
-    inpu.device = HS_DEVICE_NPU;
+    inpu.device = gc_npu_device();
 
     EXPECT_ERR(hs_matmul_forward(NULL, &inp, &w, NULL), HS_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(hs_matmul_forward(&out, NULL, &w, NULL), HS_ERR_INVALID_ARGUMENT);

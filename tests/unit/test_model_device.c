@@ -215,7 +215,9 @@ static void npu_agrees(hs_model_config cfg)
     hs_npu *dx = npu_new(HS_NPU_EXECUTE), *ds = npu_new(HS_NPU_ESTIMATE);
     hs_model *mc = model_on(cfg, HS_DEVICE_CPU, NULL, HS_BF16);
     hs_model *mx = model_on(cfg, HS_DEVICE_NPU, dx, HS_BF16), *ms = model_on(cfg, HS_DEVICE_NPU, ds, HS_BF16);
-    assert_int_equal(hs_model_device(mx), HS_DEVICE_NPU);
+    assert_ptr_equal(hs_model_device(mx), hs_npu_device(dx));
+    assert_int_equal(hs_device_kind_of(hs_model_device(mx)), HS_DEVICE_NPU);
+    assert_null(hs_model_device(mc));
     assert_ptr_equal(hs_model_npu(mx), dx);
     const int64_t n = hs_model_num_params(mc);
     int32_t x[N], y[N];
@@ -320,9 +322,9 @@ static void test_npu_io(void **state)
     hs_tensor v;
     assert_int_equal(hs_model_forward(mx, x, NULL, B, T, NULL), HS_OK);
     assert_int_equal(hs_model_logits(mx, &v), HS_OK);
-    assert_int_equal(v.device, HS_DEVICE_NPU);
+    assert_ptr_equal(v.device, hs_npu_device(dx));
     assert_int_equal(hs_model_activation(mx, "h.1.out", &v), HS_OK);
-    assert_int_equal(v.device, HS_DEVICE_NPU);
+    assert_ptr_equal(v.device, hs_npu_device(dx));
 
     /* out-of-range ids are caught on the host in both modes */
     y[9] = 32;

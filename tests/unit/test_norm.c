@@ -165,7 +165,7 @@ static void test_bad_arguments(void **state)
     hs_tensor x = hs_view2(a, HS_FP32, 4, 3), w = hs_view1(a, HS_FP32, 3), st = hs_view1(a, HS_FP32, 4);
     hs_tensor xbad = hs_view2(a, HS_FP32, 3, 4), wbad = hs_view1(a, HS_FP32, 4), stbad = hs_view1(a, HS_FP32, 3);
     hs_tensor wint = hs_view1(ints, HS_INT32, 3), xnpu = x, x3 = hs_view3(a, HS_FP32, 4, 3, 1), out = x;
-    xnpu.device = HS_DEVICE_NPU;
+    xnpu.device = gc_npu_device();
 
     EXPECT_ERR(hs_layernorm_forward(NULL, &st, &st, &x, &w, &w, EPS), HS_ERR_INVALID_ARGUMENT);
     EXPECT_ERR(hs_layernorm_forward(&out, &st, &st, NULL, &w, &w, EPS), HS_ERR_INVALID_ARGUMENT);

@@ -37,7 +37,7 @@ typedef struct shape {
     int B, T, NH, NKV, HD;
 } shape;
 
-static hs_tensor t3(void *data, hs_device_kind dev, int64_t a, int64_t b, int64_t c)
+static hs_tensor t3(void *data, hs_device *dev, int64_t a, int64_t b, int64_t c)
 {
     hs_tensor t = hs_view3(data, HS_FP32, a, b, c);
     t.device = dev;
@@ -65,9 +65,9 @@ static problem make_problem(shape s, uint64_t seed)
     gc_fill(p.dqkv0, NULL, p.nq, 1.0, seed + 2);
     memcpy(p.dqkv, p.dqkv0, p.nq * sizeof(float));
     const int64_t C = (int64_t)s.NH * s.HD;
-    hs_tensor qkv = t3(p.qkv, HS_DEVICE_CPU, s.B, s.T, p.ld), out = t3(p.out, HS_DEVICE_CPU, s.B, s.T, C);
-    hs_tensor lse = t3(p.lse, HS_DEVICE_CPU, s.B, s.NH, s.T), dout = t3(p.dout, HS_DEVICE_CPU, s.B, s.T, C);
-    hs_tensor dqkv = t3(p.dqkv, HS_DEVICE_CPU, s.B, s.T, p.ld);
+    hs_tensor qkv = t3(p.qkv, NULL, s.B, s.T, p.ld), out = t3(p.out, NULL, s.B, s.T, C);
+    hs_tensor lse = t3(p.lse, NULL, s.B, s.NH, s.T), dout = t3(p.dout, NULL, s.B, s.T, C);
+    hs_tensor dqkv = t3(p.dqkv, NULL, s.B, s.T, p.ld);
     assert_int_equal(hs_attention_forward(&out, &lse, &qkv, s.NH, s.NKV), HS_OK);
     assert_int_equal(hs_attention_backward(&dqkv, &dout, &qkv, &out, &lse, s.NH, s.NKV), HS_OK);
     return p;
@@ -96,10 +96,10 @@ static cost npu_forward(hs_npu *d, const problem *p, float *out, float *lse)
 {
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *dq = npu_up(d, p->qkv, p->nq), *dout = npu_up(d, NULL, p->n), *dl = npu_up(d, NULL, p->nl);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, p->ld), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
-    hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
+    hs_tensor qkv = t3(dq, hs_npu_device(d), s.B, s.T, p->ld), o = t3(dout, hs_npu_device(d), s.B, s.T, C);
+    hs_tensor l = t3(dl, hs_npu_device(d), s.B, s.NH, s.T);
     const double t0 = clock_of(d);
     assert_int_equal(hs_attention_forward(&o, &l, &qkv, s.NH, s.NKV), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
@@ -115,12 +115,12 @@ static cost npu_backward(hs_npu *d, const problem *p, float *dqkv)
 {
     const shape s = p->s;
     const int64_t C = (int64_t)s.NH * s.HD;
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *dq = npu_up(d, p->qkv, p->nq), *dg = npu_up(d, p->dqkv0, p->nq), *ddo = npu_up(d, p->dout, p->n);
     float *dout = npu_up(d, p->out, p->n), *dl = npu_up(d, p->lse, p->nl);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, s.B, s.T, p->ld), g = t3(dg, HS_DEVICE_NPU, s.B, s.T, p->ld);
-    hs_tensor dO = t3(ddo, HS_DEVICE_NPU, s.B, s.T, C), o = t3(dout, HS_DEVICE_NPU, s.B, s.T, C);
-    hs_tensor l = t3(dl, HS_DEVICE_NPU, s.B, s.NH, s.T);
+    hs_tensor qkv = t3(dq, hs_npu_device(d), s.B, s.T, p->ld), g = t3(dg, hs_npu_device(d), s.B, s.T, p->ld);
+    hs_tensor dO = t3(ddo, hs_npu_device(d), s.B, s.T, C), o = t3(dout, hs_npu_device(d), s.B, s.T, C);
+    hs_tensor l = t3(dl, hs_npu_device(d), s.B, s.NH, s.T);
     const double t0 = clock_of(d);
     assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &o, &l, s.NH, s.NKV), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
@@ -308,7 +308,6 @@ static void test_against_cpu(void **state)
     d = npu_make("910A", HS_NPU_EXECUTE);
     check_case(d, (shape){1, 150, 2, 2, 32}, 30);
     check_case(d, (shape){1, 150, 4, 2, 32}, 31);
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
 
@@ -327,25 +326,24 @@ static void test_estimate_equals_execute(void **state)
         assert_true(bx.cycles == be.cycles && bx.seconds == be.seconds);
         free_problem(&p);
     }
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(x);
     hs_npu_free(e);
 }
 
-/* Mixed devices, no current NPU and a head too large for the NPU tiles. */
+/* Mixed devices, two NPUs and a head too large for the NPU tiles. */
 static void test_errors(void **state)
 {
     (void)state;
     hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const int B = 1, T = 4, NH = 2, HD = 8, C = NH * HD;
     float host[3 * T * C], lhost[NH * T];
     float *dq = npu_up(d, NULL, 3 * T * C), *dout = npu_up(d, NULL, T * C), *dl = npu_up(d, NULL, NH * T);
     float *dg = npu_up(d, NULL, 3 * T * C);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, B, T, 3 * C), out = t3(dout, HS_DEVICE_NPU, B, T, C);
-    hs_tensor lse = t3(dl, HS_DEVICE_NPU, B, NH, T), g = t3(dg, HS_DEVICE_NPU, B, T, 3 * C);
-    hs_tensor cpu_out = t3(host, HS_DEVICE_CPU, B, T, C), cpu_lse = t3(lhost, HS_DEVICE_CPU, B, NH, T);
-    hs_tensor cpu_qkv = t3(host, HS_DEVICE_CPU, B, T, 3 * C);
+    hs_tensor qkv = t3(dq, hs_npu_device(d), B, T, 3 * C), out = t3(dout, hs_npu_device(d), B, T, C);
+    hs_tensor lse = t3(dl, hs_npu_device(d), B, NH, T), g = t3(dg, hs_npu_device(d), B, T, 3 * C);
+    hs_tensor cpu_out = t3(host, NULL, B, T, C), cpu_lse = t3(lhost, NULL, B, NH, T);
+    hs_tensor cpu_qkv = t3(host, NULL, B, T, 3 * C);
     EXPECT_ERR(hs_attention_forward(&cpu_out, &lse, &qkv, NH, NH), HS_ERR_DEVICE);
     EXPECT_ERR(hs_attention_forward(&out, &cpu_lse, &qkv, NH, NH), HS_ERR_DEVICE);
     EXPECT_ERR(hs_attention_forward(&out, &lse, &cpu_qkv, NH, NH), HS_ERR_DEVICE);
@@ -355,13 +353,17 @@ static void test_errors(void **state)
     assert_int_equal(hs_attention_backward(&g, &out, &qkv, &out, &lse, NH, NH), HS_OK);
     const int BIG = 192; /* one head of 192: beyond the NPU tiles */
     float *bq = npu_up(d, NULL, 3 * T * BIG), *bo = npu_up(d, NULL, T * BIG), *bl = npu_up(d, NULL, T);
-    hs_tensor big_qkv = t3(bq, HS_DEVICE_NPU, B, T, 3 * BIG), big_out = t3(bo, HS_DEVICE_NPU, B, T, BIG);
-    hs_tensor big_lse = t3(bl, HS_DEVICE_NPU, B, 1, T);
+    hs_tensor big_qkv = t3(bq, hs_npu_device(d), B, T, 3 * BIG), big_out = t3(bo, hs_npu_device(d), B, T, BIG);
+    hs_tensor big_lse = t3(bl, hs_npu_device(d), B, 1, T);
     EXPECT_ERR(hs_attention_forward(&big_out, &big_lse, &big_qkv, 1, 1), HS_ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(hs_last_error(), "head size 192"));
-    hs_npu_set_current(NULL, NULL);
-    EXPECT_ERR(hs_attention_forward(&out, &lse, &qkv, NH, NH), HS_ERR_DEVICE);
-    assert_non_null(strstr(hs_last_error(), "no current NPU"));
+    /* a second NPU's tensor beside the first's */
+    hs_npu *e = npu_make("test", HS_NPU_ESTIMATE);
+    float *eo = npu_up(e, NULL, T * C);
+    hs_tensor other_out = t3(eo, hs_npu_device(e), B, T, C);
+    EXPECT_ERR(hs_attention_forward(&other_out, &lse, &qkv, NH, NH), HS_ERR_DEVICE);
+    assert_non_null(strstr(hs_last_error(), "two NPUs"));
+    hs_npu_free(e);
     hs_npu_free(d);
 }
 
@@ -378,14 +380,14 @@ static timing llama_attention(const hs_npu_spec *sp, int bwd)
 {
     hs_npu *d;
     assert_int_equal(hs_npu_new(sp, HS_NPU_ESTIMATE, &d), HS_OK);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const int B = 1, NH = 32, T = 4096, HD = 128;
     const int64_t C = (int64_t)NH * HD, n = (int64_t)B * T * C;
     float *dq = npu_up(d, NULL, 3 * n), *dout = npu_up(d, NULL, n), *dl = npu_up(d, NULL, (size_t)B * NH * T);
     float *dg = npu_up(d, NULL, 3 * n), *ddo = npu_up(d, NULL, n);
-    hs_tensor qkv = t3(dq, HS_DEVICE_NPU, B, T, 3 * C), out = t3(dout, HS_DEVICE_NPU, B, T, C);
-    hs_tensor lse = t3(dl, HS_DEVICE_NPU, B, NH, T), g = t3(dg, HS_DEVICE_NPU, B, T, 3 * C);
-    hs_tensor dO = t3(ddo, HS_DEVICE_NPU, B, T, C);
+    hs_tensor qkv = t3(dq, hs_npu_device(d), B, T, 3 * C), out = t3(dout, hs_npu_device(d), B, T, C);
+    hs_tensor lse = t3(dl, hs_npu_device(d), B, NH, T), g = t3(dg, hs_npu_device(d), B, T, 3 * C);
+    hs_tensor dO = t3(ddo, hs_npu_device(d), B, T, C);
     timing t = {.ideal_s = 4.0 * B * NH * (double)T * T * HD / 2 / hs_npu_peak_flops(sp, HS_BF16)};
     const double t0 = clock_of(d);
     assert_int_equal(hs_attention_forward(&out, &lse, &qkv, NH, NH), HS_OK);
@@ -395,7 +397,6 @@ static timing llama_attention(const hs_npu_spec *sp, int bwd)
         assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &out, &lse, NH, NH), HS_OK);
     t.fwd_s = t1 - t0;
     t.bwd_s = clock_of(d) - t1;
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
     return t;
 }

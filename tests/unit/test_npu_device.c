@@ -9,7 +9,6 @@
 #include "npu_sim/device.h"
 #include "npu_sim/trace.h"
 
-#include <pthread.h>
 #include <string.h>
 
 /* Execute mode: aligned, zeroed, host-backed; used/peak round to 512. */
@@ -195,38 +194,35 @@ static void test_memcpy_estimate(void **state)
     hs_npu_free(d);
 }
 
-/* Reads this thread's current device and stream into arg[0], arg[1]. */
-static void *read_current(void *arg)
-{
-    void **out = arg;
-    out[0] = hs_npu_current();
-    out[1] = hs_npu_current_stream();
-    return NULL;
-}
-
-/* The current device and stream are per thread; freeing clears them. */
-static void test_current(void **state)
+/* Device handles: an NPU's (its default stream) and a stream's; the NPU
+ * and stream behind each; which count as the same device. */
+static void test_device_handles(void **state)
 {
     (void)state;
-    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE);
+    hs_npu *d = npu_make("test", HS_NPU_ESTIMATE), *e = npu_make("test", HS_NPU_ESTIMATE);
     hs_npu_stream *s;
     assert_int_equal(hs_npu_stream_new(d, &s), HS_OK);
-    hs_npu_set_current(d, NULL);
-    assert_ptr_equal(hs_npu_current(), d);
-    assert_ptr_equal(hs_npu_current_stream(), hs_npu_default_stream(d));
-    hs_npu_set_current(d, s);
-    assert_ptr_equal(hs_npu_current_stream(), s);
-    void *seen[2] = {d, s};
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, read_current, seen), 0);
-    pthread_join(t, NULL);
-    assert_null(seen[0]);
-    assert_null(seen[1]);
+    hs_device *dd = hs_npu_device(d), *ds = hs_npu_stream_device(s), *de = hs_npu_device(e);
+    assert_int_equal(hs_device_kind_of(dd), HS_DEVICE_NPU);
+    assert_int_equal(hs_device_kind_of(NULL), HS_DEVICE_CPU);
+    assert_ptr_equal(hs_device_npu(dd), d);
+    assert_ptr_equal(hs_device_stream(dd), hs_npu_default_stream(d));
+    assert_ptr_equal(hs_device_npu(ds), d);
+    assert_ptr_equal(hs_device_stream(ds), s);
+    assert_ptr_equal(hs_npu_device(d), dd); /* one handle per stream, for the device's life */
+    assert_null(hs_device_npu(NULL));
+    assert_null(hs_device_stream(NULL));
+    assert_null(hs_npu_device(NULL));
+    assert_true(hs_device_same(dd, ds));  /* two streams of one NPU */
+    assert_false(hs_device_same(dd, de)); /* two NPUs */
+    assert_false(hs_device_same(dd, NULL));
+    assert_true(hs_device_same(NULL, NULL));
+    hs_tensor t = hs_on(hs_view1((void *)dd, HS_FP32, 1), ds);
+    assert_ptr_equal(t.device, ds);
+    assert_int_equal(hs_tensor_device_kind(&t), HS_DEVICE_NPU);
     hs_npu_stream_free(s);
-    assert_ptr_equal(hs_npu_current_stream(), hs_npu_default_stream(d));
     hs_npu_free(d);
-    assert_null(hs_npu_current());
-    assert_null(hs_npu_current_stream());
+    hs_npu_free(e);
 }
 
 /* Reads a whole file into a malloc'd buffer. */
@@ -387,7 +383,7 @@ int main(void)
         cmocka_unit_test(test_hbm_oom),         cmocka_unit_test(test_hbm_estimate),
         cmocka_unit_test(test_addr_valid),      cmocka_unit_test(test_streams_events),
         cmocka_unit_test(test_memcpy),          cmocka_unit_test(test_memcpy_estimate),
-        cmocka_unit_test(test_current),         cmocka_unit_test(test_trace_written),
+        cmocka_unit_test(test_device_handles),         cmocka_unit_test(test_trace_written),
         cmocka_unit_test(test_trace_profile),   cmocka_unit_test(test_trace_io),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,12 +29,6 @@
 
 /* ------------------------------------------------------------- harness */
 
-static hs_tensor on_npu(hs_tensor t)
-{
-    t.device = HS_DEVICE_NPU;
-    return t;
-}
-
 /* Simulated cost of one op call: stream time and the last launch's cycles. */
 typedef struct cost {
     double seconds;
@@ -115,7 +109,7 @@ static const int64_t SHAPES[][2] = {{1, 8}, {1, 13}, {7, 13}, {33, 100}, {5, 777
 static cost norm_fwd_on(hs_npu *d, int ln, const float *x, const float *w, const float *b, float *out, float *mean,
                         float *rstd, int64_t N, int64_t C)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *dx = npu_up(d, x, N * C), *dw = npu_up(d, w, C), *db = npu_up(d, b, C);
     float *dout = npu_up(d, NULL, N * C), *dmean = npu_up(d, NULL, N), *drstd = npu_up(d, NULL, N);
     hs_tensor to = on_npu(hs_view2(dout, HS_FP32, N, C)), tx = on_npu(hs_view2(dx, HS_FP32, N, C));
@@ -177,7 +171,7 @@ typedef struct norm_bwd_io {
 
 static cost norm_bwd_on(hs_npu *d, int ln, norm_bwd_io *io, int64_t N, int64_t C, int want)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *ddy = npu_up(d, io->dy, N * C), *dx = npu_up(d, io->x, N * C), *dw = npu_up(d, io->w, C);
     float *dm = npu_up(d, io->mean, N), *dr = npu_up(d, io->rstd, N);
     float *ddi = npu_up(d, io->dinp, N * C), *ddw = npu_up(d, io->dw, C), *ddb = npu_up(d, io->db, C);
@@ -258,7 +252,7 @@ static void test_norm_backward(void **state)
 
 static cost gelu_fwd_on(hs_npu *d, const float *x, const float *bias, float *out, int64_t N, int64_t C)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *dx = npu_up(d, x, N * C), *db = bias ? npu_up(d, bias, C) : NULL, *dout = npu_up(d, NULL, N * C);
     hs_tensor to = on_npu(hs_view2(dout, HS_FP32, N, C)), tx = on_npu(hs_view2(dx, HS_FP32, N, C));
     hs_tensor tb = on_npu(hs_view1(db ? db : dx, HS_FP32, C));
@@ -275,7 +269,7 @@ static cost gelu_fwd_on(hs_npu *d, const float *x, const float *bias, float *out
 static cost gelu_bwd_on(hs_npu *d, const float *dy, const float *x, const float *bias, float *dx, float *dbias,
                         int64_t N, int64_t C)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *ddy = npu_up(d, dy, N * C), *dxx = npu_up(d, x, N * C), *db = bias ? npu_up(d, bias, C) : NULL;
     float *ddx = dx ? npu_up(d, dx, N * C) : NULL, *ddb = dbias ? npu_up(d, dbias, C) : NULL;
     hs_tensor tdy = on_npu(hs_view2(ddy, HS_FP32, N, C)), tx = on_npu(hs_view2(dxx, HS_FP32, N, C));
@@ -344,7 +338,7 @@ static void test_gelu(void **state)
 
 static cost swiglu_on(hs_npu *d, const float *inp, const float *dy, float *out, float *dinp, int64_t N, int64_t F)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *di = npu_up(d, inp, N * 2 * F), *ddy = npu_up(d, dy, N * F), *dout = npu_up(d, NULL, N * F), *ddi = npu_up(d, dinp, N * 2 * F);
     hs_tensor ti = on_npu(hs_view2(di, HS_FP32, N, 2 * F)), to = on_npu(hs_view2(dout, HS_FP32, N, F));
     hs_tensor tdy = on_npu(hs_view2(ddy, HS_FP32, N, F)), tdi = on_npu(hs_view2(ddi, HS_FP32, N, 2 * F));
@@ -387,7 +381,7 @@ static void test_swiglu(void **state)
 static cost residual_on(hs_npu *d, const float *a, const float *b, const float *dy, float *out, float *da,
                         float *db, int64_t n, int alias)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *pa = npu_up(d, a, n), *pb = npu_up(d, b, n), *pdy = npu_up(d, dy, n), *pda = npu_up(d, da, n), *pdb = npu_up(d, db, n);
     float *po = alias ? pb : npu_up(d, NULL, n);
     hs_tensor ta = on_npu(hs_view1(pa, HS_FP32, n)), tb = on_npu(hs_view1(pb, HS_FP32, n));
@@ -442,7 +436,7 @@ static void test_residual(void **state)
 
 static cost adamw_on(hs_npu *d, float *p, const float *g, float *m, float *vv, int64_t n, const hs_adamw_params *hp)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *pp = npu_up(d, p, n), *pg = npu_up(d, g, n), *pm = npu_up(d, m, n), *pv = npu_up(d, vv, n);
     hs_tensor tp = on_npu(hs_view1(pp, HS_FP32, n)), tg = on_npu(hs_view1(pg, HS_FP32, n));
     hs_tensor tm = on_npu(hs_view1(pm, HS_FP32, n)), tv = on_npu(hs_view1(pv, HS_FP32, n));
@@ -491,7 +485,7 @@ static void test_adamw(void **state)
 /* Global norm over three tensors, and in-place scaling. */
 static cost norm_scale_on(hs_npu *d, float *const *x, const int64_t *n, double *norm, float *scaled)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     hs_tensor t[3];
     for (int i = 0; i < 3; i++)
         t[i] = on_npu(hs_view1(npu_up(d, x[i], n[i]), HS_FP32, n[i]));
@@ -534,7 +528,7 @@ static void test_grad_norm_scale(void **state)
 /* Forward then backward (into a fresh buffer, or in place when alias). */
 static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const int64_t *shape, int n_rot, int alias)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
     float *px = npu_up(d, x, n), *po = alias ? px : npu_up(d, NULL, n), *pb = alias ? px : npu_up(d, NULL, n);
     hs_tensor tx = on_npu(hs_view4(px, HS_FP32, shape[0], shape[1], shape[2], shape[3]));
@@ -610,7 +604,7 @@ typedef struct emb_io {
 
 static void embedding_on(hs_npu *d, emb_io *io, cost *fwd, cost *bwd)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     const int64_t B = io->B, T = io->T, C = io->C, V = io->V, n = B * T * C;
     int32_t *pt = up_i32(d, io->tok, B * T);
     float *pwte = npu_up(d, io->wte, V * C), *pwpe = io->wpe ? npu_up(d, io->wpe, T * C) : NULL, *po = npu_up(d, NULL, n);
@@ -719,7 +713,7 @@ static void test_embedding(void **state)
 static void ce_on(hs_npu *d, const float *x, const int32_t *tg, float *out, float *lse, float *dx, int64_t N,
                   int64_t V, int alias, int shard, int64_t v0, cost *fwd, cost *bwd)
 {
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     float *px = npu_up(d, x, N * V), *pl = npu_up(d, NULL, N), *pe = npu_up(d, NULL, N), *pd = alias ? px : npu_up(d, NULL, N * V);
     int32_t *pt = up_i32(d, tg, N);
     hs_tensor tx = on_npu(hs_view2(px, HS_FP32, N, V)), tt = on_npu(hs_view1(pt, HS_INT32, N));
@@ -820,13 +814,13 @@ static void test_cross_entropy_shard(void **state)
 
 /* ------------------------------------------------------------- devices */
 
-/* Mixed CPU and NPU tensors are HS_ERR_DEVICE; so is an NPU op with no
- * current device. */
+/* Mixed CPU and NPU tensors are HS_ERR_DEVICE; so are tensors of two
+ * NPUs in one op. */
 static void test_mixed_devices(void **state)
 {
     (void)state;
     devs v = devs_new();
-    hs_npu_set_current(v.exec, NULL);
+    npu_use(v.exec);
     float host[64] = {0};
     float *dev = npu_up(v.exec, host, 64);
     hs_tensor hx = hs_view2(host, HS_FP32, 4, 16), hw = hs_view1(host, HS_FP32, 16), hr = hs_view1(host, HS_FP32, 4);
@@ -873,8 +867,12 @@ static void test_mixed_devices(void **state)
     EXPECT_ERR(hs_cross_entropy_forward(&n1, &n1, &nl, &nt9), HS_ERR_INVALID_ARGUMENT); /* target 9, V = 8 */
     assert_non_null(strstr(hs_last_error(), "targets[0] = 9"));
     assert_int_equal(hs_npu_free_mem(v.exec, dtok), HS_OK);
-    hs_npu_set_current(NULL, NULL);
-    EXPECT_ERR(hs_rmsnorm_forward(&nx, &nr, &nx, &nw, 1e-5f), HS_ERR_DEVICE);
+    /* tensors of two NPUs in one call */
+    float *other = npu_up(v.est, NULL, 64);
+    hs_tensor ow = hs_on(hs_view1(other, HS_FP32, 16), hs_npu_device(v.est));
+    EXPECT_ERR(hs_rmsnorm_forward(&nx, &nr, &nx, &ow, 1e-5f), HS_ERR_DEVICE);
+    assert_non_null(strstr(hs_last_error(), "two NPUs"));
+    npu_down(v.est, NULL, other, 64);
     npu_down(v.exec, NULL, dev, 64);
     devs_free(&v);
 }

@@ -27,7 +27,7 @@
  * given, execute mode). */
 static hs_tensor npu_tensor(hs_npu *d, hs_dtype dt, int ndim, int64_t d0, int64_t d1, const void *host)
 {
-    hs_tensor t = {NULL, {d0, d1, 1, 1}, ndim, dt, HS_DEVICE_NPU, 0};
+    hs_tensor t = {NULL, {d0, d1, 1, 1}, ndim, dt, hs_npu_device(d), 0};
     const size_t bytes = hs_tensor_nbytes(&t);
     assert_int_equal(hs_npu_malloc(d, bytes, &t.data), HS_OK);
     if (host)
@@ -53,7 +53,7 @@ static double gelu(double u)
     return 0.5 * u * (1.0 + tanh(sqrt(2.0 / M_PI) * (u + 0.044715 * u * u * u)));
 }
 
-/* One forward on the current NPU (execute mode) checked element by
+/* One forward on NPU d (execute mode) checked element by
  * element; gelu uses the fused NPU-only variant. Returns the launch stats. */
 static hs_npu_launch_stats check_forward(hs_npu *d, int N, int C, int OC, hs_dtype dt, int with_bias, int with_gelu,
                                          uint64_t seed)
@@ -68,7 +68,8 @@ static hs_npu_launch_stats check_forward(hs_npu *d, int N, int C, int OC, hs_dty
     hs_tensor inp = npu_tensor(d, dt, 2, N, C, ih), w = npu_tensor(d, dt, 2, OC, C, wh);
     hs_tensor b = npu_tensor(d, HS_FP32, 1, OC, 1, bias), o = npu_tensor(d, HS_FP32, 2, N, OC, NULL);
     if (with_gelu)
-        assert_int_equal(hs_npu_matmul_gelu_forward(o.data, inp.data, w.data, with_bias ? b.data : NULL, N, C, OC, dt),
+        assert_int_equal(hs_npu_matmul_gelu_forward(hs_npu_device(d), o.data, inp.data, w.data,
+                                                     with_bias ? b.data : NULL, N, C, OC, dt),
                          HS_OK);
     else
         assert_int_equal(hs_matmul_forward(&o, &inp, &w, with_bias ? &b : NULL), HS_OK);
@@ -104,7 +105,7 @@ static void test_forward_execute(void **state)
 {
     (void)state;
     hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     check_forward(d, 1, 1, 1, HS_BF16, 0, 0, 1);
     check_forward(d, 17, 33, 65, HS_BF16, 1, 0, 2);
     check_forward(d, 100, 70, 40, HS_FP16, 1, 0, 3);
@@ -112,7 +113,6 @@ static void test_forward_execute(void **state)
     hs_npu_launch_stats ls = check_forward(d, 260, 300, 300, HS_FP16, 1, 0, 5); /* 3 x 2 tiles, K over 2 stages */
     assert_true(ls.cycles < ls.pipe_busy[HS_PIPE_MTE2]); /* two cores shared the tiles */
     check_forward(d, 300, 1100, 100, HS_BF16, 1, 0, 9); /* 3 tiles on 2 cores: the third split in 2 K parts */
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
 
@@ -121,12 +121,11 @@ static void test_forward_gelu(void **state)
 {
     (void)state;
     hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     check_forward(d, 17, 33, 65, HS_BF16, 1, 1, 6);
     hs_npu_launch_stats ls = check_forward(d, 150, 64, 300, HS_FP16, 1, 1, 7);
     assert_true(ls.pipe_busy[HS_PIPE_VECTOR] > 0 && ls.pipe_busy[HS_PIPE_MTE3] > 0);
     check_forward(d, 40, 48, 20, HS_FP16, 0, 1, 8);
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
 
@@ -212,14 +211,13 @@ static void test_backward_execute(void **state)
 {
     (void)state;
     hs_npu *d = npu_make("test", HS_NPU_EXECUTE);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     check_backward(d, 17, 33, 65, HS_BF16, 11);
     check_backward(d, 100, 70, 40, HS_FP16, 12);
     check_backward(d, 300, 20, 30, HS_BF16, 13);
     check_backward(d, 1100, 200, 300, HS_FP16, 14); /* dw: 3 tiles on 2 cores, the third in 2 K parts */
     const size_t used = hs_npu_mem_used(d);
     assert_int_equal(used, 0); /* the workspace was released */
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
 
@@ -311,8 +309,8 @@ static void test_double_buffering(void **state)
     assert_true(off.cycles > 1.3 * on.cycles);
 }
 
-/* fp32 operands on the NPU, mixed devices and no current NPU are clear
- * errors. */
+/* fp32 operands on the NPU, mixed devices and two NPUs in one call are
+ * clear errors. */
 static void test_dispatch_errors(void **state)
 {
     (void)state;
@@ -322,15 +320,16 @@ static void test_dispatch_errors(void **state)
     hs_tensor o = npu_tensor(d, HS_FP32, 2, 4, 4, NULL);
     float host[16];
     hs_tensor ocpu = hs_view2(host, HS_FP32, 4, 4);
-    hs_npu_set_current(d, NULL);
     EXPECT_ERR(hs_matmul_forward(&o, &i32, &w32, NULL), HS_ERR_DTYPE);
     assert_non_null(strstr(hs_last_error(), "fp16 or bf16"));
     EXPECT_ERR(hs_matmul_forward(&ocpu, &ih, &wh, NULL), HS_ERR_DEVICE);
     EXPECT_ERR(hs_matmul_backward(NULL, &ocpu, NULL, &o, &ih, &wh), HS_ERR_DEVICE);
     assert_int_equal(hs_matmul_forward(&o, &ih, &wh, NULL), HS_OK);
-    hs_npu_set_current(NULL, NULL);
-    EXPECT_ERR(hs_matmul_forward(&o, &ih, &wh, NULL), HS_ERR_DEVICE);
-    assert_non_null(strstr(hs_last_error(), "no current NPU"));
+    hs_npu *e = npu_make("test", HS_NPU_ESTIMATE); /* the output on a second NPU */
+    hs_tensor oe = npu_tensor(e, HS_FP32, 2, 4, 4, NULL);
+    EXPECT_ERR(hs_matmul_forward(&oe, &ih, &wh, NULL), HS_ERR_DEVICE);
+    assert_non_null(strstr(hs_last_error(), "two NPUs"));
+    hs_npu_free(e);
     hs_npu_free(d);
 }
 

@@ -17,7 +17,7 @@ static hs_npu *make(hs_npu_mode mode, int cache)
 {
     hs_npu *d = npu_make("test", mode);
     hs_npu_set_timing_cache(d, cache);
-    hs_npu_set_current(d, NULL);
+    npu_use(d);
     return d;
 }
 
@@ -53,14 +53,14 @@ static void test_matmul_hit(void **state)
     hs_npu_launch_stats st[2][2];
     hs_npu *dv[2] = {cached, fresh};
     for (int k = 0; k < 2; k++) {
-        hs_npu_set_current(dv[k], NULL);
+        npu_use(dv[k]);
         for (int rep = 0; rep < 2; rep++) {
             dev_alloc(dv[k], 512 * (size_t)(rep + 1)); /* moves the next buffers elsewhere in HBM */
             void *dx = dev_alloc(dv[k], 2 * N * C), *dw = dev_alloc(dv[k], 2 * OC * C);
             float *dout = dev_alloc(dv[k], 4 * N * OC);
             assert_int_equal(hs_npu_memcpy_h2d(dv[k], NULL, dx, x, 2 * N * C), HS_OK);
             assert_int_equal(hs_npu_memcpy_h2d(dv[k], NULL, dw, w, 2 * OC * C), HS_OK);
-            assert_int_equal(hs_npu_matmul_forward(dout, dx, dw, NULL, N, C, OC, HS_BF16), HS_OK);
+            assert_int_equal(hs_npu_matmul_forward(hs_npu_device(dv[k]), dout, dx, dw, NULL, N, C, OC, HS_BF16), HS_OK);
             st[k][rep] = hs_npu_last_launch(dv[k]);
             float *host = rep ? out[1] : out[0];
             assert_int_equal(hs_npu_memcpy_d2h(dv[k], NULL, host, dout, 4 * N * OC), HS_OK);
@@ -94,13 +94,13 @@ static void test_key_sees_aliasing_and_shape(void **state)
     const int64_t n = 4096;
     float *a = dev_alloc(d, 4 * n), *b = dev_alloc(d, 4 * n), *o = dev_alloc(d, 4 * n);
     uint64_t hits, misses;
-    assert_int_equal(hs_npu_residual_forward(o, a, b, n), HS_OK);
-    assert_int_equal(hs_npu_residual_forward(a, a, b, n), HS_OK);
+    assert_int_equal(hs_npu_residual_forward(hs_npu_device(d), o, a, b, n), HS_OK);
+    assert_int_equal(hs_npu_residual_forward(hs_npu_device(d), a, a, b, n), HS_OK);
     hs_npu_timing_cache_stats(d, &hits, &misses);
     assert_int_equal(hits, 0);
     assert_int_equal(misses, 2);
-    assert_int_equal(hs_npu_residual_forward(o, a, b, n / 2), HS_OK);
-    assert_int_equal(hs_npu_residual_forward(b, b, a, n), HS_OK); /* in place again, other buffers */
+    assert_int_equal(hs_npu_residual_forward(hs_npu_device(d), o, a, b, n / 2), HS_OK);
+    assert_int_equal(hs_npu_residual_forward(hs_npu_device(d), b, b, a, n), HS_OK); /* in place again, other buffers */
     hs_npu_timing_cache_stats(d, &hits, &misses);
     assert_int_equal(hits, 1);
     assert_int_equal(misses, 3);

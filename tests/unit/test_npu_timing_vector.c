@@ -17,7 +17,6 @@ static void test_rmsnorm_hbm_bound(void **state)
     hs_npu *d;
     assert_int_equal(hs_npu_spec_preset("910B2", &s), HS_OK);
     assert_int_equal(hs_npu_new(&s, HS_NPU_ESTIMATE, &d), HS_OK);
-    hs_npu_set_current(d, NULL);
     void *x, *out, *w, *rstd;
     assert_int_equal(hs_npu_malloc(d, (size_t)(N * C) * 4, &x), HS_OK);
     assert_int_equal(hs_npu_malloc(d, (size_t)(N * C) * 4, &out), HS_OK);
@@ -25,7 +24,7 @@ static void test_rmsnorm_hbm_bound(void **state)
     assert_int_equal(hs_npu_malloc(d, (size_t)N * 4, &rstd), HS_OK);
     hs_tensor tx = hs_view2(x, HS_FP32, N, C), to = hs_view2(out, HS_FP32, N, C), tw = hs_view1(w, HS_FP32, C);
     hs_tensor tr = hs_view1(rstd, HS_FP32, N);
-    tx.device = to.device = tw.device = tr.device = HS_DEVICE_NPU;
+    tx.device = to.device = tw.device = tr.device = hs_npu_device(d);
     assert_int_equal(hs_rmsnorm_forward(&to, &tr, &tx, &tw, 1e-5f), HS_OK);
     const hs_npu_launch_stats ls = hs_npu_last_launch(d);
     const double bytes = 4.0 * (double)(2 * N * C + C + N), bound = bytes / s.hbm_bw;
@@ -35,7 +34,6 @@ static void test_rmsnorm_hbm_bound(void **state)
             bound * 1e6, ls.seconds / bound, (double)ls.hbm_bytes, (double)ls.l2_bytes);
     assert_true(ls.seconds >= 0.9 * bound);
     assert_true(ls.seconds <= 1.1 * bound);
-    hs_npu_set_current(NULL, NULL);
     hs_npu_free(d);
 }
 

@@ -166,7 +166,7 @@ static void test_bad_arguments(void **state)
     bad.dtype = HS_FP16;
     EXPECT_ERR(hs_rope_forward(&bad, &tx, 2, theta), HS_ERR_DTYPE);
     bad = tx;
-    bad.device = HS_DEVICE_NPU;
+    bad.device = gc_npu_device();
     EXPECT_ERR(hs_rope_forward(&ty, &bad, 2, theta), HS_ERR_DEVICE);
 
     EXPECT_ERR(hs_rope_backward(&tx, NULL, 2, theta), HS_ERR_INVALID_ARGUMENT);

@@ -1166,15 +1166,13 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *arg)
 
 /* ------------------------------------------------------------ host side */
 
-/* The current device and the tiling of a B x T x (NH, NKV) x HD problem.
- * Errors: HS_ERR_DEVICE (no current NPU), HS_ERR_INVALID_ARGUMENT (HD >
- * HD_MAX, sizes beyond the tile loops' int range). */
-static hs_status att_setup(const char *op, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD, hs_npu **dev,
-                           att_dims *d)
+/* The tiling of a B x T x (NH, NKV) x HD problem on dev's NPU. Errors:
+ * HS_ERR_INVALID_ARGUMENT (HD > HD_MAX, sizes beyond the tile loops' int
+ * range). */
+static hs_status att_setup(const hs_device *dev, const char *op, int64_t B, int64_t T, int64_t NH, int64_t NKV,
+                           int64_t HD, att_dims *d)
 {
-    hs_npu *npu = hs_npu_current();
-    if (!npu)
-        return hs_error(HS_ERR_DEVICE, "%s: no current NPU (hs_npu_set_current)", op);
+    hs_npu *npu = dev->npu;
     if (HD > HD_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: head size %lld; the NPU kernel takes up to %d", op,
                         (long long)HD, HD_MAX);
@@ -1191,7 +1189,6 @@ static hs_status att_setup(const char *op, int64_t B, int64_t T, int64_t NH, int
     d->bm = QH * d->naiv;
     d->qtiles = (T + d->bm - 1) / d->bm;
     d->scale = 1.0f / sqrtf((float)HD);
-    *dev = npu;
     return HS_OK;
 }
 
@@ -1224,13 +1221,13 @@ static hs_status carve_alloc(hs_npu *npu, carve *c)
     return HS_OK;
 }
 
-hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
+hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
                                    int64_t NKV, int64_t HD)
 {
     static const char op[] = "attention_fwd";
-    hs_npu *npu;
     fwd_args a = {.out = out, .lse = lse};
-    HS_TRY(att_setup(op, B, T, NH, NKV, HD, &npu, &a.d));
+    hs_npu *npu = dev->npu;
+    HS_TRY(att_setup(dev, op, B, T, NH, NKV, HD, &a.d));
     const int dim = cube_blocks(npu, item_count(&a.d, IT_FWD));
     const int64_t n = B * T * a.d.LD, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * a.d.bm;
     carve w = {0, 0}; /* sizes first, then the same carving over the allocation */
@@ -1250,20 +1247,20 @@ hs_status hs_npu_attention_forward(float *out, float *lse, const float *qkv, int
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    hs_status st = hs_npu_cast(qkvh, HS_BF16, qkv, HS_FP32, n);
+    hs_status st = hs_npu_cast(dev, qkvh, HS_BF16, qkv, HS_FP32, n);
     if (st == HS_OK)
-        st = hs_npu_launch_cached(npu, hs_npu_current_stream(), op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
+        st = hs_npu_launch_cached(npu, dev->stream, op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
     hs_npu_free_mem(npu, (void *)w.base);
     return st;
 }
 
-hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const float *dout, const float *qkv, const float *out,
                                     const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD)
 {
     static const char op[] = "attention_bwd";
-    hs_npu *npu;
     bwd_args a = {.dqkv = dqkv};
-    HS_TRY(att_setup(op, B, T, NH, NKV, HD, &npu, &a.d));
+    hs_npu *npu = dev->npu;
+    HS_TRY(att_setup(dev, op, B, T, NH, NKV, HD, &a.d));
     const int dkv = cube_blocks(npu, item_count(&a.d, IT_DKV)), dq = cube_blocks(npu, item_count(&a.d, IT_DQ));
     const int64_t blocks = dkv > dq ? dkv : dq, score = (int64_t)BN_B * a.d.bm;
     stats_args sa = {.d = a.d, .dout = dout, .out = out, .lse = lse};
@@ -1299,7 +1296,7 @@ hs_status hs_npu_attention_backward(float *dqkv, const float *dout, const float 
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    hs_npu_stream *s = hs_npu_current_stream();
+    hs_npu_stream *s = dev->stream;
     hs_status st = hs_npu_launch_cached(npu, s, "attention_bwd_stage", HS_NPU_LAUNCH_VECTOR, (int)min64(jobs, vmax),
                                         stage_block, &ga, &key);
     if (st == HS_OK)

@@ -78,11 +78,10 @@ static hs_status fill_block(hs_npu_kblock *blk, void *p)
 
 /* Launches fn over a->n elements with tiles of T elements, T chosen so
  * that `bytes_per_elem` bytes per element of tile fit the UB. */
-static hs_status launch(const char *name, convert_args *a, int64_t bytes_per_elem, hs_npu_kernel_fn fn)
+static hs_status launch(const hs_device *dev, const char *name, convert_args *a, int64_t bytes_per_elem,
+                        hs_npu_kernel_fn fn)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", name);
+    hs_npu *d = dev->npu;
     a->T = (hs_npu_spec_of(d)->ub_bytes - SLACK) / bytes_per_elem / 64 * 64;
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
@@ -93,19 +92,19 @@ static hs_status launch(const char *name, convert_args *a, int64_t bytes_per_ele
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
+    return hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }
 
-hs_status hs_npu_cast(void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n)
+hs_status hs_npu_cast(const hs_device *dev, void *dst, hs_dtype dst_dt, const void *src, hs_dtype src_dt, int64_t n)
 {
     convert_args a = {.dst = dst, .src = src, .dst_dt = dst_dt, .src_dt = src_dt, .n = n};
     const int64_t per_elem = 2 * (int64_t)(hs_dtype_size(dst_dt) + hs_dtype_size(src_dt)); /* two sets */
-    return launch("cast", &a, per_elem, cast_block);
+    return launch(dev, "cast", &a, per_elem, cast_block);
 }
 
-hs_status hs_npu_fill(void *dst, hs_dtype dt, float value, int64_t n)
+hs_status hs_npu_fill(const hs_device *dev, void *dst, hs_dtype dt, float value, int64_t n)
 {
     convert_args a = {.dst = dst, .dst_dt = dt, .value = value, .n = n};
-    return launch("fill", &a, (int64_t)hs_dtype_size(dt), fill_block);
+    return launch(dev, "fill", &a, (int64_t)hs_dtype_size(dt), fill_block);
 }

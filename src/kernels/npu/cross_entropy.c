@@ -238,14 +238,6 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-static hs_status current(const char *op, hs_npu **d)
-{
-    *d = hs_npu_current();
-    if (!*d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", op);
-    return HS_OK;
-}
-
 /* The timing-cache key of a launch with args a: the targets' values
  * never change the cost (see the top of the file). */
 static void ce_key(hs_npu_key *key, const ce_args *a)
@@ -258,11 +250,10 @@ static void ce_key(hs_npu_key *key, const ce_args *a)
     key->independent = 1;
 }
 
-hs_status hs_npu_cross_entropy_forward(float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
+hs_status hs_npu_cross_entropy_forward(const hs_device *dev, float *out, float *lse, const float *logits, const int32_t *targets, int64_t N,
                                        int64_t V, int64_t v0, int shard)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_cross_entropy_forward", &d));
+    hs_npu *d = dev->npu;
     ce_args a = {.losses = out, .lse_out = lse, .logits = logits, .targets = targets, .N = N, .V = V, .v0 = v0,
                  .shard = shard};
     /* tile: x per set; row: e; fixed: targets and x[target] per set, 7 row
@@ -271,7 +262,7 @@ hs_status hs_npu_cross_entropy_forward(float *out, float *lse, const float *logi
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
     ce_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "cross_entropy_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block,
+    return hs_npu_launch_cached(d, dev->stream, "cross_entropy_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block,
                                 &a, &key);
 }
 
@@ -351,11 +342,10 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, const float *lse, const int32_t *targets,
+hs_status hs_npu_cross_entropy_backward(const hs_device *dev, float *dlogits, const float *logits, const float *lse, const int32_t *targets,
                                         int64_t N, int64_t V, int64_t v0, int shard, float dloss)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_cross_entropy_backward", &d));
+    hs_npu *d = dev->npu;
     ce_args a = {.dlogits = dlogits, .logits = logits, .lse = lse, .targets = targets, .dloss = dloss, .N = N, .V = V,
                  .v0 = v0, .shard = shard};
     /* tile: x per set; fixed: targets, lse, fix-ups per set, 3 row values, the mask */
@@ -363,6 +353,6 @@ hs_status hs_npu_cross_entropy_backward(float *dlogits, const float *logits, con
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
     ce_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "cross_entropy_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block,
+    return hs_npu_launch_cached(d, dev->stream, "cross_entropy_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block,
                                 &a, &key);
 }

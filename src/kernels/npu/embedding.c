@@ -152,26 +152,17 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-static hs_status current(const char *op, hs_npu **d)
-{
-    *d = hs_npu_current();
-    if (!*d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", op);
-    return HS_OK;
-}
-
-hs_status hs_npu_embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
+hs_status hs_npu_embedding_forward(const hs_device *dev, float *out, const int32_t *tokens, const float *wte, const float *wpe, int64_t B,
                                    int64_t T, int64_t C, int64_t V, int64_t v0, int shard)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_embedding_forward", &d));
+    hs_npu *d = dev->npu;
     emb_args a = {.out = out, .wte = wte, .wpe = wpe, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V,
                   .v0 = v0, .shard = shard};
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, wpe ? 2 : 1);
     const int nb = (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
     emb_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
+    return hs_npu_launch_cached(d, dev->stream, "embedding_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
                                 &key);
 }
 
@@ -226,11 +217,10 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
+hs_status hs_npu_embedding_backward(const hs_device *dev, float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int64_t B,
                                     int64_t T, int64_t C, int64_t V, int64_t v0, int shard)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_embedding_backward", &d));
+    hs_npu *d = dev->npu;
     if (!dwte && !dwpe)
         return HS_OK;
     emb_args a = {.dwte = dwte, .dwpe = dwpe, .dout = dout, .tokens = tokens, .N = B * T, .T = T, .C = C, .V = V,
@@ -240,6 +230,6 @@ hs_status hs_npu_embedding_backward(float *dwte, float *dwpe, const float *dout,
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 1);
     hs_npu_key key;
     emb_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "embedding_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
+    return hs_npu_launch_cached(d, dev->stream, "embedding_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
                                 &key);
 }

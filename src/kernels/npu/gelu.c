@@ -142,17 +142,15 @@ static void gelu_key(hs_npu_key *key, const gelu_args *a)
     key->independent = 1;
 }
 
-hs_status hs_npu_bias_gelu_forward(float *out, const float *x, const float *bias, int64_t N, int64_t C)
+hs_status hs_npu_bias_gelu_forward(const hs_device *dev, float *out, const float *x, const float *bias, int64_t N, int64_t C)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "hs_bias_gelu_forward: NPU tensors but no current NPU device");
+    hs_npu *d = dev->npu;
     gelu_args a = {.out = out, .x = x, .bias = bias, .N = N, .C = C};
     plan(&a, hs_npu_spec_of(d)->ub_bytes, C, 1, 2); /* x per set; tmp, bias */
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     hs_npu_key key;
     gelu_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
+    return hs_npu_launch_cached(d, dev->stream, "bias_gelu_fwd", HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a,
                                 &key);
 }
 
@@ -264,12 +262,10 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, const float *x, const float *bias,
+hs_status hs_npu_bias_gelu_backward(const hs_device *dev, float *dx, float *dbias, const float *dout, const float *x, const float *bias,
                                     int64_t N, int64_t C)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "hs_bias_gelu_backward: NPU tensors but no current NPU device");
+    hs_npu *d = dev->npu;
     if (!dx && !dbias)
         return HS_OK;
     gelu_args a = {.dx = dx, .dbias = dbias, .x = x, .dout = dout, .bias = bias, .N = N, .C = C};
@@ -279,6 +275,6 @@ hs_status hs_npu_bias_gelu_backward(float *dx, float *dbias, const float *dout, 
     plan(&a, hs_npu_spec_of(d)->ub_bytes, 8 * ((units + nb - 1) / nb), 3, 4);
     hs_npu_key key;
     gelu_key(&key, &a);
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "bias_gelu_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
+    return hs_npu_launch_cached(d, dev->stream, "bias_gelu_bwd", HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a,
                                 &key);
 }

@@ -436,7 +436,7 @@ static int a_stage(const hs_npu_spec *s, const hs_npu_gemm *g, int nbuf)
 hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const hs_npu_gemm *g)
 {
     if (!d)
-        return hs_error(HS_ERR_DEVICE, "%s: no current NPU (hs_npu_set_current)", name);
+        return hs_error(HS_ERR_DEVICE, "%s: no NPU", name);
     if (g->dtype != HS_FP16 && g->dtype != HS_BF16)
         return hs_error(HS_ERR_DTYPE, "%s: the cube takes fp16 or bf16 operands, not %s (cast fp32 first)", name,
                         hs_dtype_name(g->dtype));
@@ -469,19 +469,19 @@ hs_status hs_npu_gemm_run(hs_npu *d, hs_npu_stream *s, const char *name, const h
 }
 
 /* out = inp @ w^T (+ bias, through the bias table). */
-hs_status hs_npu_matmul_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N, int64_t C,
+hs_status hs_npu_matmul_forward(const hs_device *dev, float *out, const void *inp, const void *w, const float *bias, int64_t N, int64_t C,
                                 int64_t OC, hs_dtype dt)
 {
     const hs_npu_gemm g = {.a = inp, .lda = C, .b = w, .ldb = C, .b_trans = 1, .c = out, .ldc = OC,
                            .c_dtype = HS_FP32, .dtype = dt, .m = N, .n = OC, .k = C, .bias = bias};
-    return hs_npu_gemm_run(hs_npu_current(), hs_npu_current_stream(), "matmul", &g);
+    return hs_npu_gemm_run(dev->npu, dev->stream, "matmul", &g);
 }
 
 /* out = gelu(inp @ w^T + bias), epilogue on the vector cores. */
-hs_status hs_npu_matmul_gelu_forward(float *out, const void *inp, const void *w, const float *bias, int64_t N,
+hs_status hs_npu_matmul_gelu_forward(const hs_device *dev, float *out, const void *inp, const void *w, const float *bias, int64_t N,
                                      int64_t C, int64_t OC, hs_dtype dt)
 {
     const hs_npu_gemm g = {.a = inp, .lda = C, .b = w, .ldb = C, .b_trans = 1, .c = out, .ldc = OC,
                            .c_dtype = HS_FP32, .dtype = dt, .m = N, .n = OC, .k = C, .bias = bias, .gelu = 1};
-    return hs_npu_gemm_run(hs_npu_current(), hs_npu_current_stream(), "matmul_gelu", &g);
+    return hs_npu_gemm_run(dev->npu, dev->stream, "matmul_gelu", &g);
 }

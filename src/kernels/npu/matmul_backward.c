@@ -143,13 +143,11 @@ static hs_status backward_gemms(hs_npu *d, hs_npu_stream *s, float *dinp, float 
 }
 
 /* dbias column sums, dout cast to dt in a workspace, then the dinp and dw GEMMs. */
-hs_status hs_npu_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const void *inp,
+hs_status hs_npu_matmul_backward(const hs_device *dev, float *dinp, float *dw, float *dbias, const float *dout, const void *inp,
                                  const void *w, int64_t N, int64_t C, int64_t OC, hs_dtype dt)
 {
-    hs_npu *d = hs_npu_current();
-    hs_npu_stream *s = hs_npu_current_stream();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "hs_matmul_backward: no current NPU (hs_npu_set_current)");
+    hs_npu *d = dev->npu;
+    hs_npu_stream *s = dev->stream;
     if (dt != HS_FP16 && dt != HS_BF16)
         return hs_error(HS_ERR_DTYPE, "hs_matmul_backward: the cube takes fp16 or bf16 operands, not %s",
                         hs_dtype_name(dt));

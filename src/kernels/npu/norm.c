@@ -50,15 +50,6 @@ static void split(int64_t n, int b, int nb, int64_t *lo, int64_t *hi)
     *hi = n * (b + 1) / nb;
 }
 
-/* The NPU kernels run on, or HS_ERR_DEVICE. */
-static hs_status current_device(const char *op, hs_npu **d)
-{
-    *d = hs_npu_current();
-    if (!*d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", op);
-    return HS_OK;
-}
-
 /* ------------------------------------------------------------ geometry */
 
 /* How a block walks its rows of C floats. */
@@ -262,11 +253,10 @@ static hs_status fwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-static hs_status norm_forward(const char *name, float *out, float *mean, float *rstd, const float *inp,
+static hs_status norm_forward(const hs_device *dev, const char *name, float *out, float *mean, float *rstd, const float *inp,
                               const float *w, const float *b, float eps, int64_t N, int64_t C)
 {
-    hs_npu *d;
-    HS_TRY(current_device(name, &d));
+    hs_npu *d = dev->npu;
     const int ln = b != NULL;
     fwd_args a = {out, mean, rstd, inp, w, b, eps, ln, {0}};
     /* tile: x; rows: w, b (LN; per set when chunked), tmp; fixed: acc, part, cnt, 2 stashes */
@@ -277,19 +267,19 @@ static hs_status norm_forward(const char *name, float *out, float *mean, float *
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a, &key);
+    return hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR, nb, fwd_block, &a, &key);
 }
 
-hs_status hs_npu_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+hs_status hs_npu_layernorm_forward(const hs_device *dev, float *out, float *mean, float *rstd, const float *inp, const float *w,
                                    const float *b, float eps, int64_t N, int64_t C)
 {
-    return norm_forward("layernorm_fwd", out, mean, rstd, inp, w, b, eps, N, C);
+    return norm_forward(dev, "layernorm_fwd", out, mean, rstd, inp, w, b, eps, N, C);
 }
 
-hs_status hs_npu_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, float eps, int64_t N,
+hs_status hs_npu_rmsnorm_forward(const hs_device *dev, float *out, float *rstd, const float *inp, const float *w, float eps, int64_t N,
                                  int64_t C)
 {
-    return norm_forward("rmsnorm_fwd", out, NULL, rstd, inp, w, NULL, eps, N, C);
+    return norm_forward(dev, "rmsnorm_fwd", out, NULL, rstd, inp, w, NULL, eps, N, C);
 }
 
 /* ------------------------------------------------------------ backward */
@@ -534,8 +524,9 @@ static hs_status colsum_block(hs_npu_kblock *blk, void *p)
 }
 
 /* dst[C] += column sums of part[nb, C], in row order. */
-static hs_status colsum(hs_npu *d, float *dst, const float *part, int64_t nb, int64_t C)
+static hs_status colsum(const hs_device *dev, float *dst, const float *part, int64_t nb, int64_t C)
 {
+    hs_npu *d = dev->npu;
     colsum_args a = {dst, part, nb, C, 0};
     a.W = (hs_npu_spec_of(d)->ub_bytes - SLACK) / 4 / (2 * (nb + 1)) / 8 * 8;
     if (a.W > round8(C))
@@ -548,16 +539,15 @@ static hs_status colsum(hs_npu *d, float *dst, const float *part, int64_t nb, in
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block,
+    return hs_npu_launch_cached(d, dev->stream, "norm_colsum", HS_NPU_LAUNCH_VECTOR, nblk, colsum_block,
                                 &a, &key);
 }
 
-static hs_status norm_backward(const char *name, float *dinp, float *dw, float *db, const float *dout,
+static hs_status norm_backward(const hs_device *dev, const char *name, float *dinp, float *dw, float *db, const float *dout,
                                const float *inp, const float *w, const float *mean, const float *rstd, int64_t N,
                                int64_t C)
 {
-    hs_npu *d;
-    HS_TRY(current_device(name, &d));
+    hs_npu *d = dev->npu;
     if (!dinp && !dw && !db)
         return HS_OK;
     const int ln = mean != NULL;
@@ -580,23 +570,23 @@ static hs_status norm_backward(const char *name, float *dinp, float *dw, float *
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    hs_status st = hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a, &key);
+    hs_status st = hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR, nb, bwd_block, &a, &key);
     if (st == HS_OK && dw)
-        st = colsum(d, dw, a.pw, nb, C);
+        st = colsum(dev, dw, a.pw, nb, C);
     if (st == HS_OK && db)
-        st = colsum(d, db, a.pb, nb, C);
+        st = colsum(dev, db, a.pb, nb, C);
     hs_npu_free_mem(d, parts);
     return st;
 }
 
-hs_status hs_npu_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+hs_status hs_npu_layernorm_backward(const hs_device *dev, float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                     const float *w, const float *mean, const float *rstd, int64_t N, int64_t C)
 {
-    return norm_backward("layernorm_bwd", dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+    return norm_backward(dev, "layernorm_bwd", dinp, dw, db, dout, inp, w, mean, rstd, N, C);
 }
 
-hs_status hs_npu_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+hs_status hs_npu_rmsnorm_backward(const hs_device *dev, float *dinp, float *dw, const float *dout, const float *inp, const float *w,
                                   const float *rstd, int64_t N, int64_t C)
 {
-    return norm_backward("rmsnorm_bwd", dinp, dw, NULL, dout, inp, w, NULL, rstd, N, C);
+    return norm_backward(dev, "rmsnorm_bwd", dinp, dw, NULL, dout, inp, w, NULL, rstd, N, C);
 }

@@ -104,33 +104,25 @@ static int64_t tile_for(const hs_npu *d, int bufs, int single, int64_t fixed)
     return T < 64 ? 64 : T; /* a UB this small fails in hs_npu_alloc with the sizes named */
 }
 
-static hs_status current(const char *op, hs_npu **d)
-{
-    *d = hs_npu_current();
-    if (!*d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", op);
-    return HS_OK;
-}
-
 /* Launches fn over a->n elements. The key holds the operands and n, not
  * the scalars (the learning rate changes every step, the cost never). */
-static hs_status launch(hs_npu *d, const char *name, hs_npu_kernel_fn fn, optim_args *a)
+static hs_status launch(const hs_device *dev, const char *name, hs_npu_kernel_fn fn, optim_args *a)
 {
+    hs_npu *d = dev->npu;
     const int64_t n4 = 4 * a->n;
     const hs_npu_operand ops[] = {{a->p, n4}, {a->m, n4}, {a->v, n4}, {a->part, 4 * (int64_t)blocks_for(d, a->n)}, {a->g, n4}};
     const int64_t dims[] = {a->n, a->T};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, blocks_for(d, a->n), fn, a,
+    return hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR, blocks_for(d, a->n), fn, a,
                                 &key);
 }
 
-hs_status hs_npu_adamw_update(float *param, const float *grad, float *m, float *v, int64_t n,
+hs_status hs_npu_adamw_update(const hs_device *dev, float *param, const float *grad, float *m, float *v, int64_t n,
                               const hs_adamw_params *hp)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_adamw_update", &d));
+    hs_npu *d = dev->npu;
     const double step = (double)hp->step, lr = hp->lr;
     const double bc1 = 1.0 - pow(hp->beta1, step), bc2 = 1.0 - pow(hp->beta2, step);
     optim_args a = {
@@ -150,7 +142,7 @@ hs_status hs_npu_adamw_update(float *param, const float *grad, float *m, float *
         .eps = hp->eps,
         .step_size = (float)(lr / bc1),
     };
-    return launch(d, "adamw", adamw_block, &a);
+    return launch(dev, "adamw", adamw_block, &a);
 }
 
 /* ------------------------------------------------------- sum of squares */
@@ -189,10 +181,9 @@ static hs_status sumsq_block(hs_npu_kblock *blk, void *args)
     return hs_npu_core_status(c);
 }
 
-hs_status hs_npu_sum_squares(const hs_tensor *x, int count, double *sum)
+hs_status hs_npu_sum_squares(const hs_device *dev, const hs_tensor *x, int count, double *sum)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_grad_norm", &d));
+    hs_npu *d = dev->npu;
     const int max = hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR);
     const size_t slots = (size_t)count * (size_t)max;
     float *part = NULL, *host = calloc(slots ? slots : 1, sizeof *host);
@@ -202,10 +193,10 @@ hs_status hs_npu_sum_squares(const hs_tensor *x, int count, double *sum)
     for (int i = 0; i < count && st == HS_OK; i++) {
         const int64_t n = hs_tensor_numel(&x[i]);
         optim_args a = {.part = part + (size_t)i * (size_t)max, .g = x[i].data, .n = n, .T = tile_for(d, 1, 1, 0)};
-        st = launch(d, "sum_squares", sumsq_block, &a);
+        st = launch(dev, "sum_squares", sumsq_block, &a);
     }
     if (st == HS_OK && slots)
-        st = hs_npu_memcpy_d2h(d, hs_npu_current_stream(), host, part, slots * sizeof(float));
+        st = hs_npu_memcpy_d2h(d, dev->stream, host, part, slots * sizeof(float));
     double s = 0.0;
     for (int i = 0; i < count; i++)
         for (int b = 0; b < blocks_for(d, hs_tensor_numel(&x[i])); b++)
@@ -243,10 +234,9 @@ static hs_status scale_block(hs_npu_kblock *blk, void *args)
     return hs_npu_core_status(c);
 }
 
-hs_status hs_npu_scale(float *x, int64_t n, float scale)
+hs_status hs_npu_scale(const hs_device *dev, float *x, int64_t n, float scale)
 {
-    hs_npu *d;
-    HS_TRY(current("hs_scale_inplace", &d));
+    hs_npu *d = dev->npu;
     optim_args a = {.p = x, .n = n, .T = tile_for(d, 1, 0, 0), .grad_scale = scale};
-    return launch(d, "scale", scale_block, &a);
+    return launch(dev, "scale", scale_block, &a);
 }

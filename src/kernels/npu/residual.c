@@ -96,11 +96,9 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
 }
 
 /* Launches fn over n elements with tiles for `bufs` buffers per set. */
-static hs_status launch(const char *name, residual_args *a, int bufs, hs_npu_kernel_fn fn)
+static hs_status launch(const hs_device *dev, const char *name, residual_args *a, int bufs, hs_npu_kernel_fn fn)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", name);
+    hs_npu *d = dev->npu;
     a->T = (hs_npu_spec_of(d)->ub_bytes - SLACK) / 4 / (2 * bufs) / 64 * 64;
     if (a->T < 64)
         a->T = 64; /* a UB this small fails in hs_npu_alloc with the sizes named */
@@ -111,20 +109,20 @@ static hs_status launch(const char *name, residual_args *a, int bufs, hs_npu_ker
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR,
+    return hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR,
                                 (int)(units < max ? units : max), fn, a, &key);
 }
 
-hs_status hs_npu_residual_forward(float *out, const float *a, const float *b, int64_t n)
+hs_status hs_npu_residual_forward(const hs_device *dev, float *out, const float *a, const float *b, int64_t n)
 {
     residual_args r = {.out = out, .a = a, .b = b, .n = n};
-    return launch("residual_fwd", &r, 2, fwd_block);
+    return launch(dev, "residual_fwd", &r, 2, fwd_block);
 }
 
-hs_status hs_npu_residual_backward(float *da, float *db, const float *dout, int64_t n)
+hs_status hs_npu_residual_backward(const hs_device *dev, float *da, float *db, const float *dout, int64_t n)
 {
     if (!da && !db)
         return HS_OK;
     residual_args r = {.da = da, .db = db, .dout = dout, .n = n};
-    return launch("residual_bwd", &r, 1 + (da != NULL) + (db != NULL), bwd_block);
+    return launch(dev, "residual_bwd", &r, 1 + (da != NULL) + (db != NULL), bwd_block);
 }

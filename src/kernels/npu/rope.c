@@ -129,12 +129,10 @@ static void fill_tables(float *cos2, float *sin2, int64_t T, int64_t HD, float t
     }
 }
 
-hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
+hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
                       float theta, int inverse)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "hs_rope: NPU tensors but no current NPU device (hs_npu_set_current)");
+    hs_npu *d = dev->npu;
     rope_args a = {.out = out, .inp = inp, .N = B * T, .T = T, .H = H, .HD = HD, .n_rot = n_rot};
     a.hend = out == inp ? n_rot : H;
     if (a.hend == 0)
@@ -157,7 +155,7 @@ hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_
     if (st == HS_OK && n_rot > 0) {
         if (hs_npu_mode_of(d) == HS_NPU_EXECUTE)
             fill_tables(host, host + T * HD, T, HD, theta, inverse);
-        st = hs_npu_memcpy_h2d(d, hs_npu_current_stream(), dtab, host, 2 * tbytes);
+        st = hs_npu_memcpy_h2d(d, dev->stream, dtab, host, 2 * tbytes);
         a.cos2 = dtab;
         a.sin2 = (const float *)dtab + T * HD;
     }
@@ -168,7 +166,7 @@ hs_status hs_npu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
     if (st == HS_OK)
-        st = hs_npu_launch_cached(d, hs_npu_current_stream(), inverse ? "rope_bwd" : "rope_fwd",
+        st = hs_npu_launch_cached(d, dev->stream, inverse ? "rope_bwd" : "rope_fwd",
                                   HS_NPU_LAUNCH_VECTOR, (int)min64(a.N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR)),
                                   rope_block, &a, &key);
     hs_npu_free_mem(d, dtab);

@@ -146,11 +146,9 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *p)
     return hs_npu_core_status(c);
 }
 
-static hs_status launch(const char *name, swiglu_args *a, int set, int single, hs_npu_kernel_fn fn)
+static hs_status launch(const hs_device *dev, const char *name, swiglu_args *a, int set, int single, hs_npu_kernel_fn fn)
 {
-    hs_npu *d = hs_npu_current();
-    if (!d)
-        return hs_error(HS_ERR_DEVICE, "%s: NPU tensors but no current NPU device (hs_npu_set_current)", name);
+    hs_npu *d = dev->npu;
     plan(a, hs_npu_spec_of(d)->ub_bytes, set, single);
     const int nb = (int)min64(a->N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
     const int64_t half = 4 * a->N * a->F;
@@ -159,17 +157,17 @@ static hs_status launch(const char *name, swiglu_args *a, int set, int single, h
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    return hs_npu_launch_cached(d, hs_npu_current_stream(), name, HS_NPU_LAUNCH_VECTOR, nb, fn, a, &key);
+    return hs_npu_launch_cached(d, dev->stream, name, HS_NPU_LAUNCH_VECTOR, nb, fn, a, &key);
 }
 
-hs_status hs_npu_swiglu_forward(float *out, const float *inp, int64_t N, int64_t F)
+hs_status hs_npu_swiglu_forward(const hs_device *dev, float *out, const float *inp, int64_t N, int64_t F)
 {
     swiglu_args a = {.out = out, .inp = inp, .N = N, .F = F};
-    return launch("swiglu_fwd", &a, 2, 1, fwd_block); /* g, u per set; s */
+    return launch(dev, "swiglu_fwd", &a, 2, 1, fwd_block); /* g, u per set; s */
 }
 
-hs_status hs_npu_swiglu_backward(float *dinp, const float *dout, const float *inp, int64_t N, int64_t F)
+hs_status hs_npu_swiglu_backward(const hs_device *dev, float *dinp, const float *dout, const float *inp, int64_t N, int64_t F)
 {
     swiglu_args a = {.dinp = dinp, .inp = inp, .dout = dout, .N = N, .F = F};
-    return launch("swiglu_bwd", &a, 5, 2, bwd_block); /* g, u, dout, dg, du per set; s, t */
+    return launch(dev, "swiglu_bwd", &a, 5, 2, bwd_block); /* g, u, dout, dg, du per set; s, t */
 }
