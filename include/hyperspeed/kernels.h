@@ -86,12 +86,18 @@ HS_API hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, c
                                        const hs_tensor *out, const hs_tensor *lse, int n_head, int n_kv_head);
 
 /* ---- rotary position embedding (half-split / "rotate_half" pairing) ----
- * x[B,T,H,HD]: heads [0, n_rot_heads) are rotated, the rest copied. For
- * head dim index i < HD/2, pair (i, i + HD/2) at position t rotates by
- * angle t * theta^(-2i/HD). out may alias inp (in place). */
-HS_API hs_status hs_rope_forward(hs_tensor *out, const hs_tensor *inp, int n_rot_heads, float theta);
+ * x[B,T,H,HD]: heads [0, n_rot_heads) are rotated, the rest copied. Token t
+ * of each sequence sits at position p = pos0 + t (pos0 > 0: a slice of a
+ * longer sequence, as a context-parallel rank or a decode step holds); for
+ * head dim index i < HD/2, pair (i, i + HD/2) rotates by angle
+ * p * theta^(-2i/HD). out may alias inp (in place). Errors:
+ * HS_ERR_INVALID_ARGUMENT (odd HD, n_rot_heads outside [0, H], theta not
+ * positive and finite, pos0 < 0), HS_ERR_SHAPE_MISMATCH, HS_ERR_DTYPE,
+ * HS_ERR_DEVICE. */
+HS_API hs_status hs_rope_forward(hs_tensor *out, const hs_tensor *inp, int n_rot_heads, float theta, int64_t pos0);
 /* dinp = R^T dout (WRITES, may alias dout): the inverse rotation. */
-HS_API hs_status hs_rope_backward(hs_tensor *dinp, const hs_tensor *dout, int n_rot_heads, float theta);
+HS_API hs_status hs_rope_backward(hs_tensor *dinp, const hs_tensor *dout, int n_rot_heads, float theta,
+                                  int64_t pos0);
 
 /* ---- SwiGLU ----
  * inp[N,2F] = [gate | up] per row; out[N,F] = silu(gate) * up,

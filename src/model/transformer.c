@@ -253,7 +253,7 @@ static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
     hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, (NH + 2 * NKV) * HD));
     if (!gpt2) { /* q and k heads rotate, v heads do not */
         hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, NH + 2 * NKV, HD));
-        HS_TRY(hs_rope_forward(&heads, &heads, (int)(NH + NKV), c->rope_theta));
+        HS_TRY(hs_rope_forward(&heads, &heads, (int)(NH + NKV), c->rope_theta, 0));
     }
     hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
     hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
@@ -330,7 +330,7 @@ static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T
     HS_TRY(hs_attention_backward(&dqkv, &datt, &qkv, &att, &lse, (int)NH, (int)NKV));
     if (!gpt2) {
         hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, NH + 2 * NKV, HD));
-        HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(NH + NKV), c->rope_theta));
+        HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(NH + NKV), c->rope_theta, 0));
     }
     HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
     HS_TRY(grads_ready(m, p->qkv_w));

@@ -526,7 +526,8 @@ static void test_grad_norm_scale(void **state)
 /* ------------------------------------------------------------------ RoPE */
 
 /* Forward then backward (into a fresh buffer, or in place when alias). */
-static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const int64_t *shape, int n_rot, int alias)
+static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const int64_t *shape, int n_rot, int64_t pos0,
+                    int alias)
 {
     npu_use(d);
     const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
@@ -536,13 +537,13 @@ static cost rope_on(hs_npu *d, const float *x, float *out, float *back, const in
     to.data = po;
     tb.data = pb;
     double t0 = clock_of(d);
-    assert_int_equal(hs_rope_forward(&to, &tx, n_rot, 10000.0f), HS_OK);
+    assert_int_equal(hs_rope_forward(&to, &tx, n_rot, 10000.0f, pos0), HS_OK);
     const cost fwd = cost_since(d, t0);
     const int exec = hs_npu_mode_of(d) == HS_NPU_EXECUTE;
     if (exec)
         assert_int_equal(hs_npu_memcpy_d2h(d, NULL, out, po, n * sizeof(float)), HS_OK);
     t0 = clock_of(d);
-    assert_int_equal(hs_rope_backward(&tb, &to, n_rot, 10000.0f), HS_OK);
+    assert_int_equal(hs_rope_backward(&tb, &to, n_rot, 10000.0f, pos0), HS_OK);
     cost c = cost_since(d, t0);
     c.seconds += fwd.seconds;
     npu_down(d, exec ? back : NULL, pb, n);
@@ -565,16 +566,18 @@ static void test_rope(void **state)
         for (int alias = 0; alias < 2; alias++) {
             const int64_t *sh = cases[k], n = sh[0] * sh[1] * sh[2] * sh[3];
             const int n_rot = (int)sh[4];
-            char what[80];
+            const int64_t pos0 = k % 2 ? 4093 : 0; /* some cases a slice further on in the sequence */
+            char what[96];
             float *x = rnd(n, 1.0, 61), *rout = fz(n), *rback = fz(n), *out = fz(n), *back = fz(n);
             hs_tensor tx = hs_view4(x, HS_FP32, sh[0], sh[1], sh[2], sh[3]), to = tx, tb = tx;
             to.data = rout;
             tb.data = rback;
-            assert_int_equal(hs_rope_forward(&to, &tx, n_rot, 10000.0f), HS_OK);
-            assert_int_equal(hs_rope_backward(&tb, &to, n_rot, 10000.0f), HS_OK);
-            snprintf(what, sizeof what, "rope [%lld,%lld,%lld,%lld] n_rot %d alias %d", (long long)sh[0],
-                     (long long)sh[1], (long long)sh[2], (long long)sh[3], n_rot, alias);
-            same_cost(what, rope_on(v.exec, x, out, back, sh, n_rot, alias), rope_on(v.est, x, NULL, NULL, sh, n_rot, alias));
+            assert_int_equal(hs_rope_forward(&to, &tx, n_rot, 10000.0f, pos0), HS_OK);
+            assert_int_equal(hs_rope_backward(&tb, &to, n_rot, 10000.0f, pos0), HS_OK);
+            snprintf(what, sizeof what, "rope [%lld,%lld,%lld,%lld] n_rot %d pos0 %lld alias %d", (long long)sh[0],
+                     (long long)sh[1], (long long)sh[2], (long long)sh[3], n_rot, (long long)pos0, alias);
+            same_cost(what, rope_on(v.exec, x, out, back, sh, n_rot, pos0, alias),
+                      rope_on(v.est, x, NULL, NULL, sh, n_rot, pos0, alias));
             agree(what, out, rout, n);
             agree(what, back, rback, n);
             free(x), free(rout), free(rback), free(out), free(back);
@@ -844,8 +847,8 @@ static void test_mixed_devices(void **state)
     double norm;
     EXPECT_ERR(hs_grad_norm(mixed, 2, &norm), HS_ERR_DEVICE);
     hs_tensor h4 = hs_view4(host, HS_FP32, 1, 2, 2, 16), n4 = on_npu(hs_view4(dev, HS_FP32, 1, 2, 2, 16));
-    EXPECT_ERR(hs_rope_forward(&h4, &n4, 1, 10000.0f), HS_ERR_DEVICE);
-    EXPECT_ERR(hs_rope_backward(&n4, &h4, 1, 10000.0f), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_rope_forward(&h4, &n4, 1, 10000.0f, 0), HS_ERR_DEVICE);
+    EXPECT_ERR(hs_rope_backward(&n4, &h4, 1, 10000.0f, 0), HS_ERR_DEVICE);
     int32_t htok[4] = {0, 1, 2, 3};
     int32_t *dtok = up_i32(v.exec, htok, 4);
     hs_tensor ht = hs_view2(htok, HS_INT32, 1, 4), nt = on_npu(hs_view2(dtok, HS_INT32, 1, 4));

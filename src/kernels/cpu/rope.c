@@ -1,6 +1,7 @@
 /* Rotary position embedding on the CPU, half-split pairing (HF LLaMA's
- * rotate_half): in head h < n_rot of token t, element i < HD/2 pairs with
- * i + HD/2 and the pair turns by a = t * theta^(-2i/HD):
+ * rotate_half): in head h < n_rot of token t, at position p = pos0 + t,
+ * element i < HD/2 pairs with i + HD/2 and the pair turns by
+ * a = p * theta^(-2i/HD):
  *   out_i        = x_i cos a - x_{i+HD/2} sin a
  *   out_{i+HD/2} = x_{i+HD/2} cos a + x_i sin a
  * The backward is the transpose, the same turn by -a. The angles and their
@@ -12,7 +13,7 @@
 #define PAIRS 128 /* pairs whose cos/sin one token keeps on the stack at a time */
 
 void hs_cpu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot, float theta,
-                 int inverse)
+                 int64_t pos0, int inverse)
 {
     const int64_t half = HD / 2;
     const double sign = inverse ? -1.0 : 1.0;
@@ -26,7 +27,7 @@ void hs_cpu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, 
             float cs[PAIRS], sn[PAIRS];
             for (int64_t i = 0; i < np; i++) {
                 double s, c;
-                sincos((double)t * inv_freq[i], &s, &c);
+                sincos((double)(pos0 + t) * inv_freq[i], &s, &c);
                 cs[i] = (float)c;
                 sn[i] = (float)(sign * s);
             }

@@ -22,10 +22,11 @@ hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int
 hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                                     const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD);
 
-/* RoPE (cpu/rope.c): x [B,T,H,HD]; rotates heads [0, n_rot) by +angle, or by
- * -angle (R^T) when inverse is set; copies the others. out may alias inp. */
+/* RoPE (cpu/rope.c): x [B,T,H,HD], token t at position pos0 + t; rotates
+ * heads [0, n_rot) by +angle, or by -angle (R^T) when inverse is set;
+ * copies the others. out may alias inp. */
 void hs_cpu_rope(float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot, float theta,
-                 int inverse);
+                 int64_t pos0, int inverse);
 
 /* SwiGLU (cpu/swiglu.c): inp [N,2F], out [N,F]; backward accumulates dinp. */
 void hs_cpu_swiglu_forward(float *out, const float *inp, int64_t N, int64_t F);

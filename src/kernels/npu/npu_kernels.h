@@ -75,9 +75,10 @@ hs_status hs_npu_adamw_update(const hs_device *dev, float *param, const float *g
  * partials added in double on the host. */
 hs_status hs_npu_sum_squares(const hs_device *dev, const hs_tensor *x, int count, double *sum);
 hs_status hs_npu_scale(const hs_device *dev, float *x, int64_t n, float scale);
-/* x [B,T,H,HD]; inverse: the backward's rotation by -angle; out may alias inp. */
-hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
-                      float theta, int inverse);
+/* x [B,T,H,HD], token t at position pos0 + t; inverse: the backward's
+ * rotation by -angle; out may alias inp. */
+hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD,
+                      int64_t n_rot, float theta, int64_t pos0, int inverse);
 /* V: rows of wte (dwte), the vocabulary's rows [v0, v0 + V); token ids
  * minus v0 are clamped to [0, V) as addresses; shard: tokens outside the
  * rows give zero rows and no gradient (the CPU bodies' semantics). */

@@ -1,7 +1,7 @@
 /* Rotary position embedding on the NPU's vector cores, written against the
  * instruction API (npu_sim/isa.h). Half-split pairing, as the CPU body:
- * in head h < n_rot of token t, element i < HD/2 pairs with i + HD/2 and
- * the pair turns by a = t * theta^(-2i/HD):
+ * in head h < n_rot of token t, at position p = pos0 + t, element i < HD/2
+ * pairs with i + HD/2 and the pair turns by a = p * theta^(-2i/HD):
  *   out_i        = x_i cos a - x_{i+HD/2} sin a
  *   out_{i+HD/2} = x_{i+HD/2} cos a + x_i sin a
  * The backward (inverse) turns by -a. Heads >= n_rot are copied.
@@ -112,8 +112,8 @@ static hs_status rope_block(hs_npu_kblock *blk, void *p)
 }
 
 /* cos2[t] = [cos a | cos a], sin2[t] = [-sin a | sin a] (inverse: negated),
- * a = t * theta^(-2i/HD), in double as the CPU body. */
-static void fill_tables(float *cos2, float *sin2, int64_t T, int64_t HD, float theta, int inverse)
+ * a = (pos0 + t) theta^(-2i/HD), in double as the CPU body. */
+static void fill_tables(float *cos2, float *sin2, int64_t T, int64_t HD, float theta, int64_t pos0, int inverse)
 {
     const int64_t half = HD / 2;
     const double sign = inverse ? -1.0 : 1.0;
@@ -121,7 +121,7 @@ static void fill_tables(float *cos2, float *sin2, int64_t T, int64_t HD, float t
         const double inv_freq = pow((double)theta, -2.0 * (double)i / (double)HD);
         for (int64_t t = 0; t < T; t++) {
             double s, co;
-            sincos((double)t * inv_freq, &s, &co);
+            sincos((double)(pos0 + t) * inv_freq, &s, &co);
             cos2[t * HD + i] = cos2[t * HD + half + i] = (float)co;
             sin2[t * HD + half + i] = (float)(sign * s);
             sin2[t * HD + i] = -sin2[t * HD + half + i];
@@ -129,8 +129,8 @@ static void fill_tables(float *cos2, float *sin2, int64_t T, int64_t HD, float t
     }
 }
 
-hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD, int64_t n_rot,
-                      float theta, int inverse)
+hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_t B, int64_t T, int64_t H, int64_t HD,
+                      int64_t n_rot, float theta, int64_t pos0, int inverse)
 {
     hs_npu *d = dev->npu;
     rope_args a = {.out = out, .inp = inp, .N = B * T, .T = T, .H = H, .HD = HD, .n_rot = n_rot};
@@ -154,7 +154,7 @@ hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_
     hs_status st = n_rot > 0 ? hs_npu_malloc(d, 2 * tbytes, &dtab) : HS_OK;
     if (st == HS_OK && n_rot > 0) {
         if (hs_npu_mode_of(d) == HS_NPU_EXECUTE)
-            fill_tables(host, host + T * HD, T, HD, theta, inverse);
+            fill_tables(host, host + T * HD, T, HD, theta, pos0, inverse);
         st = hs_npu_memcpy_h2d(d, dev->stream, dtab, host, 2 * tbytes);
         a.cos2 = dtab;
         a.sin2 = (const float *)dtab + T * HD;
