@@ -240,6 +240,23 @@ HS_API int64_t hs_model_num_params(const hs_model *m);
 HS_API int hs_model_num_tensors(const hs_model *m);
 /* Registry entry i (0 <= i < num_tensors); NULL when out of range. */
 HS_API const hs_param_info *hs_model_param(const hs_model *m, int i);
+/* The parts of a registered tensor: its fp32 value (the master weights),
+ * its fp32 gradient, and the copy the matmuls read in the compute dtype
+ * (the value itself for fp32 compute). */
+typedef enum hs_param_part {
+    HS_PARAM_VALUE = 0,
+    HS_PARAM_GRAD = 1,
+    HS_PARAM_COMPUTE = 2
+} hs_param_part;
+
+/* Registry entry i's part as a tensor of the entry's shape on the model's
+ * device (a view: the model owns the storage). Errors: HS_ERR_NOT_FOUND
+ * (no entry i), HS_ERR_INVALID_ARGUMENT (NULL, an unknown part). */
+HS_API hs_status hs_model_tensor(const hs_model *m, int i, hs_param_part part, hs_tensor *out);
+/* The same by registry name ("h.0.attn.qkv.w"). Errors: HS_ERR_NOT_FOUND
+ * naming the unknown name, HS_ERR_INVALID_ARGUMENT. */
+HS_API hs_status hs_model_tensor_by_name(const hs_model *m, const char *name, hs_param_part part, hs_tensor *out);
+
 /* Copies between shard p of TP rank tp_rank (host, p->numel floats) and
  * the whole logical tensor (host, logical_shape[0] x logical_shape[1]
  * floats): to_whole 1 places the shard's elements in the whole tensor, 0

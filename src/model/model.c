@@ -2,6 +2,7 @@
  * activation arena, init, the compute-dtype copy of the weights. */
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
+#include "memory/registry.h"
 #include "model/model_internal.h"
 #include "parallel/tp_rules.h"
 
@@ -20,13 +21,10 @@ typedef struct reg_spec {
     int ndim;
     int64_t rows, cols; /* logical */
     hs_split split;
-    int segments;                      /* row blocks split over TP one by one: rows equally, or as
-                                          seg_rows */
-    int replicated_norm;               /* a norm's weight or bias: partial under sequence
-                                          parallelism */
-    int vocab;                         /* rows are the vocabulary: padded to equal shards */
-    int64_t seg_rows[HS_MAX_SEGMENTS]; /* unequal blocks (qkv with fewer key/value
-                                          heads); all 0: equal */
+    int segments;        /* row blocks split over TP one by one: rows equally, or as seg_rows */
+    int replicated_norm; /* a norm's weight or bias: partial under sequence parallelism */
+    int vocab;           /* rows are the vocabulary: padded to equal shards */
+    int64_t seg_rows[HS_MAX_SEGMENTS]; /* unequal blocks (qkv with fewer key/value heads); all 0: equal */
 } reg_spec;
 
 /* Registers the shard of logical tensor `logical_id` (present: held by
@@ -35,11 +33,8 @@ static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
 {
     if (!present)
         return -1;
-    int i = m->n_tensors++;
-    hs_param_info *p = &m->params[i];
-    char *dst = m->names + (size_t)i * NAME_LEN;
-    snprintf(dst, NAME_LEN, "%s", r->name);
-    p->name = dst;
+    hs_param_info e = {0}, *p = &e;
+    p->name = r->name;
     p->ndim = r->ndim;
     p->logical_id = logical_id;
     p->logical_shape[0] = r->rows;
@@ -56,12 +51,10 @@ static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
         p->shape[1] = p->logical_shape[1] / m->tp;
     p->shape[2] = p->shape[3] = 1;
     p->numel = p->shape[0] * p->shape[1];
-    p->offset = m->n_params;
     p->decay = r->ndim >= 2; /* matrices and embeddings decay; biases and norm weights do not */
     p->tp_partial = m->sp && r->replicated_norm;
     p->norm_owner = p->split != HS_SPLIT_NONE || m->tp_rank == 0;
-    m->n_params += p->numel;
-    return i;
+    return hs_registry_add(&m->reg, p);
 }
 
 /* The registry in the whole model's order; the chunk registers what it
@@ -76,8 +69,8 @@ static void build_registry(hs_model *m)
     const reg_spec wte = {"wte", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1, {0}};
     m->wte = reg_add(m, id++, emb || (head && gpt2), &wte);
     if (m->wte >= 0 && !emb) { /* the tied head's copy on the last stage */
-        m->params[m->wte].tied_copy = 1;
-        m->params[m->wte].norm_owner = 0;
+        m->reg.entries[m->wte].tied_copy = 1;
+        m->reg.entries[m->wte].norm_owner = 0;
     }
     const reg_spec wpe = {"wpe", 2, c->max_seq, C, HS_SPLIT_NONE, 1, 0, 0, {0}};
     m->wpe = gpt2 ? reg_add(m, id++, emb, &wpe) : -1;
@@ -285,8 +278,9 @@ static hs_status check_options(const hs_model_options *o)
 
 /* bytes of the model's device memory (host memory on the CPU, HBM on the
  * NPU) for `what`; the error names it and the planned shape. */
-static hs_status alloc_on_device(hs_model *m, const char *what, size_t bytes, void **out)
+static hs_status alloc_on_device(void *ctx, const char *what, size_t bytes, void **out)
 {
+    hs_model *m = ctx;
     hs_status s = HS_OK;
     if (m->npu) {
         s = hs_npu_malloc(m->npu, bytes, out);
@@ -302,8 +296,9 @@ static hs_status alloc_on_device(hs_model *m, const char *what, size_t bytes, vo
                     m->max_B, m->max_T, why);
 }
 
-static void free_on_device(hs_model *m, void *p)
+static void free_on_device(void *ctx, void *p)
 {
+    hs_model *m = ctx;
     if (m->npu)
         (void)hs_npu_free_mem(m->npu, p); /* an address this model allocated: cannot fail */
     else
@@ -316,17 +311,7 @@ static hs_status allocate(hs_model *m)
 {
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
-    const size_t pbytes = (size_t)m->n_params * sizeof(float);
-    void *p;
-    HS_TRY(alloc_on_device(m, "parameters", pbytes, &p));
-    m->param_buf = p;
-    HS_TRY(alloc_on_device(m, "gradients", pbytes, &p));
-    m->grad_buf = p;
-    m->param_c = m->param_buf;
-    if (m->compute != HS_FP32) {
-        HS_TRY(alloc_on_device(m, "compute-dtype weights", (size_t)m->n_params * hs_dtype_size(m->compute), &p));
-        m->param_c = p;
-    }
+    HS_TRY(hs_registry_alloc(&m->reg, alloc_on_device, m));
     HS_TRY(alloc_on_device(m, "activations", count.used, &m->arena));
     if (m->npu) {
         const size_t N = (size_t)m->max_B * m->max_T, V3 = 3 * (size_t)m->head_vocab;
@@ -337,7 +322,7 @@ static hs_status allocate(hs_model *m)
             return hs_error(HS_ERR_OUT_OF_MEMORY, "model: %zu floats of host staging", m->stage_n);
     }
     if (!m->npu) { /* touch the host pages now, not in the first step */
-        memset(m->param_buf, 0, pbytes);
+        memset(m->reg.value, 0, (size_t)m->reg.numel * sizeof(float));
         memset(m->arena, 0, count.used);
     }
     arena_cursor lay = {m->arena, 0};
@@ -388,12 +373,10 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->head_vocab = cfg->vocab_size - m->vocab_start < m->vocab_rows ? cfg->vocab_size - m->vocab_start
                                                                       : m->vocab_rows;
     m->n_slots = o.shard.slots;
-    int max_tensors = 6 + 12 * cfg->n_layer;
-    m->params = calloc((size_t)max_tensors, sizeof *m->params);
-    m->names = calloc((size_t)max_tensors, NAME_LEN);
+    const int max_tensors = 6 + 12 * cfg->n_layer;
     m->blocks = calloc((size_t)m->n_layer, sizeof *m->blocks);
     m->sets = calloc((size_t)m->n_slots, sizeof *m->sets);
-    int ok = m->params && m->names && m->blocks && m->sets;
+    int ok = hs_registry_init(&m->reg, max_tensors, m->compute) == HS_OK && m->blocks && m->sets;
     for (int k = 0; ok && k < m->n_slots; k++)
         ok = (m->sets[k].acts = calloc((size_t)m->n_layer, sizeof *m->sets[k].acts)) != NULL;
     if (!ok) {
@@ -434,9 +417,9 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     HS_TRY(skeleton(cfg, batch, seq, opts, &m));
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
-    const size_t n = (size_t)m->n_params, N = (size_t)batch * seq, cs = hs_dtype_size(m->compute);
+    const size_t n = (size_t)m->reg.numel, N = (size_t)batch * seq, cs = hs_dtype_size(m->compute);
     const size_t head_cast = N * (size_t)m->head_vocab * cs, attention = 8 * N * (size_t)cfg->d_model / m->tp;
-    out->params = m->n_params;
+    out->params = m->reg.numel;
     out->weights = n * sizeof(float) + (m->compute != HS_FP32 ? n * cs : 0);
     out->gradients = n * sizeof(float);
     out->optimizer = 2 * n * sizeof(float);
@@ -452,16 +435,11 @@ void hs_model_free(hs_model *m)
         return;
     hs_free(m->stage);
     free_on_device(m, m->arena);
-    if (m->param_c != m->param_buf)
-        free_on_device(m, m->param_c);
-    free_on_device(m, m->grad_buf);
-    free_on_device(m, m->param_buf);
+    hs_registry_free(&m->reg, free_on_device, m);
     for (int k = 0; m->sets && k < m->n_slots; k++)
         free(m->sets[k].acts);
     free(m->sets);
     free(m->blocks);
-    free(m->names);
-    free(m->params);
     free(m);
 }
 
@@ -595,9 +573,9 @@ hs_status hs_model_init(hs_model *m, uint64_t seed)
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_init: model is NULL");
     const float resid_std = m->cfg.init_std / sqrtf(2.0f * (float)m->cfg.n_layer);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const hs_param_info *p = &m->params[i];
-        float *w = m->param_buf + p->offset;
+    for (int i = 0; i < m->reg.n; i++) {
+        const hs_param_info *p = &m->reg.entries[i];
+        float *w = hs_registry_view(&m->reg, i, HS_PARAM_VALUE, NULL).data;
         if (p->ndim >= 2) {
             init_ctx c = {m, w, seed, (uint64_t)p->logical_id,
                           ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std};
@@ -617,8 +595,8 @@ hs_status hs_model_sync_weights(hs_model *m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_sync_weights: model is NULL");
     if (m->compute == HS_FP32)
         return HS_OK;
-    hs_tensor src = hs_model_on_device(m, hs_view1(m->param_buf, HS_FP32, m->n_params));
-    hs_tensor dst = hs_model_on_device(m, hs_view1(m->param_c, m->compute, m->n_params));
+    hs_tensor src = hs_registry_span(&m->reg, HS_PARAM_VALUE, 0, m->reg.numel, m->dev);
+    hs_tensor dst = hs_registry_span(&m->reg, HS_PARAM_COMPUTE, 0, m->reg.numel, m->dev);
     return hs_cast(&dst, &src);
 }
 
@@ -626,26 +604,46 @@ hs_status hs_model_sync_weights(hs_model *m)
 
 const hs_model_config *hs_model_config_of(const hs_model *m) { return &m->cfg; }
 
-int64_t hs_model_num_params(const hs_model *m) { return m->n_params; }
+int64_t hs_model_num_params(const hs_model *m) { return m->reg.numel; }
 
-int hs_model_num_tensors(const hs_model *m) { return m->n_tensors; }
+int hs_model_num_tensors(const hs_model *m) { return m->reg.n; }
 
 const hs_param_info *hs_model_param(const hs_model *m, int i)
 {
-    return (i >= 0 && i < m->n_tensors) ? &m->params[i] : NULL;
+    return (i >= 0 && i < m->reg.n) ? &m->reg.entries[i] : NULL;
 }
 
 const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name)
 {
-    for (int i = 0; name && i < m->n_tensors; i++)
-        if (strcmp(m->params[i].name, name) == 0)
-            return &m->params[i];
-    return NULL;
+    const int i = hs_registry_find(&m->reg, name);
+    return i >= 0 ? &m->reg.entries[i] : NULL;
 }
 
-float *hs_model_params(hs_model *m) { return m->param_buf; }
+hs_status hs_model_tensor(const hs_model *m, int i, hs_param_part part, hs_tensor *out)
+{
+    if (!m || !out || part < HS_PARAM_VALUE || part > HS_PARAM_COMPUTE)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_tensor: NULL model or output, or unknown part %d",
+                        (int)part);
+    if (i < 0 || i >= m->reg.n)
+        return hs_error(HS_ERR_NOT_FOUND, "hs_model_tensor: no registry entry %d (the model has %d)", i, m->reg.n);
+    *out = hs_registry_view(&m->reg, i, part, m->dev);
+    return HS_OK;
+}
 
-float *hs_model_grads(hs_model *m) { return m->grad_buf; }
+hs_status hs_model_tensor_by_name(const hs_model *m, const char *name, hs_param_part part, hs_tensor *out)
+{
+    if (!m || !name)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_tensor_by_name: NULL model or name");
+    const int i = hs_registry_find(&m->reg, name);
+    if (i < 0)
+        return hs_error(HS_ERR_NOT_FOUND, "no parameter '%s' in this model's registry (%d entries, e.g. '%s')",
+                        name, m->reg.n, m->reg.n ? m->reg.entries[0].name : "none");
+    return hs_model_tensor(m, i, part, out);
+}
+
+float *hs_model_params(hs_model *m) { return m->reg.value; }
+
+float *hs_model_grads(hs_model *m) { return m->reg.grad; }
 
 hs_device *hs_model_device(const hs_model *m) { return m->dev; }
 
@@ -673,7 +671,7 @@ hs_status hs_model_zero_grad(hs_model *m)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_zero_grad: model is NULL");
-    hs_tensor g = hs_model_on_device(m, hs_view1(m->grad_buf, HS_FP32, m->n_params));
+    hs_tensor g = hs_registry_span(&m->reg, HS_PARAM_GRAD, 0, m->reg.numel, m->dev);
     return hs_fill(&g, 0.0f);
 }
 

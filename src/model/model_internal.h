@@ -4,6 +4,7 @@
 #define HS_MODEL_INTERNAL_H
 
 #include "hyperspeed/model.h"
+#include "memory/registry.h"
 
 /* Registry indices of one block's parameters; -1 where the architecture
  * has no such tensor (LLaMA has no biases). */
@@ -83,13 +84,7 @@ struct hs_model {
     int64_t vocab_start;     /* the first vocabulary id of the shard */
     int64_t head_vocab;      /* Vh: real (not padding) ids of the shard, the head's logits columns */
 
-    /* registry */
-    hs_param_info *params;
-    int n_tensors;
-    char *names; /* storage for the params' names */
-    int64_t n_params;
-    float *param_buf, *grad_buf;
-    void *param_c; /* the parameters in the compute dtype; param_buf itself for fp32 */
+    hs_registry reg; /* the parameters: descriptors, values, gradients, compute copy */
     int wte, wpe, lnf_w, lnf_b, lm_head; /* -1 where absent; lm_head -1 when tied */
     block_params *blocks;                /* one per layer of the chunk */
 

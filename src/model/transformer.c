@@ -50,24 +50,21 @@ typedef struct pview {
     int present;
 } pview;
 
-static pview param_view(const hs_model *m, int idx, void *buf, hs_dtype dt)
+static pview param_view(const hs_model *m, int idx, hs_param_part part)
 {
     pview v = {{0}, 0};
-    if (idx < 0 || !buf)
+    if (idx < 0)
         return v;
-    const hs_param_info *p = &m->params[idx];
-    char *at = (char *)buf + p->offset * (int64_t)hs_dtype_size(dt);
-    v.t = p->ndim == 1 ? hs_view1(at, dt, p->shape[0]) : hs_view2(at, dt, p->shape[0], p->shape[1]);
-    v.t.device = m->dev;
+    v.t = hs_registry_view(&m->reg, idx, part, m->dev);
     v.present = 1;
     return v;
 }
 #define PV(v) ((v).present ? &(v).t : NULL)
 
-static pview P(const hs_model *m, int idx) { return param_view(m, idx, m->param_buf, HS_FP32); }
-static pview G(const hs_model *m, int idx) { return param_view(m, idx, m->grad_buf, HS_FP32); }
+static pview P(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_VALUE); }
+static pview G(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_GRAD); }
 /* A matmul weight in the compute dtype. */
-static pview W(const hs_model *m, int idx) { return param_view(m, idx, m->param_c, m->compute); }
+static pview W(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_COMPUTE); }
 
 static hs_tensor mat(const hs_model *m, float *p, int64_t rows, int64_t cols)
 {
@@ -228,14 +225,14 @@ static hs_status report_ready(const hs_model *m, int64_t begin, int64_t end)
  * reported last are final now. */
 static hs_status grads_ready(hs_model *m, int idx)
 {
-    const int64_t begin = idx >= 0 ? m->params[idx].offset : 0, end = m->ready_end;
+    const int64_t begin = idx >= 0 ? m->reg.entries[idx].offset : 0, end = m->ready_end;
     m->ready_end = begin;
     return report_ready(m, begin, end);
 }
 
 /* End of the embedding's gradients (wte, wpe) in the flat buffer: where
  * the first block's begin. */
-static int64_t embedding_end(const hs_model *m) { return m->params[m->blocks[0].ln1_w].offset; }
+static int64_t embedding_end(const hs_model *m) { return m->reg.entries[m->blocks[0].ln1_w].offset; }
 
 static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
 {
@@ -568,7 +565,7 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     if (!m->has_head && (!dout || s->B == 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "the backward of a chunk without the head needs a forward "
                                                  "and dL/d(output)");
-    m->ready_end = m->n_params;
+    m->ready_end = m->reg.numel;
     if (m->has_head) {
         HS_TRY(head_backward(m, loss_scale));
     } else {
@@ -625,10 +622,10 @@ hs_status hs_model_tp_reduce_grads(hs_model *m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_tp_reduce_grads: model is NULL");
     if (m->tp == 1 || !m->sp)
         return HS_OK;
-    for (int i = 0; i < m->n_tensors; i++)
-        if (m->params[i].tp_partial)
-            HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, m->grad_buf + m->params[i].offset, m->params[i].numel,
-                                   HS_REDUCE_SUM));
+    for (int i = 0; i < m->reg.n; i++)
+        if (m->reg.entries[i].tp_partial)
+            HS_TRY(hs_tp_allreduce(m->shard.tp_comm, m->npu, hs_registry_view(&m->reg, i, HS_PARAM_GRAD, NULL).data,
+                                   m->reg.entries[i].numel, HS_REDUCE_SUM));
     return HS_OK;
 }
 
