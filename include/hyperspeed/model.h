@@ -1,9 +1,12 @@
 /* hyperspeed model: decoder-only transformers (GPT-2 style and LLaMA style)
  * with explicit forward and backward passes over a parameter registry.
  *
- * Parameters, gradients (and, in the optimizer, AdamW moments) each live in
- * one flat fp32 buffer; the registry names every tensor in it with its
- * logical shape and offset. Activations for a (batch, seq) planned at
+ * Every parameter is registered once (hs_param_info: name, shape, logical
+ * shape and split); its value, gradient and compute copy are reached as
+ * tensors through the registry (hs_model_tensor, by entry or by name),
+ * never as offsets into storage: how the registry stores them (today one
+ * flat buffer per part, so AdamW and the gradient buckets run over long
+ * spans) is not part of the API. Activations for a (batch, seq) planned at
  * creation live in one arena: a training step allocates nothing.
  *
  * Placement and precision (hs_model_options): a model lives on the CPU or
@@ -108,7 +111,8 @@ typedef struct hs_param_info {
     const char *name;           /* e.g. "h.0.attn.qkv.w"; owned by the model */
     int ndim;
     int64_t shape[HS_MAX_DIMS]; /* of the shard held */
-    int64_t offset;             /* in elements, into the flat buffers */
+    int64_t offset;             /* the entry's first element in the registry's order: entry i spans
+                                   [offset, offset + numel) (gradient-ready ranges, bucket plans) */
     int64_t numel;
     int decay;                  /* 1: AdamW applies weight decay (matrices, embeddings) */
     int logical_id;             /* index in the whole model's registry: the tensor's RNG stream */
@@ -173,8 +177,8 @@ typedef struct hs_model_options {
 HS_API hs_model_options hs_model_options_default(void);
 
 /* Creates a model for micro-batches of up to `batch` sequences of up to
- * `seq` tokens: registers parameters, allocates the flat parameter and
- * gradient buffers and plans the activation arena. Parameters are zero
+ * `seq` tokens: registers parameters, allocates their values, gradients
+ * and compute copy and plans the activation arena. Parameters are zero
  * until hs_model_init or a checkpoint load. Same as hs_model_new_ex with
  * the default options (CPU, fp32).
  * Errors: HS_ERR_INVALID_ARGUMENT (config, batch < 1, seq < 1 or
@@ -224,7 +228,7 @@ HS_API hs_status hs_model_init(hs_model *m, uint64_t seed);
 
 /* Refreshes the compute-dtype copy of the parameters from the fp32 master
  * weights (a no-op for fp32 compute). Call it after changing parameters
- * through hs_model_params; hs_model_init, hs_optimizer_step and
+ * through hs_model_tensor; hs_model_init, hs_optimizer_step and
  * hs_train_load do. Errors: from the cast kernel. */
 HS_API hs_status hs_model_sync_weights(hs_model *m);
 
@@ -272,10 +276,6 @@ HS_API void hs_param_segment_rows(const hs_param_info *p, int seg, int64_t *whol
 
 /* Registry entry by name; NULL when unknown. */
 HS_API const hs_param_info *hs_model_param_by_name(const hs_model *m, const char *name);
-/* The flat buffers (num_params floats each): host memory on the CPU,
- * device addresses (hs_npu_malloc) for a model on the NPU. */
-HS_API float *hs_model_params(hs_model *m);
-HS_API float *hs_model_grads(hs_model *m);
 
 /* Forward pass over tokens[B*T] (int32, row-major [B,T], host memory).
  * With targets (same shape; -1 ignores a position) also computes the mean
@@ -369,7 +369,8 @@ HS_API hs_status hs_model_tp_reduce_grads(hs_model *m);
 /* A hook the backward calls as parameter gradients become final (plain C,
  * so the model knows nothing of who listens: data parallelism starts its
  * gradient all-reduces from it). A call with [begin, end) says that the
- * gradients at those flat offsets hold everything this backward
+ * gradients at those registry offsets (hs_param_info.offset: entry i spans
+ * [offset, offset + numel)) hold everything this backward
  * contributes to them: nothing later in the backward writes there. The
  * ranges are disjoint, cover every parameter once per backward and come
  * in the order the backward produces them, the reverse of the registry:

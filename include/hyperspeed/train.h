@@ -54,10 +54,16 @@ HS_API hs_status hs_optimizer_step_norm(hs_optimizer *o, float lr, double norm);
 HS_API int64_t hs_optimizer_steps(const hs_optimizer *o);
 /* Restores the step count (checkpoint resume). steps >= 0. */
 HS_API hs_status hs_optimizer_set_steps(hs_optimizer *o, int64_t steps);
-/* The first and second moment buffers (num_params floats each; device
- * addresses for a model on the NPU). */
-HS_API float *hs_optimizer_m(hs_optimizer *o);
-HS_API float *hs_optimizer_v(hs_optimizer *o);
+/* AdamW's moments. */
+typedef enum hs_adam_state {
+    HS_ADAM_M = 0, /* first moment */
+    HS_ADAM_V = 1  /* second moment */
+} hs_adam_state;
+
+/* Registry entry i's moment `which` as a tensor of the entry's shape on the
+ * model's device (a view: the optimizer owns it). Errors: HS_ERR_NOT_FOUND
+ * (no entry i), HS_ERR_INVALID_ARGUMENT (NULL, an unknown state). */
+HS_API hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, hs_tensor *out);
 
 /* Learning rate: linear warmup from max_lr/warmup to max_lr over
  * `warmup` steps, then cosine decay to min_lr at `total`, min_lr after. */

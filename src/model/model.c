@@ -4,6 +4,7 @@
 #include "hyperspeed/kernels.h"
 #include "memory/registry.h"
 #include "model/model_internal.h"
+#include "model/model_registry.h"
 #include "parallel/tp_rules.h"
 
 #include <math.h>
@@ -641,9 +642,7 @@ hs_status hs_model_tensor_by_name(const hs_model *m, const char *name, hs_param_
     return hs_model_tensor(m, i, part, out);
 }
 
-float *hs_model_params(hs_model *m) { return m->reg.value; }
-
-float *hs_model_grads(hs_model *m) { return m->reg.grad; }
+const hs_registry *hs_model_registry(const hs_model *m) { return &m->reg; }
 
 hs_device *hs_model_device(const hs_model *m) { return m->dev; }
 

@@ -4,6 +4,7 @@
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
+#include "model/model_registry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -190,7 +191,7 @@ static hs_status build_chunk(hs_engine *e, int c)
         dc.op = HS_REDUCE_SUM; /* the loss scale divides by the DP size */
         dc.gather_rows = dc.gather_width = 0;
         dc.npu = e->npu;
-        hs_status s = hs_dp_new(e->dpc, hs_model_grads(ch->model), numel, n, &dc, &ch->dp);
+        hs_status s = hs_dp_new(e->dpc, hs_model_registry(ch->model)->grad, numel, n, &dc, &ch->dp);
         free(numel);
         HS_TRY(s);
     }
@@ -494,7 +495,9 @@ static hs_status sync_tied(hs_engine *e)
         return HS_OK;
     hs_model *m = e->chunks[e->tied_chunk].model;
     const hs_param_info *w = hs_model_param_by_name(m, "wte");
-    float *g = hs_model_grads(m) + w->offset;
+    hs_tensor wg;
+    HS_TRY(hs_model_tensor_by_name(m, "wte", HS_PARAM_GRAD, &wg));
+    float *g = wg.data;
     const int peer = e->stage == 0 ? e->p - 1 : 0, tag = 4 * e->G * e->m;
     if (e->values) {
         hs_comm_request *r[2] = {NULL, NULL};

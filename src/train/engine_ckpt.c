@@ -4,12 +4,12 @@
  * loads its slices of the logical tensors. */
 #include "core/try.h"
 #include "hyperspeed/engine.h"
+#include "train/state_tensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const kinds[3] = {"param", "adam_m", "adam_v"};
 
 /* A shard's description as int64s, sent to rank 0 ahead of its values. */
 enum {
@@ -72,19 +72,13 @@ static int saves(const hs_engine *e, const hs_param_info *p)
     return hs_runtime_rank(hs_engine_runtime(e), HS_GROUP_DP) == 0 && !p->tied_copy;
 }
 
-/* h[0 .. 3 numel) = entry p's values, first and second moments (host;
+/* h[0 .. 3 numel) = entry i's values, first and second moments (host;
  * an NPU's copied down). */
-static hs_status shard_down(hs_model *m, hs_optimizer *o, const hs_param_info *p, float *h)
+static hs_status shard_down(hs_model *m, hs_optimizer *o, int i, float *h)
 {
-    const float *src[3] = {hs_model_params(m), hs_optimizer_m(o), hs_optimizer_v(o)};
-    for (int k = 0; k < 3; k++) {
-        float *dst = h + (size_t)k * (size_t)p->numel;
-        const size_t bytes = (size_t)p->numel * sizeof(float);
-        if (hs_model_npu(m))
-            HS_TRY(hs_npu_memcpy_d2h(hs_model_npu(m), NULL, dst, src[k] + p->offset, bytes));
-        else
-            memcpy(dst, src[k] + p->offset, bytes);
-    }
+    const size_t numel = (size_t)hs_model_param(m, i)->numel;
+    for (int k = 0; k < HS_STATE_KINDS; k++)
+        HS_TRY(hs_state_copy(m, o, k, i, h + (size_t)k * numel, 1));
     return HS_OK;
 }
 
@@ -108,7 +102,7 @@ static hs_status place(whole *w, const int64_t *d, const float *h)
         if (!t->data) {
             if (!(t->data = hs_alloc((size_t)numel * sizeof(float))))
                 return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: %s of %lld floats", p.name, (long long)numel);
-            snprintf(w->names[k * w->n + p.logical_id], 64, "%s/%s", kinds[k], p.name);
+            snprintf(w->names[k * w->n + p.logical_id], 64, "%s/%s", hs_state_kind_names[k], p.name);
             t->name = w->names[k * w->n + p.logical_id];
             t->ndim = p.ndim;
             t->shape[0] = p.logical_shape[0];
@@ -139,7 +133,7 @@ static hs_status for_each_shard(hs_engine *e, shard_fn fn, void *ctx)
             if (!h)
                 return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of %s", p->name);
             describe(p, tpr, d);
-            hs_status s = shard_down(m, hs_engine_optimizer(e, c), p, h);
+            hs_status s = shard_down(m, hs_engine_optimizer(e, c), i, h);
             if (!s)
                 s = fn(ctx, d, h);
             hs_free(h);
@@ -262,7 +256,7 @@ static hs_status load_chunk(hs_engine *e, int c, const char *dir, hs_ckpt_meta *
         for (int i = 0; !s && i < n; i++) {
             const hs_param_info *p = hs_model_param(m, i);
             hs_ckpt_tensor *ti = &t[k * n + i];
-            snprintf(names[k * n + i], 64, "%s/%s", kinds[k], p->name);
+            snprintf(names[k * n + i], 64, "%s/%s", hs_state_kind_names[k], p->name);
             ti->name = names[k * n + i];
             ti->ndim = p->ndim;
             ti->shape[0] = p->logical_shape[0];
@@ -273,20 +267,18 @@ static hs_status load_chunk(hs_engine *e, int c, const char *dir, hs_ckpt_meta *
         }
     if (!s)
         s = hs_checkpoint_load(dir, t, 3 * n, meta);
-    float *dev[3] = {hs_model_params(m), hs_optimizer_m(o), hs_optimizer_v(o)};
-    for (int k = 0; !s && k < 3; k++)
+    for (int k = 0; !s && k < HS_STATE_KINDS; k++)
         for (int i = 0; !s && i < n; i++) {
             const hs_param_info *p = hs_model_param(m, i);
-            float *h = hs_model_npu(m) ? hs_alloc((size_t)p->numel * sizeof(float)) : dev[k] + p->offset;
+            float *h = hs_alloc((size_t)p->numel * sizeof(float)); /* the shard, then up to its tensor */
             if (!h) {
                 s = hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint staging of %s", p->name);
                 break;
             }
             s = hs_param_shard_copy(p, tpr, h, t[k * n + i].data, 0);
-            if (!s && hs_model_npu(m))
-                s = hs_npu_memcpy_h2d(hs_model_npu(m), NULL, dev[k] + p->offset, h, (size_t)p->numel * sizeof(float));
-            if (hs_model_npu(m))
-                hs_free(h);
+            if (!s)
+                s = hs_state_copy(m, o, k, i, h, 0);
+            hs_free(h);
         }
     for (int i = 0; t && i < 3 * n; i++)
         hs_free(t[i].data);

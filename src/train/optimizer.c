@@ -3,6 +3,7 @@
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/train.h"
+#include "model/model_registry.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ static hs_status alloc_moment(hs_optimizer *o, float **out)
 static hs_status plan_owned(hs_optimizer *o)
 {
     const int nt = hs_model_num_tensors(o->model);
-    float *grads = hs_model_grads(o->model);
+    const hs_registry *reg = hs_model_registry(o->model);
     o->owned = calloc((size_t)nt, sizeof *o->owned);
     if (!o->owned)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: %d views", nt);
@@ -62,7 +63,7 @@ static hs_status plan_owned(hs_optimizer *o)
         for (; j < nt && hs_model_param(o->model, j)->norm_owner == p->norm_owner; j++)
             end = hs_model_param(o->model, j)->offset + hs_model_param(o->model, j)->numel;
         if (p->norm_owner)
-            o->owned[o->n_owned++] = on_device(o, hs_view1(grads + p->offset, HS_FP32, end - p->offset));
+            o->owned[o->n_owned++] = hs_registry_span(reg, HS_PARAM_GRAD, p->offset, end, hs_model_device(o->model));
         i = j;
     }
     return HS_OK;
@@ -135,7 +136,8 @@ void hs_optimizer_free(hs_optimizer *o)
 static hs_status update(hs_optimizer *o, float lr, double norm)
 {
     hs_model *model = o->model;
-    float *params = hs_model_params(model), *grads = hs_model_grads(model);
+    const hs_registry *reg = hs_model_registry(model);
+    hs_device *dev = hs_model_device(model);
     hs_adamw_params ap = hs_adamw_params_default();
     ap.lr = lr;
     ap.beta1 = o->cfg.beta1;
@@ -153,8 +155,8 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
         for (; j < nt && hs_model_param(model, j)->decay == first->decay; j++)
             end = hs_model_param(model, j)->offset + hs_model_param(model, j)->numel;
         ap.weight_decay = first->decay ? o->cfg.weight_decay : 0.0f;
-        hs_tensor p = on_device(o, hs_view1(params + begin, HS_FP32, end - begin));
-        hs_tensor g = on_device(o, hs_view1(grads + begin, HS_FP32, end - begin));
+        hs_tensor p = hs_registry_span(reg, HS_PARAM_VALUE, begin, end, dev);
+        hs_tensor g = hs_registry_span(reg, HS_PARAM_GRAD, begin, end, dev);
         hs_tensor mt = on_device(o, hs_view1(o->m + begin, HS_FP32, end - begin));
         hs_tensor vt = on_device(o, hs_view1(o->v + begin, HS_FP32, end - begin));
         HS_TRY(hs_adamw_update(&p, &g, &mt, &vt, &ap));
@@ -177,7 +179,8 @@ hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
 {
     HS_TRY(check_lr(o, lr));
     hs_model *model = o->model;
-    hs_tensor all = on_device(o, hs_view1(hs_model_grads(model), HS_FP32, hs_model_num_params(model)));
+    hs_tensor all = hs_registry_span(hs_model_registry(model), HS_PARAM_GRAD, 0, hs_model_num_params(model),
+                                     hs_model_device(model));
     double norm;
     HS_TRY(hs_grad_norm(&all, 1, &norm));
     /* An estimate-mode NPU has no gradient values: its norm reads 0, so the
@@ -218,6 +221,18 @@ hs_status hs_optimizer_set_steps(hs_optimizer *o, int64_t steps)
     return HS_OK;
 }
 
-float *hs_optimizer_m(hs_optimizer *o) { return o->m; }
-
-float *hs_optimizer_v(hs_optimizer *o) { return o->v; }
+hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, hs_tensor *out)
+{
+    if (!o || !out || (which != HS_ADAM_M && which != HS_ADAM_V))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_state: NULL optimizer or output, or state %d",
+                        (int)which);
+    const hs_param_info *p = hs_model_param(o->model, i);
+    if (!p)
+        return hs_error(HS_ERR_NOT_FOUND, "hs_optimizer_state: no registry entry %d (the model has %d)", i,
+                        hs_model_num_tensors(o->model));
+    float *base = which == HS_ADAM_M ? o->m : o->v;
+    hs_tensor t = {base + p->offset, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim, HS_FP32,
+                   hs_model_device(o->model), 0};
+    *out = t;
+    return HS_OK;
+}

@@ -4,6 +4,7 @@
  * embedding's gradient is gathered as rows from every rank. */
 #include "core/try.h"
 #include "hyperspeed/train.h"
+#include "model/model_registry.h"
 
 #include <stdlib.h>
 
@@ -27,7 +28,7 @@ hs_status hs_train_dp_new(hs_model *m, hs_comm *group, const hs_dp_config *cfg, 
     c.gather_rows = (int64_t)B * T;
     c.gather_width = hs_model_config_of(m)->d_model;
     c.npu = hs_model_npu(m);
-    hs_status s = hs_dp_new(group, hs_model_grads(m), numel, n, &c, out);
+    hs_status s = hs_dp_new(group, hs_model_registry(m)->grad, numel, n, &c, out);
     free(numel);
     return s;
 }

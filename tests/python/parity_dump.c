@@ -27,12 +27,15 @@ static hs_status write_params(const char *path, hs_model *m)
     hs_st_tensor *t = calloc((size_t)n, sizeof *t);
     if (!t)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "tensor table");
-    for (int i = 0; i < n; i++) {
+    hs_status s = HS_OK;
+    for (int i = 0; i < n && !s; i++) {
         const hs_param_info *p = hs_model_param(m, i);
-        t[i] = (hs_st_tensor){p->name, HS_FP32, p->ndim, {p->shape[0], p->shape[1], 1, 1},
-                              hs_model_params(m) + p->offset};
+        hs_tensor v;
+        s = hs_model_tensor(m, i, HS_PARAM_VALUE, &v);
+        t[i] = (hs_st_tensor){p->name, HS_FP32, p->ndim, {p->shape[0], p->shape[1], 1, 1}, v.data};
     }
-    hs_status s = hs_safetensors_write(path, t, n, NULL, 0);
+    if (!s)
+        s = hs_safetensors_write(path, t, n, NULL, 0);
     free(t);
     return s;
 }

@@ -7,6 +7,7 @@
 
 #include "gradcheck.h"
 #include "hyperspeed.h"
+#include "model_flat.h"
 
 #include <string.h>
 
@@ -108,6 +109,50 @@ static void test_gpt2_124m_param_count(void **state)
     hs_model_free(m);
 }
 
+/* Registry accessors: every entry's value, gradient and compute copy as a
+ * tensor of its shape; by name the same; AdamW's moments the same way; an
+ * unknown name or index is refused naming it. */
+static void test_registry_tensors(void **state)
+{
+    (void)state;
+    hs_model_config c = micro(HS_ARCH_LLAMA);
+    hs_model *m;
+    assert_int_equal(hs_model_new(&c, 1, 4, &m), HS_OK);
+    assert_int_equal(hs_model_init(m, 7), HS_OK);
+    hs_optimizer_config oc = hs_optimizer_config_default();
+    hs_optimizer *o;
+    assert_int_equal(hs_optimizer_new(m, &oc, &o), HS_OK);
+    int64_t total = 0;
+    for (int i = 0; i < hs_model_num_tensors(m); i++) {
+        const hs_param_info *p = hs_model_param(m, i);
+        hs_tensor v, g, w, byname, mt;
+        assert_int_equal(hs_model_tensor(m, i, HS_PARAM_VALUE, &v), HS_OK);
+        assert_int_equal(hs_model_tensor(m, i, HS_PARAM_GRAD, &g), HS_OK);
+        assert_int_equal(hs_model_tensor(m, i, HS_PARAM_COMPUTE, &w), HS_OK);
+        assert_int_equal(hs_model_tensor_by_name(m, p->name, HS_PARAM_VALUE, &byname), HS_OK);
+        assert_int_equal(hs_optimizer_state(o, i, HS_ADAM_V, &mt), HS_OK);
+        assert_ptr_equal(byname.data, v.data);
+        assert_ptr_equal(w.data, v.data); /* fp32 compute: the values themselves */
+        assert_true(v.data != g.data && g.data != mt.data);
+        assert_int_equal(v.ndim, p->ndim);
+        assert_int_equal(hs_tensor_numel(&v), p->numel);
+        assert_int_equal(hs_tensor_numel(&mt), p->numel);
+        assert_null(v.device);
+        total += hs_tensor_numel(&g);
+    }
+    assert_int_equal(total, hs_model_num_params(m));
+    hs_tensor t;
+    EXPECT_ERR(hs_model_tensor_by_name(m, "h.0.attn.qkv.bias", HS_PARAM_VALUE, &t), HS_ERR_NOT_FOUND);
+    assert_non_null(strstr(hs_last_error(), "no parameter 'h.0.attn.qkv.bias'"));
+    EXPECT_ERR(hs_model_tensor(m, hs_model_num_tensors(m), HS_PARAM_GRAD, &t), HS_ERR_NOT_FOUND);
+    EXPECT_ERR(hs_model_tensor(m, 0, (hs_param_part)7, &t), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_model_tensor_by_name(m, NULL, HS_PARAM_VALUE, &t), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_optimizer_state(o, -1, HS_ADAM_M, &t), HS_ERR_NOT_FOUND);
+    EXPECT_ERR(hs_optimizer_state(o, 0, (hs_adam_state)2, &t), HS_ERR_INVALID_ARGUMENT);
+    hs_optimizer_free(o);
+    hs_model_free(m);
+}
+
 /* Whole-model check: the analytic gradient of the mean loss against
  * central differences of the fp32 forward, on a sample of parameters. */
 static void whole_model_gradcheck(hs_arch arch, int n_kv_head, int qkv_bias)
@@ -131,7 +176,7 @@ static void whole_model_gradcheck(hs_arch arch, int n_kv_head, int qkv_bias)
     hs_model_zero_grad(m);
     assert_int_equal(hs_model_forward(m, tok, tgt, B, T, &loss), HS_OK);
     assert_int_equal(hs_model_backward(m, 1.0f), HS_OK);
-    float *w = hs_model_params(m), *g = hs_model_grads(m);
+    float *w = flat_params(m), *g = flat_grads(m);
     const int64_t n = hs_model_num_params(m);
     int checked = 0, bad = 0;
     for (int64_t i = 0; i < n; i += 7) {
@@ -245,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_gradcheck_llama),
         cmocka_unit_test(test_gradcheck_gqa),
         cmocka_unit_test(test_real_preset_param_counts),
+        cmocka_unit_test(test_registry_tensors),
         cmocka_unit_test(test_forward_errors_and_activations),
         cmocka_unit_test(test_generate),
     };

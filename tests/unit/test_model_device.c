@@ -21,6 +21,7 @@
 #include "gradcheck.h"
 
 #include "hyperspeed.h"
+#include "model_flat.h"
 
 #include <string.h>
 
@@ -185,7 +186,7 @@ static void test_sync_weights(void **state)
     float l0, l1, l2;
     assert_int_equal(hs_model_forward(m, x, y, B, T, &l0), HS_OK);
     const hs_param_info *w = hs_model_param_by_name(m, "h.0.mlp.fc.w");
-    float *p = hs_model_params(m) + w->offset;
+    float *p = flat_params(m) + w->offset;
     for (int64_t i = 0; i < w->numel; i++)
         p[i] *= 3.0f;
     assert_int_equal(hs_model_forward(m, x, y, B, T, &l1), HS_OK);
@@ -226,8 +227,8 @@ static void npu_agrees(hs_model_config cfg)
 
     /* the initial parameters are the same bits */
     float *host = fz((size_t)n), *grad = fz((size_t)n);
-    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, host, hs_model_params(mx), (size_t)n * sizeof(float)), HS_OK);
-    assert_int_equal(memcmp(host, hs_model_params(mc), (size_t)n * sizeof(float)), 0);
+    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, host, flat_params(mx), (size_t)n * sizeof(float)), HS_OK);
+    assert_int_equal(memcmp(host, flat_params(mc), (size_t)n * sizeof(float)), 0);
 
     float lc, lx, ls;
     assert_int_equal(hs_model_zero_grad(mc), HS_OK);
@@ -236,8 +237,8 @@ static void npu_agrees(hs_model_config cfg)
     assert_int_equal(hs_model_backward(mc, 1.0f), HS_OK);
     assert_int_equal(hs_model_forward(mx, x, y, B, T, &lx), HS_OK);
     assert_int_equal(hs_model_backward(mx, 1.0f), HS_OK);
-    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, grad, hs_model_grads(mx), (size_t)n * sizeof(float)), HS_OK);
-    const double gerr = rel_l2(grad, hs_model_grads(mc), n);
+    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, grad, flat_grads(mx), (size_t)n * sizeof(float)), HS_OK);
+    const double gerr = rel_l2(grad, flat_grads(mc), n);
     if (getenv("HS_TEST_VERBOSE"))
         fprintf(stderr, "npu vs cpu bf16: loss %.6f vs %.6f, gradient relative L2 %.3g\n", (double)lx, (double)lc,
                 gerr);
@@ -358,8 +359,8 @@ static void test_npu_io(void **state)
     assert_int_equal(hs_optimizer_steps(oc), 1);
     const int64_t n = hs_model_num_params(mc);
     float *host = fz((size_t)n);
-    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, host, hs_model_params(mx), (size_t)n * sizeof(float)), HS_OK);
-    assert_memory_equal(host, hs_model_params(mc), (size_t)n * sizeof(float));
+    assert_int_equal(hs_npu_memcpy_d2h(dx, NULL, host, flat_params(mx), (size_t)n * sizeof(float)), HS_OK);
+    assert_memory_equal(host, flat_params(mc), (size_t)n * sizeof(float));
     /* and back onto a fresh NPU model */
     hs_model *my = model_on(micro(HS_ARCH_GPT2), HS_DEVICE_NPU, dx, HS_BF16);
     hs_optimizer *oy = optimizer(my);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "hyperspeed.h"
+#include "model_flat.h"
 
 #include <string.h>
 
@@ -88,7 +89,7 @@ static void check_slices(hs_arch arch, int vocab, int tp, int n_kv_head, int qkv
             assert_string_equal(s->name, w->name);
             assert_int_equal(s->logical_id, t);
             assert_int_equal(s->logical_shape[0], w->shape[0]);
-            const float *sv = hs_model_params(m) + s->offset, *wv = hs_model_params(whole) + w->offset;
+            const float *sv = flat_params(m) + s->offset, *wv = flat_params(whole) + w->offset;
             for (int64_t i = 0; i < s->shape[0]; i++)
                 for (int64_t j = 0; j < s->shape[1]; j++) {
                     int pad;
@@ -192,12 +193,12 @@ static void test_pipeline_chunks(void **state)
     const hs_param_info *copy = hs_model_param_by_name(last, "wte"), *orig = hs_model_param_by_name(first, "wte");
     assert_non_null(copy);
     assert_true(copy->tied_copy && !copy->norm_owner && !orig->tied_copy && orig->norm_owner);
-    assert_memory_equal(hs_model_params(last) + copy->offset, hs_model_params(first) + orig->offset,
+    assert_memory_equal(flat_params(last) + copy->offset, flat_params(first) + orig->offset,
                         (size_t)orig->numel * sizeof(float));
     for (int t = 0; t < hs_model_num_tensors(last); t++) { /* same logical ids, same values */
         const hs_param_info *p = hs_model_param(last, t), *w = hs_model_param_by_name(whole, p->name);
         assert_int_equal(p->logical_id, (int)(w - hs_model_param(whole, 0)));
-        assert_memory_equal(hs_model_params(last) + p->offset, hs_model_params(whole) + w->offset,
+        assert_memory_equal(flat_params(last) + p->offset, flat_params(whole) + w->offset,
                             (size_t)p->numel * sizeof(float));
     }
     /* a chunk without the head has an output, not a loss; one without the embedding takes no tokens */
@@ -234,7 +235,7 @@ static void test_chunk_matches_whole(void **state)
     assert_int_equal(hs_model_backward(whole, 1.0f), HS_OK);
     assert_int_equal(hs_model_backward(tail, 1.0f), HS_OK);
     const hs_param_info *w = hs_model_param_by_name(whole, "h.1.mlp.fc.w"), *t = hs_model_param_by_name(tail, "h.1.mlp.fc.w");
-    assert_memory_equal(hs_model_grads(whole) + w->offset, hs_model_grads(tail) + t->offset,
+    assert_memory_equal(flat_grads(whole) + w->offset, flat_grads(tail) + t->offset,
                         (size_t)w->numel * sizeof(float));
     const float *dx;
     assert_int_equal(hs_model_stage_input_grad(tail, &dx), HS_OK);

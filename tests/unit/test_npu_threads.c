@@ -10,6 +10,7 @@
 #include "npu_fixture.h"
 
 #include "hyperspeed.h"
+#include "model_flat.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -93,7 +94,7 @@ static void *train(void *arg)
         r->sim_s = hs_npu_stream_time(hs_npu_default_stream(d));
         r->n_params = hs_model_num_params(m);
         r->params = malloc((size_t)r->n_params * sizeof(float));
-        s = r->params ? hs_npu_memcpy_d2h(d, NULL, r->params, hs_model_params(m), (size_t)r->n_params * sizeof(float))
+        s = r->params ? hs_npu_memcpy_d2h(d, NULL, r->params, flat_params(m), (size_t)r->n_params * sizeof(float))
                       : HS_ERR_OUT_OF_MEMORY;
     }
     r->status = s;
