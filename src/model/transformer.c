@@ -479,9 +479,8 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
                         m->max_B, m->max_T);
     if (m->sp && T % m->tp != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "sequence parallelism: T=%d is not a multiple of tp=%d "
-                        "(each rank holds T / tp positions)",
-                        T, m->tp);
+                        "sequence parallelism: T=%d is not a multiple of tp=%d (each rank holds T / tp positions)", T,
+                        m->tp);
     if (m->tp > 1 && !m->shard.tp_comm)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "a tp=%d shard runs with its TP group: shard.tp_comm is NULL",
                         m->tp);
@@ -563,8 +562,8 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     if (m->has_head && !s->have_targets)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward needs a preceding forward with targets");
     if (!m->has_head && (!dout || s->B == 0))
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "the backward of a chunk without the head needs a forward "
-                                                 "and dL/d(output)");
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "the backward of a chunk without the head needs a forward and dL/d(output)");
     m->ready_end = m->reg.numel;
     if (m->has_head) {
         HS_TRY(head_backward(m, loss_scale));
@@ -585,8 +584,8 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
 hs_status hs_model_backward(hs_model *m, float loss_scale)
 {
     if (m && !m->has_head)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_backward: this chunk has no head (use "
-                                                 "hs_model_backward_stage with dL/d(output))");
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_backward: this chunk has no head (use hs_model_backward_stage with dL/d(output))");
     return hs_model_backward_stage(m, NULL, loss_scale);
 }
 
@@ -601,8 +600,8 @@ hs_status hs_model_stage_input(hs_model *m, float **input)
 hs_status hs_model_stage_output(hs_model *m, const float **out)
 {
     if (!m || !out || m->has_head || m->cur->B == 0)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_stage_output: only a chunk without the head has "
-                                                 "an output, after a forward");
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_stage_output: only a chunk without the head has an output, after a forward");
     *out = m->cur->acts[m->n_layer - 1].res2;
     return HS_OK;
 }
@@ -610,8 +609,8 @@ hs_status hs_model_stage_output(hs_model *m, const float **out)
 hs_status hs_model_stage_input_grad(hs_model *m, const float **grad)
 {
     if (!m || !grad || m->has_embedding)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_stage_input_grad: the chunk with the embedding "
-                                                 "has no input gradient");
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_model_stage_input_grad: the chunk with the embedding has no input gradient");
     *grad = m->g.dres;
     return HS_OK;
 }
