@@ -1,0 +1,206 @@
+/* The operations a layer is written with (llm.c style: each names the
+ * tensors it reads and writes): parameter views through the registry,
+ * device-placed activation views, casts to the compute dtype, the norms,
+ * the projections, the tensor-parallel regions' entry and exit
+ * (Megatron's f and g, with sequence parallelism's gathers), and the
+ * gradient-ready reports. Shared by the sublayer kinds
+ * (src/model/sublayer_*.c) and the model's embedding and head
+ * (transformer.c); static inline, so each stays a plain call. */
+#ifndef HS_MODEL_LAYER_OPS_H
+#define HS_MODEL_LAYER_OPS_H
+
+#include "core/try.h"
+#include "hyperspeed/kernels.h"
+#include "hyperspeed/tensor_parallel.h"
+#include "model/model_internal.h"
+
+#include <string.h>
+
+/* Views of a registry entry's values / gradients (NULL tensor pointer when
+ * absent), as the kernels take them, on the model's device. */
+typedef struct pview {
+    hs_tensor t;
+    int present;
+} pview;
+
+static inline pview param_view(const hs_model *m, int idx, hs_param_part part)
+{
+    pview v = {{0}, 0};
+    if (idx < 0)
+        return v;
+    v.t = hs_registry_view(&m->reg, idx, part, m->dev);
+    v.present = 1;
+    return v;
+}
+#define PV(v) ((v).present ? &(v).t : NULL)
+
+static inline pview P(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_VALUE); }
+static inline pview G(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_GRAD); }
+/* A matmul weight in the compute dtype. */
+static inline pview W(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_COMPUTE); }
+
+static inline hs_tensor mat(const hs_model *m, float *p, int64_t rows, int64_t cols)
+{
+    return hs_model_on_device(m, hs_view2(p, HS_FP32, rows, cols));
+}
+static inline hs_tensor vec(const hs_model *m, float *p, int64_t n) { return hs_model_on_device(m, hs_view1(p, HS_FP32, n)); }
+
+/* p[0..n) = 0 on the model's device. */
+static inline hs_status zero(const hs_model *m, float *p, int64_t n)
+{
+    hs_tensor t = vec(m, p, n);
+    return hs_fill(&t, 0.0f);
+}
+
+/* dst (the compute-dtype twin of src, [n]) = src rounded; nothing for fp32
+ * compute, where the twin is src itself. */
+static inline hs_status to_compute(const hs_model *m, void *dst, float *src, int64_t n)
+{
+    if (m->compute == HS_FP32)
+        return HS_OK;
+    hs_tensor d = hs_model_on_device(m, hs_view1(dst, m->compute, n)), s = vec(m, src, n);
+    return hs_cast(&d, &s);
+}
+
+/* dst[0..n) = src[0..n) on the model's device (the NPU: a zero fill and
+ * an add, so the copy takes simulated time). */
+static inline hs_status copy_rows(const hs_model *m, float *dst, const float *src, int64_t n)
+{
+    if (!m->npu) {
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        return HS_OK;
+    }
+    hs_tensor d = vec(m, dst, n), x = vec(m, (float *)src, n);
+    HS_TRY(hs_fill(&d, 0.0f));
+    return hs_residual_backward(&d, NULL, &x);
+}
+
+/* ---- the tensor-parallel regions (src/model/transformer.c explains them) ---- */
+
+/* Entering a TP region (f): dst [N,C] = the rows of whole sequences in the
+ * compute dtype for a column-parallel matmul, from the stream rows x
+ * [Ns,C] (gathered under sequence parallelism; dst == x for fp32 without). */
+static inline hs_status tp_enter(hs_model *m, void *dst, float *x, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (!m->sp)
+        return to_compute(m, dst, x, N * C);
+    float *full = m->compute == HS_FP32 ? dst : m->full;
+    HS_TRY(hs_tp_gather(m->shard.tp_comm, m->npu, x, full, B, T, C, m->sp_tmp));
+    return to_compute(m, dst, full, N * C);
+}
+
+/* Where a column-parallel matmul's backward writes its input gradient
+ * [N,C] before tp_enter_backward sums it into dst [Ns,C]. */
+static inline float *col_dinp(const hs_model *m, float *dst) { return m->sp ? m->g.dfull : dst; }
+
+/* Backward of f: dst [Ns,C] = the sum over the group of each rank's
+ * partial input gradient (all-reduce in place, or a reduce-scatter of
+ * g.dfull). */
+static inline hs_status tp_enter_backward(hs_model *m, float *dst, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (m->tp == 1)
+        return HS_OK;
+    if (!m->sp)
+        return hs_tp_allreduce(m->shard.tp_comm, m->npu, dst, N * C, HS_REDUCE_SUM);
+    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->g.dfull, dst, B, T, C, m->sp_tmp);
+}
+
+/* Where a row-parallel matmul writes its partial output [N,C] before
+ * tp_exit sums it into out [Ns,C]. */
+static inline float *row_out(const hs_model *m, float *out) { return m->sp ? m->full : out; }
+
+/* A row-parallel bias: added on TP rank 0 only (the sum counts it once). */
+static inline int row_bias(const hs_model *m, int idx) { return m->tp_rank == 0 ? idx : -1; }
+
+/* Leaving a TP region (g): out [Ns,C] = the sum over the group of the
+ * partial outputs. */
+static inline hs_status tp_exit(hs_model *m, float *out, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
+    if (m->tp == 1)
+        return HS_OK;
+    if (!m->sp)
+        return hs_tp_allreduce(m->shard.tp_comm, m->npu, out, N * C, HS_REDUCE_SUM);
+    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->full, out, B, T, C, m->sp_tmp);
+}
+
+/* Backward of g: *full = the gradient of the partial output [N,C]: dout
+ * [Ns,C] itself, or its slices gathered into g.dfull. */
+static inline hs_status tp_exit_backward(hs_model *m, float *dout, int B, int T, float **full)
+{
+    *full = dout;
+    if (!m->sp)
+        return HS_OK;
+    *full = m->g.dfull;
+    return hs_tp_gather(m->shard.tp_comm, m->npu, dout, m->g.dfull, B, T, m->cfg.d_model, m->sp_tmp);
+}
+
+/* out = norm(inp): LayerNorm for GPT-2, RMSNorm for LLaMA. */
+static inline hs_status norm_forward(const hs_model *m, float *out, float *mean, float *rstd, const float *inp, int w_idx,
+                              int b_idx, int64_t N)
+{
+    const int64_t C = m->cfg.d_model;
+    hs_tensor o = mat(m, out, N, C), x = mat(m, (float *)inp, N, C), r = vec(m, rstd, N);
+    pview w = P(m, w_idx), b = P(m, b_idx);
+    if (m->cfg.arch == HS_ARCH_GPT2) {
+        hs_tensor mu = vec(m, mean, N);
+        return hs_layernorm_forward(&o, &mu, &r, &x, PV(w), PV(b), m->cfg.norm_eps);
+    }
+    return hs_rmsnorm_forward(&o, &r, &x, PV(w), m->cfg.norm_eps);
+}
+
+/* dinp += dnorm/dinp^T dout; parameter gradients accumulate. */
+static inline hs_status norm_backward(const hs_model *m, float *dinp, const float *dout, const float *inp, const float *mean,
+                               const float *rstd, int w_idx, int b_idx, int64_t N)
+{
+    const int64_t C = m->cfg.d_model;
+    hs_tensor di = mat(m, dinp, N, C), dy = mat(m, (float *)dout, N, C), x = mat(m, (float *)inp, N, C);
+    hs_tensor r = vec(m, (float *)rstd, N);
+    pview w = P(m, w_idx), dw = G(m, w_idx), db = G(m, b_idx);
+    if (m->cfg.arch == HS_ARCH_GPT2) {
+        hs_tensor mu = vec(m, (float *)mean, N);
+        return hs_layernorm_backward(&di, PV(dw), PV(db), &dy, &x, PV(w), &mu, &r);
+    }
+    return hs_rmsnorm_backward(&di, PV(dw), &dy, &x, PV(w), &r);
+}
+
+/* out[N,OC] = inp[N,IC] W^T (+ b), inp and W in the compute dtype. */
+static inline hs_status linear_forward(const hs_model *m, float *out, const void *inp, int w_idx, int b_idx, int64_t N)
+{
+    pview w = W(m, w_idx), b = P(m, b_idx);
+    hs_tensor o = mat(m, out, N, w.t.shape[0]);
+    hs_tensor x = hs_model_on_device(m, hs_view2((void *)inp, m->compute, N, w.t.shape[1]));
+    return hs_matmul_forward(&o, &x, &w.t, PV(b));
+}
+
+/* dinp = dout W (written: dinp is zeroed first); dW, db accumulate in fp32. */
+static inline hs_status linear_backward(const hs_model *m, float *dinp, const float *dout, const void *inp, int w_idx,
+                                 int b_idx, int64_t N)
+{
+    pview w = W(m, w_idx), dw = G(m, w_idx), db = G(m, b_idx);
+    const int64_t OC = w.t.shape[0], IC = w.t.shape[1];
+    hs_tensor di = mat(m, dinp, N, IC), dy = mat(m, (float *)dout, N, OC);
+    hs_tensor x = hs_model_on_device(m, hs_view2((void *)inp, m->compute, N, IC));
+    HS_TRY(zero(m, dinp, N * IC));
+    return hs_matmul_backward(&di, PV(dw), PV(db), &dy, &x, &w.t);
+}
+
+/* Tells the hook that gradients [begin, end) are final. */
+static inline hs_status report_ready(const hs_model *m, int64_t begin, int64_t end)
+{
+    return m->grad_hook && end > begin ? m->grad_hook(m->grad_hook_ctx, begin, end) : HS_OK;
+}
+
+/* The backward finalises gradients from the end of the flat buffer down:
+ * those from registry entry idx's offset (idx < 0: 0) up to what was
+ * reported last are final now. */
+static inline hs_status grads_ready(hs_model *m, int idx)
+{
+    const int64_t begin = idx >= 0 ? m->reg.entries[idx].offset : 0, end = m->ready_end;
+    m->ready_end = begin;
+    return report_ready(m, begin, end);
+}
+
+#endif
