@@ -203,4 +203,55 @@ static inline hs_status grads_ready(hs_model *m, int idx)
     return report_ready(m, begin, end);
 }
 
+/* ---- a pre-norm residual branch's two ends (src/model/sublayer_*.c) ---- */
+
+/* a->in = Norm(x) Win^T (+ bias in_b, -1: none), through f. */
+static inline hs_status branch_enter(hs_model *m, const sublayer_params *p, const sublayer_acts *a, const float *x,
+                                     int in_b, int B, int T)
+{
+    const int64_t N = (int64_t)B * T;
+    HS_TRY(norm_forward(m, a->ln, a->ln_mean, a->ln_rstd, x, p->norm_w, p->norm_b, hs_model_stream_rows(m, N)));
+    HS_TRY(tp_enter(m, a->ln_c, a->ln, B, T));
+    return linear_forward(m, a->in, a->ln_c, p->in_w, in_b, N);
+}
+
+/* a->res = x + core Wout^T (+ bout), through g; core is [N, width]. */
+static inline hs_status branch_exit(hs_model *m, const sublayer_params *p, const sublayer_acts *a, const float *x,
+                                    int64_t width, int B, int T)
+{
+    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = m->cfg.d_model;
+    HS_TRY(to_compute(m, a->core_c, a->core, N * width));
+    HS_TRY(linear_forward(m, row_out(m, a->res), a->core_c, p->out_w, row_bias(m, p->out_b), N));
+    HS_TRY(tp_exit(m, a->res, B, T));
+    hs_tensor y = mat(m, a->res, Ns, C), xin = mat(m, (float *)x, Ns, C);
+    return hs_residual_forward(&y, &xin, &y);
+}
+
+/* From g.dres = dL/dy: dcore = dy Wout (through g's backward); dWout, dbout
+ * accumulate and are reported ready. */
+static inline hs_status branch_exit_backward(hs_model *m, const sublayer_params *p, const sublayer_acts *a,
+                                             float *dcore, int B, int T)
+{
+    float *dy;
+    HS_TRY(tp_exit_backward(m, m->g.dres, B, T, &dy));
+    HS_TRY(linear_backward(m, dcore, dy, a->core_c, p->out_w, p->out_b, (int64_t)B * T));
+    return grads_ready(m, p->out_w);
+}
+
+/* From din = dL/d(a->in): dWin (and bias in_b, -1: none) accumulate,
+ * dNorm through f's backward, and g.dres += Norm'(x)^T dNorm: dL/dx.
+ * Reports the projection's and the norm's gradients ready. */
+static inline hs_status branch_enter_backward(hs_model *m, const sublayer_params *p, const sublayer_acts *a,
+                                              const float *x, const float *din, int in_b, int B, int T)
+{
+    const grad_scratch *g = &m->g;
+    const int64_t N = (int64_t)B * T;
+    HS_TRY(linear_backward(m, col_dinp(m, g->dln), din, a->ln_c, p->in_w, in_b, N));
+    HS_TRY(grads_ready(m, p->in_w));
+    HS_TRY(tp_enter_backward(m, g->dln, B, T));
+    HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln_mean, a->ln_rstd, p->norm_w, p->norm_b,
+                         hs_model_stream_rows(m, N)));
+    return grads_ready(m, p->norm_w);
+}
+
 #endif

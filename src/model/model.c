@@ -5,6 +5,7 @@
 #include "memory/registry.h"
 #include "model/model_internal.h"
 #include "model/model_registry.h"
+#include "model/sublayer.h"
 #include "parallel/tp_rules.h"
 
 #include <math.h>
@@ -15,18 +16,6 @@
 #define NAME_LEN 48
 
 /* ------------------------------------------------------------ registry */
-
-/* How one logical tensor is registered: its whole shape and split. */
-typedef struct reg_spec {
-    const char *name;
-    int ndim;
-    int64_t rows, cols; /* logical */
-    hs_split split;
-    int segments;        /* row blocks split over TP one by one: rows equally, or as seg_rows */
-    int replicated_norm; /* a norm's weight or bias: partial under sequence parallelism */
-    int vocab;           /* rows are the vocabulary: padded to equal shards */
-    int64_t seg_rows[HS_MAX_SEGMENTS]; /* unequal blocks (qkv with fewer key/value heads); all 0: equal */
-} reg_spec;
 
 /* Registers the shard of logical tensor `logical_id` (present: held by
  * this chunk) and returns its index, or -1 when absent. */
@@ -58,13 +47,15 @@ static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
     return hs_registry_add(&m->reg, p);
 }
 
+/* The sublayers of every transformer layer, in order. */
+static const sublayer_kind *const layer_kinds[HS_LAYER_SUBLAYERS] = {&hs_sublayer_attention, &hs_sublayer_mlp};
+
 /* The registry in the whole model's order; the chunk registers what it
  * holds, every tensor keeping its logical id. */
 static void build_registry(hs_model *m)
 {
     const hs_model_config *c = &m->cfg;
-    const int64_t C = c->d_model, F = c->d_ff, V = c->vocab_size;
-    const int64_t KV = (int64_t)hs_model_config_kv_heads(c) * (C / c->n_head), QKV = C + 2 * KV;
+    const int64_t C = c->d_model, V = c->vocab_size;
     const int gpt2 = c->arch == HS_ARCH_GPT2, emb = m->has_embedding, head = m->has_head;
     int id = 0;
     const reg_spec wte = {"wte", 2, V, C, HS_SPLIT_ROWS, 1, 0, 1, {0}};
@@ -77,28 +68,29 @@ static void build_registry(hs_model *m)
     m->wpe = gpt2 ? reg_add(m, id++, emb, &wpe) : -1;
     for (int l = 0; l < c->n_layer; l++) {
         const int here = l >= m->first_layer && l < m->first_layer + m->n_layer;
-        block_params *b = here ? &m->blocks[l - m->first_layer] : NULL;
-        char n[12][NAME_LEN];
-        const char *what[12] = {"ln1.w", "ln1.b", "attn.qkv.w", "attn.qkv.b", "attn.proj.w", "attn.proj.b",
-                                "ln2.w", "ln2.b", "mlp.fc.w",   "mlp.fc.b",   "mlp.proj.w",  "mlp.proj.b"};
-        for (int k = 0; k < 12; k++)
-            snprintf(n[k], NAME_LEN, "h.%d.%s", l, what[k]);
-        const int64_t FC = gpt2 ? F : 2 * F;
-        const reg_spec spec[12] = {
-            {n[0], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},          {n[1], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},
-            {n[2], 2, QKV, C, HS_SPLIT_ROWS, 3, 0, 0, {C, KV, KV}}, {n[3], 1, QKV, 1, HS_SPLIT_ROWS, 3, 0, 0, {C, KV, KV}},
-            {n[4], 2, C, C, HS_SPLIT_COLS, 1, 0, 0, {0}},          {n[5], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0, {0}},
-            {n[6], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},          {n[7], 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}},
-            {n[8], 2, FC, C, HS_SPLIT_ROWS, gpt2 ? 1 : 2, 0, 0, {0}}, {n[9], 1, F, 1, HS_SPLIT_ROWS, 1, 0, 0, {0}},
-            {n[10], 2, C, F, HS_SPLIT_COLS, 1, 0, 0, {0}},         {n[11], 1, C, 1, HS_SPLIT_NONE, 1, 0, 0, {0}}};
-        int idx[12];
-        for (int k = 0; k < 12; k++) {
-            const int has = gpt2 || k % 2 == 0 || (k == 3 && c->qkv_bias); /* LLaMA: no biases but qkv's */
-            idx[k] = has ? reg_add(m, id++, here, &spec[k]) : -1;
+        layer *ly = here ? &m->layers[l - m->first_layer] : NULL;
+        for (int k = 0; k < HS_LAYER_SUBLAYERS; k++) {
+            const sublayer_kind *kind = layer_kinds[k];
+            reg_spec spec[SUB_PARAMS];
+            int has[SUB_PARAMS], idx[SUB_PARAMS];
+            char n[SUB_PARAMS][NAME_LEN];
+            kind->specs(c, spec, has);
+            for (int q = 0; q < SUB_PARAMS; q++) {
+                const char wb = q % 2 ? 'b' : 'w';
+                if (q < SUB_IN_W)
+                    snprintf(n[q], NAME_LEN, "h.%d.ln%d.%c", l, k + 1, wb);
+                else
+                    snprintf(n[q], NAME_LEN, "h.%d.%s.%s.%c", l, kind->group, q < SUB_OUT_W ? kind->in : kind->out,
+                             wb);
+                spec[q].name = n[q];
+                idx[q] = has[q] ? reg_add(m, id++, here, &spec[q]) : -1;
+            }
+            if (ly)
+                ly->sub[k] = (sublayer){kind, {idx[SUB_NORM_W], idx[SUB_NORM_B], idx[SUB_IN_W], idx[SUB_IN_B],
+                                               idx[SUB_OUT_W], idx[SUB_OUT_B]}};
         }
-        if (b)
-            *b = (block_params){idx[0], idx[1], idx[2], idx[3], idx[4], idx[5],
-                                idx[6], idx[7], idx[8], idx[9], idx[10], idx[11]};
+        if (ly)
+            ly->n_sub = HS_LAYER_SUBLAYERS;
     }
     const reg_spec lnf_w = {"lnf.w", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}};
     const reg_spec lnf_b = {"lnf.b", 1, C, 1, HS_SPLIT_NONE, 1, 1, 0, {0}};
@@ -126,9 +118,9 @@ static void *take(arena_cursor *a, size_t bytes)
 
 static float *takef(arena_cursor *a, size_t n) { return take(a, n * sizeof(float)); }
 
-/* Sizes of the arena's buffers (see block_acts). */
+/* Sizes of the arena's buffers (see sublayer_acts). */
 typedef struct arena_dims {
-    size_t N, Ns, C, Cl, Fl, FCl, NHl, Vh, cs;
+    size_t N, Ns, C, Cl, Fl, FCl, Vh, cs;
     size_t QKVl; /* the rank's qkv row: Cl + 2 KV / tp */
     int lp;      /* 16-bit compute */
     int own_c;   /* the norms' matmul inputs need buffers of their own (16-bit or gathered) */
@@ -144,7 +136,6 @@ static arena_dims dims_of(const hs_model *m)
     d.Cl = d.C / (size_t)m->tp;
     d.Fl = (size_t)c->d_ff / (size_t)m->tp;
     d.FCl = c->arch == HS_ARCH_GPT2 ? d.Fl : 2 * d.Fl;
-    d.NHl = (size_t)c->n_head / (size_t)m->tp;
     d.QKVl = d.Cl + 2 * (size_t)hs_model_config_kv_heads(c) * (d.C / (size_t)c->n_head) / (size_t)m->tp;
     d.Vh = (size_t)m->head_vocab;
     d.cs = hs_dtype_size(m->compute);
@@ -158,25 +149,26 @@ static arena_dims dims_of(const hs_model *m)
 static void plan_set(hs_model *m, act_set *s, const arena_dims *d, float *x32, arena_cursor *a)
 {
     s->encoded = takef(a, d->Ns * d->C);
-    for (int l = 0; l < m->n_layer; l++) {
-        block_acts *b = &s->acts[l];
-        b->ln1 = d->own_c ? x32 : takef(a, d->Ns * d->C);
-        b->ln1_mean = takef(a, d->Ns);
-        b->ln1_rstd = takef(a, d->Ns);
-        b->qkv = takef(a, d->N * d->QKVl);
-        b->att = takef(a, d->N * d->Cl);
-        b->att_lse = takef(a, d->N * d->NHl);
-        b->res1 = takef(a, d->Ns * d->C);
-        b->ln2 = d->own_c ? x32 : takef(a, d->Ns * d->C);
-        b->ln2_mean = takef(a, d->Ns);
-        b->ln2_rstd = takef(a, d->Ns);
-        b->fc = takef(a, d->N * d->FCl);
-        b->fc_act = d->lp ? x32 : takef(a, d->N * d->Fl);
-        b->res2 = takef(a, d->Ns * d->C);
-        b->ln1_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln1;
-        b->att_c = d->lp ? take(a, d->N * d->Cl * d->cs) : b->att;
-        b->ln2_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln2;
-        b->fc_act_c = d->lp ? take(a, d->N * d->Fl * d->cs) : b->fc_act;
+    for (int l = 0; l < m->n_layer; l++) { /* a layer's fp32 buffers, sublayer by sublayer, then their twins */
+        int64_t core[HS_LAYER_SUBLAYERS];
+        for (int k = 0; k < m->layers[l].n_sub; k++) {
+            sublayer_acts *b = &s->acts[l].sub[k];
+            int64_t in, lse;
+            int keep;
+            m->layers[l].sub[k].kind->widths(m, &in, &core[k], &lse, &keep);
+            b->ln = d->own_c ? x32 : takef(a, d->Ns * d->C);
+            b->ln_mean = takef(a, d->Ns);
+            b->ln_rstd = takef(a, d->Ns);
+            b->in = takef(a, d->N * (size_t)in);
+            b->core = keep || !d->lp ? takef(a, d->N * (size_t)core[k]) : x32;
+            b->lse = lse ? takef(a, d->N * (size_t)lse) : NULL;
+            b->res = takef(a, d->Ns * d->C);
+        }
+        for (int k = 0; k < m->layers[l].n_sub; k++) {
+            sublayer_acts *b = &s->acts[l].sub[k];
+            b->ln_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln;
+            b->core_c = d->lp ? take(a, d->N * (size_t)core[k] * d->cs) : b->core;
+        }
     }
     if (m->has_head) {
         s->lnf = d->own_c ? x32 : takef(a, d->Ns * d->C);
@@ -375,9 +367,9 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
                                                                       : m->vocab_rows;
     m->n_slots = o.shard.slots;
     const int max_tensors = 6 + 12 * cfg->n_layer;
-    m->blocks = calloc((size_t)m->n_layer, sizeof *m->blocks);
+    m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
     m->sets = calloc((size_t)m->n_slots, sizeof *m->sets);
-    int ok = hs_registry_init(&m->reg, max_tensors, m->compute) == HS_OK && m->blocks && m->sets;
+    int ok = hs_registry_init(&m->reg, max_tensors, m->compute) == HS_OK && m->layers && m->sets;
     for (int k = 0; ok && k < m->n_slots; k++)
         ok = (m->sets[k].acts = calloc((size_t)m->n_layer, sizeof *m->sets[k].acts)) != NULL;
     if (!ok) {
@@ -440,7 +432,7 @@ void hs_model_free(hs_model *m)
     for (int k = 0; m->sets && k < m->n_slots; k++)
         free(m->sets[k].acts);
     free(m->sets);
-    free(m->blocks);
+    free(m->layers);
     free(m);
 }
 

@@ -6,41 +6,65 @@
 #include "hyperspeed/model.h"
 #include "memory/registry.h"
 
-/* Registry indices of one block's parameters; -1 where the architecture
- * has no such tensor (LLaMA has no biases). */
-typedef struct block_params {
-    int ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b;
-    int ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b;
-} block_params;
+/* A transformer layer is a list of sublayers, each a pre-norm residual
+ * branch y = x + f(norm(x)) whose f runs through an input projection
+ * (column-parallel under tensor parallelism), a core and an output
+ * projection (row-parallel): attention (core: RoPE and flash attention)
+ * or a dense MLP (core: GELU or SwiGLU). A kind of sublayer is a
+ * descriptor (src/model/sublayer.h) with its parameters, its activations
+ * and explicit forward and backward functions; a new kind (MoE) is a new
+ * descriptor, not an edit of a fixed struct. */
+#define HS_LAYER_SUBLAYERS 2
 
-/* Activations of one block for one micro-batch. N = B*T rows of the whole
- * sequence, Ns = N / tp of a sequence slice under sequence parallelism
- * (else N); Cl = C / tp, Fl = F / tp, NHl = NH / tp the rank's share of
- * the attention width, the MLP width and the heads under tensor
- * parallelism (the whole for tp = 1). The *_c pointers are the matmul
+/* Registry indices of one sublayer's parameters; -1 where the model has
+ * no such tensor (LLaMA has no biases but, with qkv_bias, qkv's). */
+typedef struct sublayer_params {
+    int norm_w, norm_b, in_w, in_b, out_w, out_b;
+} sublayer_params;
+
+/* Activations of one sublayer for one micro-batch. N = B*T rows of the
+ * whole sequences, Ns = N / tp of a sequence slice under sequence
+ * parallelism (else N); widths per rank (Cl = C / tp, Fl = F / tp,
+ * NHl = NH / tp, QKVl = Cl + 2 KV / tp). ln_c and core_c are the matmul
  * inputs in the compute dtype: the fp32 buffer itself for fp32 compute
  * without sequence parallelism, else their own buffer (a 16-bit twin, or
- * the rows of the whole sequence gathered from the slices), while the fp32
- * ln1, ln2 and fc_act then share one scratch (only the *_c are needed
- * later). */
-typedef struct block_acts {
-    float *ln1, *ln1_mean, *ln1_rstd; /* [Ns,C], [Ns], [Ns] (mean unused by RMSNorm) */
-    float *qkv;                       /* [N,QKVl] = [q | k | v] of the rank's heads; after RoPE for LLaMA */
-    float *att, *att_lse;             /* [N,Cl], [B,NHl,T] */
-    float *res1;                      /* [Ns,C] block input + attention branch */
-    float *ln2, *ln2_mean, *ln2_rstd; /* [Ns,C], [Ns], [Ns] */
-    float *fc;                        /* [N,Fl] (GPT-2, before bias) or [N,2Fl] gate|up (LLaMA) */
-    float *fc_act;                    /* [N,Fl] GELU or SwiGLU output */
-    float *res2;                      /* [Ns,C] block output */
-    void *ln1_c, *att_c, *ln2_c, *fc_act_c; /* [N,C], [N,Cl], [N,C], [N,Fl] */
-} block_acts;
+ * the rows of the whole sequences gathered from the slices), while the
+ * fp32 ln (and an MLP's core) then share one scratch (only the *_c are
+ * needed later). */
+typedef struct sublayer_acts {
+    float *ln, *ln_mean, *ln_rstd; /* [Ns,C], [Ns], [Ns] (mean unused by RMSNorm) */
+    float *in;                     /* attention: qkv [N,QKVl] after RoPE; MLP: fc [N,Fl] or gate|up [N,2Fl] */
+    float *core;                   /* attention output [N,Cl]; MLP: GELU / SwiGLU output [N,Fl] */
+    float *lse;                    /* attention: [B,NHl,T]; NULL for an MLP */
+    float *res;                    /* [Ns,C] the sublayer's output: its input + the branch */
+    void *ln_c, *core_c;           /* [N,C], [N,core width] */
+} sublayer_acts;
+
+struct sublayer_kind;
+
+/* One sublayer of one layer: its kind and its parameters. */
+typedef struct sublayer {
+    const struct sublayer_kind *kind;
+    sublayer_params p;
+} sublayer;
+
+/* One layer of the chunk: its sublayers in order. */
+typedef struct layer {
+    sublayer sub[HS_LAYER_SUBLAYERS];
+    int n_sub;
+} layer;
+
+/* One layer's activations. */
+typedef struct layer_acts {
+    sublayer_acts sub[HS_LAYER_SUBLAYERS];
+} layer_acts;
 
 /* One micro-batch's activations and what its forward left for the
  * backward: a pipeline stage keeps several micro-batches in flight, each
  * in its own set (hs_model_set_slot). */
 typedef struct act_set {
     float *encoded;                   /* [Ns,C] the chunk's input: the embedding's output, or the previous stage's */
-    block_acts *acts;                 /* one per layer of the chunk */
+    layer_acts *acts;                 /* one per layer of the chunk */
     float *lnf, *lnf_mean, *lnf_rstd; /* [Ns,C], [Ns], [Ns] */
     void *lnf_c;                      /* [N,C] lnf in the compute dtype (whole sequences) */
     float *logits;                    /* [N,Vh] (Vh: the head's vocabulary columns); becomes dlogits */
@@ -86,7 +110,7 @@ struct hs_model {
 
     hs_registry reg; /* the parameters: descriptors, values, gradients, compute copy */
     int wte, wpe, lnf_w, lnf_b, lm_head; /* -1 where absent; lm_head -1 when tied */
-    block_params *blocks;                /* one per layer of the chunk */
+    layer *layers;                       /* one per layer of the chunk */
 
     /* activation arena: n_slots sets, then the scratch they share */
     void *arena;

@@ -1,4 +1,7 @@
-/* Forward and backward passes of the decoder-only transformer.
+/* Forward and backward passes of the decoder-only transformer: the
+ * embedding, the layers (each a list of sublayers, model_internal.h; the
+ * attention and MLP sublayers' math is in src/model/sublayer_*.c), the
+ * head and the loss.
  *
  * GPT-2 block (pre-norm):            LLaMA block (pre-norm):
  *   a   = LN1(x)                       a   = RMSNorm1(x)
@@ -39,6 +42,7 @@
 #include "hyperspeed/tensor_parallel.h"
 #include "model/layer_ops.h"
 #include "model/model_internal.h"
+#include "model/sublayer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,113 +50,40 @@
 
 /* End of the embedding's gradients (wte, wpe) in the flat buffer: where
  * the first block's begin. */
-static int64_t embedding_end(const hs_model *m) { return m->reg.entries[m->blocks[0].ln1_w].offset; }
+static int64_t embedding_end(const hs_model *m) { return m->reg.entries[m->layers[0].sub[0].p.norm_w].offset; }
 
-static hs_status block_forward(hs_model *m, int l, const float *x, int B, int T)
+/* Layer l of the chunk: its sublayers in order, each reading the previous
+ * one's output. */
+static hs_status layer_forward(hs_model *m, int l, const float *x, int B, int T)
 {
-    const hs_model_config *c = &m->cfg;
-    const block_params *p = &m->blocks[l];
-    const block_acts *a = &m->cur->acts[l];
-    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = c->d_model;
-    const int64_t Cl = C / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
-    const int64_t NKV = hs_model_config_kv_heads(c) / m->tp, HD = C / c->n_head;
-    const int gpt2 = c->arch == HS_ARCH_GPT2;
-
-    HS_TRY(norm_forward(m, a->ln1, a->ln1_mean, a->ln1_rstd, x, p->ln1_w, p->ln1_b, Ns));
-    HS_TRY(tp_enter(m, a->ln1_c, a->ln1, B, T));
-    HS_TRY(linear_forward(m, a->qkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, (NH + 2 * NKV) * HD));
-    if (!gpt2) { /* q and k heads rotate, v heads do not */
-        hs_tensor heads = hs_model_on_device(m, hs_view4(a->qkv, HS_FP32, B, T, NH + 2 * NKV, HD));
-        HS_TRY(hs_rope_forward(&heads, &heads, (int)(NH + NKV), c->rope_theta, 0));
+    const layer *ly = &m->layers[l];
+    const layer_acts *a = &m->cur->acts[l];
+    for (int k = 0; k < ly->n_sub; k++) {
+        HS_TRY(ly->sub[k].kind->forward(m, &ly->sub[k], &a->sub[k], x, B, T));
+        x = a->sub[k].res;
     }
-    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
-    hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
-    HS_TRY(hs_attention_forward(&att, &lse, &qkv, (int)NH, (int)NKV));
-    HS_TRY(to_compute(m, a->att_c, a->att, N * Cl));
-    HS_TRY(linear_forward(m, row_out(m, a->res1), a->att_c, p->proj_w, row_bias(m, p->proj_b), N));
-    HS_TRY(tp_exit(m, a->res1, B, T));
-    hs_tensor r1 = mat(m, a->res1, Ns, C), xin = mat(m, (float *)x, Ns, C);
-    HS_TRY(hs_residual_forward(&r1, &xin, &r1));
-
-    HS_TRY(norm_forward(m, a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, p->ln2_w, p->ln2_b, Ns));
-    HS_TRY(tp_enter(m, a->ln2_c, a->ln2, B, T));
-    HS_TRY(linear_forward(m, a->fc, a->ln2_c, p->fc_w, -1, N)); /* GPT-2's fc bias is fused into the GELU */
-    hs_tensor act = mat(m, a->fc_act, N, F);
-    if (gpt2) {
-        hs_tensor pre = mat(m, a->fc, N, F);
-        pview b = P(m, p->fc_b);
-        HS_TRY(hs_bias_gelu_forward(&act, &pre, PV(b)));
-    } else {
-        hs_tensor gu = mat(m, a->fc, N, 2 * F);
-        HS_TRY(hs_swiglu_forward(&act, &gu));
-    }
-    HS_TRY(to_compute(m, a->fc_act_c, a->fc_act, N * F));
-    HS_TRY(linear_forward(m, row_out(m, a->res2), a->fc_act_c, p->fc2_w, row_bias(m, p->fc2_b), N));
-    HS_TRY(tp_exit(m, a->res2, B, T));
-    hs_tensor r2 = mat(m, a->res2, Ns, C);
-    return hs_residual_forward(&r2, &r1, &r2);
+    return HS_OK;
 }
 
-/* On entry g->dres holds dL/dy for this block's output; on return dL/dx. */
-static hs_status block_backward(hs_model *m, int l, const float *x, int B, int T)
+/* On entry g.dres holds dL/dy for layer l's output; on return dL/dx. */
+static hs_status layer_backward(hs_model *m, int l, const float *x, int B, int T)
 {
-    const hs_model_config *c = &m->cfg;
-    const block_params *p = &m->blocks[l];
-    const block_acts *a = &m->cur->acts[l];
-    const grad_scratch *g = &m->g;
-    const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N);
-    const int64_t Cl = c->d_model / m->tp, F = c->d_ff / m->tp, NH = c->n_head / m->tp;
-    const int64_t NKV = hs_model_config_kv_heads(c) / m->tp, HD = c->d_model / c->n_head, QKV = (NH + 2 * NKV) * HD;
-    const int gpt2 = c->arch == HS_ARCH_GPT2;
-    float *dy;
+    const layer *ly = &m->layers[l];
+    const layer_acts *a = &m->cur->acts[l];
+    for (int k = ly->n_sub - 1; k >= 0; k--)
+        HS_TRY(ly->sub[k].kind->backward(m, &ly->sub[k], &a->sub[k], k ? a->sub[k - 1].res : x, B, T));
+    return HS_OK;
+}
 
-    /* MLP branch: y = r1 + mlp(ln2(r1)) */
-    HS_TRY(tp_exit_backward(m, g->dres, B, T, &dy));
-    HS_TRY(linear_backward(m, g->dfc_act, dy, a->fc_act_c, p->fc2_w, p->fc2_b, N));
-    HS_TRY(grads_ready(m, p->fc2_w));
-    hs_tensor dact = mat(m, g->dfc_act, N, F);
-    if (gpt2) {
-        hs_tensor dpre = mat(m, g->dfc, N, F), pre = mat(m, a->fc, N, F);
-        pview b = P(m, p->fc_b), db = G(m, p->fc_b);
-        HS_TRY(zero(m, g->dfc, N * F));
-        HS_TRY(hs_bias_gelu_backward(&dpre, PV(db), &dact, &pre, PV(b)));
-    } else {
-        hs_tensor dgu = mat(m, g->dfc, N, 2 * F), gu = mat(m, a->fc, N, 2 * F);
-        HS_TRY(zero(m, g->dfc, N * 2 * F));
-        HS_TRY(hs_swiglu_backward(&dgu, &dact, &gu));
-    }
-    HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dfc, a->ln2_c, p->fc_w, -1, N));
-    HS_TRY(grads_ready(m, p->fc_w));
-    HS_TRY(tp_enter_backward(m, g->dln, B, T));
-    HS_TRY(norm_backward(m, g->dres, g->dln, a->res1, a->ln2_mean, a->ln2_rstd, p->ln2_w, p->ln2_b, Ns));
-    HS_TRY(grads_ready(m, p->ln2_w));
-
-    /* attention branch: r1 = x + attn(ln1(x)) */
-    HS_TRY(tp_exit_backward(m, g->dres, B, T, &dy));
-    HS_TRY(linear_backward(m, g->datt, dy, a->att_c, p->proj_w, p->proj_b, N));
-    HS_TRY(grads_ready(m, p->proj_w));
-    hs_tensor dqkv = hs_model_on_device(m, hs_view3(g->dqkv, HS_FP32, B, T, QKV));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->qkv, HS_FP32, B, T, QKV));
-    hs_tensor datt = hs_model_on_device(m, hs_view3(g->datt, HS_FP32, B, T, Cl));
-    hs_tensor att = hs_model_on_device(m, hs_view3(a->att, HS_FP32, B, T, Cl));
-    hs_tensor lse = hs_model_on_device(m, hs_view3(a->att_lse, HS_FP32, B, NH, T));
-    HS_TRY(zero(m, g->dqkv, N * QKV));
-    HS_TRY(hs_attention_backward(&dqkv, &datt, &qkv, &att, &lse, (int)NH, (int)NKV));
-    if (!gpt2) {
-        hs_tensor dheads = hs_model_on_device(m, hs_view4(g->dqkv, HS_FP32, B, T, NH + 2 * NKV, HD));
-        HS_TRY(hs_rope_backward(&dheads, &dheads, (int)(NH + NKV), c->rope_theta, 0));
-    }
-    HS_TRY(linear_backward(m, col_dinp(m, g->dln), g->dqkv, a->ln1_c, p->qkv_w, p->qkv_b, N));
-    HS_TRY(grads_ready(m, p->qkv_w));
-    HS_TRY(tp_enter_backward(m, g->dln, B, T));
-    HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln1_mean, a->ln1_rstd, p->ln1_w, p->ln1_b, Ns));
-    return grads_ready(m, p->ln1_w);
+/* The output of layer l (the chunk's l-th). */
+static const float *layer_output(const hs_model *m, const act_set *s, int l)
+{
+    return s->acts[l].sub[m->layers[l].n_sub - 1].res;
 }
 
 static const float *block_input(const hs_model *m, int l)
 {
-    return l == 0 ? m->cur->encoded : m->cur->acts[l - 1].res2;
+    return l == 0 ? m->cur->encoded : layer_output(m, m->cur, l - 1);
 }
 
 static int head_idx(const hs_model *m) { return m->lm_head >= 0 ? m->lm_head : m->wte; }
@@ -312,7 +243,7 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
     else if (input)
         HS_TRY(copy_rows(m, s->encoded, input, hs_model_boundary_numel(m, B, T)));
     for (int l = 0; l < m->n_layer; l++)
-        HS_TRY(block_forward(m, l, block_input(m, l), B, T));
+        HS_TRY(layer_forward(m, l, block_input(m, l), B, T));
     return m->has_head ? head_forward(m, targets, B, T, loss) : HS_OK;
 }
 
@@ -385,7 +316,7 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
         HS_TRY(copy_rows(m, m->g.dres, dout, hs_model_boundary_numel(m, s->B, s->T)));
     }
     for (int l = m->n_layer - 1; l >= 0; l--)
-        HS_TRY(block_backward(m, l, block_input(m, l), s->B, s->T));
+        HS_TRY(layer_backward(m, l, block_input(m, l), s->B, s->T));
     if (m->has_embedding && m->defer_embedding) {
         s->embedding_deferred = 1;
         return HS_OK;
@@ -416,7 +347,7 @@ hs_status hs_model_stage_output(hs_model *m, const float **out)
     if (!m || !out || m->has_head || m->cur->B == 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "hs_model_stage_output: only a chunk without the head has an output, after a forward");
-    *out = m->cur->acts[m->n_layer - 1].res2;
+    *out = layer_output(m, m->cur, m->n_layer - 1);
     return HS_OK;
 }
 
@@ -499,7 +430,7 @@ hs_status hs_model_activation(hs_model *m, const char *name, hs_tensor *out)
     else if (strcmp(name, "lnf") == 0 && m->has_head)
         p = s->lnf;
     else if (sscanf(name, "h.%d.out%c", &l, &tail) == 1 && l >= m->first_layer && l < m->first_layer + m->n_layer)
-        p = s->acts[l - m->first_layer].res2;
+        p = layer_output(m, s, l - m->first_layer);
     if (!p)
         return hs_error(HS_ERR_NOT_FOUND, "unknown activation '%s' here (embed, h.%d.out .. h.%d.out, lnf with the "
                         "head)", name, m->first_layer, m->first_layer + m->n_layer - 1);
