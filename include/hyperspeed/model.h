@@ -366,32 +366,60 @@ HS_API hs_status hs_model_stage_input_grad(hs_model *m, const float **grad);
  * Errors: the collective's. */
 HS_API hs_status hs_model_tp_reduce_grads(hs_model *m);
 
-/* A hook the backward calls as parameter gradients become final (plain C,
- * so the model knows nothing of who listens: data parallelism starts its
- * gradient all-reduces from it). A call with [begin, end) says that the
- * gradients at those registry offsets (hs_param_info.offset: entry i spans
- * [offset, offset + numel)) hold everything this backward
- * contributes to them: nothing later in the backward writes there. The
- * ranges are disjoint, cover every parameter once per backward and come
- * in the order the backward produces them, the reverse of the registry:
- * the head (LLaMA's lm_head.w), the final norm, then inside each block
- * L-1 .. 0 each layer's weights and biases (MLP out, MLP in, norm 2,
- * attention out, qkv, norm 1), and last the embedding (wte, wpe), whose
- * wte also receives the tied head's gradient in GPT-2 — or, with the
- * embedding deferred (hs_model_defer_embedding_grad), the embedding right
- * after the head. On the NPU the kernels that wrote them have been issued
- * on the current stream. A status other than HS_OK stops the backward and
- * is returned by it. */
-typedef hs_status (*hs_grad_ready_fn)(void *ctx, int64_t begin, int64_t end);
+/* ---- layer hooks ----
+ * The model calls its hooks around every block of the chunk: the
+ * embedding, each transformer layer, the head; before and after its
+ * forward and before and after its backward. They are how features that
+ * are not the model's own attach to it (plain C, so the model knows
+ * nothing of who listens): data parallelism starts its gradient buckets
+ * after each block's backward, and the memory features to come (ZeRO-3
+ * gathering a layer's parameters before it runs, recomputation, offload)
+ * act before and after. The layer code never knows which are on. */
+typedef enum hs_layer_event {
+    HS_BEFORE_FORWARD = 0,
+    HS_AFTER_FORWARD = 1,
+    HS_BEFORE_BACKWARD = 2,
+    HS_AFTER_BACKWARD = 3
+} hs_layer_event;
 
-/* Installs `fn` (called with ctx) for the following backward passes, or
- * removes the hook with fn == NULL. */
-HS_API void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx);
+/* hs_layer_info.layer of the embedding and of the head (the final norm and
+ * the output projection); transformer layers are 0 .. n_layer - 1, the
+ * whole model's numbering. */
+#define HS_LAYER_EMBEDDING (-1)
+#define HS_LAYER_HEAD (-2)
+
+/* What a hook is told. After a backward, [grad_begin, grad_end) is the
+ * registry range (hs_param_info.offset order) whose gradients now hold
+ * everything this backward contributes to them: nothing later in the
+ * backward writes there. The ranges of one backward are disjoint, cover
+ * every parameter the chunk holds once and come in the order the backward
+ * produces them, the reverse of the registry: the head (its norm and, if
+ * untied, its weight), the layers L-1 .. 0, and last the embedding (wte,
+ * wpe, whose wte also receives a tied head's gradient) - or, with the
+ * embedding deferred (hs_model_defer_embedding_grad), the embedding right
+ * after the head. A last pipeline stage's copy of a tied wte is reported as
+ * the embedding, at the end. On the NPU the kernels that wrote them have
+ * been issued on the model's stream. Other events have an empty range. */
+typedef struct hs_layer_info {
+    hs_layer_event event;
+    int layer;
+    int64_t grad_begin, grad_end;
+} hs_layer_info;
+
+/* A hook; a status other than HS_OK stops the pass and is returned by it. */
+typedef hs_status (*hs_layer_hook_fn)(void *ctx, hs_model *m, const hs_layer_info *info);
+
+/* Adds fn (called with ctx, after the hooks added before it) for the
+ * following passes; hs_model_remove_hook takes it away again. Errors:
+ * HS_ERR_INVALID_ARGUMENT (NULL), HS_ERR_OUT_OF_MEMORY; removing a hook
+ * the model does not have is HS_ERR_NOT_FOUND. */
+HS_API hs_status hs_model_add_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx);
+HS_API hs_status hs_model_remove_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx);
 
 /* defer = 1: the following backward passes leave out the embedding's
  * gradient (the token rows of wte and the position rows of wpe): they
  * stop at dL/d(embedding output) and report the embedding's range to the
- * hook right after the head, since nothing else of the backward writes it
+ * hooks right after the head, since nothing else of the backward writes it
  * (for a tied head, once the head's gradient is in). The caller adds the
  * rows later with hs_model_embedding_backward, e.g. every data-parallel
  * rank's rows gathered (a sparse gradient is cheaper to gather than the

@@ -7,7 +7,8 @@
  * `bucket_bytes`, planned from the END of the buffer, because the backward
  * produces gradients in reverse registry order. While the backward runs,
  * the caller reports which gradients are final (hs_dp_grads_ready, with
- * the ranges a model's gradient hook gives), and each bucket's all-reduce
+ * the ranges a model's layer hook gives after each block's backward), and
+ * each bucket's all-reduce
  * (hs_comm_iallreduce, the average or the sum over the group) starts the
  * moment its last gradient is final, overlapping the rest of the
  * backward. Rows of a sparse gradient (an embedding's) can be gathered

@@ -101,8 +101,9 @@ HS_API hs_status hs_train_dp_new(hs_model *m, hs_comm *group, const hs_dp_config
 /* hs_train_step for one rank of a data-parallel group: tokens and
  * targets are this rank's share [B, T] of the global batch (B = global
  * batch / DP size), cut into `micro_batches` pieces. The last piece's
- * backward reports its finished gradients to `dp` through the model's
- * gradient hook, so each bucket's all-reduce starts during the backward;
+ * backward reports its finished gradients to `dp` through a model layer
+ * hook (hs_model_add_hook), so each bucket's all-reduce starts during the
+ * backward;
  * earlier pieces only accumulate. The optimizer step waits for all
  * buckets, so the gradient norm, clipping and AdamW see the group's
  * average (the gradient of the global batch's mean loss when every rank

@@ -187,20 +187,14 @@ static inline hs_status linear_backward(const hs_model *m, float *dinp, const fl
     return hs_matmul_backward(&di, PV(dw), PV(db), &dy, &x, &w.t);
 }
 
-/* Tells the hook that gradients [begin, end) are final. */
-static inline hs_status report_ready(const hs_model *m, int64_t begin, int64_t end)
-{
-    return m->grad_hook && end > begin ? m->grad_hook(m->grad_hook_ctx, begin, end) : HS_OK;
-}
-
-/* The backward finalises gradients from the end of the flat buffer down:
- * those from registry entry idx's offset (idx < 0: 0) up to what was
- * reported last are final now. */
+/* The backward finalises gradients from the end of the registry's order
+ * down: those from registry entry idx's offset (idx < 0: 0) up are final
+ * now. The block's HS_AFTER_BACKWARD hook call reports the range its
+ * backward moved this frontier over. */
 static inline hs_status grads_ready(hs_model *m, int idx)
 {
-    const int64_t begin = idx >= 0 ? m->reg.entries[idx].offset : 0, end = m->ready_end;
-    m->ready_end = begin;
-    return report_ready(m, begin, end);
+    m->ready_end = idx >= 0 ? m->reg.entries[idx].offset : 0;
+    return HS_OK;
 }
 
 /* ---- a pre-norm residual branch's two ends (src/model/sublayer_*.c) ---- */

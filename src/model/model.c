@@ -433,6 +433,7 @@ void hs_model_free(hs_model *m)
         free(m->sets[k].acts);
     free(m->sets);
     free(m->layers);
+    free(m->hooks);
     free(m);
 }
 
@@ -642,10 +643,27 @@ hs_npu *hs_model_npu(const hs_model *m) { return m->npu; }
 
 hs_dtype hs_model_compute_dtype(const hs_model *m) { return m->compute; }
 
-void hs_model_set_grad_hook(hs_model *m, hs_grad_ready_fn fn, void *ctx)
+hs_status hs_model_add_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx)
 {
-    m->grad_hook = fn;
-    m->grad_hook_ctx = fn ? ctx : NULL;
+    if (!m || !fn)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_add_hook: NULL model or hook");
+    struct model_hook *h = realloc(m->hooks, (size_t)(m->n_hooks + 1) * sizeof *h);
+    if (!h)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_add_hook: %d hooks", m->n_hooks + 1);
+    m->hooks = h;
+    m->hooks[m->n_hooks++] = (struct model_hook){fn, ctx};
+    return HS_OK;
+}
+
+hs_status hs_model_remove_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx)
+{
+    for (int i = 0; m && i < m->n_hooks; i++)
+        if (m->hooks[i].fn == fn && m->hooks[i].ctx == ctx) {
+            memmove(&m->hooks[i], &m->hooks[i + 1], (size_t)(m->n_hooks - i - 1) * sizeof *m->hooks);
+            m->n_hooks--;
+            return HS_OK;
+        }
+    return hs_error(HS_ERR_NOT_FOUND, "hs_model_remove_hook: no such hook on this model");
 }
 
 void hs_model_defer_embedding_grad(hs_model *m, int defer) { m->defer_embedding = defer != 0; }

@@ -127,10 +127,13 @@ struct hs_model {
     float *stage;
     size_t stage_n; /* floats */
 
-    /* hs_model_set_grad_hook: told as the backward finalises gradients */
-    hs_grad_ready_fn grad_hook;
-    void *grad_hook_ctx;
-    int64_t ready_end;   /* during a backward: gradients from here to the end were reported */
+    /* hs_model_add_hook: called around every block's forward and backward */
+    struct model_hook {
+        hs_layer_hook_fn fn;
+        void *ctx;
+    } *hooks;
+    int n_hooks;
+    int64_t ready_end;   /* during a backward: gradients from here to the end are final */
     int defer_embedding; /* hs_model_defer_embedding_grad */
 };
 

@@ -52,6 +52,22 @@
  * the first block's begin. */
 static int64_t embedding_end(const hs_model *m) { return m->reg.entries[m->layers[0].sub[0].p.norm_w].offset; }
 
+/* Calls the hooks for event ev of block `block` (hs_layer_info.layer), with the
+ * gradient range [begin, end) after a backward. */
+static hs_status emit(hs_model *m, hs_layer_event ev, int block, int64_t begin, int64_t end)
+{
+    const hs_layer_info info = {ev, block, begin, end};
+    for (int i = 0; i < m->n_hooks; i++)
+        HS_TRY(m->hooks[i].fn(m->hooks[i].ctx, m, &info));
+    return HS_OK;
+}
+
+/* After block `block`'s backward moved the gradient frontier down from hi. */
+static hs_status after_backward(hs_model *m, int block, int64_t hi)
+{
+    return emit(m, HS_AFTER_BACKWARD, block, m->ready_end, hi);
+}
+
 /* Layer l of the chunk: its sublayers in order, each reading the previous
  * one's output. */
 static hs_status layer_forward(hs_model *m, int l, const float *x, int B, int T)
@@ -238,13 +254,23 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
     s->have_targets = 0;
     s->logits_are_grads = 0;
     s->embedding_deferred = 0;
-    if (m->has_embedding)
+    if (m->has_embedding) {
+        HS_TRY(emit(m, HS_BEFORE_FORWARD, HS_LAYER_EMBEDDING, 0, 0));
         HS_TRY(embed(m, tokens, B, T));
-    else if (input)
+        HS_TRY(emit(m, HS_AFTER_FORWARD, HS_LAYER_EMBEDDING, 0, 0));
+    } else if (input) {
         HS_TRY(copy_rows(m, s->encoded, input, hs_model_boundary_numel(m, B, T)));
-    for (int l = 0; l < m->n_layer; l++)
+    }
+    for (int l = 0; l < m->n_layer; l++) {
+        HS_TRY(emit(m, HS_BEFORE_FORWARD, m->first_layer + l, 0, 0));
         HS_TRY(layer_forward(m, l, block_input(m, l), B, T));
-    return m->has_head ? head_forward(m, targets, B, T, loss) : HS_OK;
+        HS_TRY(emit(m, HS_AFTER_FORWARD, m->first_layer + l, 0, 0));
+    }
+    if (!m->has_head)
+        return HS_OK;
+    HS_TRY(emit(m, HS_BEFORE_FORWARD, HS_LAYER_HEAD, 0, 0));
+    HS_TRY(head_forward(m, targets, B, T, loss));
+    return emit(m, HS_AFTER_FORWARD, HS_LAYER_HEAD, 0, 0);
 }
 
 hs_status hs_model_forward(hs_model *m, const int32_t *tokens, const int32_t *targets, int B, int T, float *loss)
@@ -278,8 +304,6 @@ static hs_status head_backward(hs_model *m, float loss_scale)
     HS_TRY(tp_enter_backward(m, m->g.dln, B, T));
     if (m->lm_head >= 0) /* untied: final now; a tied head's gradient is wte's, which the embedding adds to */
         HS_TRY(grads_ready(m, m->lm_head));
-    if (m->defer_embedding) /* nothing but the deferred rows will write wte and wpe now */
-        HS_TRY(report_ready(m, 0, embedding_end(m)));
     HS_TRY(zero(m, m->g.dres, Ns * C));
     HS_TRY(norm_backward(m, m->g.dres, m->g.dln, block_input(m, m->n_layer), s->lnf_mean, s->lnf_rstd, m->lnf_w,
                          m->lnf_b, Ns));
@@ -310,20 +334,33 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "the backward of a chunk without the head needs a forward and dL/d(output)");
     m->ready_end = m->reg.numel;
+    const int deferred = m->has_embedding && m->defer_embedding;
     if (m->has_head) {
+        HS_TRY(emit(m, HS_BEFORE_BACKWARD, HS_LAYER_HEAD, 0, 0));
         HS_TRY(head_backward(m, loss_scale));
+        HS_TRY(after_backward(m, HS_LAYER_HEAD, m->reg.numel));
+        if (deferred) /* nothing but the deferred rows will write wte and wpe now */
+            HS_TRY(emit(m, HS_AFTER_BACKWARD, HS_LAYER_EMBEDDING, 0, embedding_end(m)));
     } else {
         HS_TRY(copy_rows(m, m->g.dres, dout, hs_model_boundary_numel(m, s->B, s->T)));
     }
-    for (int l = m->n_layer - 1; l >= 0; l--)
+    for (int l = m->n_layer - 1; l >= 0; l--) {
+        const int64_t hi = m->ready_end;
+        HS_TRY(emit(m, HS_BEFORE_BACKWARD, m->first_layer + l, 0, 0));
         HS_TRY(layer_backward(m, l, block_input(m, l), s->B, s->T));
-    if (m->has_embedding && m->defer_embedding) {
+        HS_TRY(after_backward(m, m->first_layer + l, hi));
+    }
+    if (deferred) {
         s->embedding_deferred = 1;
         return HS_OK;
     }
-    if (m->has_embedding)
+    const int64_t hi = m->ready_end; /* the embedding, or a last stage's copy of a tied wte */
+    if (m->has_embedding) {
+        HS_TRY(emit(m, HS_BEFORE_BACKWARD, HS_LAYER_EMBEDDING, 0, 0));
         HS_TRY(embedding_backward(m));
-    return grads_ready(m, -1);
+    }
+    HS_TRY(grads_ready(m, -1));
+    return hi > 0 ? after_backward(m, HS_LAYER_EMBEDDING, hi) : HS_OK;
 }
 
 hs_status hs_model_backward(hs_model *m, float loss_scale)

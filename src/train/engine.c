@@ -5,6 +5,7 @@
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
+#include "train/dp_hook.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -429,8 +430,6 @@ static void account(hs_engine *e, int i, step_acc *acc, double t0, double s0)
     acc->sim_busy += s1 - s0;
 }
 
-static hs_status dp_hook(void *ctx, int64_t begin, int64_t end) { return hs_dp_grads_ready(ctx, begin, end); }
-
 /* One forward or backward of the schedule. */
 static hs_status run_op(hs_engine *e, int i, step_acc *acc)
 {
@@ -467,14 +466,18 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
         HS_TRY(finish_recv(e, &e->bwd_in[op->chunk * e->m + k], what));
     const int reduce_here = ch->dp && e->p == 1 && k == e->m - 1; /* no pipeline: overlap DP with the backward */
     if (reduce_here) {
-        HS_TRY(hs_dp_begin(ch->dp));
-        hs_model_set_grad_hook(ch->model, dp_hook, ch->dp);
+        HS_TRY(hs_model_add_hook(ch->model, hs_dp_layer_hook, ch->dp));
+        const hs_status b = hs_dp_begin(ch->dp);
+        if (b) {
+            (void)hs_model_remove_hook(ch->model, hs_dp_layer_hook, ch->dp); /* added above: always there */
+            return b;
+        }
     }
     const double t0 = hs_time_now(), s0 = now(e);
     const float scale = 1.0f / (float)(e->m * e->dp);
     hs_status s = hs_model_backward_stage(ch->model, g < e->G - 1 ? ch->dout[sl] : NULL, scale);
     if (reduce_here)
-        hs_model_set_grad_hook(ch->model, NULL, NULL);
+        (void)hs_model_remove_hook(ch->model, hs_dp_layer_hook, ch->dp);
     HS_TRY(s);
     account(e, i, acc, t0, s0);
     if (g > 0) {

@@ -5,6 +5,7 @@
 #include "core/try.h"
 #include "hyperspeed/train.h"
 #include "model/model_registry.h"
+#include "train/dp_hook.h"
 
 #include <stdlib.h>
 
@@ -33,19 +34,20 @@ hs_status hs_train_dp_new(hs_model *m, hs_comm *group, const hs_dp_config *cfg, 
     return s;
 }
 
-/* The model's gradient hook during the last micro-batch's backward. */
-static hs_status dp_hook(void *ctx, int64_t begin, int64_t end) { return hs_dp_grads_ready(ctx, begin, end); }
-
 /* The last micro-batch's backward with the reducer listening, the
  * embedding's rows deferred and gathered from the group, the round
  * finished and the group's rows added to the embedding's gradient. */
 static hs_status backward_reducing(hs_model *m, hs_dp *dp, float scale, hs_dp_stats *ds)
 {
-    HS_TRY(hs_dp_begin(dp));
-    hs_model_set_grad_hook(m, dp_hook, dp);
+    HS_TRY(hs_model_add_hook(m, hs_dp_layer_hook, dp));
+    hs_status s = hs_dp_begin(dp);
+    if (s) {
+        (void)hs_model_remove_hook(m, hs_dp_layer_hook, dp); /* added above: always there */
+        return s;
+    }
     hs_model_defer_embedding_grad(m, 1);
-    hs_status s = hs_model_backward(m, scale);
-    hs_model_set_grad_hook(m, NULL, NULL);
+    s = hs_model_backward(m, scale);
+    (void)hs_model_remove_hook(m, hs_dp_layer_hook, dp);
     hs_model_defer_embedding_grad(m, 0);
     const float *rows;
     const int32_t *ids;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "gradcheck.h"
 #include "hyperspeed.h"
 #include "model_flat.h"
 
@@ -127,19 +128,31 @@ static hs_model *micro_model(hs_arch arch, int B, int T)
     return m;
 }
 
-/* What the hook saw during one backward. */
+/* What a layer hook saw: the gradient ranges after each block's backward
+ * (non-empty ones), and every event in order. */
 typedef struct seen {
     int64_t begin[256], end[256];
+    int layer[256]; /* of each range */
     int n;
+    hs_layer_event events[512];
+    int event_layer[512];
+    int n_events;
 } seen;
 
-static hs_status record(void *ctx, int64_t begin, int64_t end)
+static hs_status record(void *ctx, hs_model *m, const hs_layer_info *info)
 {
+    (void)m;
     seen *s = ctx;
-    assert_true(s->n < 256);
-    s->begin[s->n] = begin;
-    s->end[s->n] = end;
-    s->n++;
+    assert_true(s->n_events < 512 && s->n < 256);
+    s->events[s->n_events] = info->event;
+    s->event_layer[s->n_events++] = info->layer;
+    if (info->event != HS_AFTER_BACKWARD)
+        assert_true(info->grad_begin == info->grad_end);
+    else if (info->grad_end > info->grad_begin) {
+        s->begin[s->n] = info->grad_begin;
+        s->end[s->n] = info->grad_end;
+        s->layer[s->n++] = info->layer;
+    }
     return HS_OK;
 }
 
@@ -175,32 +188,52 @@ static void test_hook_order(void **state)
         int32_t tok[16], tgt[16];
         batch(tok, tgt, 16);
         seen s = {.n = 0};
-        hs_model_set_grad_hook(m, record, &s);
+        assert_int_equal(hs_model_add_hook(m, record, &s), HS_OK);
         assert_int_equal(hs_model_forward(m, tok, tgt, 2, 8, NULL), HS_OK);
+        /* the forward: embedding, layers 0 .. 2, head; before and after each */
+        const int order[5] = {HS_LAYER_EMBEDDING, 0, 1, 2, HS_LAYER_HEAD};
+        assert_int_equal(s.n_events, 10);
+        for (int k = 0; k < 10; k++) {
+            assert_int_equal(s.events[k], k % 2 ? HS_AFTER_FORWARD : HS_BEFORE_FORWARD);
+            assert_int_equal(s.event_layer[k], order[k / 2]);
+        }
+        s.n_events = 0;
         assert_int_equal(hs_model_backward(m, 1.0f), HS_OK);
         check_cover(m, &s);
-        /* the backward's order: each range right below the last, ending at 0 */
+        /* the backward: head, layers 2 .. 0, embedding, each before and after */
+        assert_int_equal(s.n_events, 10);
+        for (int k = 0; k < 10; k++) {
+            assert_int_equal(s.events[k], k % 2 ? HS_AFTER_BACKWARD : HS_BEFORE_BACKWARD);
+            assert_int_equal(s.event_layer[k], order[4 - k / 2]);
+        }
+        /* one range per block, each right below the last, ending at 0 */
+        assert_int_equal(s.n, 5);
         assert_int_equal(s.end[0], hs_model_num_params(m));
         for (int k = 1; k < s.n; k++)
             assert_int_equal(s.end[k], s.begin[k - 1]);
         assert_int_equal(s.begin[s.n - 1], 0);
-        /* per block: MLP out, MLP in, norm 2, attention out, qkv, norm 1 */
-        assert_int_equal(s.n, 3 * 6 + (archs[a] == HS_ARCH_LLAMA ? 3 : 2));
-        assert_int_equal(s.begin[s.n - 2], hs_model_param_by_name(m, "h.0.ln1.w")->offset);
-        /* removed: nothing more is heard */
-        hs_model_set_grad_hook(m, NULL, NULL);
-        s.n = 0;
+        assert_int_equal(s.begin[3], hs_model_param_by_name(m, "h.0.ln1.w")->offset);
+        assert_int_equal(s.end[3], hs_model_param_by_name(m, "h.1.ln1.w")->offset);
+        assert_int_equal(s.begin[0], hs_model_param_by_name(m, "lnf.w")->offset);
+        /* removed: nothing more is heard; a hook not there cannot be removed */
+        assert_int_equal(hs_model_remove_hook(m, record, &s), HS_OK);
+        EXPECT_ERR(hs_model_remove_hook(m, record, &s), HS_ERR_NOT_FOUND);
+        EXPECT_ERR(hs_model_add_hook(m, NULL, &s), HS_ERR_INVALID_ARGUMENT);
+        s.n = s.n_events = 0;
         assert_int_equal(hs_model_forward(m, tok, tgt, 2, 8, NULL), HS_OK);
         assert_int_equal(hs_model_backward(m, 1.0f), HS_OK);
-        assert_int_equal(s.n, 0);
+        assert_int_equal(s.n_events, 0);
         hs_model_free(m);
     }
 }
 
-static hs_status refuse(void *ctx, int64_t begin, int64_t end)
+/* Fails at the first event of kind *(hs_layer_event *)ctx. */
+static hs_status refuse(void *ctx, hs_model *m, const hs_layer_info *info)
 {
-    (void)ctx, (void)begin, (void)end;
-    return hs_error(HS_ERR_COMM, "the listener failed");
+    (void)m;
+    if (info->event != *(const hs_layer_event *)ctx)
+        return HS_OK;
+    return hs_error(HS_ERR_COMM, "the listener failed at layer %d", info->layer);
 }
 
 static void test_hook_error_stops_backward(void **state)
@@ -209,10 +242,14 @@ static void test_hook_error_stops_backward(void **state)
     hs_model *m = micro_model(HS_ARCH_GPT2, 1, 8);
     int32_t tok[8], tgt[8];
     batch(tok, tgt, 8);
-    hs_model_set_grad_hook(m, refuse, NULL);
+    hs_layer_event when = HS_AFTER_BACKWARD;
+    assert_int_equal(hs_model_add_hook(m, refuse, &when), HS_OK);
     assert_int_equal(hs_model_forward(m, tok, tgt, 1, 8, NULL), HS_OK);
     assert_int_equal(hs_model_backward(m, 1.0f), HS_ERR_COMM);
-    assert_non_null(strstr(hs_last_error(), "the listener failed"));
+    assert_non_null(strstr(hs_last_error(), "the listener failed at layer -2")); /* the head comes first */
+    when = HS_BEFORE_FORWARD; /* a forward stops the same way */
+    assert_int_equal(hs_model_forward(m, tok, tgt, 1, 8, NULL), HS_ERR_COMM);
+    assert_non_null(strstr(hs_last_error(), "at layer -1"));
     hs_model_free(m);
 }
 
@@ -236,15 +273,15 @@ static void test_deferred_embedding(void **state)
         int B, T;
         assert_int_equal(hs_model_embedding_grad_rows(m, &rows, &ids, &B, &T), HS_ERR_INVALID_ARGUMENT);
         seen s = {.n = 0};
-        hs_model_set_grad_hook(m, record, &s);
+        assert_int_equal(hs_model_add_hook(m, record, &s), HS_OK);
         hs_model_defer_embedding_grad(m, 1);
         assert_int_equal(hs_model_forward(m, tok, tgt, 2, 8, NULL), HS_OK);
         assert_int_equal(hs_model_backward(m, 0.5f), HS_OK);
         check_cover(m, &s);
         const int64_t emb_end = hs_model_param_by_name(m, "h.0.ln1.w")->offset;
-        const int at = archs[a] == HS_ARCH_LLAMA ? 1 : 0; /* after lm_head for LLaMA, first for the tied GPT-2 */
-        assert_int_equal(s.begin[at], 0);
-        assert_int_equal(s.end[at], emb_end);
+        assert_int_equal(s.layer[1], HS_LAYER_EMBEDDING); /* right after the head's */
+        assert_int_equal(s.begin[1], 0);
+        assert_int_equal(s.end[1], emb_end);
         assert_int_equal(hs_model_embedding_grad_rows(m, &rows, &ids, &B, &T), HS_OK);
         assert_int_equal(B, 2);
         assert_int_equal(T, 8);
