@@ -98,12 +98,27 @@ HS_API hs_status hs_model_config_to_json(const hs_model_config *cfg, char *buf, 
 /* Blocks of rows a tensor's split keeps apart (hs_param_info.segments). */
 #define HS_MAX_SEGMENTS 3
 
-/* How a registered tensor is split over the tensor-parallel group. */
+/* Which dimension of a registered tensor is split over its group. */
 typedef enum hs_split {
-    HS_SPLIT_NONE = 0, /* replicated: every TP rank holds all of it */
+    HS_SPLIT_NONE = 0, /* replicated: every rank of the group holds all of it */
     HS_SPLIT_ROWS = 1, /* dim 0 split (column-parallel weights and their biases, the vocabulary) */
     HS_SPLIT_COLS = 2  /* dim 1 split (row-parallel weights) */
 } hs_split;
+
+/* The group a split runs over. */
+typedef enum hs_split_group {
+    HS_SPLIT_TP = 0,      /* tensor parallelism (every split today) */
+    HS_SPLIT_EP = 1,      /* expert parallelism: each rank its experts */
+    HS_SPLIT_DP_SHARD = 2 /* a ZeRO shard over the data-parallel group */
+} hs_split_group;
+
+/* Where a part of a registered tensor (its value, its gradient, its
+ * optimizer state) resides. */
+typedef enum hs_residency {
+    HS_RESIDENT_DEVICE = 0, /* whole, on the model's device (every part today) */
+    HS_RESIDENT_HOST = 1,   /* offloaded to host memory */
+    HS_RESIDENT_SHARD = 2   /* only this rank's shard over the data-parallel group */
+} hs_residency;
 
 /* One registered parameter tensor: the shard of a logical tensor this
  * model holds (the whole tensor without tensor parallelism). */
@@ -116,8 +131,11 @@ typedef struct hs_param_info {
     int64_t numel;
     int decay;                  /* 1: AdamW applies weight decay (matrices, embeddings) */
     int logical_id;             /* index in the whole model's registry: the tensor's RNG stream */
-    int64_t logical_shape[2];   /* the whole tensor's [rows, cols] (cols 1 for vectors; the real vocabulary) */
+    int64_t logical_shape[HS_MAX_DIMS]; /* the whole tensor's shape, trailing 1s (vectors [n,1,1,1]; the
+                                           real vocabulary; experts [E, rows, cols]) */
     hs_split split;
+    hs_split_group split_group;
+    hs_residency value_at, grad_at, state_at; /* where the value, gradient and optimizer state reside */
     int segments;               /* HS_SPLIT_ROWS: the rows are this many blocks, each split over TP
                                    (qkv 3: q | k | v; LLaMA's mlp.fc.w 2: gate | up), else 1 */
     int64_t segment_rows[HS_MAX_SEGMENTS]; /* the logical rows of each block (q: C, k and v: KV each) */

@@ -29,6 +29,9 @@ static int reg_add(hs_model *m, int logical_id, int present, const reg_spec *r)
     p->logical_id = logical_id;
     p->logical_shape[0] = r->rows;
     p->logical_shape[1] = r->ndim > 1 ? r->cols : 1;
+    p->logical_shape[2] = p->logical_shape[3] = 1;
+    p->split_group = HS_SPLIT_TP;
+    p->value_at = p->grad_at = p->state_at = HS_RESIDENT_DEVICE;
     p->split = m->tp > 1 ? r->split : HS_SPLIT_NONE;
     p->segments = p->split == HS_SPLIT_ROWS ? r->segments : 1;
     for (int k = 0; k < p->segments; k++)

@@ -55,6 +55,7 @@ static hs_param_info info_of(const int64_t *d)
     p.logical_id = (int)d[D_ID];
     p.logical_shape[0] = d[D_LROWS];
     p.logical_shape[1] = d[D_LCOLS];
+    p.logical_shape[2] = p.logical_shape[3] = 1;
     p.split = (hs_split)d[D_SPLIT];
     p.segments = (int)d[D_SEGMENTS];
     for (int k = 0; k < p.segments && k < HS_MAX_SEGMENTS; k++)

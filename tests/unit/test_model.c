@@ -138,6 +138,10 @@ static void test_registry_tensors(void **state)
         assert_int_equal(hs_tensor_numel(&v), p->numel);
         assert_int_equal(hs_tensor_numel(&mt), p->numel);
         assert_null(v.device);
+        assert_true(p->logical_shape[2] == 1 && p->logical_shape[3] == 1);
+        assert_int_equal(p->split_group, HS_SPLIT_TP);
+        assert_true(p->value_at == HS_RESIDENT_DEVICE && p->grad_at == HS_RESIDENT_DEVICE &&
+                    p->state_at == HS_RESIDENT_DEVICE);
         total += hs_tensor_numel(&g);
     }
     assert_int_equal(total, hs_model_num_params(m));
