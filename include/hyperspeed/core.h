@@ -38,6 +38,16 @@ typedef enum hs_status {
     HS_STATUS_COUNT
 } hs_status;
 
+/* The version of this header; hs_version gives the loaded library's,
+ * which may be newer (the library keeps what older headers declared). */
+#define HS_VERSION_MAJOR 0
+#define HS_VERSION_MINOR 1
+#define HS_VERSION_PATCH 0
+
+/* The library's version as "MAJOR.MINOR.PATCH" (static, never NULL); each
+ * of major, minor, patch receives its part when not NULL. */
+HS_API const char *hs_version(int *major, int *minor, int *patch);
+
 /* Short stable name of a status code ("HS_ERR_IO"); never NULL. */
 HS_API const char *hs_status_str(hs_status s);
 

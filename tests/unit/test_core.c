@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,21 @@ static void test_log_level_from_env(void **state)
     assert_int_equal(hs_log_get_level(), HS_LOG_DEBUG);
     hs_log_set_level(HS_LOG_WARN);
     assert_int_equal(hs_log_get_level(), HS_LOG_WARN);
+}
+
+/* The library's version is the header's (the build and the header agree). */
+static void test_version(void **state)
+{
+    (void)state;
+    int major = -1, minor = -1, patch = -1;
+    const char *v = hs_version(&major, &minor, &patch);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", HS_VERSION_MAJOR, HS_VERSION_MINOR, HS_VERSION_PATCH);
+    assert_string_equal(v, want);
+    assert_int_equal(major, HS_VERSION_MAJOR);
+    assert_int_equal(minor, HS_VERSION_MINOR);
+    assert_int_equal(patch, HS_VERSION_PATCH);
+    assert_string_equal(hs_version(NULL, NULL, NULL), want);
 }
 
 static void test_status_names(void **state)
@@ -220,6 +236,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_level_from_env),
         cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_version),
         cmocka_unit_test(test_error_message),
         cmocka_unit_test(test_error_is_thread_local),
         cmocka_unit_test(test_tensor_new_bad_arguments),
