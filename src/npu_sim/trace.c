@@ -3,7 +3,7 @@
  * escaped once, the file written atomically (temporary + rename) when the
  * trace stops. */
 #include "core/json.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 #include "npu_sim/device.h"
 #include "npu_sim/trace.h"
 

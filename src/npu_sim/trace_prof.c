@@ -2,7 +2,7 @@
  * slices per name (hs-npu prof). */
 #include "core/json.h"
 #include "hyperspeed/npu.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * committed by the atomic rename of the manifest (docs/checkpoints.md). */
 #include "core/json.h"
 #include "hyperspeed/checkpoint.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
  * train/validation split, and the built-in demo corpus with its cache. */
 #include "hyperspeed/data.h"
 #include "core/try.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>

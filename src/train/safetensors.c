@@ -1,7 +1,7 @@
 /* safetensors: atomic writer and validating mmap reader. */
 #include "core/json.h"
 #include "hyperspeed/checkpoint.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <stdlib.h>
 #include <string.h>

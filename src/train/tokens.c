@@ -1,6 +1,6 @@
 /* Token files: the mmap reader and the atomic writer (format in data.h). */
 #include "hyperspeed/data.h"
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <assert.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* Read-only mappings, atomic file replacement, mkdir -p. */
-#include "train/fileio.h"
+#include "core/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>

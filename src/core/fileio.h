@@ -1,8 +1,8 @@
-/* Private file primitives shared by the token, safetensors and checkpoint
- * code: read-only mappings, atomic replacement (temp file in the same
- * directory, fsync, rename, fsync of the directory) and mkdir -p. */
-#ifndef HS_TRAIN_FILEIO_H
-#define HS_TRAIN_FILEIO_H
+/* Private file primitives shared by the token, safetensors, checkpoint and
+ * NPU trace code: read-only mappings, atomic replacement (temp file in the
+ * same directory, fsync, rename, fsync of the directory) and mkdir -p. */
+#ifndef HS_CORE_FILEIO_H
+#define HS_CORE_FILEIO_H
 
 #include "hyperspeed/core.h"
 
