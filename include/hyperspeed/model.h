@@ -145,6 +145,9 @@ typedef struct hs_param_info {
                                    replica on TP ranks other than 0, and for the tied head's copy of wte
                                    on the last pipeline stage) */
     int tied_copy;              /* 1: the last pipeline stage's copy of the first stage's wte (tied head) */
+    int tied;                   /* 1: the weight a tied head shares with the embedding (GPT-2's wte), on
+                                   the chunk with the embedding and on a last stage's copy alike */
+    int head_weight;            /* 1: the head's output projection here: lm_head.w, or a tied head's wte */
 } hs_param_info;
 
 typedef struct hs_model hs_model;

@@ -68,6 +68,10 @@ static void build_registry(hs_model *m)
         m->reg.entries[m->wte].norm_owner = 0;
     }
     const reg_spec wpe = {"wpe", 2, c->max_seq, C, HS_SPLIT_NONE, 1, 0, 0, {0}};
+    if (m->wte >= 0 && gpt2) {
+        m->reg.entries[m->wte].tied = 1;
+        m->reg.entries[m->wte].head_weight = head;
+    }
     m->wpe = gpt2 ? reg_add(m, id++, emb, &wpe) : -1;
     for (int l = 0; l < c->n_layer; l++) {
         const int here = l >= m->first_layer && l < m->first_layer + m->n_layer;
@@ -101,6 +105,8 @@ static void build_registry(hs_model *m)
     m->lnf_w = reg_add(m, id++, head, &lnf_w);
     m->lnf_b = gpt2 ? reg_add(m, id++, head, &lnf_b) : -1;
     m->lm_head = gpt2 ? -1 : reg_add(m, id++, head, &lm);
+    if (m->lm_head >= 0)
+        m->reg.entries[m->lm_head].head_weight = 1;
 }
 
 /* ---------------------------------------------------------------- arena */

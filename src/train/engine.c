@@ -102,16 +102,22 @@ static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int6
 /* The activation set of every (chunk, micro-batch) from a walk of the
  * schedule: a forward takes the lowest free set of its chunk, a backward
  * frees it. A set freed by the operation just before is not reused, since
- * the receive into it was posted while that operation ran. Returns the
- * sets each chunk needs in *slots. */
-static void plan_slots(hs_engine *e, int *slots)
+ * the receive into it was posted while that operation ran. Writes the sets
+ * each chunk needs into the chunks. At most m micro-batches are in flight,
+ * plus one set just freed. */
+static hs_status plan_slots(hs_engine *e)
 {
-    enum { MAXS = 258 }; /* at most 256 micro-batches in flight, + 1 for a set just freed */
+    const int maxs = e->m + 2;
+    int *busy = malloc(2 * (size_t)maxs * sizeof *busy), *freed_at = busy + maxs;
+    if (!busy)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: slot plan of %d micro-batches", e->m);
     for (int c = 0; c < e->v; c++) {
-        int busy[MAXS] = {0}, freed_at[MAXS];
-        for (int s = 0; s < MAXS; s++)
+        int *slots = &e->chunks[c].slots;
+        for (int s = 0; s < maxs; s++) {
+            busy[s] = 0;
             freed_at[s] = -2;
-        slots[c] = 1;
+        }
+        *slots = 1;
         for (int i = 0; i < e->n_ops; i++) {
             const hs_pp_op *op = &e->ops[i];
             if (op->chunk != c)
@@ -127,10 +133,12 @@ static void plan_slots(hs_engine *e, int *slots)
                 s++;
             busy[s] = 1;
             *sl = s;
-            if (s + 1 > slots[c])
-                slots[c] = s + 1;
+            if (s + 1 > *slots)
+                *slots = s + 1;
         }
     }
+    free(busy);
+    return HS_OK;
 }
 
 /* The PP neighbours and the simulated time of one hop. */
@@ -142,14 +150,27 @@ static hs_status plan_neighbours(hs_engine *e)
     e->next = (e->stage + 1) % e->p;
     if (!e->npu || e->p == 1)
         return HS_OK;
-    int ranks[64];
-    if (e->p > 64)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d: at most 64 stages", e->p);
-    HS_TRY(hs_grid_group_ranks(grid, HS_GROUP_PP, me, ranks));
+    int *ranks = malloc((size_t)e->p * sizeof *ranks);
+    if (!ranks)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: %d pipeline ranks", e->p);
+    const hs_status s = hs_grid_group_ranks(grid, HS_GROUP_PP, me, ranks);
     const hs_cluster_spec *cl = hs_runtime_cluster(e->rt);
-    const int same_node = me / cl->npus_per_node == ranks[e->next] / cl->npus_per_node;
+    const int same_node = !s && me / cl->npus_per_node == ranks[e->next] / cl->npus_per_node;
+    free(ranks);
+    HS_TRY(s);
     const double bytes = (double)hs_model_boundary_numel(e->chunks[0].model, e->ec.micro_batch, e->ec.seq) * 4;
     return hs_comm_cost(cl, HS_COLL_SEND, 2, same_node ? 2 : 1, bytes, &e->hop_s);
+}
+
+/* The registry entry of m flagged tied (head 0) or head_weight (head 1), or -1. */
+static int flagged_entry(const hs_model *m, int head)
+{
+    for (int i = 0; i < hs_model_num_tensors(m); i++) {
+        const hs_param_info *p = hs_model_param(m, i);
+        if (head ? p->head_weight : p->tied)
+            return i;
+    }
+    return -1;
 }
 
 static hs_status build_chunk(hs_engine *e, int c)
@@ -196,10 +217,10 @@ static hs_status build_chunk(hs_engine *e, int c)
         free(numel);
         HS_TRY(s);
     }
-    const hs_param_info *wte = hs_model_param_by_name(ch->model, "wte");
-    if (wte && e->p > 1 && e->cfg.arch == HS_ARCH_GPT2) {
+    const int tied = flagged_entry(ch->model, 0);
+    if (tied >= 0 && e->p > 1) { /* a tied head on another stage than the embedding */
         e->tied_chunk = c;
-        HS_TRY(dev_alloc(e, (size_t)wte->numel * sizeof(float), &e->tied));
+        HS_TRY(dev_alloc(e, (size_t)hs_model_param(ch->model, tied)->numel * sizeof(float), &e->tied));
     }
     return HS_OK;
 }
@@ -261,17 +282,13 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->chunks = calloc((size_t)e->v, sizeof *e->chunks);
     const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
     e->gather = calloc((size_t)ng, sizeof *e->gather);
-    int slots[64];
     if (!e->ops || !e->times || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
     if (!s) /* one stage: accumulation, micro-batch after micro-batch (1F1B of one stage) */
         s = hs_pp_schedule_ops(e->p > 1 ? ec->layout.schedule : HS_PP_1F1B, e->p, e->m, e->v, e->stage, e->ops, cap,
                                &e->n_ops);
-    if (!s) {
-        plan_slots(e, slots);
-        for (int c = 0; c < e->v; c++)
-            e->chunks[c].slots = slots[c];
-    }
+    if (!s)
+        s = plan_slots(e);
     for (int c = 0; !s && c < e->v; c++)
         s = build_chunk(e, c);
     if (!s)
@@ -497,9 +514,10 @@ static hs_status sync_tied(hs_engine *e)
     if (e->tied_chunk < 0)
         return HS_OK;
     hs_model *m = e->chunks[e->tied_chunk].model;
-    const hs_param_info *w = hs_model_param_by_name(m, "wte");
+    const int i = flagged_entry(m, 0);
+    const hs_param_info *w = hs_model_param(m, i);
     hs_tensor wg;
-    HS_TRY(hs_model_tensor_by_name(m, "wte", HS_PARAM_GRAD, &wg));
+    HS_TRY(hs_model_tensor(m, i, HS_PARAM_GRAD, &wg));
     float *g = wg.data;
     const int peer = e->stage == 0 ? e->p - 1 : 0, tag = 4 * e->G * e->m;
     if (e->values) {
@@ -691,8 +709,7 @@ static hs_status last_logits(hs_engine *e, int T, float *mine, float *row)
     hs_model *m = e->chunks[e->v - 1].model;
     hs_tensor lg;
     HS_TRY(hs_model_logits(m, &lg));
-    const int64_t Vh = lg.shape[2], Vl = hs_model_param_by_name(m, e->cfg.arch == HS_ARCH_GPT2 ? "wte" : "lm_head.w")
-                                            ->shape[0];
+    const int64_t Vh = lg.shape[2], Vl = hs_model_param(m, flagged_entry(m, 1))->shape[0];
     const float *last = (const float *)lg.data + (size_t)(T - 1) * (size_t)Vh;
     if (e->npu)
         HS_TRY(hs_npu_memcpy_d2h(e->npu, NULL, mine, last, (size_t)Vh * sizeof(float)));

@@ -145,6 +145,22 @@ static void test_registry_tensors(void **state)
         total += hs_tensor_numel(&g);
     }
     assert_int_equal(total, hs_model_num_params(m));
+    /* LLaMA: the untied lm_head.w is the head's weight, nothing is tied */
+    for (int i = 0; i < hs_model_num_tensors(m); i++) {
+        const hs_param_info *p = hs_model_param(m, i);
+        assert_int_equal(p->head_weight, strcmp(p->name, "lm_head.w") == 0);
+        assert_int_equal(p->tied, 0);
+    }
+    /* GPT-2: wte is tied and is the head's weight */
+    hs_model_config g2 = micro(HS_ARCH_GPT2);
+    hs_model *g;
+    assert_int_equal(hs_model_new(&g2, 1, 4, &g), HS_OK);
+    for (int i = 0; i < hs_model_num_tensors(g); i++) {
+        const hs_param_info *p = hs_model_param(g, i);
+        assert_int_equal(p->tied, strcmp(p->name, "wte") == 0);
+        assert_int_equal(p->head_weight, p->tied);
+    }
+    hs_model_free(g);
     hs_tensor t;
     EXPECT_ERR(hs_model_tensor_by_name(m, "h.0.attn.qkv.bias", HS_PARAM_VALUE, &t), HS_ERR_NOT_FOUND);
     assert_non_null(strstr(hs_last_error(), "no parameter 'h.0.attn.qkv.bias'"));
