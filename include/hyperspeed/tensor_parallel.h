@@ -21,11 +21,13 @@ extern "C" {
 #endif
 
 /* full[B, T, C] = the TP group's slices local[B, T/tp, C] in rank order
- * along T. scratch: B T C floats. Errors: HS_ERR_INVALID_ARGUMENT (NULL
- * buffer, sizes < 1, T not a multiple of the group size), the
- * collective's. */
-HS_API hs_status hs_sp_gather(hs_comm *tp, const float *local, float *full, int64_t B, int64_t T, int64_t C,
-                              float *scratch);
+ * along T, elements of dtype dt (fp32, or a 16-bit compute dtype: the
+ * forward gathers what its matmul reads, half the bytes, as Megatron
+ * does). scratch: B T C elements. Errors: HS_ERR_INVALID_ARGUMENT (NULL
+ * buffer, sizes < 1, T not a multiple of the group size), HS_ERR_DTYPE,
+ * the collective's. */
+HS_API hs_status hs_sp_gather(hs_comm *tp, const void *local, void *full, int64_t B, int64_t T, int64_t C,
+                              hs_dtype dt, void *scratch);
 
 /* local[B, T/tp, C] = this rank's slice along T of the sum over the group
  * of full[B, T, C]. scratch: B T C floats (full may be scratch's
@@ -47,8 +49,8 @@ HS_API hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *loc
 HS_API hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_reduce_op op);
 
 /* hs_sp_gather / hs_sp_reduce_scatter on the model's device. */
-HS_API hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const float *local, float *full, int64_t B, int64_t T,
-                              int64_t C, float *scratch);
+HS_API hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const void *local, void *full, int64_t B, int64_t T,
+                              int64_t C, hs_dtype dt, void *scratch);
 HS_API hs_status hs_tp_reduce_scatter(hs_comm *tp, hs_npu *npu, const float *full, float *local, int64_t B,
                                       int64_t T, int64_t C, float *scratch);
 

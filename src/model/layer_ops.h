@@ -79,15 +79,21 @@ static inline hs_status copy_rows(const hs_model *m, float *dst, const float *sr
 
 /* Entering a TP region (f): dst [N,C] = the rows of whole sequences in the
  * compute dtype for a column-parallel matmul, from the stream rows x
- * [Ns,C] (gathered under sequence parallelism; dst == x for fp32 without). */
+ * [Ns,C] (gathered under sequence parallelism; dst == x for fp32 without).
+ * A 16-bit compute dtype rounds the rank's slice first and gathers the
+ * 16-bit rows (half the bytes, as Megatron does; the same values, since
+ * rounding commutes with the gather). */
 static inline hs_status tp_enter(hs_model *m, void *dst, float *x, int B, int T)
 {
     const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
     if (!m->sp)
         return to_compute(m, dst, x, N * C);
-    float *full = m->compute == HS_FP32 ? dst : m->full;
-    HS_TRY(hs_tp_gather(m->shard.tp_comm, m->npu, x, full, B, T, C, m->sp_tmp));
-    return to_compute(m, dst, full, N * C);
+    void *slice = x;
+    if (m->compute != HS_FP32) { /* m->full ([N,C] fp32) is free here and holds the [Ns,C] 16-bit slice */
+        slice = m->full;
+        HS_TRY(to_compute(m, slice, x, hs_model_stream_rows(m, N) * C));
+    }
+    return hs_tp_gather(m->shard.tp_comm, m->npu, slice, dst, B, T, C, m->compute, m->sp_tmp);
 }
 
 /* Where a column-parallel matmul's backward writes its input gradient
@@ -134,7 +140,7 @@ static inline hs_status tp_exit_backward(hs_model *m, float *dout, int B, int T,
     if (!m->sp)
         return HS_OK;
     *full = m->g.dfull;
-    return hs_tp_gather(m->shard.tp_comm, m->npu, dout, m->g.dfull, B, T, m->cfg.d_model, m->sp_tmp);
+    return hs_tp_gather(m->shard.tp_comm, m->npu, dout, m->g.dfull, B, T, m->cfg.d_model, HS_FP32, m->sp_tmp);
 }
 
 /* out = norm(inp): LayerNorm for GPT-2, RMSNorm for LLaMA. */

@@ -29,24 +29,28 @@ static hs_status check(const char *op, hs_comm *tp, const void *a, const void *b
 }
 
 /* Copies src to dst between the layouts [p][B][Tl][C] (blocks) and
- * [B][p Tl][C] (sequences); src_blocks: which one src is. */
-static void permute(float *dst, const float *src, int src_blocks, int p, int64_t B, int64_t Tl, int64_t C)
+ * [B][p Tl][C] (sequences) of es-byte elements; src_blocks: which one src
+ * is. */
+static void permute(void *dst, const void *src, size_t es, int src_blocks, int p, int64_t B, int64_t Tl, int64_t C)
 {
-    const size_t row = (size_t)(Tl * C) * sizeof(float);
+    const size_t row = (size_t)(Tl * C) * es;
     for (int r = 0; r < p; r++)
         for (int64_t b = 0; b < B; b++) {
-            const int64_t blk = ((int64_t)r * B + b) * Tl * C, seq = (b * p + r) * Tl * C;
-            memcpy(dst + (src_blocks ? seq : blk), src + (src_blocks ? blk : seq), row);
+            const size_t blk = (size_t)(((int64_t)r * B + b) * Tl * C) * es, seq = (size_t)((b * p + r) * Tl * C) * es;
+            memcpy((char *)dst + (src_blocks ? seq : blk), (const char *)src + (src_blocks ? blk : seq), row);
         }
 }
 
-hs_status hs_sp_gather(hs_comm *tp, const float *local, float *full, int64_t B, int64_t T, int64_t C, float *scratch)
+hs_status hs_sp_gather(hs_comm *tp, const void *local, void *full, int64_t B, int64_t T, int64_t C, hs_dtype dt,
+                       void *scratch)
 {
     int p;
     int64_t Tl;
     HS_TRY(check("hs_sp_gather", tp, local, full, scratch, B, T, C, &p, &Tl));
-    HS_TRY(hs_comm_allgather(tp, local, scratch, (size_t)(B * T * C), HS_FP32));
-    permute(full, scratch, 1, p, B, Tl, C);
+    if (dt != HS_FP32 && dt != HS_BF16 && dt != HS_FP16)
+        return hs_error(HS_ERR_DTYPE, "hs_sp_gather: %s activations (fp32, bf16 or fp16)", hs_dtype_name(dt));
+    HS_TRY(hs_comm_allgather(tp, local, scratch, (size_t)(B * T * C), dt));
+    permute(full, scratch, hs_dtype_size(dt), 1, p, B, Tl, C);
     return HS_OK;
 }
 
@@ -56,6 +60,6 @@ hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *local, int
     int p;
     int64_t Tl;
     HS_TRY(check("hs_sp_reduce_scatter", tp, full, local, scratch, B, T, C, &p, &Tl));
-    permute(scratch, full, 0, p, B, Tl, C);
+    permute(scratch, full, sizeof(float), 0, p, B, Tl, C);
     return hs_comm_reduce_scatter(tp, scratch, local, (size_t)(B * T * C), HS_FP32, HS_REDUCE_SUM);
 }

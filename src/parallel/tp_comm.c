@@ -28,15 +28,15 @@ hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_re
     return simulate(tp, npu, HS_COLL_ALLREDUCE, (double)n * sizeof(float));
 }
 
-hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const float *local, float *full, int64_t B, int64_t T, int64_t C,
-                       float *scratch)
+hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const void *local, void *full, int64_t B, int64_t T, int64_t C,
+                       hs_dtype dt, void *scratch)
 {
     if (has_values(npu))
-        HS_TRY(hs_sp_gather(tp, local, full, B, T, C, scratch));
+        HS_TRY(hs_sp_gather(tp, local, full, B, T, C, dt, scratch));
     else if (!tp || T % hs_comm_size(tp) != 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_tp_gather: no group, or T=%lld not a multiple of it",
                         (long long)T);
-    return simulate(tp, npu, HS_COLL_ALLGATHER, (double)(B * T * C) * sizeof(float));
+    return simulate(tp, npu, HS_COLL_ALLGATHER, (double)(B * T * C) * (double)hs_dtype_size(dt));
 }
 
 hs_status hs_tp_reduce_scatter(hs_comm *tp, hs_npu *npu, const float *full, float *local, int64_t B, int64_t T,

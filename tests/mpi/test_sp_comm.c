@@ -39,7 +39,7 @@ int main(int argc, char **argv)
         for (int64_t t = 0; t < Tl; t++)
             for (int64_t c = 0; c < C; c++)
                 local[(b * Tl + t) * C + c] = value(me, b, me * Tl + t, c);
-    CHECK_OK(hs_sp_gather(world, local, full, B, T, C, scratch));
+    CHECK_OK(hs_sp_gather(world, local, full, B, T, C, HS_FP32, scratch));
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++)
             for (int64_t c = 0; c < C; c++)
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
                       "reduce-scatter at b=%lld t=%lld c=%lld", (long long)b, (long long)t, (long long)c);
             }
     if (p > 1) { /* a sequence the group does not divide */
-        st = hs_sp_gather(world, local, full, B, T + 1, C, scratch);
+        st = hs_sp_gather(world, local, full, B, T + 1, C, HS_FP32, scratch);
         CHECK(st == HS_ERR_INVALID_ARGUMENT && strstr(hs_last_error(), "not a multiple of the tensor-parallel size"),
               "T=%lld: %s", (long long)(T + 1), hs_last_error());
     }
