@@ -27,6 +27,7 @@ typedef struct chunk {
     hs_dp *dp;    /* NULL without data parallelism */
     int global;   /* its index in the model: chunk * pp + stage */
     int slots;
+    int last_bwd; /* the micro-batch of its last backward in the schedule: the one DP listens to */
     float **dout; /* [slots] receive buffers of dL/d(output) (a chunk with a next one) */
     float **dsend; /* [slots] dL/d(input) being sent back (a chunk with a previous one) */
     msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
@@ -126,6 +127,7 @@ static hs_status plan_slots(hs_engine *e)
             if (op->backward) {
                 busy[*sl] = 0;
                 freed_at[*sl] = i;
+                e->chunks[c].last_bwd = op->micro;
                 continue;
             }
             int s = 0;
@@ -481,7 +483,10 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     snprintf(what, sizeof what, "bubble: waiting for bwd mb %d", k);
     if (g < e->G - 1)
         HS_TRY(finish_recv(e, &e->bwd_in[op->chunk * e->m + k], what));
-    const int reduce_here = ch->dp && e->p == 1 && k == e->m - 1; /* no pipeline: overlap DP with the backward */
+    /* DP listens to the chunk's last backward: its buckets' all-reduces
+     * start as that backward finishes them, overlapping the rest of the
+     * backward and of the schedule (other chunks, other stages) */
+    const int reduce_here = ch->dp && k == ch->last_bwd;
     if (reduce_here) {
         HS_TRY(hs_model_add_hook(ch->model, hs_dp_layer_hook, ch->dp));
         const hs_status b = hs_dp_begin(ch->dp);
@@ -567,8 +572,10 @@ static hs_status sync_clocks(hs_engine *e, double *t)
     return HS_OK;
 }
 
-/* After the schedule: the gradients summed across the layout, reduced
- * over DP, the global norm, AdamW. */
+/* After the schedule: the DP reductions (started in each chunk's last
+ * backward) finished, the gradients summed across the layout (the SP
+ * norms' partials, the tied embedding's two ends: sums commute with the DP
+ * sum), the global norm, AdamW. */
 static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
 {
     for (int c = 0; c < e->v; c++) {
@@ -576,10 +583,6 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
         for (int s = 0; s < ch->slots; s++) {
             HS_TRY(wait_msg(&ch->fsend[s]));
             HS_TRY(wait_msg(&ch->bsend[s]));
-        }
-        if (ch->dp && e->p > 1) {
-            HS_TRY(hs_dp_begin(ch->dp));
-            HS_TRY(hs_dp_grads_ready(ch->dp, 0, hs_model_num_params(ch->model)));
         }
         if (ch->dp) {
             hs_dp_stats ds;

@@ -1,9 +1,16 @@
-/* hs_engine through its C API on a TP group of the whole world: three
- * steps of a tiny GPT-2 match the whole model trained on each rank alone
- * (loss and global gradient norm), evaluation and generation agree with
- * the whole model's, and every bad argument fails with a message on every
- * rank (a layout the runtime does not have, too many micro-batches, sizes,
- * NULLs, a batch that is not whole micro-batches, a sampler argument). */
+/* hs_engine through its C API on the layout of its arguments (--tp T
+ * --pp P, the rest of the world data-parallel; every DP rank passes the
+ * same batch): three steps of a tiny GPT-2 match the whole model trained
+ * on each rank alone (loss and global gradient norm), evaluation and
+ * generation agree with the whole model's, with data parallelism every
+ * bucket's all-reduce starts inside the backward (under a pipeline: in
+ * each chunk's last backward, before the schedule ends), and every bad
+ * argument fails with a message on every rank (a layout the runtime does
+ * not have, too many micro-batches, sizes, NULLs, a batch that is not
+ * whole micro-batches, a sampler argument). With a pipeline and data
+ * parallelism, on an estimate-mode NPU: part of the DP all-reduces' time
+ * is hidden behind the backward (it would all be exposed if they started
+ * after the schedule). */
 #include "mpi_check.h"
 
 #include "hyperspeed/engine.h"
@@ -34,12 +41,49 @@ static void expect_bad(hs_runtime *rt, const hs_model_config *c, const hs_engine
     CHECK(strstr(hs_last_error(), phrase) != NULL, "'%s' lacks '%s'", hs_last_error(), phrase);
 }
 
+/* PP x DP on estimate-mode NPUs (no values: a wider model costs nothing)
+ * with small buckets: the simulated all-reduces overlap the chunk's last
+ * backward. */
+static void check_dp_overlap_in_pipeline(hs_runtime *rt, hs_model_config c, hs_engine_config ec)
+{
+    c.d_model = 256;
+    c.d_ff = 1024;
+    c.n_layer = 8;
+    hs_npu_spec spec;
+    hs_npu *npu = NULL;
+    CHECK_OK(hs_npu_spec_preset("test", &spec));
+    CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
+    ec.model.device = HS_DEVICE_NPU;
+    ec.model.npu = npu;
+    ec.model.compute = HS_BF16;
+    ec.dp.bucket_bytes = 1 << 18;
+    hs_engine *e = NULL;
+    CHECK_OK(hs_engine_new(rt, &c, &ec, &e));
+    int32_t tok[B * T + 1] = {0};
+    hs_engine_stats es = {0};
+    if (e) {
+        CHECK_OK(hs_engine_init(e, 7));
+        CHECK_OK(hs_engine_train_step(e, tok, tok + 1, 1e-3f, &es));
+    }
+    CHECK(es.dp.buckets > 1 && es.dp.sim_comm_s > 0 && es.dp.sim_exposed_s < 0.5 * es.dp.sim_comm_s,
+          "%d buckets: %.3g of the all-reduces' %.3g simulated seconds exposed", es.dp.buckets, es.dp.sim_exposed_s,
+          es.dp.sim_comm_s);
+    hs_engine_free(e);
+    hs_npu_free(npu);
+}
+
 static int close_to(double a, double b, double tol) { return fabs(a - b) <= tol * fabs(a); }
 
 int main(int argc, char **argv)
 {
     hs_runtime_config rc = hs_runtime_config_default();
-    rc.tp = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--tp") == 0)
+            rc.tp = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--pp") == 0)
+            rc.pp = atoi(argv[i + 1]);
+    }
+    const int m = rc.pp > 1 ? 2 : 1; /* micro-batches */
     hs_runtime *rt = NULL;
     if (hs_init(&argc, &argv, &rc, &rt) != HS_OK) {
         fprintf(stderr, "test_engine: %s\n", hs_last_error());
@@ -50,22 +94,30 @@ int main(int argc, char **argv)
     const hs_model_config c = tiny();
 
     hs_engine_config ec = hs_engine_config_default();
-    ec.layout.tp = 2;
-    ec.micro_batch = B;
+    ec.layout.tp = rc.tp;
+    ec.layout.pp = rc.pp;
+    ec.layout.micro_batches = m;
+    ec.micro_batch = B / m;
     ec.seq = T;
+    const int dp = hs_comm_size(world) / (rc.tp * rc.pp);
     hs_engine_config bad = ec;
-    bad.layout.tp = 1;
-    expect_bad(rt, &c, &bad, "but the runtime's grid has tp=2 pp=1");
+    bad.layout.tp = rc.tp + 1;
+    char phrase[96];
+    snprintf(phrase, sizeof phrase, "but the runtime's grid has tp=%d pp=%d", rc.tp, rc.pp);
+    expect_bad(rt, &c, &bad, phrase);
     bad = ec;
     bad.micro_batch = 0;
     expect_bad(rt, &c, &bad, "micro_batch=0 and seq=16 must be >= 1");
     bad = ec;
     bad.layout.micro_batches = 300;
     expect_bad(rt, &c, &bad, "at most 256 micro-batches");
-    bad = ec;
-    bad.layout.sequence_parallel = 1;
-    bad.seq = 15;
-    expect_bad(rt, &c, &bad, "seq=15 is not a multiple of tp=2");
+    if (rc.tp > 1) {
+        bad = ec;
+        bad.layout.sequence_parallel = 1;
+        bad.seq = 15;
+        snprintf(phrase, sizeof phrase, "seq=15 is not a multiple of tp=%d", rc.tp);
+        expect_bad(rt, &c, &bad, phrase);
+    }
 
     hs_engine *e = NULL;
     CHECK_OK(hs_engine_new(rt, &c, &ec, &e));
@@ -89,16 +141,19 @@ int main(int argc, char **argv)
         hs_engine_stats es;
         hs_step_stats ss;
         CHECK_OK(hs_engine_train_step(e, tok, tok + 1, 1e-3f, &es));
-        CHECK_OK(hs_train_step(whole, opt, tok, tok + 1, B, T, 1, 1e-3f, &ss));
+        CHECK_OK(hs_train_step(whole, opt, tok, tok + 1, B, T, m, 1e-3f, &ss)); /* the same micro-batches */
         CHECK(close_to(es.loss, ss.loss, 1e-6), "step %d: loss %.9g, whole model %.9g", step, (double)es.loss,
               (double)ss.loss);
         CHECK(close_to(es.grad_norm, ss.grad_norm, 1e-5), "step %d: norm %.9g, whole model %.9g", step,
               es.grad_norm, ss.grad_norm);
-        CHECK(es.bubble_theory == 0 && es.busy_s > 0, "step %d: no pipeline, busy %g", step, es.busy_s);
+        CHECK((es.bubble_theory == 0) == (rc.pp == 1) && es.busy_s > 0, "step %d: bubble %g, busy %g", step,
+              es.bubble_theory, es.busy_s);
+        CHECK(dp == 1 || (es.dp.buckets > 0 && es.dp.early == es.dp.buckets),
+              "step %d: %d of %d DP buckets started in the backward", step, es.dp.early, es.dp.buckets);
     }
     CHECK(hs_engine_steps(e) == STEPS, "steps %lld", (long long)hs_engine_steps(e));
     const hs_engine_op_time *times;
-    CHECK(hs_engine_op_times(e, &times) == 2 && !times[0].op.backward && times[1].op.backward, "op times");
+    CHECK(hs_engine_op_times(e, &times) == 2 * m && !times[0].op.backward && times[2 * m - 1].op.backward, "op times");
 
     float le, lw;
     CHECK_OK(hs_engine_eval(e, tok, tok + 1, B, &le));
@@ -110,7 +165,8 @@ int main(int argc, char **argv)
     CHECK(memcmp(ge, gw, sizeof ge) == 0, "the engine samples another text");
 
     CHECK(hs_engine_eval(e, tok, tok + 1, B + 1, &le) == HS_ERR_INVALID_ARGUMENT, "eval of 5 sequences");
-    CHECK(strstr(hs_last_error(), "batch 5 is not a multiple of the micro-batch 4") != NULL, "%s", hs_last_error());
+    snprintf(phrase, sizeof phrase, "batch 5 is not a multiple of the micro-batch %d", B / m);
+    CHECK(strstr(hs_last_error(), phrase) != NULL, "%s", hs_last_error());
     CHECK(hs_engine_train_step(e, NULL, tok, 1e-3f, NULL) == HS_ERR_INVALID_ARGUMENT, "NULL tokens");
     CHECK(hs_engine_train_step(e, tok, tok + 1, -1.0f, NULL) == HS_ERR_INVALID_ARGUMENT, "negative lr");
     CHECK(hs_engine_generate(e, tok, 4, 2, 0, 0.8f, 3, ge) == HS_ERR_INVALID_ARGUMENT, "top_k 0");
@@ -121,6 +177,8 @@ int main(int argc, char **argv)
     hs_optimizer_free(opt);
     hs_model_free(whole);
     hs_engine_free(e);
+    if (rc.pp > 1 && dp > 1)
+        check_dp_overlap_in_pipeline(rt, c, ec);
     const int total = hs_mpi_test_total(world);
     hs_finalize(rt);
     if (check_rank == 0)
