@@ -7,11 +7,12 @@
  *
  * Phases, every figure the median of --steps measured repetitions:
  *   single    rank 0 alone (rank 1 idles in a barrier) trains the model at
- *             the per-rank batch: the 1-rank step time;
- *   dp        both ranks train with hs_train_step_dp, each bucket's
- *             all-reduce started from the backward hook;
- *   isolated  the same all-reduces (same buckets, same order, all started
- *             at once and waited for) with no computation beside them;
+ *             the per-rank batch (hs_train_step): the 1-rank step time;
+ *   dp        both ranks train with hs_engine (tp = pp = 1, dp 2), each
+ *             bucket's all-reduce started from the backward hook;
+ *   isolated  the same all-reduces (a reducer with the same buckets in the
+ *             same order, all started at once and waited for) with no
+ *             computation beside them;
  *   no_overlap (the peer; --no-peer skips it) the dp step with every
  *             bucket started only after the backward (hs_dp_config.overlap
  *             = 0), as a reducer without the hook would.
@@ -49,41 +50,54 @@ typedef struct bench_args {
     float bucket_mb;
 } bench_args;
 
-/* One rank's training setup. */
+/* One rank's training setup: the single-rank model and optimizer, or
+ * the data-parallel engine. */
 typedef struct trainer {
     hs_model *m;
     hs_optimizer *o;
-    hs_dp *dp;
+    hs_engine *e;
     int32_t *tok; /* B*T + 1 tokens: inputs tok[0..), targets tok[1..) */
 } trainer;
 
 static void trainer_free(trainer *t)
 {
-    hs_dp_free(t->dp);
+    hs_engine_free(t->e);
     hs_optimizer_free(t->o);
     hs_model_free(t->m);
     free(t->tok);
     memset(t, 0, sizeof *t);
 }
 
-/* The model at B x T with tokens drawn for `data_rank`, and with group
- * non-NULL a reducer over it (overlap on or off). */
-static hs_status trainer_new(const bench_args *a, hs_comm *group, int data_rank, int overlap, trainer *t)
+static hs_dp_config dp_config(const bench_args *a, int overlap)
+{
+    hs_dp_config dc = hs_dp_config_default();
+    dc.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+    dc.overlap = overlap;
+    return dc;
+}
+
+/* The model at B x T with tokens drawn for `data_rank`: alone (rt NULL),
+ * or the engine over the runtime's DP group (overlap on or off). */
+static hs_status trainer_new(const bench_args *a, hs_runtime *rt, int data_rank, int overlap, trainer *t)
 {
     hs_model_config cfg;
     hs_status s = hs_model_config_preset(a->model, &cfg);
-    if (!s)
-        s = hs_model_new(&cfg, a->batch, a->seq, &t->m);
-    if (!s)
-        s = hs_model_init(t->m, 1234);
     hs_optimizer_config oc = hs_optimizer_config_default();
-    if (!s)
+    if (!s && !rt)
+        s = hs_model_new(&cfg, a->batch, a->seq, &t->m);
+    if (!s && !rt)
+        s = hs_model_init(t->m, 1234);
+    if (!s && !rt)
         s = hs_optimizer_new(t->m, &oc, &t->o);
-    if (!s && group) {
-        hs_dp_config dc = hs_dp_config_default();
-        dc.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
-        dc.overlap = overlap;
-        s = hs_train_dp_new(t->m, group, &dc, &t->dp);
+    if (!s && rt) {
+        hs_engine_config ec = hs_engine_config_default();
+        ec.micro_batch = a->batch;
+        ec.seq = a->seq;
+        ec.optim = oc;
+        ec.dp = dp_config(a, overlap);
+        s = hs_engine_new(rt, &cfg, &ec, &t->e);
+        if (!s)
+            s = hs_engine_init(t->e, 1234);
     }
     const size_t n = (size_t)a->batch * a->seq + 1;
     if (!s && !(t->tok = malloc(sizeof *t->tok * n)))
@@ -127,19 +141,21 @@ static hs_status world_max(hs_comm *world, double *x, int n)
     return HS_OK;
 }
 
-/* warmup + steps training steps (dp NULL: the single-rank step). */
+/* warmup + steps training steps (the engine's, or the single-rank step). */
 static hs_status run_steps(const bench_args *a, trainer *t, hs_comm *world, series *out)
 {
     for (int i = 0; i < a->warmup + a->steps; i++) {
-        hs_step_stats st;
+        hs_engine_stats st = {0};
+        hs_step_stats ss;
         double p0, t0, p1, t1;
         cpu_times(&p0, &t0);
-        hs_status s = hs_train_step_dp(t->m, t->o, t->dp, t->tok, t->tok + 1, a->batch, a->seq, 1, 3e-4f, &st);
+        hs_status s = t->e ? hs_engine_train_step(t->e, t->tok, t->tok + 1, 3e-4f, &st)
+                           : hs_train_step(t->m, t->o, t->tok, t->tok + 1, a->batch, a->seq, 1, 3e-4f, &ss);
         cpu_times(&p1, &t1);
         if (s)
             return s;
-        double x[3] = {st.seconds, st.dp.wait_s, (p1 - p0) - (t1 - t0)};
-        if (t->dp && (s = world_max(world, x, 3)))
+        double x[3] = {t->e ? st.seconds : ss.seconds, st.dp.wait_s, (p1 - p0) - (t1 - t0)};
+        if (t->e && (s = world_max(world, x, 3)))
             return s;
         if (i >= a->warmup) {
             out->step[i - a->warmup] = x[0];
@@ -151,28 +167,48 @@ static hs_status run_steps(const bench_args *a, trainer *t, hs_comm *world, seri
     return HS_OK;
 }
 
-/* The reducer's all-reduces alone: started together, waited for. */
-static hs_status run_isolated(const bench_args *a, trainer *t, hs_comm *world, double *out)
+/* One round of dp's all-reduces from a common barrier: *out (if not NULL)
+ * = the slowest rank's seconds. */
+static hs_status time_reduction(hs_dp *dp, hs_comm *world, double *out)
 {
-    for (int i = 0; i < a->warmup + a->steps; i++) {
-        hs_dp_stats ds;
-        hs_status s = hs_comm_barrier(world);
-        const double t0 = hs_time_now();
-        if (!s)
-            s = hs_dp_begin(t->dp);
-        if (!s)
-            s = hs_dp_finish(t->dp, &ds);
-        double x = hs_time_now() - t0;
-        if (!s)
-            s = world_max(world, &x, 1);
-        if (s)
-            return s;
-        if (i >= a->warmup)
-            out[i - a->warmup] = x;
-    }
-    return HS_OK;
+    hs_dp_stats ds;
+    hs_status s = hs_comm_barrier(world);
+    const double t0 = hs_time_now();
+    if (!s)
+        s = hs_dp_begin(dp);
+    if (!s)
+        s = hs_dp_finish(dp, &ds);
+    double x = hs_time_now() - t0;
+    if (!s)
+        s = world_max(world, &x, 1);
+    if (!s && out)
+        *out = x;
+    return s;
 }
 
+/* The engine's all-reduces alone: a reducer with the same buckets over
+ * a buffer of the model's size, its all-reduces started together and
+ * waited for. */
+static hs_status run_isolated(const bench_args *a, trainer *t, hs_comm *world, double *out)
+{
+    const hs_model *m = hs_engine_chunk(t->e, 0);
+    const int n = hs_model_num_tensors(m);
+    int64_t *numel = malloc(sizeof *numel * (size_t)n);
+    float *grads = calloc((size_t)hs_model_num_params(m), sizeof *grads);
+    hs_dp *dp = NULL;
+    hs_status s = numel && grads ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "isolated reduction buffers");
+    for (int i = 0; !s && i < n; i++)
+        numel[i] = hs_model_param(m, i)->numel;
+    const hs_dp_config dc = dp_config(a, 1);
+    if (!s)
+        s = hs_dp_new(world, grads, numel, n, &dc, &dp);
+    for (int i = 0; !s && i < a->warmup + a->steps; i++)
+        s = time_reduction(dp, world, i >= a->warmup ? &out[i - a->warmup] : NULL);
+    hs_dp_free(dp);
+    free(grads);
+    free(numel);
+    return s;
+}
 static hs_status parse(int argc, char **argv, bench_args *a)
 {
     const hs_option opts[] = {
@@ -208,8 +244,9 @@ static void print_phase(const bench_args *a, const char *phase, int ranks, serie
 }
 
 /* The phases; rank 0 prints. */
-static hs_status bench(const bench_args *a, hs_comm *world)
+static hs_status bench(const bench_args *a, hs_runtime *rt)
 {
+    hs_comm *world = hs_runtime_comm(rt, HS_GROUP_WORLD);
     const int me = hs_comm_rank(world), p = hs_comm_size(world), n = a->steps;
     double *buf = calloc((size_t)n * 10, sizeof *buf);
     if (!buf)
@@ -228,13 +265,13 @@ static hs_status bench(const bench_args *a, hs_comm *world)
     hs_status b = hs_comm_barrier(world);
     s = s ? s : b;
     if (!s)
-        s = trainer_new(a, world, me, 1, &t);
+        s = trainer_new(a, rt, me, 1, &t);
     if (!s)
         s = run_steps(a, &t, world, &dp);
     if (!s)
         s = run_isolated(a, &t, world, iso);
     trainer_free(&t);
-    if (!s && !a->no_peer && !(s = trainer_new(a, world, me, 0, &t)))
+    if (!s && !a->no_peer && !(s = trainer_new(a, rt, me, 0, &t)))
         s = run_steps(a, &t, world, &peer);
     trainer_free(&t);
     if (!s && me == 0) {
@@ -274,7 +311,7 @@ int main(int argc, char **argv)
     }
     if (!getenv("HS_NUM_THREADS"))
         hs_set_num_threads(1); /* one compute thread per rank in every phase */
-    s = bench(&a, hs_runtime_comm(rt, HS_GROUP_WORLD));
+    s = bench(&a, rt);
     if (s)
         fprintf(stderr, "bench_dp_overlap: rank %d: %s\n", hs_runtime_rank(rt, HS_GROUP_WORLD), hs_last_error());
     hs_finalize(rt);

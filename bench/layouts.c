@@ -8,8 +8,8 @@
  * Every layout trains the same model (same seed) on the same global batch
  * of B = 8 sequences of T = 128 tokens per optimizer step (1024 tokens),
  * with AdamW at a constant learning rate:
- *   dp2   tp 1, pp 1, dp 2: the whole model on each rank, 4 sequences each,
- *         hs_train_step_dp (gradients averaged in buckets during the
+ *   dp2   tp 1, pp 1, dp 2 through hs_engine: the whole model on each rank,
+ *         4 sequences each (gradients averaged in buckets during the
  *         backward), as examples/train_gpt.c runs --dp 2;
  *   tp2   tp 2 through hs_engine: heads, MLP width and vocabulary split, one
  *         micro-batch of 8 sequences;
@@ -51,9 +51,8 @@
  *   {"bench":"layouts","device":"npu","preset":"910B2","mode":"estimate","compute":"bf16",
  *    "layout":..,(the layout fields),"sim_step_ms":..,"sim_tok_s":..,"npu_steps":3,
  *    "wall_first_step_s":..,"wall_step_s":..,"hbm_peak_mib":..,"wall_s":..}
- *   sim_step_ms    simulated time of the last step: hs_engine_stats.sim_seconds for the
- *                  engine layouts; for dp2 the slowest rank's default-stream advance over
- *                  hs_train_step_dp (exposed gradient all-reduce included);
+ *   sim_step_ms    simulated time of the last step (hs_engine_stats.sim_seconds, the
+ *                  slowest rank's; the exposed gradient all-reduce included);
  *   sim_tok_s      1024 / sim_step_ms;
  *   wall_*         host seconds of the first step (every kernel simulated once) and of
  *                  the last one (mostly replayed from the timing cache), slowest rank;
@@ -118,20 +117,15 @@ static void gather_to_rank0(double x, double *out)
     MPI_Gather(&x, 1, MPI_DOUBLE, out, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 }
 
-static int is_engine(const layout *L) { return L->tp > 1 || L->pp > 1; }
-
-/* Sequences per forward: dp2's per-rank share, the engine's micro-batch. */
-static int micro_batch(const layout *L) { return is_engine(L) ? BATCH / L->micro_batches : BATCH / L->dp; }
+/* Sequences per forward: a DP rank's share of the batch, cut into the micro-batches. */
+static int micro_batch(const layout *L) { return BATCH / (L->dp * L->micro_batches); }
 
 /* One rank's run of one layout: its runtime, (NPU,) model and tokens. */
 typedef struct trainer {
     const layout *L;
     hs_runtime *rt;
     hs_npu *npu;                  /* NULL on the CPU */
-    hs_model *m;                  /* dp path: the whole model, its optimizer and reducer */
-    hs_optimizer *o;
-    hs_dp *dp;
-    hs_engine *e;                 /* engine path */
+    hs_engine *e;
     int32_t *tok;                 /* the global batch: BATCH * SEQ + 1 ids, targets shifted by one */
     const int32_t *x, *y;         /* this rank's inputs and targets */
 } trainer;
@@ -144,21 +138,8 @@ typedef struct step_result {
     double bubble, bubble_theory, sim_bubble; /* pipeline: this rank's (engine stats) */
 } step_result;
 
-/* dp2: the whole model at B / dp sequences, as examples/train_gpt.c builds it. */
-static void dp_open(trainer *t, const hs_model_config *cfg, const hs_model_options *mo)
-{
-    const int mb = micro_batch(t->L);
-    check(hs_model_new_ex(cfg, mb, SEQ, mo, &t->m), "model");
-    check(hs_model_init(t->m, SEED), "model init");
-    const hs_optimizer_config oc = hs_optimizer_config_default();
-    check(hs_optimizer_new(t->m, &oc, &t->o), "optimizer");
-    const hs_dp_config dc = hs_dp_config_default();
-    check(hs_train_dp_new(t->m, hs_runtime_comm(t->rt, HS_GROUP_DP), &dc, &t->dp), "data parallel");
-    t->x = t->tok + (size_t)hs_runtime_rank(t->rt, HS_GROUP_DP) * mb * SEQ; /* this rank's slice, as a loader gives */
-    t->y = t->x + 1;
-}
-
-/* tp / pp layouts: this rank's engine; every rank passes the whole batch. */
+/* This rank's engine; every rank of a DP replica passes the replica's
+ * slice of the batch (as a loader gives). */
 static void engine_open(trainer *t, const hs_model_config *cfg, const hs_model_options *mo)
 {
     hs_engine_config ec = hs_engine_config_default();
@@ -176,8 +157,8 @@ static void engine_open(trainer *t, const hs_model_config *cfg, const hs_model_o
     ec.model = *mo;
     check(hs_engine_new(t->rt, cfg, &ec, &t->e), "engine");
     check(hs_engine_init(t->e, SEED), "engine init");
-    t->x = t->tok;
-    t->y = t->tok + 1;
+    t->x = t->tok + (size_t)hs_runtime_rank(t->rt, HS_GROUP_DP) * (size_t)(BATCH / t->L->dp) * SEQ;
+    t->y = t->x + 1;
 }
 
 static void trainer_open(const bench_args *a, const layout *L, int on_npu, trainer *t)
@@ -209,36 +190,16 @@ static void trainer_open(const bench_args *a, const layout *L, int on_npu, train
         const int id = (int)(hs_rng_uniform(7, 0, (uint64_t)i) * (float)cfg.vocab_size);
         t->tok[i] = id < cfg.vocab_size ? id : cfg.vocab_size - 1;
     }
-    if (is_engine(L))
-        engine_open(t, &cfg, &mo);
-    else
-        dp_open(t, &cfg, &mo);
+    engine_open(t, &cfg, &mo);
 }
 
 static void trainer_close(trainer *t)
 {
     hs_engine_free(t->e);
-    hs_dp_free(t->dp);
-    hs_optimizer_free(t->o);
-    hs_model_free(t->m);
     hs_npu_free(t->npu);
     free(t->tok);
     check(hs_finalize(t->rt), "finalize");
     memset(t, 0, sizeof *t);
-}
-
-static void dp_step(trainer *t, step_result *r)
-{
-    hs_npu_stream *s = t->npu ? hs_npu_default_stream(t->npu) : NULL;
-    const double sim0 = s ? hs_npu_stream_time(s) : 0;
-    hs_step_stats st;
-    check(hs_train_step_dp(t->m, t->o, t->dp, t->x, t->y, micro_batch(t->L), SEQ, 1, LR, &st), "dp step");
-    r->loss = st.loss;
-    r->grad_norm = st.grad_norm;
-    if (s) {
-        r->sim_s = hs_npu_stream_time(s) - sim0;
-        world_max(&r->sim_s, 1);
-    }
 }
 
 static void engine_step(trainer *t, step_result *r)
@@ -257,10 +218,7 @@ static void trainer_step(trainer *t, step_result *r)
 {
     memset(r, 0, sizeof *r);
     const double t0 = hs_time_now();
-    if (t->e)
-        engine_step(t, r);
-    else
-        dp_step(t, r);
+    engine_step(t, r);
     r->wall_s = hs_time_now() - t0;
 }
 

@@ -241,9 +241,9 @@ static hs_status data_paths(const args *a, char *train, char *val, size_t n, int
 
 /* Mean loss over the first `batches` batches of the validation file (each
  * rank its slice of every batch, B sequences, averaged over the DP group
- * `dp`, which may be NULL), through the engine's pipeline with one. */
-static hs_status validate(hs_model *m, hs_engine *e, hs_loader *val, hs_comm *dp, int batches, int B, int T,
-                          int32_t *x, int32_t *y, float *out)
+ * `dp`, which may be NULL), through the engine's layout. */
+static hs_status validate(hs_engine *e, hs_loader *val, hs_comm *dp, int batches, int B, int32_t *x, int32_t *y,
+                          float *out)
 {
     uint64_t n = hs_loader_pass_batches(val);
     if (n == 0)
@@ -256,7 +256,7 @@ static hs_status validate(hs_model *m, hs_engine *e, hs_loader *val, hs_comm *dp
         float loss;
         hs_status s = hs_loader_next(val, x, y);
         if (!s)
-            s = e ? hs_engine_eval(e, x, y, B, &loss) : hs_model_forward(m, x, y, B, T, &loss);
+            s = hs_engine_eval(e, x, y, B, &loss);
         if (s)
             return s;
         sum += loss;
@@ -286,16 +286,13 @@ typedef struct run {
     hs_comm *world, *dpc; /* dpc: the DP group when it has more than one rank, else NULL */
     int rank, dp, dp_rank;
     int local_batch;      /* this rank's share of the global batch, a->batch / dp */
-    hs_dp *reducer;       /* NULL without data parallelism (or with the engine, which has its own) */
-    hs_engine *engine;    /* tensor / pipeline parallelism (tp or pp > 1), else NULL */
+    hs_engine *engine;    /* the step driver of every layout (one process: world 1) */
     hs_layout layout;
     double bubble, sim_bubble; /* summed measured pipeline bubbles of the steps run */
     hs_engine_stats last;      /* the engine's last step */
     hs_model_config cfg;
     hs_dtype dtype;
     hs_npu *npu; /* NULL on the CPU */
-    hs_model *model;
-    hs_optimizer *opt;
     hs_loader *train, *val;
     FILE *metrics;
     int32_t *x, *y;
@@ -346,7 +343,6 @@ static const char *jnum(char *buf, size_t n, double v)
     return isnan(v) ? "null" : num(buf, n, "%.9g", v);
 }
 
-static double sim_now(const run *r) { return hs_npu_stream_time(hs_npu_default_stream(r->npu)); }
 
 static double mib(size_t bytes) { return (double)bytes / 1048576.0; }
 
@@ -365,14 +361,14 @@ static int npu_summary(run *r, double flops, double peak)
                step * 1e3, r->sim_steps, flops / step / peak * 100, peak / 1e12,
                (double)a->batch * a->seq / step);
     }
-    if (r->reducer && r->sim_steps > 0) {
+    if (r->dp > 1 && r->sim_steps > 0) {
         const double comm = r->sim_comm / r->sim_steps, exposed = r->sim_exposed / r->sim_steps;
         printf("data parallel: %d NPUs, %d gradient buckets of <= %g MiB | simulated all-reduce %.3f ms per step on "
                "the comm stream, exposed %.3f ms (%.1f%% overlapped with the backward)\n",
-               r->dp, hs_dp_num_buckets(r->reducer), (double)a->bucket_mb, comm * 1e3, exposed * 1e3,
+               r->dp, r->last.dp.buckets, (double)a->bucket_mb, comm * 1e3, exposed * 1e3,
                comm > 0 ? 100 * (1 - exposed / comm) : 100.0);
     }
-    if (r->engine && a->pp > 1 && r->sim_steps > 0)
+    if (a->pp > 1 && r->sim_steps > 0)
         printf("pipeline: %d stages, %s, %d micro-batches | simulated bubble of rank 0 %.3f (mean of %d steps), "
                "theory %.3f\n", a->pp, hs_pp_schedule_name(r->layout.schedule), a->micro_batches,
                r->sim_bubble / r->sim_steps, r->sim_steps, r->last.bubble_theory);
@@ -452,10 +448,8 @@ static hs_status layout_banner(const run *r)
 static void banner(const run *r, double peak)
 {
     const args *a = &r->a;
-    int64_t params = r->model ? hs_model_num_params(r->model) : 0;
-    hs_model_memory whole; /* the whole model's count (the engine's ranks each hold a part: layout_banner) */
-    if (r->engine && !hs_model_memory_plan(&r->cfg, 1, 1, NULL, &whole))
-        params = whole.params;
+    hs_model_memory whole; /* the whole model's count (a layout's ranks each hold a part: layout_banner) */
+    const int64_t params = hs_model_memory_plan(&r->cfg, 1, 1, NULL, &whole) ? 0 : whole.params;
     const int mb = r->local_batch / a->micro_batches;
     char split[160] = "";
     if (r->dp > 1)
@@ -473,11 +467,11 @@ static void banner(const run *r, double peak)
             "%d threads | sgemm peak %.0f GFLOP/s (OpenBLAS %s)%s\n",
             a->model, params, r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split, hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
     }
-    if (r->reducer)
-        say(r, "data parallel: %d ranks, micro-batch %d per rank, %d gradient buckets of <= %g MiB\n", r->dp, mb,
-            hs_dp_num_buckets(r->reducer), (double)a->bucket_mb);
+    if (r->dp > 1)
+        say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB\n", r->dp, mb,
+            (double)a->bucket_mb);
     hs_status s;
-    if (r->engine && (s = layout_banner(r)))
+    if ((a->tp > 1 || a->pp > 1) && (s = layout_banner(r)))
         fail("banner", s);
 }
 
@@ -510,22 +504,22 @@ static char *op_times_json(const run *r, double bubble)
 
 /* One step's progress line and metrics record (rank 0). flops and peak
  * are per rank. */
-static void report_step(run *r, int64_t step, const hs_step_stats *ss, double sim, double flops, double peak)
+static void report_step(run *r, int64_t step, const hs_engine_stats *ss, double flops, double peak)
 {
     const args *a = &r->a;
     char lb[32], nb[32], jl[32], jn[32], dpl[96] = "", dpj[128] = "", ppl[96] = "";
     num(lb, sizeof lb, "%.4f", ss->loss);
     num(nb, sizeof nb, "%6.3f", ss->grad_norm);
     char *ppj = NULL; /* pipeline: the bubble and rank 0's per-micro-batch times for the metrics */
-    if (r->engine && r->layout.pp > 1) { /* rank 0's (the first stage's) measured bubble */
+    if (r->layout.pp > 1) { /* rank 0's (the first stage's) measured bubble */
         const double b = r->npu ? r->last.sim_bubble : r->last.bubble;
         snprintf(ppl, sizeof ppl, " | %sbubble %.3f (theory %.3f)", r->npu ? "sim " : "", b, r->last.bubble_theory);
         ppj = op_times_json(r, b);
     }
     if (r->npu) {
-        const double mfu = flops / sim / peak;
+        const double sim = ss->sim_seconds, mfu = flops / sim / peak;
         const size_t hbm = hs_npu_mem_peak(r->npu);
-        if (r->reducer) {
+        if (r->dp > 1) {
             snprintf(dpl, sizeof dpl, " | sim comm %.3f ms, exposed %.3f ms", ss->dp.sim_comm_s * 1e3,
                      ss->dp.sim_exposed_s * 1e3);
             snprintf(dpj, sizeof dpj, ",\"sim_comm_ms\":%.6f,\"sim_comm_exposed_ms\":%.6f", ss->dp.sim_comm_s * 1e3,
@@ -544,7 +538,7 @@ static void report_step(run *r, int64_t step, const hs_step_stats *ss, double si
         return;
     }
     const double tok_s = (double)a->batch * a->seq / ss->seconds, mfu = flops / ss->seconds / peak;
-    if (r->reducer) {
+    if (r->dp > 1) {
         snprintf(dpl, sizeof dpl, " | comm wait %.1f ms", ss->dp.wait_s * 1e3);
         snprintf(dpj, sizeof dpj, ",\"comm_wait_ms\":%.3f", ss->dp.wait_s * 1e3);
     }
@@ -565,8 +559,7 @@ static int sample(run *r)
 {
     const args *a = &r->a;
     const int no_values = r->npu && hs_npu_mode_of(r->npu) == HS_NPU_ESTIMATE;
-    /* one rank samples from its whole model; with the engine every rank takes part */
-    if (a->sample <= 0 || (r->rank != 0 && !r->engine))
+    if (a->sample <= 0) /* every rank takes part (a layout's pipeline), rank 0 prints */
         return 0;
     if (no_values) {
         say(r, "sample: none (--npu-mode estimate computes no values)\n");
@@ -580,10 +573,7 @@ static int sample(run *r)
     if (!out)
         return fail("sample", hs_error(HS_ERR_OUT_OF_MEMORY, "sample buffer"));
     hs_tokenizer_encode(a->prompt, (size_t)np, out);
-    hs_status s = r->engine ? hs_engine_generate(r->engine, out, np, a->sample, a->top_k, a->temperature,
-                                                 (uint64_t)a->seed, out)
-                            : hs_model_generate(r->model, out, np, a->sample, a->top_k, a->temperature,
-                                                (uint64_t)a->seed, out);
+    hs_status s = hs_engine_generate(r->engine, out, np, a->sample, a->top_k, a->temperature, (uint64_t)a->seed, out);
     if (!s && r->rank == 0)
         print_sample(out, np + a->sample, r->cfg.vocab_size);
     free(out);
@@ -591,40 +581,25 @@ static int sample(run *r)
 }
 
 /* Rank 0 writes the checkpoint (the parameters are the same on every DP
- * rank; with the engine it assembles every rank's shards into the whole
- * model's tensors); every rank learns whether it worked. Returns an exit
- * code. */
+ * rank; it assembles every rank's shards into the whole model's tensors);
+ * every rank learns whether it worked. Returns an exit code. */
 static int save(run *r, hs_train_state *st, int64_t step)
 {
     st->data_position = hs_loader_position(r->train);
-    hs_status s = r->engine ? hs_engine_save(r->engine, r->a.save, st) /* every rank: rank 0 assembles */
-                  : r->rank == 0 ? hs_train_save(r->a.save, r->model, r->opt, st) : HS_OK;
+    hs_status s = hs_engine_save(r->engine, r->a.save, st); /* every rank: rank 0 assembles */
     int rc = together(r, s ? fail("save", s) : 0);
     if (!rc)
         say(r, "saved checkpoint to %s at step %" PRId64 "\n", r->a.save, step);
     return rc;
 }
 
-/* One optimizer step on this rank's share x, y of the global batch: the
- * data-parallel step, or the engine's; *sim = its simulated seconds on
- * the NPU (0 on the CPU). */
-static hs_status train_step(run *r, float lr, hs_step_stats *ss, double *sim)
+/* One optimizer step on this rank's share x, y of the global batch. */
+static hs_status train_step(run *r, float lr, hs_engine_stats *es)
 {
-    const args *a = &r->a;
-    if (!r->engine) {
-        const double sim0 = r->npu ? sim_now(r) : 0;
-        HS_TRY_MAIN(hs_train_step_dp(r->model, r->opt, r->reducer, r->x, r->y, r->local_batch, a->seq,
-                                     a->micro_batches, lr, ss));
-        *sim = r->npu ? sim_now(r) - sim0 : 0;
-        return HS_OK;
-    }
-    hs_engine_stats es;
-    HS_TRY_MAIN(hs_engine_train_step(r->engine, r->x, r->y, lr, &es));
-    *ss = (hs_step_stats){es.loss, es.grad_norm, es.lr, es.seconds, es.dp};
-    *sim = es.sim_seconds;
-    r->last = es;
-    r->bubble += es.bubble;
-    r->sim_bubble += es.sim_bubble;
+    HS_TRY_MAIN(hs_engine_train_step(r->engine, r->x, r->y, lr, es));
+    r->last = *es;
+    r->bubble += es->bubble;
+    r->sim_bubble += es->sim_bubble;
     return HS_OK;
 }
 
@@ -636,38 +611,37 @@ static int train(run *r)
     int rc;
     hs_train_state st = {(uint64_t)a->seed, 0};
     if (a->resume) { /* every rank reads the same checkpoint */
-        s = r->engine ? hs_engine_load(r->engine, a->resume, &st) : hs_train_load(a->resume, r->model, r->opt, &st);
+        s = hs_engine_load(r->engine, a->resume, &st);
         if ((rc = together(r, s ? fail("resume", s) : 0)))
             return rc;
         hs_loader_set_position(r->train, st.data_position);
-        say(r, "resumed from %s at step %" PRId64 "\n", a->resume, (r->engine ? hs_engine_steps(r->engine) : hs_optimizer_steps(r->opt)));
+        say(r, "resumed from %s at step %" PRId64 "\n", a->resume, hs_engine_steps(r->engine));
     }
     double flops = 0; /* per rank */
-    for (int c = 0; c < (r->engine ? hs_engine_num_chunks(r->engine) : 1); c++)
-        flops += hs_model_flops_per_step(r->engine ? hs_engine_chunk(r->engine, c) : r->model, B, T);
+    for (int c = 0; c < hs_engine_num_chunks(r->engine); c++)
+        flops += hs_model_flops_per_step(hs_engine_chunk(r->engine, c), B, T);
     const double peak = r->npu ? hs_npu_peak_flops(hs_npu_spec_of(r->npu), r->dtype)
                                : hs_cpu_sgemm_peak_gflops() * 1e9; /* FLOP/s */
     banner(r, peak);
     hs_lr_schedule sched = {a->lr, a->min_lr, a->warmup, a->steps};
     float val_loss = -1;
     const int64_t end = a->stop_after > 0 && a->stop_after < a->steps ? a->stop_after : a->steps;
-    const int64_t first = (r->engine ? hs_engine_steps(r->engine) : hs_optimizer_steps(r->opt));
+    const int64_t first = hs_engine_steps(r->engine);
     for (int64_t step = first; step < end; step++) {
-        hs_step_stats ss;
+        hs_engine_stats ss;
         char lb[32], jl[32];
         s = hs_loader_next(r->train, r->x, r->y);
         if ((rc = together(r, s ? fail("data", s) : 0)))
             return rc;
-        double sim;
-        if ((s = train_step(r, hs_lr_at(&sched, step), &ss, &sim)))
+        if ((s = train_step(r, hs_lr_at(&sched, step), &ss)))
             return fail("train step", s);
         if (r->npu) {
-            r->sim_seconds += sim;
+            r->sim_seconds += ss.sim_seconds;
             r->sim_steps++;
             r->sim_comm += ss.dp.sim_comm_s;
             r->sim_exposed += ss.dp.sim_exposed_s;
         }
-        report_step(r, step, &ss, sim, flops, peak);
+        report_step(r, step, &ss, flops, peak);
         if (r->tracing && a->trace_steps > 0 && step + 1 - first >= a->trace_steps) {
             if ((s = hs_npu_trace_stop(r->npu)))
                 return fail("trace", s);
@@ -675,7 +649,7 @@ static int train(run *r)
         }
         const int last = step + 1 == end;
         if (last || (a->val_every && (step + 1) % a->val_every == 0)) {
-            if ((s = validate(r->model, r->engine, r->val, r->dpc, a->val_batches, mb, T, r->x, r->y, &val_loss)))
+            if ((s = validate(r->engine, r->val, r->dpc, a->val_batches, mb, r->x, r->y, &val_loss)))
                 return fail("validation", s);
             say(r, "step %5" PRId64 " | val loss %s\n", step + 1, num(lb, sizeof lb, "%.4f", val_loss));
             if (r->metrics)
@@ -827,7 +801,9 @@ static int setup_data(run *r)
     return 0;
 }
 
-/* Tensor / pipeline parallelism: this rank's engine, initialised. */
+/* This rank's engine (its chunks of the model, their optimizers and DP
+ * reducers), initialised. A whole model (tp = pp = 1) that does not fit
+ * the NPU's HBM gets the breakdown of where the memory would go. */
 static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_config *oc, int mb)
 {
     const args *a = &r->a;
@@ -839,6 +815,8 @@ static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_c
     ec.optim = *oc;
     ec.dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
     hs_status s = hs_engine_new(r->rt, &r->cfg, &ec, &r->engine);
+    if (s == HS_ERR_OUT_OF_MEMORY && r->npu && a->tp == 1 && a->pp == 1)
+        return hbm_breakdown(r, "model", s, mb, mo);
     if (s)
         return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("layout", s) : fail("engine", s);
     if ((s = hs_engine_init(r->engine, (uint64_t)a->seed)))
@@ -846,34 +824,7 @@ static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_c
     return 0;
 }
 
-/* No model parallelism: the whole model, its optimizer and (with data
- * parallelism) its gradient reducer. */
-static int setup_single(run *r, const hs_model_options *mo, const hs_optimizer_config *oc, int mb)
-{
-    const args *a = &r->a;
-    const int on_npu = r->npu != NULL;
-    hs_status s;
-    if ((s = hs_model_new_ex(&r->cfg, mb, a->seq, mo, &r->model))) {
-        if (s == HS_ERR_OUT_OF_MEMORY && on_npu)
-            return hbm_breakdown(r, "model", s, mb, mo);
-        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("model", s) : fail("model", s);
-    }
-    if ((s = hs_model_init(r->model, (uint64_t)a->seed)))
-        return fail("model init", s);
-    if ((s = hs_optimizer_new(r->model, oc, &r->opt)))
-        return s == HS_ERR_OUT_OF_MEMORY && on_npu ? hbm_breakdown(r, "optimizer", s, mb, mo)
-                                                   : fail("optimizer", s);
-    if (r->dpc) {
-        hs_dp_config dc = hs_dp_config_default();
-        dc.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
-        if ((s = hs_train_dp_new(r->model, r->dpc, &dc, &r->reducer)))
-            return fail("data parallel", s);
-    }
-    return 0;
-}
-
-/* This rank's model, optimizer, gradient reducer (or its engine), batch
- * buffers and (rank 0) metrics file. */
+/* This rank's engine, batch buffers and (rank 0) metrics file. */
 static int setup_model(run *r)
 {
     const args *a = &r->a;
@@ -886,7 +837,7 @@ static int setup_model(run *r)
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
     oc.grad_clip = a->grad_clip;
-    const int rc = a->tp > 1 || a->pp > 1 ? setup_engine(r, &mo, &oc, mb) : setup_single(r, &mo, &oc, mb);
+    const int rc = setup_engine(r, &mo, &oc, mb);
     if (rc)
         return rc;
     r->x = malloc(sizeof(int32_t) * (size_t)r->local_batch * T);
@@ -936,10 +887,7 @@ int main(int argc, char **argv)
         fclose(r.metrics);
     free(r.x);
     free(r.y);
-    hs_dp_free(r.reducer);
     hs_engine_free(r.engine);
-    hs_optimizer_free(r.opt);
-    hs_model_free(r.model);
     hs_npu_free(r.npu);
     hs_loader_close(r.train);
     hs_loader_close(r.val);

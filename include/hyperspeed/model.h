@@ -418,7 +418,7 @@ typedef enum hs_layer_event {
  * untied, its weight), the layers L-1 .. 0, and last the embedding (wte,
  * wpe, whose wte also receives a tied head's gradient) - or, with the
  * embedding deferred (hs_model_defer_embedding_grad), the embedding right
- * after the head. A last pipeline stage's copy of a tied wte is reported as
+ * after the head (first on a chunk without the head). A last pipeline stage's copy of a tied wte is reported as
  * the embedding, at the end. On the NPU the kernels that wrote them have
  * been issued on the model's stream. Other events have an empty range. */
 typedef struct hs_layer_info {
@@ -437,11 +437,14 @@ typedef hs_status (*hs_layer_hook_fn)(void *ctx, hs_model *m, const hs_layer_inf
 HS_API hs_status hs_model_add_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx);
 HS_API hs_status hs_model_remove_hook(hs_model *m, hs_layer_hook_fn fn, void *ctx);
 
-/* defer = 1: the following backward passes leave out the embedding's
- * gradient (the token rows of wte and the position rows of wpe): they
- * stop at dL/d(embedding output) and report the embedding's range to the
- * hooks right after the head, since nothing else of the backward writes it
- * (for a tied head, once the head's gradient is in). The caller adds the
+/* defer = 1: the following backward passes of a chunk with the
+ * embedding leave out the embedding's gradient (the token rows of wte and
+ * the position rows of wpe, or a TP rank's vocabulary rows): they stop at
+ * dL/d(embedding output) (under sequence parallelism gathered to whole
+ * sequences) and report the embedding's range to the hooks right after the
+ * head (a chunk without the head: first), since nothing else of the
+ * backward writes it (for a tied head, once the head's gradient is in); on
+ * other chunks it changes nothing. The caller adds the
  * rows later with hs_model_embedding_backward, e.g. every data-parallel
  * rank's rows gathered (a sparse gradient is cheaper to gather than the
  * [V, C] table to all-reduce, and it is known only at the very end of the
@@ -449,7 +452,7 @@ HS_API hs_status hs_model_remove_hook(hs_model *m, hs_layer_hook_fn fn, void *ct
 HS_API void hs_model_defer_embedding_grad(hs_model *m, int defer);
 
 /* The rows a deferred embedding gradient is made of, from the last
- * backward: *grad = dL/d(embedding output) [B*T, C] fp32 and *tokens =
+ * backward: *grad = dL/d(embedding output) [B*T, C] fp32 (whole sequences) and *tokens =
  * the token ids [B*T] int32, both on the model's device and owned by the
  * model (valid until the next forward), with *B, *T the micro-batch's
  * shape. Errors: HS_ERR_INVALID_ARGUMENT when the last backward did not

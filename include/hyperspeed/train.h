@@ -5,7 +5,6 @@
 
 #include "hyperspeed/checkpoint.h"
 #include "hyperspeed/model.h"
-#include "hyperspeed/parallel.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,44 +75,21 @@ HS_API float hs_lr_at(const hs_lr_schedule *s, int64_t step);
 
 /* What one training step reports. */
 typedef struct hs_step_stats {
-    float loss;       /* mean over micro-batches (and, data parallel, over the DP group) */
+    float loss;       /* mean over micro-batches */
     double grad_norm; /* before clipping */
     float lr;
     double seconds;   /* wall time of the step */
-    hs_dp_stats dp;   /* the gradient reduction of hs_train_step_dp; all zero without it */
 } hs_step_stats;
 
-/* One optimizer step over a batch cut into `micro_batches` equal pieces
- * along the batch dimension: zero grads, for each piece forward + backward
- * (loss scaled 1/micro_batches), then hs_optimizer_step. tokens and
- * targets are [B,T] int32. Errors: from forward/backward, or
+/* One optimizer step of a whole model in one process over a batch cut
+ * into `micro_batches` equal pieces along the batch dimension: zero grads,
+ * for each piece forward + backward (loss scaled 1/micro_batches), then
+ * hs_optimizer_step: the plain loop, and the reference the tests hold
+ * hs_engine to. hs_engine (engine.h) drives every layout, data
+ * parallelism and one process included. tokens and targets are [B,T] int32. Errors: from forward/backward, or
  * HS_ERR_INVALID_ARGUMENT when micro_batches does not divide B. */
 HS_API hs_status hs_train_step(hs_model *m, hs_optimizer *o, const int32_t *tokens, const int32_t *targets, int B,
                                int T, int micro_batches, float lr, hs_step_stats *stats);
-
-/* A data-parallel gradient reducer (parallel.h) for model m over the DP
- * group `group`: buckets over the model's flat gradient buffer in its
- * registry's tensors, on the model's device (cfg->npu is taken from the
- * model; NULL cfg: the defaults). Free it with hs_dp_free before the
- * model. Errors: those of hs_dp_new. */
-HS_API hs_status hs_train_dp_new(hs_model *m, hs_comm *group, const hs_dp_config *cfg, hs_dp **out);
-
-/* hs_train_step for one rank of a data-parallel group: tokens and
- * targets are this rank's share [B, T] of the global batch (B = global
- * batch / DP size), cut into `micro_batches` pieces. The last piece's
- * backward reports its finished gradients to `dp` through a model layer
- * hook (hs_model_add_hook), so each bucket's all-reduce starts during the
- * backward;
- * earlier pieces only accumulate. The optimizer step waits for all
- * buckets, so the gradient norm, clipping and AdamW see the group's
- * average (the gradient of the global batch's mean loss when every rank
- * has as many non-ignored targets), identical on every rank. The loss in
- * *stats is averaged over the group too, and stats->dp has the round's
- * figures. dp NULL: exactly hs_train_step. Errors: those of hs_train_step,
- * the collectives'. */
-HS_API hs_status hs_train_step_dp(hs_model *m, hs_optimizer *o, hs_dp *dp, const int32_t *tokens,
-                                  const int32_t *targets, int B, int T, int micro_batches, float lr,
-                                  hs_step_stats *stats);
 
 /* ---- training state checkpoints (see docs/checkpoints.md) ----
  * A run's state: every parameter ("param/NAME"), AdamW's moments

@@ -78,6 +78,7 @@ typedef struct act_set {
     int logits_are_grads;
     int n_valid;
     int embedding_deferred; /* the last backward left its embedding gradient out */
+    float *embedding_rows;  /* ... whose rows, dL/d(embedding output) [N,C], are here (g.dres or g.dfull) */
 } act_set;
 
 /* Gradient scratch reused by every block during the backward. */

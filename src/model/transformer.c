@@ -245,9 +245,6 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
     if (m->tp > 1 && !m->shard.tp_comm)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "a tp=%d shard runs with its TP group: shard.tp_comm is NULL",
                         m->tp);
-    if (m->defer_embedding && (m->tp > 1 || !m->has_embedding))
-        return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "hs_model_defer_embedding_grad needs the whole vocabulary's embedding here (tp=1, first chunk)");
     act_set *s = m->cur;
     s->B = B;
     s->T = T;
@@ -339,20 +336,20 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
         HS_TRY(emit(m, HS_BEFORE_BACKWARD, HS_LAYER_HEAD, 0, 0));
         HS_TRY(head_backward(m, loss_scale));
         HS_TRY(after_backward(m, HS_LAYER_HEAD, m->reg.numel));
-        if (deferred) /* nothing but the deferred rows will write wte and wpe now */
-            HS_TRY(emit(m, HS_AFTER_BACKWARD, HS_LAYER_EMBEDDING, 0, embedding_end(m)));
     } else {
         HS_TRY(copy_rows(m, m->g.dres, dout, hs_model_boundary_numel(m, s->B, s->T)));
     }
+    if (deferred) /* nothing but the deferred rows will write wte and wpe now */
+        HS_TRY(emit(m, HS_AFTER_BACKWARD, HS_LAYER_EMBEDDING, 0, embedding_end(m)));
     for (int l = m->n_layer - 1; l >= 0; l--) {
         const int64_t hi = m->ready_end;
         HS_TRY(emit(m, HS_BEFORE_BACKWARD, m->first_layer + l, 0, 0));
         HS_TRY(layer_backward(m, l, block_input(m, l), s->B, s->T));
         HS_TRY(after_backward(m, m->first_layer + l, hi));
     }
-    if (deferred) {
+    if (deferred) { /* the rows of the whole sequences: under sequence parallelism f's backward gathers them */
         s->embedding_deferred = 1;
-        return HS_OK;
+        return tp_exit_backward(m, m->g.dres, s->B, s->T, &s->embedding_rows);
     }
     const int64_t hi = m->ready_end; /* the embedding, or a last stage's copy of a tied wte */
     if (m->has_embedding) {
@@ -417,7 +414,7 @@ hs_status hs_model_embedding_grad_rows(hs_model *m, const float **grad, const in
     if (!m->cur->embedding_deferred)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "the last backward did not defer its embedding gradient "
                         "(hs_model_defer_embedding_grad)");
-    *grad = m->g.dres;
+    *grad = m->cur->embedding_rows;
     *tokens = m->cur->tokens;
     *B = m->cur->B;
     *T = m->cur->T;

@@ -5,7 +5,6 @@
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
-#include "train/dp_hook.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -28,6 +27,9 @@ typedef struct chunk {
     int global;   /* its index in the model: chunk * pp + stage */
     int slots;
     int last_bwd; /* the micro-batch of its last backward in the schedule: the one DP listens to */
+    int gathers;  /* with DP, the chunk with the embedding: that backward's embedding rows are gathered */
+    float *all_rows;   /* ... from every DP rank (the reducer's buffers) */
+    int32_t *all_ids;
     float **dout; /* [slots] receive buffers of dL/d(output) (a chunk with a next one) */
     float **dsend; /* [slots] dL/d(input) being sent back (a chunk with a previous one) */
     msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
@@ -102,8 +104,9 @@ static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int6
 
 /* The activation set of every (chunk, micro-batch) from a walk of the
  * schedule: a forward takes the lowest free set of its chunk, a backward
- * frees it. A set freed by the operation just before is not reused, since
- * the receive into it was posted while that operation ran. Writes the sets
+ * frees it. Under a pipeline, a set freed by the operation just before is
+ * not reused, since the receive into it was posted while that operation
+ * ran (one stage has no receives: micro-batches share one set). Writes the sets
  * each chunk needs into the chunks. At most m micro-batches are in flight,
  * plus one set just freed. */
 static hs_status plan_slots(hs_engine *e)
@@ -131,7 +134,7 @@ static hs_status plan_slots(hs_engine *e)
                 continue;
             }
             int s = 0;
-            while (busy[s] || freed_at[s] >= i - 1)
+            while (busy[s] || (e->p > 1 && freed_at[s] >= i - 1))
                 s++;
             busy[s] = 1;
             *sl = s;
@@ -213,7 +216,9 @@ static hs_status build_chunk(hs_engine *e, int c)
             numel[i] = hs_model_param(ch->model, i)->numel;
         hs_dp_config dc = e->ec.dp;
         dc.op = HS_REDUCE_SUM; /* the loss scale divides by the DP size */
-        dc.gather_rows = dc.gather_width = 0;
+        ch->gathers = g == 0;
+        dc.gather_rows = ch->gathers ? (int64_t)e->ec.micro_batch * e->ec.seq : 0;
+        dc.gather_width = ch->gathers ? e->cfg.d_model : 0;
         dc.npu = e->npu;
         hs_status s = hs_dp_new(e->dpc, hs_model_registry(ch->model)->grad, numel, n, &dc, &ch->dp);
         free(numel);
@@ -449,6 +454,30 @@ static void account(hs_engine *e, int i, step_acc *acc, double t0, double s0)
     acc->sim_busy += s1 - s0;
 }
 
+/* The DP reducer as a layer hook (ctx the hs_dp): after each block's
+ * backward its final gradients go to their buckets, so each bucket's
+ * all-reduce starts as soon as the backward has finished it. */
+static hs_status dp_layer_hook(void *dp, hs_model *m, const hs_layer_info *info)
+{
+    (void)m;
+    return info->event == HS_AFTER_BACKWARD ? hs_dp_grads_ready(dp, info->grad_begin, info->grad_end) : HS_OK;
+}
+
+/* The embedding's gradient under data parallelism: its rows, dL/d(its
+ * output) for the tokens of the chunk's last backward, gathered from every
+ * DP rank (dp x B x T rows of C floats instead of the [V, C] table's
+ * all-reduce); wte's dense part (earlier micro-batches, a tied head) is in
+ * the buckets, which start right after the head. reduce_and_update adds
+ * the group's rows once the round is finished. */
+static hs_status gather_embedding_rows(chunk *ch)
+{
+    const float *rows;
+    const int32_t *ids;
+    int B, T;
+    HS_TRY(hs_model_embedding_grad_rows(ch->model, &rows, &ids, &B, &T));
+    return hs_dp_gather_rows(ch->dp, rows, ids, (int64_t)B * T, &ch->all_rows, &ch->all_ids);
+}
+
 /* One forward or backward of the schedule. */
 static hs_status run_op(hs_engine *e, int i, step_acc *acc)
 {
@@ -488,18 +517,23 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
      * backward and of the schedule (other chunks, other stages) */
     const int reduce_here = ch->dp && k == ch->last_bwd;
     if (reduce_here) {
-        HS_TRY(hs_model_add_hook(ch->model, hs_dp_layer_hook, ch->dp));
+        HS_TRY(hs_model_add_hook(ch->model, dp_layer_hook, ch->dp));
         const hs_status b = hs_dp_begin(ch->dp);
         if (b) {
-            (void)hs_model_remove_hook(ch->model, hs_dp_layer_hook, ch->dp); /* added above: always there */
+            (void)hs_model_remove_hook(ch->model, dp_layer_hook, ch->dp); /* added above: always there */
             return b;
         }
+        hs_model_defer_embedding_grad(ch->model, ch->gathers);
     }
     const double t0 = hs_time_now(), s0 = now(e);
     const float scale = 1.0f / (float)(e->m * e->dp);
     hs_status s = hs_model_backward_stage(ch->model, g < e->G - 1 ? ch->dout[sl] : NULL, scale);
-    if (reduce_here)
-        (void)hs_model_remove_hook(ch->model, hs_dp_layer_hook, ch->dp);
+    if (reduce_here) {
+        (void)hs_model_remove_hook(ch->model, dp_layer_hook, ch->dp);
+        hs_model_defer_embedding_grad(ch->model, 0);
+    }
+    if (!s && reduce_here && ch->gathers)
+        s = gather_embedding_rows(ch);
     HS_TRY(s);
     account(e, i, acc, t0, s0);
     if (g > 0) {
@@ -589,6 +623,9 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
             HS_TRY(hs_dp_finish(ch->dp, &ds));
             if (c == 0)
                 acc->dp = ds;
+            if (ch->gathers)
+                HS_TRY(hs_model_embedding_backward(ch->model, ch->all_rows, ch->all_ids, e->dp * e->ec.micro_batch,
+                                                   e->ec.seq));
         }
         HS_TRY(hs_model_tp_reduce_grads(ch->model));
     }
