@@ -1,9 +1,8 @@
 /* The operations a layer is written with (llm.c style: each names the
  * tensors it reads and writes): parameter views through the registry,
  * device-placed activation views, casts to the compute dtype, the norms,
- * the projections, the tensor-parallel regions' entry and exit
- * (Megatron's f and g, with sequence parallelism's gathers), and the
- * gradient-ready reports. Shared by the sublayer kinds
+ * the projections, and the gradient-ready reports (the tensor-parallel
+ * regions' entry and exit are src/parallel/tp_region.h's). Shared by the sublayer kinds
  * (src/model/sublayer_*.c) and the model's embedding and head
  * (transformer.c); static inline, so each stays a plain call. */
 #ifndef HS_MODEL_LAYER_OPS_H
@@ -75,73 +74,10 @@ static inline hs_status copy_rows(const hs_model *m, float *dst, const float *sr
     return hs_residual_backward(&d, NULL, &x);
 }
 
-/* ---- the tensor-parallel regions (src/model/transformer.c explains them) ---- */
-
-/* Entering a TP region (f): dst [N,C] = the rows of whole sequences in the
- * compute dtype for a column-parallel matmul, from the stream rows x
- * [Ns,C] (gathered under sequence parallelism; dst == x for fp32 without).
- * A 16-bit compute dtype rounds the rank's slice first and gathers the
- * 16-bit rows (half the bytes, as Megatron does; the same values, since
- * rounding commutes with the gather). */
-static inline hs_status tp_enter(hs_model *m, void *dst, float *x, int B, int T)
-{
-    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
-    if (!m->sp)
-        return to_compute(m, dst, x, N * C);
-    void *slice = x;
-    if (m->compute != HS_FP32) { /* m->full ([N,C] fp32) is free here and holds the [Ns,C] 16-bit slice */
-        slice = m->full;
-        HS_TRY(to_compute(m, slice, x, hs_model_stream_rows(m, N) * C));
-    }
-    return hs_tp_gather(m->shard.tp_comm, m->npu, slice, dst, B, T, C, m->compute, m->sp_tmp);
-}
-
-/* Where a column-parallel matmul's backward writes its input gradient
- * [N,C] before tp_enter_backward sums it into dst [Ns,C]. */
-static inline float *col_dinp(const hs_model *m, float *dst) { return m->sp ? m->g.dfull : dst; }
-
-/* Backward of f: dst [Ns,C] = the sum over the group of each rank's
- * partial input gradient (all-reduce in place, or a reduce-scatter of
- * g.dfull). */
-static inline hs_status tp_enter_backward(hs_model *m, float *dst, int B, int T)
-{
-    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
-    if (m->tp == 1)
-        return HS_OK;
-    if (!m->sp)
-        return hs_tp_allreduce(m->shard.tp_comm, m->npu, dst, N * C, HS_REDUCE_SUM);
-    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->g.dfull, dst, B, T, C, m->sp_tmp);
-}
-
-/* Where a row-parallel matmul writes its partial output [N,C] before
- * tp_exit sums it into out [Ns,C]. */
-static inline float *row_out(const hs_model *m, float *out) { return m->sp ? m->full : out; }
-
-/* A row-parallel bias: added on TP rank 0 only (the sum counts it once). */
+/* The tensor-parallel regions' entry and exit (f and g) are
+ * src/parallel/tp_region.h's, on the model's m->tpr. A row-parallel bias
+ * is added on TP rank 0 only (the sum counts it once). */
 static inline int row_bias(const hs_model *m, int idx) { return m->tp_rank == 0 ? idx : -1; }
-
-/* Leaving a TP region (g): out [Ns,C] = the sum over the group of the
- * partial outputs. */
-static inline hs_status tp_exit(hs_model *m, float *out, int B, int T)
-{
-    const int64_t N = (int64_t)B * T, C = m->cfg.d_model;
-    if (m->tp == 1)
-        return HS_OK;
-    if (!m->sp)
-        return hs_tp_allreduce(m->shard.tp_comm, m->npu, out, N * C, HS_REDUCE_SUM);
-    return hs_tp_reduce_scatter(m->shard.tp_comm, m->npu, m->full, out, B, T, C, m->sp_tmp);
-}
-
-/* Backward of g: *full = the gradient of the partial output [N,C]: dout
- * [Ns,C] itself, or its slices gathered into g.dfull. */
-static inline hs_status tp_exit_backward(hs_model *m, float *dout, int B, int T, float **full)
-{
-    *full = dout;
-    if (!m->sp)
-        return HS_OK;
-    *full = m->g.dfull;
-    return hs_tp_gather(m->shard.tp_comm, m->npu, dout, m->g.dfull, B, T, m->cfg.d_model, HS_FP32, m->sp_tmp);
-}
 
 /* out = norm(inp): LayerNorm for GPT-2, RMSNorm for LLaMA. */
 static inline hs_status norm_forward(const hs_model *m, float *out, float *mean, float *rstd, const float *inp, int w_idx,
@@ -211,7 +147,7 @@ static inline hs_status branch_enter(hs_model *m, const sublayer_params *p, cons
 {
     const int64_t N = (int64_t)B * T;
     HS_TRY(norm_forward(m, a->ln, a->ln_mean, a->ln_rstd, x, p->norm_w, p->norm_b, hs_model_stream_rows(m, N)));
-    HS_TRY(tp_enter(m, a->ln_c, a->ln, B, T));
+    HS_TRY(hs_tp_region_enter(&m->tpr, a->ln_c, a->ln, B, T));
     return linear_forward(m, a->in, a->ln_c, p->in_w, in_b, N);
 }
 
@@ -221,8 +157,8 @@ static inline hs_status branch_exit(hs_model *m, const sublayer_params *p, const
 {
     const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = m->cfg.d_model;
     HS_TRY(to_compute(m, a->core_c, a->core, N * width));
-    HS_TRY(linear_forward(m, row_out(m, a->res), a->core_c, p->out_w, row_bias(m, p->out_b), N));
-    HS_TRY(tp_exit(m, a->res, B, T));
+    HS_TRY(linear_forward(m, hs_tp_region_row_out(&m->tpr, a->res), a->core_c, p->out_w, row_bias(m, p->out_b), N));
+    HS_TRY(hs_tp_region_exit(&m->tpr, a->res, B, T));
     hs_tensor y = mat(m, a->res, Ns, C), xin = mat(m, (float *)x, Ns, C);
     return hs_residual_forward(&y, &xin, &y);
 }
@@ -233,7 +169,7 @@ static inline hs_status branch_exit_backward(hs_model *m, const sublayer_params 
                                              float *dcore, int B, int T)
 {
     float *dy;
-    HS_TRY(tp_exit_backward(m, m->g.dres, B, T, &dy));
+    HS_TRY(hs_tp_region_exit_backward(&m->tpr, m->g.dres, B, T, &dy));
     HS_TRY(linear_backward(m, dcore, dy, a->core_c, p->out_w, p->out_b, (int64_t)B * T));
     return grads_ready(m, p->out_w);
 }
@@ -246,9 +182,9 @@ static inline hs_status branch_enter_backward(hs_model *m, const sublayer_params
 {
     const grad_scratch *g = &m->g;
     const int64_t N = (int64_t)B * T;
-    HS_TRY(linear_backward(m, col_dinp(m, g->dln), din, a->ln_c, p->in_w, in_b, N));
+    HS_TRY(linear_backward(m, hs_tp_region_col_dinp(&m->tpr, g->dln), din, a->ln_c, p->in_w, in_b, N));
     HS_TRY(grads_ready(m, p->in_w));
-    HS_TRY(tp_enter_backward(m, g->dln, B, T));
+    HS_TRY(hs_tp_region_enter_backward(&m->tpr, g->dln, B, T));
     HS_TRY(norm_backward(m, g->dres, g->dln, x, a->ln_mean, a->ln_rstd, p->norm_w, p->norm_b,
                          hs_model_stream_rows(m, N)));
     return grads_ready(m, p->norm_w);

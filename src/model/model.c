@@ -200,12 +200,12 @@ static void plan_arena(hs_model *m, arena_cursor *a)
     for (int k = 0; k < m->n_slots; k++)
         plan_set(m, &m->sets[k], &d, m->x32, a);
     const int tp = m->tp > 1;
-    m->full = tp ? takef(a, d.N * d.C) : NULL;
-    m->sp_tmp = m->sp ? takef(a, d.N * d.C) : NULL;
+    m->tpr.full = tp ? takef(a, d.N * d.C) : NULL;
+    m->tpr.tmp = m->sp ? takef(a, d.N * d.C) : NULL;
     m->ce_comb = tp && m->has_head ? takef(a, 2 * d.N) : NULL;
     m->g.dres = takef(a, d.Ns * d.C);
     m->g.dln = takef(a, d.Ns * d.C);
-    m->g.dfull = tp ? takef(a, d.N * d.C) : NULL;
+    m->tpr.dfull = tp ? takef(a, d.N * d.C) : NULL;
     m->g.datt = takef(a, d.N * d.Cl);
     m->g.dqkv = takef(a, d.N * d.QKVl);
     m->g.dfc = takef(a, d.N * d.FCl);
@@ -365,6 +365,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->tp = o.shard.tp;
     m->tp_rank = o.shard.tp_rank;
     m->sp = o.shard.sequence_parallel;
+    m->tpr = (hs_tp_region){o.shard.tp_comm, m->npu, m->dev, m->tp, m->sp, cfg->d_model, m->compute, NULL, NULL, NULL};
     m->first_layer = o.shard.first_layer;
     m->n_layer = o.shard.n_layers;
     m->has_embedding = m->first_layer == 0;

@@ -5,6 +5,7 @@
 
 #include "hyperspeed/model.h"
 #include "memory/registry.h"
+#include "parallel/tp_region.h"
 
 /* A transformer layer is a list of sublayers, each a pre-norm residual
  * branch y = x + f(norm(x)) whose f runs through an input projection
@@ -78,14 +79,13 @@ typedef struct act_set {
     int logits_are_grads;
     int n_valid;
     int embedding_deferred; /* the last backward left its embedding gradient out */
-    float *embedding_rows;  /* ... whose rows, dL/d(embedding output) [N,C], are here (g.dres or g.dfull) */
+    float *embedding_rows;  /* ... whose rows, dL/d(embedding output) [N,C], are here (g.dres or tpr.dfull) */
 } act_set;
 
 /* Gradient scratch reused by every block during the backward. */
 typedef struct grad_scratch {
     float *dres;    /* [Ns,C] gradient of the residual stream; dL/d(chunk input) after the backward */
     float *dln;     /* [Ns,C] gradient of a norm's output */
-    float *dfull;   /* [N,C] tp > 1: the whole sequences' gradient (gathered, or a partial sum) */
     float *datt;    /* [N,Cl] */
     float *dqkv;    /* [N,QKVl] */
     float *dfc;     /* [N,Fl] or [N,2Fl] */
@@ -119,8 +119,7 @@ struct hs_model {
     int n_slots;
     act_set *cur;    /* the set hs_model_set_slot chose */
     float *x32;      /* fp32 norm / activation outputs consumed at once by a cast or gather */
-    float *full;     /* tp > 1: [N,C] a row-parallel layer's partial sum, or gathered rows */
-    float *sp_tmp;   /* sequence parallelism: [N,C] the gather's and reduce-scatter's block scratch */
+    hs_tp_region tpr; /* the TP regions (src/parallel/tp_region.h) with their [N,C] scratch */
     float *ce_comb;  /* tp > 1: [2N] the cross-entropy's combination */
     grad_scratch g;
 

@@ -139,13 +139,13 @@ static hs_status embed(hs_model *m, const int32_t *tokens, int B, int T)
     }
     s->tokens = tokens;
     hs_tensor tok = hs_model_on_device(m, hs_view2((void *)tokens, HS_INT32, B, T));
-    hs_tensor out = hs_model_on_device(m, hs_view3(row_out(m, s->encoded), HS_FP32, B, T, C));
+    hs_tensor out = hs_model_on_device(m, hs_view3(hs_tp_region_row_out(&m->tpr, s->encoded), HS_FP32, B, T, C));
     pview wte = P(m, m->wte), wpe = P(m, m->wpe);
     if (m->tp == 1)
         return hs_embedding_forward(&out, &tok, &wte.t, PV(wpe));
     pview pos = P(m, m->tp_rank == 0 ? m->wpe : -1);
     HS_TRY(hs_embedding_shard_forward(&out, &tok, &wte.t, PV(pos), m->vocab_start));
-    return tp_exit(m, s->encoded, B, T);
+    return hs_tp_region_exit(&m->tpr, s->encoded, B, T);
 }
 
 /* The vocab-parallel cross-entropy's combination over the TP group
@@ -181,7 +181,7 @@ static hs_status head_forward(hs_model *m, const int32_t *targets, int B, int T,
     act_set *s = m->cur;
     const int64_t N = (int64_t)B * T, Ns = hs_model_stream_rows(m, N), C = m->cfg.d_model, Vh = m->head_vocab;
     HS_TRY(norm_forward(m, s->lnf, s->lnf_mean, s->lnf_rstd, block_input(m, m->n_layer), m->lnf_w, m->lnf_b, Ns));
-    HS_TRY(tp_enter(m, s->lnf_c, s->lnf, B, T));
+    HS_TRY(hs_tp_region_enter(&m->tpr, s->lnf_c, s->lnf, B, T));
     hs_tensor lg = mat(m, s->logits, N, Vh), w = head_weight(m, 0);
     hs_tensor x = hs_model_on_device(m, hs_view2(s->lnf_c, m->compute, N, C));
     HS_TRY(hs_matmul_forward(&lg, &x, &w, NULL));
@@ -293,12 +293,12 @@ static hs_status head_backward(hs_model *m, float loss_scale)
         HS_TRY(hs_cross_entropy_backward(&lg, &lg, &lse, &tg, dloss));
     else
         HS_TRY(hs_cross_entropy_shard_backward(&lg, &lg, &lse, &tg, m->vocab_start, dloss));
-    float *dx = col_dinp(m, m->g.dln);
+    float *dx = hs_tp_region_col_dinp(&m->tpr, m->g.dln);
     hs_tensor di = mat(m, dx, N, C), w = head_weight(m, 0), dw = head_weight(m, 1);
     hs_tensor x = hs_model_on_device(m, hs_view2(s->lnf_c, m->compute, N, C));
     HS_TRY(zero(m, dx, N * C));
     HS_TRY(hs_matmul_backward(&di, &dw, NULL, &lg, &x, &w));
-    HS_TRY(tp_enter_backward(m, m->g.dln, B, T));
+    HS_TRY(hs_tp_region_enter_backward(&m->tpr, m->g.dln, B, T));
     if (m->lm_head >= 0) /* untied: final now; a tied head's gradient is wte's, which the embedding adds to */
         HS_TRY(grads_ready(m, m->lm_head));
     HS_TRY(zero(m, m->g.dres, Ns * C));
@@ -316,7 +316,7 @@ static hs_status embedding_backward(hs_model *m)
     if (m->tp == 1)
         return hs_model_embedding_backward(m, m->g.dres, s->tokens, s->B, s->T);
     float *dy;
-    HS_TRY(tp_exit_backward(m, m->g.dres, s->B, s->T, &dy));
+    HS_TRY(hs_tp_region_exit_backward(&m->tpr, m->g.dres, s->B, s->T, &dy));
     return hs_model_embedding_backward(m, dy, s->tokens, s->B, s->T);
 }
 
@@ -349,7 +349,7 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     }
     if (deferred) { /* the rows of the whole sequences: under sequence parallelism f's backward gathers them */
         s->embedding_deferred = 1;
-        return tp_exit_backward(m, m->g.dres, s->B, s->T, &s->embedding_rows);
+        return hs_tp_region_exit_backward(&m->tpr, m->g.dres, s->B, s->T, &s->embedding_rows);
     }
     const int64_t hi = m->ready_end; /* the embedding, or a last stage's copy of a tied wte */
     if (m->has_embedding) {
