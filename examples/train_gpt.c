@@ -793,10 +793,10 @@ static int setup_data(run *r)
     lc.seq = a->seq;
     lc.rank = r->dp_rank;
     lc.world = r->dp;
-    if ((s = hs_loader_open(train_path, &lc, &r->train)))
+    if ((s = hs_loader_new(train_path, &lc, &r->train)))
         return fail("training data", s);
     lc.batch = a->batch / a->micro_batches; /* the single-rank run's validation batch, split the same way */
-    if ((s = hs_loader_open(val_path, &lc, &r->val)))
+    if ((s = hs_loader_new(val_path, &lc, &r->val)))
         return fail("validation data", s);
     return 0;
 }
@@ -889,8 +889,8 @@ int main(int argc, char **argv)
     free(r.y);
     hs_engine_free(r.engine);
     hs_npu_free(r.npu);
-    hs_loader_close(r.train);
-    hs_loader_close(r.val);
+    hs_loader_free(r.train);
+    hs_loader_free(r.val);
     if ((s = hs_finalize(r.rt)) && !rc)
         rc = fail("finalize", s);
     return rc;

@@ -86,7 +86,7 @@ static int run_corpus(char **pos, int n_pos)
 static int run_info(char **pos, int n_pos)
 {
     hs_token_file *f;
-    if (hs_token_file_open(pos[0], &f))
+    if (hs_token_file_new(pos[0], &f))
         return fail();
     int b = hs_token_file_token_bytes(f);
     uint64_t n = hs_token_file_count(f);
@@ -94,7 +94,7 @@ static int run_info(char **pos, int n_pos)
            "%llu\n",
            pos[0], HS_TOKENS_MAGIC, HS_TOKENS_VERSION, b, 8 * b, (unsigned long long)n,
            (unsigned long long)(HS_TOKENS_HEADER_BYTES + n * (uint64_t)b));
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     return 0;
 }
 
@@ -132,7 +132,7 @@ static int run_decode(char **pos, int n_pos)
         return 2;
     }
     hs_token_file *f;
-    if (hs_token_file_open(pos[0], &f))
+    if (hs_token_file_new(pos[0], &f))
         return fail();
     uint64_t n = hs_token_file_count(f), start = (uint64_t)dec_start;
     uint64_t count = dec_count < 0 ? (start < n ? n - start : 0) : (uint64_t)dec_count;
@@ -145,7 +145,7 @@ static int run_decode(char **pos, int n_pos)
                      (unsigned long long)start, (unsigned long long)count, pos[0], (unsigned long long)n);
     else
         s = decode_range(f, start, count);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     return s ? fail() : 0;
 }
 

@@ -60,10 +60,10 @@ typedef struct hs_safetensors hs_safetensors;
  * Errors: HS_ERR_IO (open/map, with strerror), HS_ERR_FORMAT (truncated
  * file, bad JSON, bad offsets, ...: the tensor and the numbers),
  * HS_ERR_DTYPE (a dtype hyperspeed does not have, e.g. F64),
- * HS_ERR_OUT_OF_MEMORY. Release with hs_safetensors_close. */
-HS_API hs_status hs_safetensors_open(const char *path, hs_safetensors **out);
+ * HS_ERR_OUT_OF_MEMORY. Release with hs_safetensors_free. */
+HS_API hs_status hs_safetensors_new(const char *path, hs_safetensors **out);
 /* Unmaps and frees; every pointer it handed out dies with it. */
-HS_API void hs_safetensors_close(hs_safetensors *st);
+HS_API void hs_safetensors_free(hs_safetensors *st);
 
 /* Number of tensors. */
 HS_API int hs_safetensors_count(const hs_safetensors *st);
@@ -126,7 +126,7 @@ HS_API hs_status hs_checkpoint_save(const char *dir, const hs_ckpt_tensor *tenso
  * shape exactly and copies it into tensors[i].data. The checkpoint may hold
  * more tensors than requested. With meta non-NULL it is filled; its
  * model_config and note are malloc'd (or NULL): release them with
- * hs_ckpt_meta_release. Everything is validated before anything is
+ * hs_ckpt_meta_free. Everything is validated before anything is
  * written: on error no tensor buffer and no field of *meta is touched.
  * Errors: HS_ERR_IO (dir or manifest.json missing or unreadable),
  * HS_ERR_FORMAT (bad manifest, wrong format name or version, a file whose
@@ -139,7 +139,7 @@ HS_API hs_status hs_checkpoint_load(const char *dir, hs_ckpt_tensor *tensors, in
 
 /* Frees the strings hs_checkpoint_load put in *meta and sets them NULL.
  * Only for a meta filled by hs_checkpoint_load. */
-HS_API void hs_ckpt_meta_release(hs_ckpt_meta *meta);
+HS_API void hs_ckpt_meta_free(hs_ckpt_meta *meta);
 
 #ifdef __cplusplus
 }

@@ -150,6 +150,7 @@ typedef enum hs_comm_algo {
 } hs_comm_algo;
 
 typedef struct hs_runtime_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     int tp, cp, dp, pp; /* group sizes; dp == 0: world / (tp * cp * pp) */
     int ep;             /* expert parallel size, folded over dp * cp */
     /* Address of an MPI_Comm to adopt when the caller already runs MPI

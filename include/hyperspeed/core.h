@@ -41,7 +41,7 @@ typedef enum hs_status {
 /* The version of this header; hs_version gives the loaded library's,
  * which may be newer (the library keeps what older headers declared). */
 #define HS_VERSION_MAJOR 0
-#define HS_VERSION_MINOR 1
+#define HS_VERSION_MINOR 2
 #define HS_VERSION_PATCH 0
 
 /* The library's version as "MAJOR.MINOR.PATCH" (static, never NULL); each

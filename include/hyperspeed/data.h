@@ -34,10 +34,10 @@ typedef struct hs_token_file hs_token_file;
  * Errors: HS_ERR_IO (cannot open/map: path and strerror), HS_ERR_FORMAT
  * (shorter than the header, wrong magic or version, truncated or trailing
  * bytes: expected and actual sizes), HS_ERR_OUT_OF_MEMORY.
- * Release with hs_token_file_close. */
-HS_API hs_status hs_token_file_open(const char *path, hs_token_file **out);
+ * Release with hs_token_file_free. */
+HS_API hs_status hs_token_file_new(const char *path, hs_token_file **out);
 /* Unmaps and frees; NULL is fine. */
-HS_API void hs_token_file_close(hs_token_file *f);
+HS_API void hs_token_file_free(hs_token_file *f);
 
 /* Number of tokens N. */
 HS_API uint64_t hs_token_file_count(const hs_token_file *f);
@@ -57,7 +57,7 @@ typedef struct hs_token_writer hs_token_writer;
  * `path` until hs_token_writer_commit.
  * Errors: HS_ERR_INVALID_ARGUMENT (token_bytes), HS_ERR_IO,
  * HS_ERR_OUT_OF_MEMORY. */
-HS_API hs_status hs_token_writer_open(const char *path, int token_bytes, hs_token_writer **out);
+HS_API hs_status hs_token_writer_new(const char *path, int token_bytes, hs_token_writer **out);
 /* Appends n tokens. Errors: HS_ERR_INVALID_ARGUMENT (a token < 0 or above
  * what token_bytes holds, naming its index and value; nothing of this
  * call is written), HS_ERR_IO. */
@@ -143,6 +143,7 @@ HS_API hs_status hs_corpus_build(const char *cache_dir, hs_corpus_stats *stats);
  * batches are disjoint and together are the global batch; every rank
  * advances p by the global batch * seq and keeps the same p. */
 typedef struct hs_loader_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     int batch; /* global sequences per batch (all ranks together) */
     int seq;   /* tokens per sequence T */
     int rank;  /* this rank, 0..world-1 */
@@ -155,13 +156,13 @@ HS_API hs_loader_config hs_loader_config_default(void);
 typedef struct hs_loader hs_loader;
 
 /* Opens the token file at `path` for batches of cfg; position 0.
- * Errors: those of hs_token_file_open; HS_ERR_INVALID_ARGUMENT (batch or
+ * Errors: those of hs_token_file_new; HS_ERR_INVALID_ARGUMENT (batch or
  * seq < 1, world < 1, rank outside 0..world-1, world not dividing batch,
  * or a file with fewer than seq + 1 tokens, naming both sizes).
- * Release with hs_loader_close. */
-HS_API hs_status hs_loader_open(const char *path, const hs_loader_config *cfg, hs_loader **out);
+ * Release with hs_loader_free. */
+HS_API hs_status hs_loader_new(const char *path, const hs_loader_config *cfg, hs_loader **out);
 /* Closes the file and frees; NULL is fine. */
-HS_API void hs_loader_close(hs_loader *l);
+HS_API void hs_loader_free(hs_loader *l);
 
 /* Sequences this rank gets per batch: batch / world. */
 HS_API int hs_loader_local_batch(const hs_loader *l);

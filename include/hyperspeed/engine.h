@@ -34,6 +34,7 @@ extern "C" {
 #endif
 
 typedef struct hs_engine_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     hs_layout layout;          /* tp, pp, sequence_parallel, schedule, virtual_stages, micro_batches;
                                   tp and pp must be the runtime's; layout.seq is taken from `seq` */
     int micro_batch;           /* sequences per micro-batch (>= 1) */

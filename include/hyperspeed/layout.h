@@ -15,6 +15,7 @@ extern "C" {
 #endif
 
 typedef struct hs_layout {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     int tp, pp;                /* tensor- and pipeline-parallel sizes (>= 1) */
     int sequence_parallel;     /* 1: norms and residuals on sequence slices (needs tp >= 2) */
     hs_pp_schedule schedule;   /* with pp >= 2 */

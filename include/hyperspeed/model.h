@@ -51,6 +51,7 @@ typedef enum hs_arch {
 } hs_arch;
 
 typedef struct hs_model_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     hs_arch arch;
     int vocab_size; /* V */
     int max_seq;    /* maxT: context length (size of wpe for GPT-2) */
@@ -173,6 +174,7 @@ typedef struct hs_model hs_model;
  * their gradients. `slots` activation sets let that many micro-batches'
  * forwards precede their backwards (hs_model_set_slot). */
 typedef struct hs_model_shard {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     int tp;                /* tensor-parallel size (1: none) */
     int tp_rank;           /* this rank's index in the TP group, 0 .. tp - 1 */
     hs_comm *tp_comm;      /* the TP group (borrowed). NULL for tp > 1 builds and initialises the
@@ -188,6 +190,7 @@ HS_API hs_model_shard hs_model_shard_default(void);
 
 /* Where a model lives, what its matmuls take, which part of it is here. */
 typedef struct hs_model_options {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     hs_device_kind device; /* HS_DEVICE_CPU, or HS_DEVICE_NPU: every buffer in npu's HBM */
     hs_npu *npu;           /* the device for HS_DEVICE_NPU (borrowed: free it after the model) */
     hs_dtype compute;      /* dtype of the matmul inputs: HS_FP32, HS_BF16 or HS_FP16 */

@@ -59,6 +59,7 @@ HS_API hs_status hs_dp_plan_buckets(const int64_t *numel, int n_tensors, size_t 
                                     hs_dp_bucket *out, int *n_buckets);
 
 typedef struct hs_dp_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     size_t bucket_bytes; /* bucket size cap in bytes (HS_DP_BUCKET_BYTES_DEFAULT) */
     int overlap;         /* 1: start each bucket's all-reduce when its gradients are final (default);
                             0: start them all in hs_dp_finish, after the backward (for comparisons) */

@@ -11,6 +11,7 @@ extern "C" {
 #endif
 
 typedef struct hs_optimizer_config {
+    size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     float beta1, beta2, eps;
     float weight_decay; /* applied only to registry entries with decay = 1 */
     float grad_clip;    /* global-norm clip threshold; <= 0 disables */

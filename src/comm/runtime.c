@@ -1,5 +1,6 @@
 /* hs_init / hs_finalize: MPI start-up (or adoption), the grid and one pair
  * of communicators per group, node locality, binding, the progress thread. */
+#include "core/config_size.h"
 #include "comm/comm_internal.h"
 
 #include <math.h>
@@ -12,7 +13,7 @@
 hs_runtime_config hs_runtime_config_default(void)
 {
     return (hs_runtime_config){
-        .tp = 1, .cp = 1, .dp = 0, .pp = 1, .ep = 1,
+        .size = sizeof(hs_runtime_config), .tp = 1, .cp = 1, .dp = 0, .pp = 1, .ep = 1,
         .mpi_comm = NULL, .verbose = 0, .bind = 1, .timeout_s = 0,
         .algo = HS_ALGO_AUTO, .cluster = hs_cluster_spec_default(),
     };
@@ -169,6 +170,8 @@ hs_status hs_init(int *argc, char ***argv, const hs_runtime_config *config, hs_r
     if (!out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_init: NULL output");
     *out = NULL;
+    if (config)
+        HS_TRY(HS_CHECK_SIZE(config, hs_runtime_config));
     hs_runtime_config cfg = config ? *config : hs_runtime_config_default();
     HS_TRY(check_config(&cfg));
     hs_runtime *rt = calloc(1, sizeof *rt);

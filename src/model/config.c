@@ -1,4 +1,6 @@
 /* Model configurations: presets and validation. */
+#include "core/config_size.h"
+#include "core/try.h"
 #include "hyperspeed/model.h"
 
 #include <stdio.h>
@@ -13,23 +15,29 @@ typedef struct preset {
  * The real models' shapes are their published configurations (Hugging
  * Face config.json: meta-llama/Llama-2-{7,13,70}b-hf,
  * meta-llama/Meta-Llama-3-8B, Qwen/Qwen2-7B); docs/models.md lists each
- * one's parameter count against the published one. Fields: arch, V, maxT,
- * L, NH, C, F, eps, theta, init_std, NKV (0: NH), qkv_bias. */
+ * one's parameter count against the published one. Fields: size (set as a
+ * preset is handed out), arch, V, maxT, L, NH, C, F, eps, theta, init_std,
+ * NKV (0: NH), qkv_bias. */
 static const preset presets[] = {
-    {"gpt2-tiny", {HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f, 0, 0}},
-    {"gpt2-124m", {HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f, 0, 0}},
-    {"llama-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 0, 0}},
-    {"llama-tiny-gqa", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 2, 0}},
-    {"qwen2-tiny", {HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-6f, 1000000.0f, 0.02f, 2, 1}},
-    {"llama2-7b", {HS_ARCH_LLAMA, 32000, 4096, 32, 32, 4096, 11008, 1e-5f, 10000.0f, 0.02f, 0, 0}},
-    {"llama2-13b", {HS_ARCH_LLAMA, 32000, 4096, 40, 40, 5120, 13824, 1e-5f, 10000.0f, 0.02f, 0, 0}},
-    {"llama2-70b", {HS_ARCH_LLAMA, 32000, 4096, 80, 64, 8192, 28672, 1e-5f, 10000.0f, 0.02f, 8, 0}},
-    {"llama3-8b", {HS_ARCH_LLAMA, 128256, 8192, 32, 32, 4096, 14336, 1e-5f, 500000.0f, 0.02f, 8, 0}},
-    {"qwen2-7b", {HS_ARCH_LLAMA, 152064, 32768, 28, 28, 3584, 18944, 1e-6f, 1000000.0f, 0.02f, 4, 1}},
+    {"gpt2-tiny", {0, HS_ARCH_GPT2, 256, 256, 4, 4, 128, 512, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"gpt2-124m", {0, HS_ARCH_GPT2, 50257, 1024, 12, 12, 768, 3072, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama-tiny", {0, HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama-tiny-gqa", {0, HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-5f, 10000.0f, 0.02f, 2, 0}},
+    {"qwen2-tiny", {0, HS_ARCH_LLAMA, 256, 256, 4, 4, 128, 352, 1e-6f, 1000000.0f, 0.02f, 2, 1}},
+    {"llama2-7b", {0, HS_ARCH_LLAMA, 32000, 4096, 32, 32, 4096, 11008, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama2-13b", {0, HS_ARCH_LLAMA, 32000, 4096, 40, 40, 5120, 13824, 1e-5f, 10000.0f, 0.02f, 0, 0}},
+    {"llama2-70b", {0, HS_ARCH_LLAMA, 32000, 4096, 80, 64, 8192, 28672, 1e-5f, 10000.0f, 0.02f, 8, 0}},
+    {"llama3-8b", {0, HS_ARCH_LLAMA, 128256, 8192, 32, 32, 4096, 14336, 1e-5f, 500000.0f, 0.02f, 8, 0}},
+    {"qwen2-7b", {0, HS_ARCH_LLAMA, 152064, 32768, 28, 28, 3584, 18944, 1e-6f, 1000000.0f, 0.02f, 4, 1}},
 };
 #define N_PRESETS ((int)(sizeof presets / sizeof presets[0]))
 
-hs_model_config hs_model_config_default(void) { return presets[0].cfg; }
+hs_model_config hs_model_config_default(void)
+{
+    hs_model_config c = presets[0].cfg;
+    c.size = sizeof c;
+    return c;
+}
 
 int hs_model_config_kv_heads(const hs_model_config *c) { return c && c->n_kv_head ? c->n_kv_head : c ? c->n_head : 0; }
 
@@ -49,6 +57,7 @@ hs_status hs_model_config_preset(const char *name, hs_model_config *cfg)
     for (int i = 0; i < N_PRESETS; i++) {
         if (strcmp(presets[i].name, name) == 0) {
             *cfg = presets[i].cfg;
+            cfg->size = sizeof *cfg;
             return HS_OK;
         }
     }
@@ -64,6 +73,7 @@ hs_status hs_model_config_validate(const hs_model_config *c)
 {
     if (!c)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "model config is NULL");
+    HS_TRY(HS_CHECK_SIZE(c, hs_model_config));
     if (c->arch != HS_ARCH_GPT2 && c->arch != HS_ARCH_LLAMA)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown architecture %d", (int)c->arch);
     const struct {

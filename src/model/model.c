@@ -1,5 +1,6 @@
 /* Model object: parameter registry, flat buffers (host memory or NPU HBM),
  * activation arena, init, the compute-dtype copy of the weights. */
+#include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "memory/registry.h"
@@ -220,13 +221,13 @@ static void plan_arena(hs_model *m, arena_cursor *a)
 
 hs_model_shard hs_model_shard_default(void)
 {
-    return (hs_model_shard){.tp = 1, .tp_rank = 0, .tp_comm = NULL, .sequence_parallel = 0, .first_layer = 0,
-                            .n_layers = 0, .slots = 1};
+    return (hs_model_shard){.size = sizeof(hs_model_shard), .tp = 1, .tp_rank = 0, .tp_comm = NULL,
+                            .sequence_parallel = 0, .first_layer = 0, .n_layers = 0, .slots = 1};
 }
 
 hs_model_options hs_model_options_default(void)
 {
-    hs_model_options o = {HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default()};
+    hs_model_options o = {sizeof o, HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default()};
     return o;
 }
 
@@ -262,6 +263,8 @@ static hs_status check_shard(const hs_model_config *c, hs_model_shard *s, int se
 
 static hs_status check_options(const hs_model_options *o)
 {
+    HS_TRY(HS_CHECK_SIZE(o, hs_model_options));
+    HS_TRY(HS_CHECK_SIZE(&o->shard, hs_model_shard));
     if (o->device != HS_DEVICE_CPU && o->device != HS_DEVICE_NPU)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown model device %d (HS_DEVICE_CPU or HS_DEVICE_NPU)",
                         (int)o->device);

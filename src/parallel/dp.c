@@ -3,6 +3,7 @@
  * gradients, a sparse gradient's rows can be gathered from every rank,
  * and, on a simulated NPU, a comm stream times those collectives beside
  * the compute stream. */
+#include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/parallel.h"
 
@@ -38,7 +39,7 @@ struct hs_dp {
 
 hs_dp_config hs_dp_config_default(void)
 {
-    hs_dp_config c = {HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL};
+    hs_dp_config c = {sizeof c, HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL};
     return c;
 }
 
@@ -109,6 +110,8 @@ hs_status hs_dp_new(hs_comm *comm, float *grads, const int64_t *numel, int n_ten
     *out = NULL;
     if (!comm || !grads)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_new: the group and the gradient buffer are required");
+    if (cfg)
+        HS_TRY(HS_CHECK_SIZE(cfg, hs_dp_config));
     const hs_dp_config c = cfg ? *cfg : hs_dp_config_default();
     HS_TRY(check_config(&c));
     hs_dp *dp = calloc(1, sizeof *dp);

@@ -1,5 +1,6 @@
 /* Checks a parallel layout against a model and cuts the model
  * (hyperspeed/layout.h). */
+#include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/layout.h"
 #include "parallel/tp_rules.h"
@@ -9,7 +10,8 @@
 
 hs_layout hs_layout_default(void)
 {
-    return (hs_layout){.tp = 1, .pp = 1, .schedule = HS_PP_1F1B, .virtual_stages = 1, .micro_batches = 1};
+    return (hs_layout){
+        .size = sizeof(hs_layout), .tp = 1, .pp = 1, .schedule = HS_PP_1F1B, .virtual_stages = 1, .micro_batches = 1};
 }
 
 /* "1, 2, 4, 8": the tp values up to 64 that divide n_head, the key/value
@@ -137,6 +139,8 @@ hs_status hs_layout_check(const hs_model_config *c, const hs_layout *l, hs_layou
     if (!c || !l || !plan)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_layout_check: NULL argument");
     memset(plan, 0, sizeof *plan);
+    HS_TRY(HS_CHECK_SIZE(c, hs_model_config));
+    HS_TRY(HS_CHECK_SIZE(l, hs_layout));
     HS_TRY(check_tp(c, l, plan));
     return check_pp(c, l, plan);
 }

@@ -373,7 +373,7 @@ static hs_status load_data(const char *dir, const char *manifest_path, const man
     hs_safetensors *st = NULL;
     const hs_st_tensor **found = malloc((size_t)(n ? n : 1) * sizeof *found);
     char *config = NULL, *note = NULL;
-    s = found ? hs_safetensors_open(file, &st) : hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint load: out of memory");
+    s = found ? hs_safetensors_new(file, &st) : hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint load: out of memory");
     if (!s) {
         const char *id = hs_safetensors_metadata(st, ID_KEY);
         if (!id || strcmp(id, m->id) != 0)
@@ -403,7 +403,7 @@ static hs_status load_data(const char *dir, const char *manifest_path, const man
     free(config);
     free(note);
     free(found);
-    hs_safetensors_close(st);
+    hs_safetensors_free(st);
     free(file);
     return s;
 }
@@ -440,7 +440,7 @@ hs_status hs_checkpoint_load(const char *dir, hs_ckpt_tensor *tensors, int n, hs
     return s;
 }
 
-void hs_ckpt_meta_release(hs_ckpt_meta *meta)
+void hs_ckpt_meta_free(hs_ckpt_meta *meta)
 {
     if (!meta)
         return;

@@ -188,9 +188,9 @@ static hs_status encode_source(const source *src, double val_fraction, const cha
     int32_t *tokens = malloc(CHUNK * sizeof *tokens);
     hs_status s = bytes && tokens ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "corpus: out of memory");
     if (!s)
-        s = hs_token_writer_open(train_path, 2, &train);
+        s = hs_token_writer_new(train_path, 2, &train);
     if (!s && val_path)
-        s = hs_token_writer_open(val_path, 2, &val);
+        s = hs_token_writer_new(val_path, 2, &val);
     for (int i = 0; i < src->n && !s; i++)
         s = stream_file(src->paths[i], src->sizes[i], train_tokens(src->sizes[i], val_fraction), bytes, tokens, train,
                         val);
@@ -241,10 +241,10 @@ static int cache_valid(const source *src, const char *train_path, const char *va
 {
     hs_token_file *train = NULL, *val = NULL;
     uint64_t n_train = train_total(src, HS_CORPUS_VAL_FRACTION);
-    int ok = hs_token_file_open(train_path, &train) == HS_OK && hs_token_file_open(val_path, &val) == HS_OK &&
+    int ok = hs_token_file_new(train_path, &train) == HS_OK && hs_token_file_new(val_path, &val) == HS_OK &&
              hs_token_file_count(train) == n_train && hs_token_file_count(val) == src->total - n_train;
-    hs_token_file_close(train);
-    hs_token_file_close(val);
+    hs_token_file_free(train);
+    hs_token_file_free(val);
     return ok;
 }
 

@@ -1,6 +1,7 @@
 /* The tensor x pipeline x data parallel step driver (hyperspeed/engine.h):
  * this rank's chunks, the pipeline schedule with its point-to-point
  * messages, the gradient sums across the layout, the global norm, AdamW. */
+#include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
@@ -61,6 +62,7 @@ hs_engine_config hs_engine_config_default(void)
 {
     hs_engine_config c;
     memset(&c, 0, sizeof c);
+    c.size = sizeof c;
     c.layout = hs_layout_default();
     c.micro_batch = 1;
     c.seq = 64;
@@ -232,6 +234,17 @@ static hs_status build_chunk(hs_engine *e, int c)
     return HS_OK;
 }
 
+/* The size tags of the config and of the configs it holds. */
+static hs_status check_sizes(const hs_engine_config *ec)
+{
+    HS_TRY(HS_CHECK_SIZE(ec, hs_engine_config));
+    HS_TRY(HS_CHECK_SIZE(&ec->layout, hs_layout));
+    HS_TRY(HS_CHECK_SIZE(&ec->model, hs_model_options));
+    HS_TRY(HS_CHECK_SIZE(&ec->model.shard, hs_model_shard));
+    HS_TRY(HS_CHECK_SIZE(&ec->optim, hs_optimizer_config));
+    return HS_CHECK_SIZE(&ec->dp, hs_dp_config);
+}
+
 static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
 {
     const hs_layout *l = &ec->layout;
@@ -255,6 +268,7 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     if (!rt || !cfg || !ec || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_new: NULL argument");
     *out = NULL;
+    HS_TRY(check_sizes(ec));
     HS_TRY(check_layout(rt, ec));
     hs_engine *e = calloc(1, sizeof *e);
     if (!e)

@@ -298,7 +298,7 @@ hs_status hs_engine_load(hs_engine *e, const char *dir, hs_train_state *st)
     for (int c = 0; c < hs_engine_num_chunks(e); c++) {
         hs_ckpt_meta meta = {0};
         HS_TRY(load_chunk(e, c, dir, &meta));
-        hs_ckpt_meta_release(&meta);
+        hs_ckpt_meta_free(&meta);
         HS_TRY(hs_optimizer_set_steps(hs_engine_optimizer(e, c), meta.step));
         HS_TRY(hs_model_sync_weights(hs_engine_chunk(e, c)));
         st->seed = meta.seed;

@@ -1,5 +1,6 @@
 /* Deterministic, resumable, rank-split batches over a token file
  * (semantics in data.h and docs/data.md). */
+#include "core/config_size.h"
 #include "hyperspeed/data.h"
 
 #include <stdlib.h>
@@ -14,7 +15,7 @@ struct hs_loader {
 
 hs_loader_config hs_loader_config_default(void)
 {
-    hs_loader_config c = {.batch = 4, .seq = 64, .rank = 0, .world = 1};
+    hs_loader_config c = {.size = sizeof c, .batch = 4, .seq = 64, .rank = 0, .world = 1};
     return c;
 }
 
@@ -31,21 +32,23 @@ static hs_status check_config(const hs_loader_config *c)
     return HS_OK;
 }
 
-hs_status hs_loader_open(const char *path, const hs_loader_config *cfg, hs_loader **out)
+hs_status hs_loader_new(const char *path, const hs_loader_config *cfg, hs_loader **out)
 {
     *out = NULL;
-    hs_status s = check_config(cfg);
+    hs_status s = cfg ? HS_CHECK_SIZE(cfg, hs_loader_config) : hs_error(HS_ERR_INVALID_ARGUMENT, "loader: NULL config");
+    if (!s)
+        s = check_config(cfg);
     if (s)
         return s;
     hs_loader *l = calloc(1, sizeof *l);
     if (!l)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "loader: out of memory");
-    s = hs_token_file_open(path, &l->file);
+    s = hs_token_file_new(path, &l->file);
     if (!s && hs_token_file_count(l->file) < (uint64_t)cfg->seq + 1)
         s = hs_error(HS_ERR_INVALID_ARGUMENT, "loader: %s has %llu tokens, fewer than seq+1 = %d", path,
                      (unsigned long long)hs_token_file_count(l->file), cfg->seq + 1);
     if (s) {
-        hs_loader_close(l);
+        hs_loader_free(l);
         return s;
     }
     l->cfg = *cfg;
@@ -55,11 +58,11 @@ hs_status hs_loader_open(const char *path, const hs_loader_config *cfg, hs_loade
     return HS_OK;
 }
 
-void hs_loader_close(hs_loader *l)
+void hs_loader_free(hs_loader *l)
 {
     if (!l)
         return;
-    hs_token_file_close(l->file);
+    hs_token_file_free(l->file);
     free(l);
 }
 

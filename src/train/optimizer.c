@@ -1,5 +1,6 @@
 /* AdamW over the model's parameter registry, with global-norm clipping.
  * The moments live on the model's device (host memory, or NPU HBM). */
+#include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/train.h"
@@ -71,7 +72,7 @@ static hs_status plan_owned(hs_optimizer *o)
 
 hs_optimizer_config hs_optimizer_config_default(void)
 {
-    hs_optimizer_config c = {0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+    hs_optimizer_config c = {sizeof c, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
     return c;
 }
 
@@ -80,6 +81,7 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
     if (!model || !cfg || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_new: arguments must not be NULL");
     *out = NULL;
+    HS_TRY(HS_CHECK_SIZE(cfg, hs_optimizer_config));
     if (!(cfg->beta1 >= 0 && cfg->beta1 < 1) || !(cfg->beta2 >= 0 && cfg->beta2 < 1))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "AdamW betas (%g, %g) must lie in [0, 1)", (double)cfg->beta1,
                         (double)cfg->beta2);

@@ -365,7 +365,7 @@ static hs_status parse_header(hs_safetensors *st, const unsigned char *data, uin
     return s;
 }
 
-hs_status hs_safetensors_open(const char *path, hs_safetensors **out)
+hs_status hs_safetensors_new(const char *path, hs_safetensors **out)
 {
     *out = NULL;
     hs_safetensors *st = calloc(1, sizeof *st);
@@ -389,14 +389,14 @@ hs_status hs_safetensors_open(const char *path, hs_safetensors **out)
     if (!s)
         s = parse_header(st, st->map.data + 8 + header_len, st->map.size - 8 - header_len);
     if (s) {
-        hs_safetensors_close(st);
+        hs_safetensors_free(st);
         return s;
     }
     *out = st;
     return HS_OK;
 }
 
-void hs_safetensors_close(hs_safetensors *st)
+void hs_safetensors_free(hs_safetensors *st)
 {
     if (!st)
         return;

@@ -133,7 +133,7 @@ hs_status hs_train_load(const char *dir, hs_model *m, hs_optimizer *o, hs_train_
     free(names);
     hs_free(host);
     if (loaded)
-        hs_ckpt_meta_release(&meta);
+        hs_ckpt_meta_free(&meta);
     HS_TRY(s);
     st->seed = meta.seed;
     st->data_position = meta.data_position;

@@ -72,7 +72,7 @@ static hs_status header_check(const char *path, const hs_mapped_file *m, int *to
     return HS_OK;
 }
 
-hs_status hs_token_file_open(const char *path, hs_token_file **out)
+hs_status hs_token_file_new(const char *path, hs_token_file **out)
 {
     *out = NULL;
     hs_token_file *f = calloc(1, sizeof *f);
@@ -82,7 +82,7 @@ hs_status hs_token_file_open(const char *path, hs_token_file **out)
     if (!s)
         s = header_check(path, &f->map, &f->token_bytes, &f->count);
     if (s) {
-        hs_token_file_close(f);
+        hs_token_file_free(f);
         return s;
     }
     f->tokens = f->map.data + HS_TOKENS_HEADER_BYTES;
@@ -90,7 +90,7 @@ hs_status hs_token_file_open(const char *path, hs_token_file **out)
     return HS_OK;
 }
 
-void hs_token_file_close(hs_token_file *f)
+void hs_token_file_free(hs_token_file *f)
 {
     if (!f)
         return;
@@ -141,7 +141,7 @@ struct hs_token_writer {
     uint64_t count;
 };
 
-hs_status hs_token_writer_open(const char *path, int token_bytes, hs_token_writer **out)
+hs_status hs_token_writer_new(const char *path, int token_bytes, hs_token_writer **out)
 {
     *out = NULL;
     if (token_bytes != 2 && token_bytes != 4)
@@ -220,7 +220,7 @@ void hs_token_writer_abort(hs_token_writer *w)
 hs_status hs_token_file_write(const char *path, const int32_t *tokens, uint64_t count, int token_bytes)
 {
     hs_token_writer *w;
-    hs_status s = hs_token_writer_open(path, token_bytes, &w);
+    hs_status s = hs_token_writer_new(path, token_bytes, &w);
     if (s)
         return s;
     s = hs_token_writer_append(w, tokens, (size_t)count);

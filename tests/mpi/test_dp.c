@@ -138,6 +138,15 @@ static void test_misuse(hs_comm *world)
     hs_dp_config c = hs_dp_config_default();
     c.op = HS_REDUCE_MAX;
     CHECK(hs_dp_new(world, g, one, 1, &c, &dp) == HS_ERR_INVALID_ARGUMENT, "MAX is no gradient reduction");
+    c = hs_dp_config_default();
+    c.size = 0; /* not from hs_dp_config_default */
+    CHECK(hs_dp_new(world, g, one, 1, &c, &dp) == HS_ERR_INVALID_ARGUMENT &&
+              strstr(hs_last_error(), "hs_dp_config is not initialised") != NULL && dp == NULL,
+          "size 0: %s", hs_last_error());
+    c.size = sizeof c + 16; /* another version's header */
+    CHECK(hs_dp_new(world, g, one, 1, &c, &dp) == HS_ERR_INVALID_ARGUMENT &&
+              strstr(hs_last_error(), "hs_dp_config of") != NULL && dp == NULL,
+          "size %zu: %s", c.size, hs_last_error());
     CHECK(hs_dp_new(NULL, g, one, 1, NULL, &dp) == HS_ERR_INVALID_ARGUMENT, "NULL group");
     CHECK_OK(hs_dp_new(world, g, one, 1, NULL, &dp));
     CHECK(hs_dp_grads_ready(dp, 0, 8) == HS_ERR_INVALID_ARGUMENT, "ready outside a round");

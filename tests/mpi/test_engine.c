@@ -6,7 +6,8 @@
  * bucket's all-reduce starts inside the backward (under a pipeline: in
  * each chunk's last backward, before the schedule ends), and every bad
  * argument fails with a message on every rank (a layout the runtime does
- * not have, too many micro-batches, sizes, NULLs, a batch that is not
+ * not have, a config or a config it holds with a size tag this library
+ * does not know, too many micro-batches, sizes, NULLs, a batch that is not
  * whole micro-batches, a sampler argument). With a pipeline and data
  * parallelism, on an estimate-mode NPU: part of the DP all-reduces' time
  * is hidden behind the backward (it would all be exposed if they started
@@ -105,6 +106,25 @@ int main(int argc, char **argv)
     char phrase[96];
     snprintf(phrase, sizeof phrase, "but the runtime's grid has tp=%d pp=%d", rc.tp, rc.pp);
     expect_bad(rt, &c, &bad, phrase);
+    bad = ec; /* the size tags: a struct not from its *_default, one from another version's header */
+    bad.size = 0;
+    expect_bad(rt, &c, &bad, "hs_engine_config is not initialised (size 0): start from hs_engine_config_default()");
+    bad = ec;
+    bad.size += 8;
+    snprintf(phrase, sizeof phrase, "hs_engine_config of %zu bytes, but this library", sizeof bad + 8);
+    expect_bad(rt, &c, &bad, phrase);
+    bad = ec;
+    bad.layout.size = 0;
+    expect_bad(rt, &c, &bad, "hs_layout is not initialised");
+    bad = ec;
+    bad.model.shard.size = 4;
+    expect_bad(rt, &c, &bad, "hs_model_shard of 4 bytes");
+    bad = ec;
+    bad.optim.size = 0;
+    expect_bad(rt, &c, &bad, "hs_optimizer_config is not initialised");
+    bad = ec;
+    bad.dp.size = 0;
+    expect_bad(rt, &c, &bad, "hs_dp_config is not initialised");
     bad = ec;
     bad.micro_batch = 0;
     expect_bad(rt, &c, &bad, "micro_batch=0 and seq=16 must be >= 1");

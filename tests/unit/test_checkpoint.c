@@ -117,7 +117,7 @@ static void assert_loads(const char *dir, float base, int64_t step)
         fail_msg("load %s: %s", dir, hs_last_error());
     assert_memory_equal(got.data, want.data, sizeof want.data);
     assert_int_equal(m.step, step);
-    hs_ckpt_meta_release(&m);
+    hs_ckpt_meta_free(&m);
 }
 
 static void test_round_trip(void **state)
@@ -141,7 +141,7 @@ static void test_round_trip(void **state)
     assert_true(m.data_position == meta.data_position);
     assert_string_equal(m.model_config, meta.model_config);
     assert_string_equal(m.note, meta.note);
-    hs_ckpt_meta_release(&m);
+    hs_ckpt_meta_free(&m);
     assert_null(m.model_config);
 
     /* a subset, without meta */

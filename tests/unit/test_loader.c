@@ -39,13 +39,24 @@ static int teardown(void **state)
     return 0;
 }
 
+/* A loader config from the default (which sets its size tag). */
+static hs_loader_config lc(int batch, int seq, int rank, int world)
+{
+    hs_loader_config c = hs_loader_config_default();
+    c.batch = batch;
+    c.seq = seq;
+    c.rank = rank;
+    c.world = world;
+    return c;
+}
+
 static hs_loader *open_loader(const fixture *fx, int batch, int seq, int rank, int world)
 {
-    hs_loader_config c = {.batch = batch, .seq = seq, .rank = rank, .world = world};
+    hs_loader_config c = lc(batch, seq, rank, world);
     hs_loader *l = NULL;
-    hs_status s = hs_loader_open(fx->path, &c, &l);
+    hs_status s = hs_loader_new(fx->path, &c, &l);
     if (s)
-        fail_msg("hs_loader_open: %s", hs_last_error());
+        fail_msg("hs_loader_new: %s", hs_last_error());
     return l;
 }
 
@@ -69,7 +80,7 @@ static void test_batches_follow_the_formula(void **state)
             }
         }
     }
-    hs_loader_close(l);
+    hs_loader_free(l);
 }
 
 static void test_resume_from_position(void **state)
@@ -94,8 +105,8 @@ static void test_resume_from_position(void **state)
     assert_int_equal(hs_loader_next(a, ia, ta), HS_OK);
     assert_int_equal(hs_loader_next(b, ib, tb), HS_OK);
     assert_memory_equal(ia, ib, sizeof ia);
-    hs_loader_close(a);
-    hs_loader_close(b);
+    hs_loader_free(a);
+    hs_loader_free(b);
 }
 
 static void test_rank_split(void **state)
@@ -125,8 +136,8 @@ static void test_rank_split(void **state)
             assert_int_equal(seen[s], 1); /* disjoint and covering */
     }
     for (int r = 0; r < W; r++)
-        hs_loader_close(ranks[r]);
-    hs_loader_close(global);
+        hs_loader_free(ranks[r]);
+    hs_loader_free(global);
 }
 
 static void test_validation_pass(void **state)
@@ -148,10 +159,10 @@ static void test_validation_pass(void **state)
                 assert_memory_equal(first, in, sizeof in);
         }
     }
-    hs_loader_close(l);
+    hs_loader_free(l);
     l = open_loader(fx, 100, 10, 0, 1);
     assert_int_equal(hs_loader_pass_batches(l), 0); /* shorter than one batch */
-    hs_loader_close(l);
+    hs_loader_free(l);
 }
 
 static void test_minimum_file(void **state)
@@ -167,13 +178,13 @@ static void test_minimum_file(void **state)
     }
     free(in);
     free(tg);
-    hs_loader_close(l);
+    hs_loader_free(l);
 }
 
 static void expect_open_error(const char *path, hs_loader_config c, hs_status want, const char *msg)
 {
     hs_loader *l = (hs_loader *)1;
-    assert_int_equal(hs_loader_open(path, &c, &l), want);
+    assert_int_equal(hs_loader_new(path, &c, &l), want);
     assert_null(l);
     if (!strstr(hs_last_error(), msg))
         fail_msg("message \"%s\" lacks \"%s\"", hs_last_error(), msg);
@@ -182,13 +193,13 @@ static void expect_open_error(const char *path, hs_loader_config c, hs_status wa
 static void test_errors(void **state)
 {
     const fixture *fx = *state;
-    expect_open_error(fx->path, (hs_loader_config){4, N, 0, 1}, HS_ERR_INVALID_ARGUMENT,
+    expect_open_error(fx->path, lc(4, N, 0, 1), HS_ERR_INVALID_ARGUMENT,
                       "has 1000 tokens, fewer than seq+1 = 1001");
-    expect_open_error(fx->path, (hs_loader_config){0, 8, 0, 1}, HS_ERR_INVALID_ARGUMENT, "batch=0");
-    expect_open_error(fx->path, (hs_loader_config){4, 0, 0, 1}, HS_ERR_INVALID_ARGUMENT, "seq=0");
-    expect_open_error(fx->path, (hs_loader_config){4, 8, 2, 2}, HS_ERR_INVALID_ARGUMENT, "rank=2 is outside");
-    expect_open_error(fx->path, (hs_loader_config){4, 8, -1, 2}, HS_ERR_INVALID_ARGUMENT, "rank=-1");
-    expect_open_error(fx->path, (hs_loader_config){6, 8, 0, 4}, HS_ERR_INVALID_ARGUMENT,
+    expect_open_error(fx->path, lc(0, 8, 0, 1), HS_ERR_INVALID_ARGUMENT, "batch=0");
+    expect_open_error(fx->path, lc(4, 0, 0, 1), HS_ERR_INVALID_ARGUMENT, "seq=0");
+    expect_open_error(fx->path, lc(4, 8, 2, 2), HS_ERR_INVALID_ARGUMENT, "rank=2 is outside");
+    expect_open_error(fx->path, lc(4, 8, -1, 2), HS_ERR_INVALID_ARGUMENT, "rank=-1");
+    expect_open_error(fx->path, lc(6, 8, 0, 4), HS_ERR_INVALID_ARGUMENT,
                       "world=4 does not divide the global batch=6");
     char missing[4096];
     snprintf(missing, sizeof missing, "%s/none.bin", fx->dir);
@@ -198,7 +209,7 @@ static void test_errors(void **state)
     int32_t buf[4];
     assert_int_equal(hs_loader_next(l, NULL, buf), HS_ERR_INVALID_ARGUMENT);
     assert_int_equal(hs_loader_position(l), 0);
-    hs_loader_close(l);
+    hs_loader_free(l);
 
     hs_loader_config d = hs_loader_config_default();
     assert_int_equal(d.rank, 0);

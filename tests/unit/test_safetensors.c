@@ -37,7 +37,7 @@ static void write_raw(const char *path, const char *header, const void *data, si
 static void expect_open_error(const char *path, hs_status want, const char *msg)
 {
     hs_safetensors *st = (hs_safetensors *)1;
-    hs_status s = hs_safetensors_open(path, &st);
+    hs_status s = hs_safetensors_new(path, &st);
     if (s != want)
         fail_msg("status %s (%s), expected %s", hs_status_str(s), hs_last_error(), hs_status_str(want));
     assert_null(st);
@@ -72,7 +72,7 @@ static void test_round_trip(void **state)
     assert_int_equal(scratch_count_entries(dir), 1);
 
     hs_safetensors *st;
-    assert_int_equal(hs_safetensors_open(path, &st), HS_OK);
+    assert_int_equal(hs_safetensors_new(path, &st), HS_OK);
     assert_int_equal(hs_safetensors_count(st), 6);
     for (int i = 0; i < 6; i++) {
         const hs_st_tensor *t;
@@ -113,11 +113,11 @@ static void test_round_trip(void **state)
     assert_int_equal(hs_safetensors_write(path, &one, 1, NULL, 0), HS_OK);
     assert_int_equal(hs_safetensors_find(st, "w.f32", &t), HS_OK);
     assert_memory_equal(t->data, f32, sizeof f32);
-    hs_safetensors_close(st);
-    assert_int_equal(hs_safetensors_open(path, &st), HS_OK);
+    hs_safetensors_free(st);
+    assert_int_equal(hs_safetensors_new(path, &st), HS_OK);
     assert_int_equal(hs_safetensors_count(st), 1);
     assert_null(hs_safetensors_metadata(st, "format"));
-    hs_safetensors_close(st);
+    hs_safetensors_free(st);
 }
 
 static void test_empty_file_of_tensors(void **state)
@@ -125,9 +125,9 @@ static void test_empty_file_of_tensors(void **state)
     const char *path = scratch_path(*state, "none.safetensors");
     assert_int_equal(hs_safetensors_write(path, NULL, 0, NULL, 0), HS_OK);
     hs_safetensors *st;
-    assert_int_equal(hs_safetensors_open(path, &st), HS_OK);
+    assert_int_equal(hs_safetensors_new(path, &st), HS_OK);
     assert_int_equal(hs_safetensors_count(st), 0);
-    hs_safetensors_close(st);
+    hs_safetensors_free(st);
 }
 
 static void expect_write_error(const char *dir, const hs_st_tensor *t, int n, const hs_st_kv *kv, int n_kv,
@@ -244,11 +244,11 @@ static void test_malformed_headers(void **state)
     float v[2] = {1, 2};
     write_raw(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}    ", v, 8);
     hs_safetensors *st;
-    assert_int_equal(hs_safetensors_open(path, &st), HS_OK);
+    assert_int_equal(hs_safetensors_new(path, &st), HS_OK);
     const hs_st_tensor *t;
     assert_int_equal(hs_safetensors_find(st, "x", &t), HS_OK);
     assert_memory_equal(t->data, v, 8);
-    hs_safetensors_close(st);
+    hs_safetensors_free(st);
 }
 
 int main(void)

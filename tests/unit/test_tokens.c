@@ -25,7 +25,7 @@ static int teardown(void **state)
 static void expect_open_error(const char *path, hs_status want, const char *msg)
 {
     hs_token_file *f = (hs_token_file *)1;
-    assert_int_equal(hs_token_file_open(path, &f), want);
+    assert_int_equal(hs_token_file_new(path, &f), want);
     assert_null(f);
     if (!strstr(hs_last_error(), msg))
         fail_msg("message \"%s\" lacks \"%s\"", hs_last_error(), msg);
@@ -46,7 +46,7 @@ static void test_round_trip(void **state)
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_size, HS_TOKENS_HEADER_BYTES + 1000 * bytes);
         hs_token_file *f;
-        assert_int_equal(hs_token_file_open(path, &f), HS_OK);
+        assert_int_equal(hs_token_file_new(path, &f), HS_OK);
         assert_int_equal(hs_token_file_count(f), 1000);
         assert_int_equal(hs_token_file_token_bytes(f), bytes);
         assert_int_equal(hs_token_file_get(f, 17), (uint32_t)tokens[17]);
@@ -58,7 +58,7 @@ static void test_round_trip(void **state)
         assert_int_equal(hs_token_file_read(f, 1000, 0, back), HS_OK);
         assert_int_equal(hs_token_file_read(f, 995, 6, back), HS_ERR_INVALID_ARGUMENT);
         assert_non_null(strstr(hs_last_error(), "[995, 1001) is past the end of a file of 1000 tokens"));
-        hs_token_file_close(f);
+        hs_token_file_free(f);
     }
     /* the documented header, byte for byte */
     FILE *fp = fopen(scratch_path(dir, "u16.bin"), "rb");
@@ -76,7 +76,7 @@ static void test_writer_streams_and_replaces(void **state)
     int32_t one[3] = {1, 2, 3};
     assert_int_equal(hs_token_file_write(path, one, 3, 2), HS_OK);
     hs_token_writer *w;
-    assert_int_equal(hs_token_writer_open(path, 4, &w), HS_OK);
+    assert_int_equal(hs_token_writer_new(path, 4, &w), HS_OK);
     int32_t chunk[5000];
     for (int k = 0; k < 3; k++) {
         for (int i = 0; i < 5000; i++)
@@ -86,14 +86,14 @@ static void test_writer_streams_and_replaces(void **state)
     assert_int_equal(hs_token_writer_count(w), 15000);
     /* nothing visible until commit: the old file is still there */
     hs_token_file *f;
-    assert_int_equal(hs_token_file_open(path, &f), HS_OK);
+    assert_int_equal(hs_token_file_new(path, &f), HS_OK);
     assert_int_equal(hs_token_file_count(f), 3);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     assert_int_equal(hs_token_writer_commit(w), HS_OK);
-    assert_int_equal(hs_token_file_open(path, &f), HS_OK);
+    assert_int_equal(hs_token_file_new(path, &f), HS_OK);
     assert_int_equal(hs_token_file_count(f), 15000);
     assert_int_equal(hs_token_file_get(f, 12345), 12345);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     assert_int_equal(scratch_count_entries(dir), 1); /* no temp files left */
 }
 
@@ -102,7 +102,7 @@ static void test_writer_errors(void **state)
     const char *dir = *state;
     const char *path = scratch_path(dir, "bad.bin");
     hs_token_writer *w = (hs_token_writer *)1;
-    assert_int_equal(hs_token_writer_open(path, 3, &w), HS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(hs_token_writer_new(path, 3, &w), HS_ERR_INVALID_ARGUMENT);
     assert_null(w);
     assert_non_null(strstr(hs_last_error(), "token_bytes is 3"));
     int32_t big[2] = {5, 70000};
@@ -111,10 +111,10 @@ static void test_writer_errors(void **state)
     int32_t neg[1] = {-1};
     assert_int_equal(hs_token_file_write(path, neg, 1, 4), HS_ERR_INVALID_ARGUMENT);
     assert_int_equal(scratch_count_entries(dir), 0); /* aborted writes leave nothing */
-    assert_int_equal(hs_token_writer_open("/nonexistent-dir/x.bin", 2, &w), HS_ERR_IO);
+    assert_int_equal(hs_token_writer_new("/nonexistent-dir/x.bin", 2, &w), HS_ERR_IO);
     assert_non_null(strstr(hs_last_error(), "/nonexistent-dir/x.bin"));
     assert_non_null(strstr(hs_last_error(), "No such file or directory"));
-    assert_int_equal(hs_token_writer_open(path, 2, &w), HS_OK);
+    assert_int_equal(hs_token_writer_new(path, 2, &w), HS_OK);
     hs_token_writer_abort(w);
     assert_int_equal(scratch_count_entries(dir), 0);
 }
@@ -171,9 +171,9 @@ static void test_bad_files(void **state)
     /* an empty token file (header, no tokens) is valid */
     assert_int_equal(hs_token_file_write(bad, NULL, 0, 2), HS_OK);
     hs_token_file *f;
-    assert_int_equal(hs_token_file_open(bad, &f), HS_OK);
+    assert_int_equal(hs_token_file_new(bad, &f), HS_OK);
     assert_int_equal(hs_token_file_count(f), 0);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
 }
 
 static void test_u32_token_above_int32(void **state)
@@ -183,12 +183,12 @@ static void test_u32_token_above_int32(void **state)
     memset(file + 36, 0xff, 4); /* token 1 = 0xffffffff */
     assert_int_equal(scratch_write(path, file, 40), 0);
     hs_token_file *f;
-    assert_int_equal(hs_token_file_open(path, &f), HS_OK);
+    assert_int_equal(hs_token_file_new(path, &f), HS_OK);
     assert_int_equal(hs_token_file_get(f, 1), UINT32_MAX);
     int32_t out[2];
     assert_int_equal(hs_token_file_read(f, 0, 2, out), HS_ERR_FORMAT);
     assert_non_null(strstr(hs_last_error(), "token 4294967295 at position 1 does not fit int32"));
-    hs_token_file_close(f);
+    hs_token_file_free(f);
 }
 
 static void test_tokenizer(void **state)
@@ -214,14 +214,14 @@ static void test_tokenizer(void **state)
 static size_t read_text(const char *path, char *buf, size_t cap)
 {
     hs_token_file *f;
-    assert_int_equal(hs_token_file_open(path, &f), HS_OK);
+    assert_int_equal(hs_token_file_new(path, &f), HS_OK);
     size_t n = (size_t)hs_token_file_count(f);
     assert_true(n <= cap);
     int32_t *t = malloc(n * sizeof *t + 1);
     assert_int_equal(hs_token_file_read(f, 0, n, t), HS_OK);
     assert_int_equal(hs_tokenizer_decode(t, n, buf), HS_OK);
     free(t);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     return n;
 }
 
@@ -306,9 +306,9 @@ static void test_builtin_corpus(void **state)
     assert_int_equal(b.reused, 1);
     assert_int_equal(b.train_tokens, a.train_tokens);
     hs_token_file *f;
-    assert_int_equal(hs_token_file_open(scratch_path(cache, HS_CORPUS_VAL_FILE), &f), HS_OK);
+    assert_int_equal(hs_token_file_new(scratch_path(cache, HS_CORPUS_VAL_FILE), &f), HS_OK);
     assert_int_equal(hs_token_file_count(f), a.val_tokens);
-    hs_token_file_close(f);
+    hs_token_file_free(f);
     /* a damaged cache is rebuilt */
     assert_int_equal(scratch_write(scratch_path(cache, HS_CORPUS_TRAIN_FILE), "junk", 4), 0);
     assert_int_equal(hs_corpus_build(cache, &b), HS_OK);
