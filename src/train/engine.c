@@ -1,24 +1,18 @@
-/* The tensor x pipeline x data parallel step driver (hyperspeed/engine.h):
- * this rank's chunks, the pipeline schedule with its point-to-point
- * messages, the gradient sums across the layout, the global norm, AdamW. */
+/* The step driver of every layout (hyperspeed/engine.h): this rank's
+ * chunks, the pipeline schedule walked over the stages' link
+ * (parallel/pp_link.h), the DP reduction from the layer hooks, the
+ * gradient sums across the layout, the global norm, AdamW. */
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
+#include "parallel/pp_link.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A point-to-point message: the data (where there are values) and, on an
- * NPU, the sender's simulated arrival time as the bits of a double. */
-typedef struct msg {
-    hs_comm_request *data, *time;
-    int64_t stamp;
-    int posted;
-} msg;
 
 /* One chunk of the model on this rank. */
 typedef struct chunk {
@@ -33,7 +27,7 @@ typedef struct chunk {
     int32_t *all_ids;
     float **dout; /* [slots] receive buffers of dL/d(output) (a chunk with a next one) */
     float **dsend; /* [slots] dL/d(input) being sent back (a chunk with a previous one) */
-    msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
+    hs_pp_msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
 } chunk;
 
 struct hs_engine {
@@ -43,19 +37,19 @@ struct hs_engine {
     hs_layout_plan plan;
     hs_comm *tp, *pp, *dpc; /* dpc NULL without data parallelism */
     int stage, p, v, m, G, dp;
-    int prev, next;          /* PP ranks of the previous and the next stage (cyclic, for interleaving) */
-    double hop_s;            /* NPU: simulated seconds of one boundary activation to a neighbour */
+    hs_pp_link link;         /* to the neighbouring stages */
     chunk *chunks;
     hs_pp_op *ops;
     int n_ops;
     hs_engine_op_time *times; /* [n_ops]: the last step's */
     int *slot;               /* [v * m]: the activation set of (chunk, micro-batch) */
-    msg *fwd_in, *bwd_in;    /* [v * m]: the receives of the step */
+    hs_pp_msg *fwd_in, *bwd_in; /* [v * m]: the receives of the step */
     float *tied;             /* the other end's tied wte gradient (first / last stage), else NULL */
     int tied_chunk;          /* the chunk holding wte on this rank, -1 none */
     int64_t *gather;         /* [max(tp, pp)] norm shares */
     hs_npu *npu;             /* NULL on the CPU */
     int values;              /* buffers hold values (CPU or execute-mode NPU) */
+    int *slots, *last_bwd;   /* [v]: the slot plan's per-chunk figures */
 };
 
 hs_engine_config hs_engine_config_default(void)
@@ -104,71 +98,6 @@ static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int6
     return hs_residual_backward(&d, NULL, &s);
 }
 
-/* The activation set of every (chunk, micro-batch) from a walk of the
- * schedule: a forward takes the lowest free set of its chunk, a backward
- * frees it. Under a pipeline, a set freed by the operation just before is
- * not reused, since the receive into it was posted while that operation
- * ran (one stage has no receives: micro-batches share one set). Writes the sets
- * each chunk needs into the chunks. At most m micro-batches are in flight,
- * plus one set just freed. */
-static hs_status plan_slots(hs_engine *e)
-{
-    const int maxs = e->m + 2;
-    int *busy = malloc(2 * (size_t)maxs * sizeof *busy), *freed_at = busy + maxs;
-    if (!busy)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: slot plan of %d micro-batches", e->m);
-    for (int c = 0; c < e->v; c++) {
-        int *slots = &e->chunks[c].slots;
-        for (int s = 0; s < maxs; s++) {
-            busy[s] = 0;
-            freed_at[s] = -2;
-        }
-        *slots = 1;
-        for (int i = 0; i < e->n_ops; i++) {
-            const hs_pp_op *op = &e->ops[i];
-            if (op->chunk != c)
-                continue;
-            int *sl = &e->slot[c * e->m + op->micro];
-            if (op->backward) {
-                busy[*sl] = 0;
-                freed_at[*sl] = i;
-                e->chunks[c].last_bwd = op->micro;
-                continue;
-            }
-            int s = 0;
-            while (busy[s] || (e->p > 1 && freed_at[s] >= i - 1))
-                s++;
-            busy[s] = 1;
-            *sl = s;
-            if (s + 1 > *slots)
-                *slots = s + 1;
-        }
-    }
-    free(busy);
-    return HS_OK;
-}
-
-/* The PP neighbours and the simulated time of one hop. */
-static hs_status plan_neighbours(hs_engine *e)
-{
-    const hs_grid *grid = hs_runtime_grid(e->rt);
-    const int me = hs_runtime_rank(e->rt, HS_GROUP_WORLD);
-    e->prev = (e->stage - 1 + e->p) % e->p;
-    e->next = (e->stage + 1) % e->p;
-    if (!e->npu || e->p == 1)
-        return HS_OK;
-    int *ranks = malloc((size_t)e->p * sizeof *ranks);
-    if (!ranks)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: %d pipeline ranks", e->p);
-    const hs_status s = hs_grid_group_ranks(grid, HS_GROUP_PP, me, ranks);
-    const hs_cluster_spec *cl = hs_runtime_cluster(e->rt);
-    const int same_node = !s && me / cl->npus_per_node == ranks[e->next] / cl->npus_per_node;
-    free(ranks);
-    HS_TRY(s);
-    const double bytes = (double)hs_model_boundary_numel(e->chunks[0].model, e->ec.micro_batch, e->ec.seq) * 4;
-    return hs_comm_cost(cl, HS_COLL_SEND, 2, same_node ? 2 : 1, bytes, &e->hop_s);
-}
-
 /* The registry entry of m flagged tied (head 0) or head_weight (head 1), or -1. */
 static int flagged_entry(const hs_model *m, int head)
 {
@@ -193,6 +122,8 @@ static hs_status build_chunk(hs_engine *e, int c)
     mo.shard.sequence_parallel = e->ec.layout.sequence_parallel;
     mo.shard.first_layer = e->plan.first_layer[g];
     mo.shard.n_layers = e->plan.first_layer[g + 1] - e->plan.first_layer[g];
+    ch->slots = e->slots[c];
+    ch->last_bwd = e->last_bwd[c];
     mo.shard.slots = ch->slots;
     HS_TRY(hs_model_new_ex(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &ch->model));
     HS_TRY(hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
@@ -301,33 +232,28 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->fwd_in = calloc((size_t)(e->v * e->m), sizeof *e->fwd_in);
     e->bwd_in = calloc((size_t)(e->v * e->m), sizeof *e->bwd_in);
     e->chunks = calloc((size_t)e->v, sizeof *e->chunks);
+    e->slots = calloc(2 * (size_t)e->v, sizeof *e->slots);
+    e->last_bwd = e->slots ? e->slots + e->v : NULL;
     const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
     e->gather = calloc((size_t)ng, sizeof *e->gather);
-    if (!e->ops || !e->times || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->gather)
+    if (!e->ops || !e->times || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->slots || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
     if (!s) /* one stage: accumulation, micro-batch after micro-batch (1F1B of one stage) */
         s = hs_pp_schedule_ops(e->p > 1 ? ec->layout.schedule : HS_PP_1F1B, e->p, e->m, e->v, e->stage, e->ops, cap,
                                &e->n_ops);
     if (!s)
-        s = plan_slots(e);
+        s = hs_pp_plan_slots(e->ops, e->n_ops, e->v, e->m, e->p, e->slot, e->slots, e->last_bwd);
     for (int c = 0; !s && c < e->v; c++)
         s = build_chunk(e, c);
     if (!s)
-        s = plan_neighbours(e);
+        s = hs_pp_link_init(&e->link, rt, e->npu, e->G, e->m,
+                            (double)hs_model_boundary_numel(e->chunks[0].model, ec->micro_batch, ec->seq) * 4);
     if (s) {
         hs_engine_free(e);
         return s;
     }
     *out = e;
     return HS_OK;
-}
-
-/* Waits for a message's requests (NULL ones are done). */
-static hs_status wait_msg(msg *mm)
-{
-    hs_status s = hs_comm_wait(&mm->data), t = hs_comm_wait(&mm->time);
-    mm->posted = 0;
-    return s ? s : t;
 }
 
 void hs_engine_free(hs_engine *e)
@@ -338,9 +264,9 @@ void hs_engine_free(hs_engine *e)
         chunk *ch = &e->chunks[c];
         for (int s = 0; s < ch->slots; s++) {
             if (ch->fsend) /* a send still in flight at the end: its error was or will be reported */
-                (void)wait_msg(&ch->fsend[s]);
+                (void)hs_pp_wait(&ch->fsend[s]);
             if (ch->bsend)
-                (void)wait_msg(&ch->bsend[s]);
+                (void)hs_pp_wait(&ch->bsend[s]);
             if (ch->dout)
                 dev_free(e, ch->dout[s]);
             if (ch->dsend)
@@ -356,6 +282,7 @@ void hs_engine_free(hs_engine *e)
     }
     dev_free(e, e->tied);
     free(e->gather);
+    free(e->slots);
     free(e->chunks);
     free(e->bwd_in);
     free(e->fwd_in);
@@ -376,29 +303,10 @@ hs_status hs_engine_init(hs_engine *e, uint64_t seed)
 
 /* ------------------------------------------------------------ messages */
 
-/* Tags: activations into chunk g for micro-batch k at g*m + k, their
- * gradients at (G + g)*m + k (g the sending chunk's successor), the NPU's
- * time stamps 2*G*m above, the tied embedding at 4*G*m. */
-static int fwd_tag(const hs_engine *e, int g, int k) { return g * e->m + k; }
-static int bwd_tag(const hs_engine *e, int g, int k) { return (e->G + g) * e->m + k; }
-static int stamp_tag(const hs_engine *e, int tag) { return tag + 2 * e->G * e->m; }
-
 /* The stream the chunks' kernels run on: their NPU's default stream (hs_model_device). */
 static hs_npu_stream *stream(const hs_engine *e) { return hs_npu_default_stream(e->npu); }
 
-static double now(const hs_engine *e) { return e->npu ? hs_npu_stream_time(stream(e)) : 0; }
-
-static hs_status post_recv(hs_engine *e, msg *mm, float *buf, int64_t n, int from, int tag)
-{
-    if (mm->posted)
-        return HS_OK;
-    if (e->values)
-        HS_TRY(hs_comm_irecv(e->pp, buf, (size_t)n, HS_FP32, from, tag, &mm->data));
-    if (e->npu)
-        HS_TRY(hs_comm_irecv(e->pp, &mm->stamp, 1, HS_INT64, from, stamp_tag(e, tag), &mm->time));
-    mm->posted = 1;
-    return HS_OK;
-}
+static double now(const hs_engine *e) { return hs_pp_now(&e->link); }
 
 /* Posts op i's receive, if it has one. */
 static hs_status post_op_recv(hs_engine *e, int i)
@@ -413,38 +321,12 @@ static hs_status post_op_recv(hs_engine *e, int i)
         float *in;
         HS_TRY(hs_model_set_slot(ch->model, sl));
         HS_TRY(hs_model_stage_input(ch->model, &in));
-        return post_recv(e, &e->fwd_in[op->chunk * e->m + k], in, n, e->prev, fwd_tag(e, g, k));
+        const hs_pp_link *l = &e->link;
+        return hs_pp_post_recv(l, &e->fwd_in[op->chunk * e->m + k], in, n, l->prev, hs_pp_fwd_tag(l, g, k));
     }
     if (op->backward && g < e->G - 1)
-        return post_recv(e, &e->bwd_in[op->chunk * e->m + k], ch->dout[sl], n, e->next, bwd_tag(e, g + 1, k));
-    return HS_OK;
-}
-
-/* Waits for a receive; on the NPU the stream then waits for the sender's
- * arrival time (an "idle" slice: the bubble). */
-static hs_status finish_recv(hs_engine *e, msg *mm, const char *what)
-{
-    HS_TRY(wait_msg(mm));
-    if (!e->npu)
-        return HS_OK;
-    double arrival;
-    memcpy(&arrival, &mm->stamp, sizeof arrival);
-    const double t = now(e);
-    if (arrival > t)
-        hs_npu_stream_advance(stream(e), what, "idle", arrival - t);
-    return HS_OK;
-}
-
-static hs_status post_send(hs_engine *e, msg *mm, const float *buf, int64_t n, int to, int tag)
-{
-    if (e->values)
-        HS_TRY(hs_comm_isend(e->pp, buf, (size_t)n, HS_FP32, to, tag, &mm->data));
-    if (e->npu) {
-        const double arrival = now(e) + e->hop_s;
-        memcpy(&mm->stamp, &arrival, sizeof arrival);
-        HS_TRY(hs_comm_isend(e->pp, &mm->stamp, 1, HS_INT64, to, stamp_tag(e, tag), &mm->time));
-    }
-    mm->posted = 1;
+        return hs_pp_post_recv(&e->link, &e->bwd_in[op->chunk * e->m + k], ch->dout[sl], n, e->link.next,
+                               hs_pp_bwd_tag(&e->link, g + 1, k));
     return HS_OK;
 }
 
@@ -508,8 +390,8 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     if (!op->backward) {
         snprintf(what, sizeof what, "bubble: waiting for fwd mb %d", k);
         if (g > 0)
-            HS_TRY(finish_recv(e, &e->fwd_in[op->chunk * e->m + k], what));
-        HS_TRY(wait_msg(&ch->fsend[sl])); /* the set's output is about to be rewritten */
+            HS_TRY(hs_pp_finish_recv(&e->link, &e->fwd_in[op->chunk * e->m + k], what));
+        HS_TRY(hs_pp_wait(&ch->fsend[sl])); /* the set's output is about to be rewritten */
         const double t0 = hs_time_now(), s0 = now(e);
         float loss = 0;
         HS_TRY(hs_model_forward_stage(ch->model, acc->tokens + off, NULL, acc->targets + off, mb, T, &loss));
@@ -519,13 +401,13 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
         if (g < e->G - 1) {
             const float *out;
             HS_TRY(hs_model_stage_output(ch->model, &out));
-            HS_TRY(post_send(e, &ch->fsend[sl], out, n, e->next, fwd_tag(e, g + 1, k)));
+            HS_TRY(hs_pp_post_send(&e->link, &ch->fsend[sl], out, n, e->link.next, hs_pp_fwd_tag(&e->link, g + 1, k)));
         }
         return HS_OK;
     }
     snprintf(what, sizeof what, "bubble: waiting for bwd mb %d", k);
     if (g < e->G - 1)
-        HS_TRY(finish_recv(e, &e->bwd_in[op->chunk * e->m + k], what));
+        HS_TRY(hs_pp_finish_recv(&e->link, &e->bwd_in[op->chunk * e->m + k], what));
     /* DP listens to the chunk's last backward: its buckets' all-reduces
      * start as that backward finishes them, overlapping the rest of the
      * backward and of the schedule (other chunks, other stages) */
@@ -553,9 +435,10 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     if (g > 0) {
         const float *dx;
         HS_TRY(hs_model_stage_input_grad(ch->model, &dx));
-        HS_TRY(wait_msg(&ch->bsend[sl]));
+        HS_TRY(hs_pp_wait(&ch->bsend[sl]));
         HS_TRY(dev_copy(e, ch->dsend[sl], dx, n));
-        HS_TRY(post_send(e, &ch->bsend[sl], ch->dsend[sl], n, e->prev, bwd_tag(e, g, k)));
+        HS_TRY(hs_pp_post_send(&e->link, &ch->bsend[sl], ch->dsend[sl], n, e->link.prev,
+                               hs_pp_bwd_tag(&e->link, g, k)));
     }
     return HS_OK;
 }
@@ -572,7 +455,7 @@ static hs_status sync_tied(hs_engine *e)
     hs_tensor wg;
     HS_TRY(hs_model_tensor(m, i, HS_PARAM_GRAD, &wg));
     float *g = wg.data;
-    const int peer = e->stage == 0 ? e->p - 1 : 0, tag = 4 * e->G * e->m;
+    const int peer = e->stage == 0 ? e->p - 1 : 0, tag = hs_pp_tied_tag(&e->link);
     if (e->values) {
         hs_comm_request *r[2] = {NULL, NULL};
         HS_TRY(hs_comm_isend(e->pp, g, (size_t)w->numel, HS_FP32, peer, tag, &r[0]));
@@ -629,8 +512,8 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
     for (int c = 0; c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         for (int s = 0; s < ch->slots; s++) {
-            HS_TRY(wait_msg(&ch->fsend[s]));
-            HS_TRY(wait_msg(&ch->bsend[s]));
+            HS_TRY(hs_pp_wait(&ch->fsend[s]));
+            HS_TRY(hs_pp_wait(&ch->bsend[s]));
         }
         if (ch->dp) {
             hs_dp_stats ds;
@@ -719,13 +602,13 @@ static hs_status forward_once(hs_engine *e, const int32_t *tokens, const int32_t
         if (g > 0 && e->values) {
             float *in;
             HS_TRY(hs_model_stage_input(ch->model, &in));
-            HS_TRY(hs_comm_recv(e->pp, in, (size_t)n, HS_FP32, e->prev, g));
+            HS_TRY(hs_comm_recv(e->pp, in, (size_t)n, HS_FP32, e->link.prev, g));
         }
         HS_TRY(hs_model_forward_stage(ch->model, tokens, NULL, targets, B, T, loss));
         if (g < e->G - 1 && e->values) {
             const float *out;
             HS_TRY(hs_model_stage_output(ch->model, &out));
-            HS_TRY(hs_comm_send(e->pp, out, (size_t)n, HS_FP32, e->next, g + 1));
+            HS_TRY(hs_comm_send(e->pp, out, (size_t)n, HS_FP32, e->link.next, g + 1));
         }
     }
     return HS_OK;
