@@ -7,7 +7,7 @@
  * Tags: activations into model chunk g for micro-batch k at g*m + k, their
  * gradients at (G + g)*m + k (g the receiving chunk's successor), the
  * time stamps 2*G*m above each, the tied embedding's exchange at 4*G*m
- * (G chunks in the model, m micro-batches). */
+ * and 4*G*m + 1 for its time stamps (G chunks in the model, m micro-batches). */
 #ifndef HS_PARALLEL_PP_LINK_H
 #define HS_PARALLEL_PP_LINK_H
 

@@ -8,6 +8,7 @@
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
 #include "parallel/pp_link.h"
+#include "train/optimizer_norm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,12 @@ struct hs_engine {
     hs_pp_msg *fwd_in, *bwd_in; /* [v * m]: the receives of the step */
     float *tied;             /* the other end's tied wte gradient (first / last stage), else NULL */
     int tied_chunk;          /* the chunk holding wte on this rank, -1 none */
+    int tied_entry;          /* ... wte's registry entry in it */
+    int tied_started;        /* the exchange is in flight (tied_start .. tied_finish) */
+    hs_comm_request *tied_req[4];       /* the gradients sent and received, and (NPU) their time stamps */
+    hs_npu_stream *tied_stream;         /* NPU: the exchange's simulated time runs here, */
+    hs_npu_event *tied_ready, *tied_done; /* after the gradient's kernels, before the add */
+    int64_t tied_sent_at, tied_arrives_at; /* NPU: simulated arrival times (bits of doubles) out and in */
     int64_t *gather;         /* [max(tp, pp)] norm shares */
     hs_npu *npu;             /* NULL on the CPU */
     int values;              /* buffers hold values (CPU or execute-mode NPU) */
@@ -160,7 +167,13 @@ static hs_status build_chunk(hs_engine *e, int c)
     const int tied = flagged_entry(ch->model, 0);
     if (tied >= 0 && e->p > 1) { /* a tied head on another stage than the embedding */
         e->tied_chunk = c;
+        e->tied_entry = tied;
         HS_TRY(dev_alloc(e, (size_t)hs_model_param(ch->model, tied)->numel * sizeof(float), &e->tied));
+        if (e->npu) {
+            HS_TRY(hs_npu_stream_new(e->npu, &e->tied_stream));
+            HS_TRY(hs_npu_event_new(e->npu, &e->tied_ready));
+            HS_TRY(hs_npu_event_new(e->npu, &e->tied_done));
+        }
     }
     return HS_OK;
 }
@@ -186,10 +199,10 @@ static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: layout tp=%d pp=%d, but the runtime's grid has tp=%d pp=%d",
                         l->tp, l->pp, hs_runtime_size(rt, HS_GROUP_TP), hs_runtime_size(rt, HS_GROUP_PP));
     const int G = l->pp * l->virtual_stages;
-    if (4 * G * l->micro_batches + 1 > 32768 || l->micro_batches > 256)
+    if (4 * G * l->micro_batches + 2 > 32768 || l->micro_batches > 256)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "engine: %d chunks x %d micro-batches need more point-to-point tags than there are (at most "
-                        "256 micro-batches, 4 x chunks x micro-batches <= 32767)",
+                        "256 micro-batches, 4 x chunks x micro-batches <= 32766)",
                         G, l->micro_batches);
     return HS_OK;
 }
@@ -280,6 +293,11 @@ void hs_engine_free(hs_engine *e)
         hs_optimizer_free(ch->opt);
         hs_model_free(ch->model);
     }
+    if (e->tied_started) /* a failed step's exchange: its buffers stay until it ends */
+        (void)hs_comm_waitall(e->tied_req, 4);
+    hs_npu_event_free(e->tied_done);
+    hs_npu_event_free(e->tied_ready);
+    hs_npu_stream_free(e->tied_stream);
     dev_free(e, e->tied);
     free(e->gather);
     free(e->slots);
@@ -348,6 +366,60 @@ static void account(hs_engine *e, int i, step_acc *acc, double t0, double s0)
     e->times[i] = (hs_engine_op_time){e->ops[i], t0 - acc->t0, t1 - acc->t0, s0 - acc->sim0, s1 - acc->sim0};
     acc->busy += t1 - t0;
     acc->sim_busy += s1 - s0;
+}
+
+/* The tied embedding: the first and the last stage each add the other's
+ * wte gradient (a + b on one, b + a on the other: the same bits). The
+ * exchange starts as soon as this end's gradient is final (its chunk's
+ * last backward; with data parallelism, once the DP sum is in) and runs
+ * while the step goes on (the other chunks' reductions, the rest of the
+ * norm). On the NPU its simulated time runs on a stream of its own, and
+ * each end sends the other the time its gradient arrives (as the pipeline's
+ * messages do): the add waits for the later of its own send and the peer's
+ * arrival. tied_finish waits for it and adds. */
+static hs_status tied_start(hs_engine *e)
+{
+    hs_model *m = e->chunks[e->tied_chunk].model;
+    const int64_t n = hs_model_param(m, e->tied_entry)->numel;
+    hs_tensor wg;
+    HS_TRY(hs_model_tensor(m, e->tied_entry, HS_PARAM_GRAD, &wg));
+    const int peer = e->stage == 0 ? e->p - 1 : 0, tag = hs_pp_tied_tag(&e->link);
+    e->tied_started = 1;
+    if (e->values) {
+        HS_TRY(hs_comm_isend(e->pp, wg.data, (size_t)n, HS_FP32, peer, tag, &e->tied_req[0]));
+        HS_TRY(hs_comm_irecv(e->pp, e->tied, (size_t)n, HS_FP32, peer, tag, &e->tied_req[1]));
+    }
+    if (e->npu) {
+        hs_npu_event_record(e->tied_ready, stream(e));
+        hs_npu_stream_wait(e->tied_stream, e->tied_ready);
+        HS_TRY(hs_comm_advance(e->pp, e->tied_stream, HS_COLL_SEND, (double)n * sizeof(float), NULL));
+        hs_npu_event_record(e->tied_done, e->tied_stream);
+        const double arrival = hs_npu_stream_time(e->tied_stream);
+        memcpy(&e->tied_sent_at, &arrival, sizeof arrival);
+        HS_TRY(hs_comm_isend(e->pp, &e->tied_sent_at, 1, HS_INT64, peer, tag + 1, &e->tied_req[2]));
+        HS_TRY(hs_comm_irecv(e->pp, &e->tied_arrives_at, 1, HS_INT64, peer, tag + 1, &e->tied_req[3]));
+    }
+    return HS_OK;
+}
+
+static hs_status tied_finish(hs_engine *e)
+{
+    e->tied_started = 0;
+    HS_TRY(hs_comm_waitall(e->tied_req, 4));
+    if (e->npu) {
+        hs_npu_stream_wait(stream(e), e->tied_done);
+        double arrival;
+        memcpy(&arrival, &e->tied_arrives_at, sizeof arrival);
+        if (arrival > now(e))
+            hs_npu_stream_advance(stream(e), "waiting for the tied embedding's gradient", "idle", arrival - now(e));
+    }
+    hs_model *m = e->chunks[e->tied_chunk].model;
+    hs_tensor wg;
+    HS_TRY(hs_model_tensor(m, e->tied_entry, HS_PARAM_GRAD, &wg));
+    hs_tensor t = hs_view1(e->tied, HS_FP32, hs_tensor_numel(&wg));
+    wg = hs_view1(wg.data, HS_FP32, hs_tensor_numel(&wg));
+    wg.device = t.device = hs_npu_device(e->npu);
+    return hs_residual_backward(&wg, NULL, &t);
 }
 
 /* The DP reducer as a layer hook (ctx the hs_dp): after each block's
@@ -430,6 +502,8 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
     }
     if (!s && reduce_here && ch->gathers)
         s = gather_embedding_rows(ch);
+    if (!s && op->chunk == e->tied_chunk && k == ch->last_bwd && !ch->dp)
+        s = tied_start(e);
     HS_TRY(s);
     account(e, i, acc, t0, s0);
     if (g > 0) {
@@ -441,32 +515,6 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
                                hs_pp_bwd_tag(&e->link, g, k)));
     }
     return HS_OK;
-}
-
-/* The tied embedding: the first and the last stage each add the other's
- * wte gradient (a + b on one, b + a on the other: the same bits). */
-static hs_status sync_tied(hs_engine *e)
-{
-    if (e->tied_chunk < 0)
-        return HS_OK;
-    hs_model *m = e->chunks[e->tied_chunk].model;
-    const int i = flagged_entry(m, 0);
-    const hs_param_info *w = hs_model_param(m, i);
-    hs_tensor wg;
-    HS_TRY(hs_model_tensor(m, i, HS_PARAM_GRAD, &wg));
-    float *g = wg.data;
-    const int peer = e->stage == 0 ? e->p - 1 : 0, tag = hs_pp_tied_tag(&e->link);
-    if (e->values) {
-        hs_comm_request *r[2] = {NULL, NULL};
-        HS_TRY(hs_comm_isend(e->pp, g, (size_t)w->numel, HS_FP32, peer, tag, &r[0]));
-        HS_TRY(hs_comm_irecv(e->pp, e->tied, (size_t)w->numel, HS_FP32, peer, tag, &r[1]));
-        HS_TRY(hs_comm_waitall(r, 2));
-    }
-    if (e->npu)
-        HS_TRY(hs_comm_advance(e->pp, stream(e), HS_COLL_SEND, (double)w->numel * sizeof(float), NULL));
-    hs_tensor d = hs_view1(g, HS_FP32, w->numel), t = hs_view1(e->tied, HS_FP32, w->numel);
-    d.device = t.device = hs_npu_device(e->npu);
-    return hs_residual_backward(&d, NULL, &t);
 }
 
 /* *x = the sum over group c of every rank's *x, in rank order (the bits
@@ -506,7 +554,7 @@ static hs_status sync_clocks(hs_engine *e, double *t)
 /* After the schedule: the DP reductions (started in each chunk's last
  * backward) finished, the gradients summed across the layout (the SP
  * norms' partials, the tied embedding's two ends: sums commute with the DP
- * sum), the global norm, AdamW. */
+ * sum; the exchange overlaps the rest of this), the global norm, AdamW. */
 static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
 {
     for (int c = 0; c < e->v; c++) {
@@ -524,13 +572,28 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
                 HS_TRY(hs_model_embedding_backward(ch->model, ch->all_rows, ch->all_ids, e->dp * e->ec.micro_batch,
                                                    e->ec.seq));
         }
+        if (c == e->tied_chunk && !e->tied_started)
+            HS_TRY(tied_start(e));
         HS_TRY(hs_model_tp_reduce_grads(ch->model));
     }
-    HS_TRY(sync_tied(e));
-    double sumsq = 0;
+    /* the norm's squares: first all but the tied wte's, while it is exchanged */
+    double sumsq = 0, x;
+    int64_t tb = 0, te = 0;
+    if (e->tied_chunk >= 0) {
+        const hs_param_info *w = hs_model_param(e->chunks[e->tied_chunk].model, e->tied_entry);
+        tb = w->offset;
+        te = w->offset + w->numel;
+    }
     for (int c = 0; c < e->v; c++) {
-        double x;
-        HS_TRY(hs_optimizer_grad_sumsq(e->chunks[c].opt, &x));
+        if (c == e->tied_chunk)
+            HS_TRY(hs_optimizer_grad_sumsq_part(e->chunks[c].opt, tb, te, 0, &x));
+        else
+            HS_TRY(hs_optimizer_grad_sumsq(e->chunks[c].opt, &x));
+        sumsq += x;
+    }
+    if (e->tied_chunk >= 0) {
+        HS_TRY(tied_finish(e));
+        HS_TRY(hs_optimizer_grad_sumsq_part(e->chunks[e->tied_chunk].opt, tb, te, 1, &x));
         sumsq += x;
     }
     HS_TRY(sum_doubles(e, e->tp, &sumsq));

@@ -5,6 +5,7 @@
 #include "hyperspeed/kernels.h"
 #include "hyperspeed/train.h"
 #include "model/model_registry.h"
+#include "train/optimizer_norm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@ struct hs_optimizer {
     int64_t steps;
     hs_tensor *owned; /* spans of the gradients this rank counts in a global norm (norm_owner) */
     int n_owned;
+    int64_t *owned_at; /* [n_owned]: the registry offset each span starts at */
+    hs_tensor *part;  /* [n_owned + 1]: hs_optimizer_grad_sumsq_part's views */
 };
 
 /* A view placed on the model's device. */
@@ -55,7 +58,9 @@ static hs_status plan_owned(hs_optimizer *o)
     const int nt = hs_model_num_tensors(o->model);
     const hs_registry *reg = hs_model_registry(o->model);
     o->owned = calloc((size_t)nt, sizeof *o->owned);
-    if (!o->owned)
+    o->owned_at = calloc((size_t)nt, sizeof *o->owned_at);
+    o->part = calloc((size_t)nt + 1, sizeof *o->part);
+    if (!o->owned || !o->owned_at || !o->part)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: %d views", nt);
     for (int i = 0; i < nt;) {
         const hs_param_info *p = hs_model_param(o->model, i);
@@ -63,8 +68,10 @@ static hs_status plan_owned(hs_optimizer *o)
         int64_t end = p->offset + p->numel;
         for (; j < nt && hs_model_param(o->model, j)->norm_owner == p->norm_owner; j++)
             end = hs_model_param(o->model, j)->offset + hs_model_param(o->model, j)->numel;
-        if (p->norm_owner)
+        if (p->norm_owner) {
+            o->owned_at[o->n_owned] = p->offset;
             o->owned[o->n_owned++] = hs_registry_span(reg, HS_PARAM_GRAD, p->offset, end, hs_model_device(o->model));
+        }
         i = j;
     }
     return HS_OK;
@@ -130,6 +137,8 @@ void hs_optimizer_free(hs_optimizer *o)
         hs_free(o->v);
     }
     free(o->owned);
+    free(o->owned_at);
+    free(o->part);
     free(o);
 }
 
@@ -200,6 +209,37 @@ hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq)
     double norm = 0;
     if (o->n_owned)
         HS_TRY(hs_grad_norm(o->owned, o->n_owned, &norm));
+    *sumsq = norm * norm;
+    return HS_OK;
+}
+
+/* Appends to o->part the piece of owned span i in [lo, hi), if any. */
+static void add_piece(hs_optimizer *o, int i, int64_t lo, int64_t hi, int *n)
+{
+    const int64_t at = o->owned_at[i], len = o->owned[i].shape[0];
+    const int64_t b = lo > at ? lo : at, e = hi < at + len ? hi : at + len;
+    if (e <= b)
+        return;
+    hs_tensor v = o->owned[i];
+    v.data = (float *)v.data + (b - at);
+    v.shape[0] = e - b;
+    o->part[(*n)++] = v;
+}
+
+hs_status hs_optimizer_grad_sumsq_part(hs_optimizer *o, int64_t begin, int64_t end, int inside, double *sumsq)
+{
+    int n = 0;
+    for (int i = 0; i < o->n_owned; i++) {
+        if (inside) {
+            add_piece(o, i, begin, end, &n);
+        } else {
+            add_piece(o, i, INT64_MIN, begin, &n);
+            add_piece(o, i, end, INT64_MAX, &n);
+        }
+    }
+    double norm = 0;
+    if (n)
+        HS_TRY(hs_grad_norm(o->part, n, &norm));
     *sumsq = norm * norm;
     return HS_OK;
 }

@@ -12,6 +12,7 @@
 
 #include "gradcheck.h"
 #include "hyperspeed.h"
+#include "train/optimizer_norm.h"
 
 
 static double *widen(const float *f, size_t n)
@@ -205,6 +206,51 @@ static void test_deterministic(void **state)
         free(p[r]), free(m[r]), free(v[r]);
 }
 
+/* The norm's share of a registry range (the pipeline step sums the tied
+ * wte's squares apart, after its exchange): inside + outside is the
+ * whole, inside is the range's own sum of squares, in double. */
+static void test_grad_sumsq_parts(void **state)
+{
+    (void)state;
+    hs_model_config c = hs_model_config_default();
+    c.n_layer = 1;
+    c.d_model = 32;
+    c.d_ff = 64;
+    c.max_seq = 8;
+    hs_model *m;
+    hs_optimizer *o;
+    const hs_optimizer_config oc = hs_optimizer_config_default();
+    assert_int_equal(hs_model_new(&c, 1, 8, &m), HS_OK);
+    assert_int_equal(hs_optimizer_new(m, &oc, &o), HS_OK);
+    for (int i = 0; i < hs_model_num_tensors(m); i++) {
+        hs_tensor g;
+        assert_int_equal(hs_model_tensor(m, i, HS_PARAM_GRAD, &g), HS_OK);
+        for (int64_t k = 0; k < hs_tensor_numel(&g); k++)
+            ((float *)g.data)[k] = (float)((k * 7 + i * 13) % 23) * 0.01f - 0.1f;
+    }
+    hs_tensor wte;
+    assert_int_equal(hs_model_tensor_by_name(m, "wte", HS_PARAM_GRAD, &wte), HS_OK);
+    const hs_param_info *w = hs_model_param_by_name(m, "wte");
+    double want = 0, whole, in, out;
+    for (int64_t k = 0; k < w->numel; k++)
+        want += (double)((float *)wte.data)[k] * ((float *)wte.data)[k];
+    assert_int_equal(hs_optimizer_grad_sumsq(o, &whole), HS_OK);
+    assert_int_equal(hs_optimizer_grad_sumsq_part(o, w->offset, w->offset + w->numel, 1, &in), HS_OK);
+    assert_int_equal(hs_optimizer_grad_sumsq_part(o, w->offset, w->offset + w->numel, 0, &out), HS_OK);
+    assert_true(fabs(in - want) <= 1e-12 * want);
+    assert_true(fabs(in + out - whole) <= 1e-12 * whole);
+    assert_true(out > 0 && in > 0);
+    /* a range inside one span splits it in two outside pieces */
+    const int64_t mid = w->offset + w->numel / 2;
+    assert_int_equal(hs_optimizer_grad_sumsq_part(o, mid, mid + 5, 1, &in), HS_OK);
+    assert_int_equal(hs_optimizer_grad_sumsq_part(o, mid, mid + 5, 0, &out), HS_OK);
+    assert_true(fabs(in + out - whole) <= 1e-12 * whole);
+    assert_int_equal(hs_optimizer_grad_sumsq_part(o, 0, 0, 1, &in), HS_OK);
+    assert_true(in == 0);
+    hs_optimizer_free(o);
+    hs_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -215,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_clip_scale),
         cmocka_unit_test(test_scale_inplace),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_grad_sumsq_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
