@@ -9,7 +9,6 @@
 #include "hyperspeed/comm.h"
 #include "hyperspeed/parallel.h"
 #include "hyperspeed/pipeline.h"
-#include "hyperspeed/tensor_parallel.h"
 #include "hyperspeed/layout.h"
 #include "hyperspeed/data.h"
 #include "hyperspeed/checkpoint.h"

@@ -24,9 +24,17 @@ function(hs_mpi_test tname prog np)
   set_tests_properties(${tname} PROPERTIES LABELS mpi TIMEOUT 120 RUN_SERIAL TRUE ENVIRONMENT "${env}")
 endfunction()
 
-foreach(prog test_collectives test_grid test_bad_grid watchdog_skip test_sp_comm test_engine)
+foreach(prog test_collectives test_grid test_bad_grid watchdog_skip test_engine)
   hs_mpi_program(${prog})
 endforeach()
+# The sequence-parallel collectives are private (src/parallel/tp_comm.h):
+# their test links the static archive instead of the shared library.
+add_executable(test_sp_comm ${CMAKE_CURRENT_SOURCE_DIR}/mpi/test_sp_comm.c)
+target_compile_options(test_sp_comm PRIVATE ${HS_WARN} -O2 ${HS_SAN_FLAGS})
+target_link_options(test_sp_comm PRIVATE ${HS_SAN_FLAGS})
+target_include_directories(test_sp_comm PRIVATE ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(test_sp_comm PRIVATE hyperspeed_static ${OPENBLAS_LINK_LIBRARIES} OpenMP::OpenMP_C MPI::MPI_C
+  ${M_LIB})
 
 hs_mpi_test(mpi_collectives_np1 test_collectives 1)
 hs_mpi_test(mpi_collectives_np2 test_collectives 2)

@@ -38,18 +38,6 @@ HS_API void hs_optimizer_free(hs_optimizer *o);
  * runs the update unclipped). Does not zero the gradients. */
 HS_API hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm);
 
-/* Model parallelism: the global gradient norm spans every tensor- and
- * pipeline-parallel rank's shard, each tensor counted once. This rank's
- * share: *sumsq = the sum of squares (in double) of the gradients of the
- * registry entries it owns for the norm (hs_param_info.norm_owner).
- * Errors: HS_ERR_INVALID_ARGUMENT, the kernel's. */
-HS_API hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq);
-
-/* hs_optimizer_step with the global gradient norm given (the square root
- * of the sum of every model-parallel rank's hs_optimizer_grad_sumsq) for
- * the clip scale. Errors: as hs_optimizer_step, a negative or NaN norm. */
-HS_API hs_status hs_optimizer_step_norm(hs_optimizer *o, float lr, double norm);
-
 /* Completed updates so far (0 before the first). */
 HS_API int64_t hs_optimizer_steps(const hs_optimizer *o);
 /* Restores the step count (checkpoint resume). steps >= 0. */

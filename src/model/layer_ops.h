@@ -10,7 +10,7 @@
 
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 #include "model/model_internal.h"
 
 #include <string.h>

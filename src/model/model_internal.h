@@ -6,6 +6,7 @@
 #include "hyperspeed/model.h"
 #include "memory/registry.h"
 #include "parallel/tp_region.h"
+#include "model/model_stage.h"
 
 /* A transformer layer is a list of sublayers, each a pre-norm residual
  * branch y = x + f(norm(x)) whose f runs through an input projection

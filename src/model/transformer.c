@@ -39,7 +39,7 @@
  */
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 #include "model/layer_ops.h"
 #include "model/model_internal.h"
 #include "model/sublayer.h"

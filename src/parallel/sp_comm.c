@@ -1,11 +1,11 @@
-/* Sequence-parallel gather and reduce-scatter (hyperspeed/tensor_parallel.h).
+/* Sequence-parallel gather and reduce-scatter (parallel/tp_comm.h).
  *
  * The collectives move rank-ordered blocks: block r is rank r's slice
  * [B][T/tp][C]. The gather all-gathers the blocks into scratch and copies
  * each row of each block to its place in [B][T][C]; the reduce-scatter
  * copies [B][T][C] into blocks in scratch and reduce-scatters them. */
 #include "core/try.h"
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 
 #include <string.h>
 

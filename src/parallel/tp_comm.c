@@ -1,10 +1,10 @@
 /* The tensor-parallel layers' collectives on host memory or an NPU's HBM
- * (hyperspeed/tensor_parallel.h): the values move through MPI where there
+ * (parallel/tp_comm.h): the values move through MPI where there
  * are values (host, execute-mode NPU, whose HBM is host memory), and the
  * NPU's current stream is advanced by the HCCL cost of the same
  * collective. */
 #include "core/try.h"
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 
 /* 1 when the buffers hold values (host memory or an execute-mode NPU). */
 static int has_values(const hs_npu *npu) { return !npu || hs_npu_mode_of(npu) == HS_NPU_EXECUTE; }

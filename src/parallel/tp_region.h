@@ -13,7 +13,7 @@
 #ifndef HS_PARALLEL_TP_REGION_H
 #define HS_PARALLEL_TP_REGION_H
 
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 
 /* One chunk's regions: its group and the scratch the model planned. */
 typedef struct hs_tp_region {

@@ -9,6 +9,7 @@
 #include "model/model_registry.h"
 #include "parallel/pp_link.h"
 #include "train/optimizer_norm.h"
+#include "model/model_stage.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,6 +5,7 @@
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "train/state_tensors.h"
+#include "model/model_stage.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,25 @@
-/* The gradient norm's share of a registry range (private to the step
- * driver): the pipeline's tied embedding is exchanged between the first
- * and the last stage while the rest of the norm is computed, so the step
- * sums the squares outside the range first and those inside it once the
- * exchange has landed. */
+/* The global gradient norm of model parallelism (private to the step
+ * driver): it spans every tensor- and pipeline-parallel rank's shard, each
+ * tensor counted once; each rank gives its share, the driver sums the
+ * shares over the layout and hands the norm back for the clip scale. The
+ * share of a registry range: the pipeline's tied embedding is exchanged
+ * between the first and the last stage while the rest of the norm is
+ * computed, so the step sums the squares outside the range first and
+ * those inside it once the exchange has landed. */
 #ifndef HS_TRAIN_OPTIMIZER_NORM_H
 #define HS_TRAIN_OPTIMIZER_NORM_H
 
 #include "hyperspeed/train.h"
+
+/* This rank's share: *sumsq = the sum of squares (in double) of the
+ * gradients of the registry entries it owns for the norm
+ * (hs_param_info.norm_owner). Errors: HS_ERR_INVALID_ARGUMENT, the kernel's. */
+hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq);
+
+/* hs_optimizer_step with the global gradient norm given (the square root
+ * of the sum of every model-parallel rank's hs_optimizer_grad_sumsq) for
+ * the clip scale. Errors: as hs_optimizer_step, a negative or NaN norm. */
+hs_status hs_optimizer_step_norm(hs_optimizer *o, float lr, double norm);
 
 /* *sumsq = the sum of squares (in double) of the gradients o's rank owns
  * for the norm (hs_param_info.norm_owner) inside [begin, end) of the

@@ -6,7 +6,7 @@
  * --tp N on the whole world. */
 #include "mpi_check.h"
 
-#include "hyperspeed/tensor_parallel.h"
+#include "parallel/tp_comm.h"
 
 #include <math.h>
 

@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "hyperspeed.h"
 #include "model_flat.h"
+#include "model/model_stage.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,6 +12,7 @@
 
 #include "hyperspeed.h"
 #include "model_flat.h"
+#include "model/model_stage.h"
 
 #include <string.h>
 

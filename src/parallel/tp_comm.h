@@ -8,17 +8,14 @@
  * slices (instead of one all-reduce, the same bytes in two halves). Our
  * activations are batch-major, so the gathered blocks [tp][B][T/tp][C]
  * are permuted into [B][T][C] (and back) through a scratch buffer. Host
- * memory (CPU device) fp32 buffers. */
-#ifndef HYPERSPEED_TENSOR_PARALLEL_H
-#define HYPERSPEED_TENSOR_PARALLEL_H
+ * memory (CPU device) fp32 buffers. Private to the library: the layers
+ * reach them through the TP regions (tp_region.h). */
+#ifndef HS_PARALLEL_TP_COMM_H
+#define HS_PARALLEL_TP_COMM_H
 
 #include "hyperspeed/comm.h"
 #include "hyperspeed/core.h"
 #include "hyperspeed/npu.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /* full[B, T, C] = the TP group's slices local[B, T/tp, C] in rank order
  * along T, elements of dtype dt (fp32, or a 16-bit compute dtype: the
@@ -26,13 +23,13 @@ extern "C" {
  * does). scratch: B T C elements. Errors: HS_ERR_INVALID_ARGUMENT (NULL
  * buffer, sizes < 1, T not a multiple of the group size), HS_ERR_DTYPE,
  * the collective's. */
-HS_API hs_status hs_sp_gather(hs_comm *tp, const void *local, void *full, int64_t B, int64_t T, int64_t C,
+hs_status hs_sp_gather(hs_comm *tp, const void *local, void *full, int64_t B, int64_t T, int64_t C,
                               hs_dtype dt, void *scratch);
 
 /* local[B, T/tp, C] = this rank's slice along T of the sum over the group
  * of full[B, T, C]. scratch: B T C floats (full may be scratch's
  * neighbour, not scratch itself). Errors: as hs_sp_gather. */
-HS_API hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *local, int64_t B, int64_t T, int64_t C,
+hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *local, int64_t B, int64_t T, int64_t C,
                                       float *scratch);
 
 /* ---- the collectives of the tensor-parallel layers, on either device ----
@@ -46,16 +43,13 @@ HS_API hs_status hs_sp_reduce_scatter(hs_comm *tp, const float *full, float *loc
 
 /* buf[0 .. n) = op over the group of buf (fp32, in place). Errors: as
  * hs_comm_allreduce, hs_comm_advance. */
-HS_API hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_reduce_op op);
+hs_status hs_tp_allreduce(hs_comm *tp, hs_npu *npu, float *buf, int64_t n, hs_reduce_op op);
 
 /* hs_sp_gather / hs_sp_reduce_scatter on the model's device. */
-HS_API hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const void *local, void *full, int64_t B, int64_t T,
+hs_status hs_tp_gather(hs_comm *tp, hs_npu *npu, const void *local, void *full, int64_t B, int64_t T,
                               int64_t C, hs_dtype dt, void *scratch);
-HS_API hs_status hs_tp_reduce_scatter(hs_comm *tp, hs_npu *npu, const float *full, float *local, int64_t B,
+hs_status hs_tp_reduce_scatter(hs_comm *tp, hs_npu *npu, const float *full, float *local, int64_t B,
                                       int64_t T, int64_t C, float *scratch);
 
-#ifdef __cplusplus
-}
-#endif
 
 #endif
