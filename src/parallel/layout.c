@@ -97,8 +97,9 @@ static hs_status check_pp(const hs_model_config *c, const hs_layout *l, hs_layou
                         l->virtual_stages);
     const int v = l->virtual_stages, chunks = l->pp * v;
     if (chunks > 64)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "pp=%d x %d virtual stages = %d chunks (at most 64)", l->pp, v,
-                        chunks);
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "pp=%d x %d virtual stages = %d chunks (at most 64: hs_layout.chunk_layers has 64 entries)",
+                        l->pp, v, chunks);
     plan->chunks = chunks;
     int given = 0, sum = 0;
     for (int k = 0; k < 64; k++)

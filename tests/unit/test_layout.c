@@ -58,6 +58,11 @@ static void test_bad_layouts(void **state)
     l = hs_layout_default();
     l.tp = 0;
     expect_bad(&c, l, "tp=0");
+    c.n_layer = 144; /* the fixed cap of chunks is an error, not an overflow */
+    l = hs_layout_default();
+    l.pp = 8, l.schedule = HS_PP_INTERLEAVED, l.virtual_stages = 9, l.micro_batches = 16;
+    expect_bad(&c, l, "pp=8 x 9 virtual stages = 72 chunks (at most 64: hs_layout.chunk_layers has 64 entries)");
+    c = tiny();
     hs_layout_plan plan;
     EXPECT_ERR(hs_layout_check(NULL, &l, &plan), HS_ERR_INVALID_ARGUMENT);
 }
