@@ -3,7 +3,12 @@
  * so memory is O(T) per head and no T x T matrix ever exists.
  *
  * Layout. qkv is [B,T,C+2KV] = [q | k | v] per token, C = NH*HD query
- * columns and KV = NKV*HD key and value columns. Query head h reads the
+ * columns and KV = NKV*HD key and value columns; the queries come from
+ * the call's qkv, the keys and values from its kv (the same buffer for
+ * self-attention, another block of the sequence for context parallelism).
+ * Masking: key s is visible to query t when s <= t + shift, shift 0 for
+ * the causal block at the same positions and T for a key block wholly
+ * before the queries (every key visible, no extra test in the loops). Query head h reads the
  * key/value head h / (NH/NKV) (grouped-query attention; NKV = NH is
  * multi-head, NKV = 1 multi-query): q at qkv[t][h*HD], k at C + g*HD, v at
  * C + KV + g*HD. Score blocks are kept transposed, St[key][query], so
@@ -169,7 +174,8 @@ static size_t forward_floats(int64_t HD)
 }
 
 /* Forward of one query tile [q0, q0+BR) of one head. With S = Q K^T / sqrt(HD)
- * (causal: key > query is -inf), for each key tile j up to the diagonal:
+ * (key s > query t + shift is -inf), for each key tile j up to the last
+ * visible key:
  *   m' = max(m, rowmax S_j);  P = exp(S_j - m')
  *   l  = l exp(m - m') + rowsum P;  O = O exp(m - m') + P V_j;  m = m'
  * then out = O / l and lse = m + log l.
@@ -177,9 +183,11 @@ static size_t forward_floats(int64_t HD)
  * C; lse: this head's [T]. */
 static inline __attribute__((always_inline)) void forward_tile(int wide, float *out, float *lse, const float *q,
                                                                const float *k, const float *v, int64_t ld, int64_t C,
-                                                               int64_t T, int64_t HD, int64_t q0, float *w)
+                                                               int64_t T, int64_t HD, int64_t q0, int64_t shift,
+                                                               float *w)
 {
     const int64_t HDp = round_up(HD, 32), nq = T - q0 < BR ? T - q0 : BR, qend = q0 + nq;
+    const int64_t kend = qend + shift < T ? qend + shift : T;
     float *Qt = w, *O = Qt + HDp * BR, *St = O + BR * HDp, *Vs = St + BC * BR;
     float *m = Vs + BC * HDp, *l = m + BR, *mt = l + BR, *alpha = mt + BR;
 
@@ -189,8 +197,8 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
         m[r] = -INFINITY;
         l[r] = 0.0f;
     }
-    for (int64_t k0 = 0; k0 < qend; k0 += BC) {
-        const int64_t nk = qend - k0 < BC ? qend - k0 : BC;
+    for (int64_t k0 = 0; k0 < kend; k0 += BC) {
+        const int64_t nk = kend - k0 < BC ? kend - k0 : BC;
         mm(wide, nk, BR, HD, k + k0 * ld, ld, 1, Qt, BR, St, BR, 0);
         for (int r = 0; r < BR; r++)
             mt[r] = -INFINITY;
@@ -198,7 +206,7 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
             float *s = St + c * BR;
 #pragma omp simd
             for (int r = 0; r < BR; r++) {
-                s[r] = k0 + c <= q0 + r ? s[r] : -INFINITY;
+                s[r] = k0 + c <= q0 + r + shift ? s[r] : -INFINITY;
                 mt[r] = s[r] > mt[r] ? s[r] : mt[r];
             }
         }
@@ -238,29 +246,31 @@ static inline __attribute__((always_inline)) void forward_tile(int wide, float *
 }
 
 typedef void forward_fn(float *, float *, const float *, const float *, const float *, int64_t, int64_t, int64_t,
-                        int64_t, int64_t, float *);
+                        int64_t, int64_t, int64_t, float *);
 
 AVX512 static void forward_tile_avx512(float *out, float *lse, const float *q, const float *k, const float *v,
-                                       int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
+                                       int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, int64_t shift,
+                                       float *w)
 {
-    forward_tile(1, out, lse, q, k, v, ld, C, T, HD, q0, w);
+    forward_tile(1, out, lse, q, k, v, ld, C, T, HD, q0, shift, w);
 }
 
 AVX2 static void forward_tile_avx2(float *out, float *lse, const float *q, const float *k, const float *v, int64_t ld,
-                                   int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
+                                   int64_t C, int64_t T, int64_t HD, int64_t q0, int64_t shift, float *w)
 {
-    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, w);
+    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, shift, w);
 }
 
 BASELINE static void forward_tile_baseline(float *out, float *lse, const float *q, const float *k, const float *v,
-                                           int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, float *w)
+                                           int64_t ld, int64_t C, int64_t T, int64_t HD, int64_t q0, int64_t shift,
+                                           float *w)
 {
-    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, w);
+    forward_tile(0, out, lse, q, k, v, ld, C, T, HD, q0, shift, w);
 }
 
-hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t NKV, int64_t HD)
+hs_status hs_cpu_attention_forward(float *out, float *lse, const hs_attention_call *a)
 {
+    const int64_t B = a->B, T = a->T, NH = a->NH, NKV = a->NKV, HD = a->HD, shift = a->causal ? 0 : T;
     const int nt = hs_num_threads();
     const size_t per = forward_floats(HD);
     float *ws = workspace(nt * per);
@@ -276,8 +286,8 @@ hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int
 #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int64_t it = 0; it < B * NH * tiles; it++) {
         const int64_t b = it / (NH * tiles), h = it / tiles % NH, qt = it % tiles;
-        const float *row = qkv + b * T * ld, *k = row + C + h / rep * HD;
-        tile(out + b * T * C + h * HD, lse + (b * NH + h) * T, row + h * HD, k, k + KV, ld, C, T, HD, qt * BR,
+        const float *q = a->qkv + b * T * ld + h * HD, *k = a->kv + b * T * ld + C + h / rep * HD;
+        tile(out + b * T * C + h * HD, lse + (b * NH + h) * T, q, k, k + KV, ld, C, T, HD, qt * BR, shift,
              ws + omp_get_thread_num() * per);
     }
     return HS_OK;
@@ -292,23 +302,25 @@ static size_t backward_floats(int64_t T, int64_t HD)
 /* Backward of one key/value head and the query heads that read it,
  * FlashAttention-2 style with the probabilities recomputed from lse. With
  * D_i = rowsum(dO_i * O_i) (which equals rowsum(P_i * dP_i)), for each query
- * head of the group, query tile i and key tile j <= diagonal:
- *   P   = exp(Q_i K_j^T / sqrt(HD) - lse_i)       (0 where key > query)
+ * head of the group, query tile i and key tile j up to the last visible key:
+ *   P   = exp(Q_i K_j^T / sqrt(HD) - lse_i)       (0 where key > query + shift)
  *   dV_j += P^T dO_i;    dP = dO_i V_j^T;    dS = P * (dP - D_i)
  *   dQ_i += dS K_j / sqrt(HD);    dK_j += dS^T Q_i / sqrt(HD)
  * One thread owns the group, so dK and dV gather over its query heads in
  * its workspace without races and in a fixed order; they are added to dqkv
- * at the end, dQ after each query tile. The pointers are batch b's rows:
- * qkv and dqkv of stride ld = C + 2KV, dout and o of stride C, lse [NH,T];
- * the group is key/value head g and query heads [g*rep, (g+1)*rep). */
-static inline __attribute__((always_inline)) void backward_group(int wide, float *dqkv, const float *dout,
-                                                                 const float *qkv, const float *o, const float *lse,
-                                                                 int64_t ld, int64_t C, int64_t KV, int64_t T,
-                                                                 int64_t HD, int64_t g, int64_t rep, float *w)
+ * at the end (into dkv), dQ after each query tile (into dq). The pointers
+ * are batch b's rows: qkv, kv, dq and dkv of stride ld = C + 2KV, dout and
+ * o of stride C, lse [NH,T]; the group is key/value head g and query heads
+ * [g*rep, (g+1)*rep). */
+static inline __attribute__((always_inline)) void backward_group(int wide, float *dq, float *dkv, const float *dout,
+                                                                 const float *qkv, const float *kv, const float *o,
+                                                                 const float *lse, int64_t ld, int64_t C, int64_t KV,
+                                                                 int64_t T, int64_t HD, int64_t g, int64_t rep,
+                                                                 int64_t shift, float *w)
 {
     const int64_t HDp = round_up(HD, 32);
     const float scale = 1.0f / sqrtf((float)HD);
-    const float *k = qkv + C + g * HD, *v = k + KV;
+    const float *k = kv + C + g * HD, *v = k + KV;
     float *dK = w, *dV = dK + T * HDp, *Ks = dV + T * HDp, *Qt = Ks + T * HDp, *dOt = Qt + HDp * BR;
     float *Qs = dOt + HDp * BR, *dOs = Qs + BR * HDp, *dQ = dOs + BR * HDp, *Pt = dQ + BR * HDp, *dSt = Pt + BC * BR;
     float *D = dSt + BC * BR, *L = D + BR;
@@ -318,9 +330,10 @@ static inline __attribute__((always_inline)) void backward_group(int wide, float
     const float *kb = padded_rows(k, ld, T, HD, HDp, Ks, &ldk);
     for (int64_t h = g * rep; h < (g + 1) * rep; h++) {
         const float *q = qkv + h * HD, *dOh = dout + h * HD, *oh = o + h * HD, *lh = lse + h * T;
-        float *dq = dqkv + h * HD;
+        float *dqh = dq + h * HD;
         for (int64_t q0 = 0; q0 < T; q0 += BR) {
             const int64_t nq = T - q0 < BR ? T - q0 : BR, qend = q0 + nq;
+            const int64_t kend = qend + shift < T ? qend + shift : T;
             transpose_tile(Qt, q + q0 * ld, ld, nq, HD, scale);
             transpose_tile(dOt, dOh + q0 * C, C, nq, HD, 1.0f);
             const float *qb = padded_rows(q + q0 * ld, ld, nq, HD, HDp, Qs, &ldq);
@@ -337,15 +350,15 @@ static inline __attribute__((always_inline)) void backward_group(int wide, float
                 L[r] = r < nq ? lh[q0 + r] : 0.0f;
             }
             memset(dQ, 0, (size_t)(BR * HDp) * sizeof(float));
-            for (int64_t k0 = 0; k0 < qend; k0 += BC) {
-                const int64_t nk = qend - k0 < BC ? qend - k0 : BC;
+            for (int64_t k0 = 0; k0 < kend; k0 += BC) {
+                const int64_t nk = kend - k0 < BC ? kend - k0 : BC;
                 mm(wide, nk, BR, HD, k + k0 * ld, ld, 1, Qt, BR, Pt, BR, 0);
                 mm(wide, nk, BR, HD, v + k0 * ld, ld, 1, dOt, BR, dSt, BR, 0);
                 for (int64_t c = 0; c < nk; c++) {
                     float *p = Pt + c * BR, *ds = dSt + c * BR;
 #pragma omp simd
                     for (int r = 0; r < BR; r++) {
-                        p[r] = hs_fast_exp((k0 + c <= q0 + r ? p[r] : -INFINITY) - L[r]);
+                        p[r] = hs_fast_exp((k0 + c <= q0 + r + shift ? p[r] : -INFINITY) - L[r]);
                         ds[r] = p[r] * (ds[r] - D[r]);
                     }
                 }
@@ -356,10 +369,10 @@ static inline __attribute__((always_inline)) void backward_group(int wide, float
             for (int64_t r = 0; r < nq; r++)
 #pragma omp simd
                 for (int64_t d = 0; d < HD; d++)
-                    dq[(q0 + r) * ld + d] += scale * dQ[r * HDp + d];
+                    dqh[(q0 + r) * ld + d] += scale * dQ[r * HDp + d];
         }
     }
-    float *dk = dqkv + C + g * HD, *dv = dk + KV;
+    float *dk = dkv + C + g * HD, *dv = dk + KV;
     for (int64_t t = 0; t < T; t++)
 #pragma omp simd
         for (int64_t d = 0; d < HD; d++) {
@@ -368,33 +381,37 @@ static inline __attribute__((always_inline)) void backward_group(int wide, float
         }
 }
 
-typedef void backward_fn(float *, const float *, const float *, const float *, const float *, int64_t, int64_t, int64_t,
-                         int64_t, int64_t, int64_t, int64_t, float *);
+/* The group's operands: batch b's rows of every buffer (backward_group). */
+typedef struct group_args {
+    float *dq, *dkv;
+    const float *dout, *qkv, *kv, *o, *lse;
+} group_args;
 
-AVX512 static void backward_group_avx512(float *dqkv, const float *dout, const float *qkv, const float *o,
-                                         const float *lse, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
-                                         int64_t g, int64_t rep, float *w)
+typedef void backward_fn(const group_args *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                         float *);
+
+AVX512 static void backward_group_avx512(const group_args *a, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
+                                         int64_t g, int64_t rep, int64_t shift, float *w)
 {
-    backward_group(1, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
+    backward_group(1, a->dq, a->dkv, a->dout, a->qkv, a->kv, a->o, a->lse, ld, C, KV, T, HD, g, rep, shift, w);
 }
 
-AVX2 static void backward_group_avx2(float *dqkv, const float *dout, const float *qkv, const float *o, const float *lse,
-                                     int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD, int64_t g, int64_t rep,
-                                     float *w)
+AVX2 static void backward_group_avx2(const group_args *a, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
+                                     int64_t g, int64_t rep, int64_t shift, float *w)
 {
-    backward_group(0, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
+    backward_group(0, a->dq, a->dkv, a->dout, a->qkv, a->kv, a->o, a->lse, ld, C, KV, T, HD, g, rep, shift, w);
 }
 
-BASELINE static void backward_group_baseline(float *dqkv, const float *dout, const float *qkv, const float *o,
-                                             const float *lse, int64_t ld, int64_t C, int64_t KV, int64_t T, int64_t HD,
-                                             int64_t g, int64_t rep, float *w)
+BASELINE static void backward_group_baseline(const group_args *a, int64_t ld, int64_t C, int64_t KV, int64_t T,
+                                             int64_t HD, int64_t g, int64_t rep, int64_t shift, float *w)
 {
-    backward_group(0, dqkv, dout, qkv, o, lse, ld, C, KV, T, HD, g, rep, w);
+    backward_group(0, a->dq, a->dkv, a->dout, a->qkv, a->kv, a->o, a->lse, ld, C, KV, T, HD, g, rep, shift, w);
 }
 
-hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD)
+hs_status hs_cpu_attention_backward(float *dq, float *dkv, const float *dout, const float *out, const float *lse,
+                                    const hs_attention_call *a)
 {
+    const int64_t B = a->B, T = a->T, NH = a->NH, NKV = a->NKV, HD = a->HD, shift = a->causal ? 0 : T;
     const int nt = hs_num_threads();
     const size_t per = backward_floats(T, HD);
     float *ws = workspace(nt * per);
@@ -407,9 +424,10 @@ hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float 
     const int64_t C = NH * HD, KV = NKV * HD, ld = C + 2 * KV;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t bg = 0; bg < B * NKV; bg++) {
-        const int64_t b = bg / NKV, g = bg % NKV;
-        group(dqkv + b * T * ld, dout + b * T * C, qkv + b * T * ld, out + b * T * C, lse + b * NH * T, ld, C, KV, T,
-              HD, g, NH / NKV, ws + omp_get_thread_num() * per);
+        const int64_t b = bg / NKV, g = bg % NKV, rows = b * T * ld;
+        const group_args ga = {dq + rows,         dkv + rows,      dout + b * T * C,  a->qkv + rows,
+                               a->kv + rows,      out + b * T * C, lse + b * NH * T};
+        group(&ga, ld, C, KV, T, HD, g, NH / NKV, shift, ws + omp_get_thread_num() * per);
     }
     return HS_OK;
 }

@@ -12,15 +12,17 @@
 #define HS_KERNELS_CPU_SEQ_H
 
 #include "hyperspeed/core.h"
+#include "kernels/attention_call.h"
 #include "kernels/cpu/simd.h"
 
-/* attention (cpu/attention.c): qkv [B,T,C+2KV], out [B,T,C], lse [B,NH,T],
- * C = NH*HD, KV = NKV*HD, NKV dividing NH. HS_ERR_OUT_OF_MEMORY if the
- * first call's workspace cannot be had. */
-hs_status hs_cpu_attention_forward(float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t NKV, int64_t HD);
-hs_status hs_cpu_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD);
+/* attention (cpu/attention.c) of call a (kernels/attention_call.h): out
+ * [B,T,C], lse [B,NH,T]; the backward adds the queries' gradient into the
+ * q columns of dq and the keys' and values' into the k|v columns of dkv
+ * (both [B,T,C+2KV]; the same buffer for self-attention). NKV divides NH.
+ * HS_ERR_OUT_OF_MEMORY if the first call's workspace cannot be had. */
+hs_status hs_cpu_attention_forward(float *out, float *lse, const hs_attention_call *a);
+hs_status hs_cpu_attention_backward(float *dq, float *dkv, const float *dout, const float *out, const float *lse,
+                                    const hs_attention_call *a);
 
 /* RoPE (cpu/rope.c): x [B,T,H,HD], token t at position pos0 + t; rotates
  * heads [0, n_rot) by +angle, or by -angle (R^T) when inverse is set;
