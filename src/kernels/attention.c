@@ -34,9 +34,9 @@ hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_tensor *
     HS_TRY(attention_dims(__func__, qkv, n_head, n_kv_head, dev, &B, &T, &HD));
     HS_TRY(hs_check_tensor_on(__func__, "out", out, HS_FP32, 3, HS_DIMS(B, T, n_head * HD), dev));
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
-    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
-        return hs_npu_attention_forward(dev, out->data, lse->data, qkv->data, B, T, n_head, n_kv_head, HD);
     const hs_attention_call a = {qkv->data, qkv->data, B, T, n_head, n_kv_head, HD, 1};
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_attention_forward(dev, out->data, lse->data, &a);
     return hs_cpu_attention_forward(out->data, lse->data, &a);
 }
 
@@ -53,9 +53,8 @@ hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs
     HS_TRY(hs_check_tensor_on(__func__, "lse", lse, HS_FP32, 3, HS_DIMS(B, n_head, T), dev));
     if (!dqkv)
         return HS_OK;
-    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
-        return hs_npu_attention_backward(dev, dqkv->data, dout->data, qkv->data, out->data, lse->data, B, T, n_head,
-                                         n_kv_head, HD);
     const hs_attention_call a = {qkv->data, qkv->data, B, T, n_head, n_kv_head, HD, 1};
+    if (hs_device_kind_of(dev) == HS_DEVICE_NPU)
+        return hs_npu_attention_backward(dev, dqkv->data, dqkv->data, dout->data, out->data, lse->data, &a);
     return hs_cpu_attention_backward(dqkv->data, dqkv->data, dout->data, out->data, lse->data, &a);
 }

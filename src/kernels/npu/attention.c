@@ -6,8 +6,11 @@
  *
  * Math (per batch b and query head h, whose K and V are those of key/value
  * head h / (NH/NKV): grouped-query attention, or multi-head when NKV = NH;
- * S = Q K^T, scale = 1/sqrt(HD), causal: key > query is -inf). Forward, for
- * each query tile and key tile j up to the diagonal, with m, l, O running
+ * S = Q K^T, scale = 1/sqrt(HD), causal: key > query is -inf; a key block
+ * wholly before the queries (context parallelism's chunks) sees every key
+ * and masks nothing; queries come from qkv, keys and values from the
+ * call's kv). Forward, for
+ * each query tile and key tile j up to the last visible one, with m, l, O running
  * per query:
  *     m' = max(m, scale rowmax S_j);  P = exp(scale S_j - m')
  *     alpha = exp(m - m');  l = l alpha + rowsum P;  O = O alpha + P V_j
@@ -113,6 +116,7 @@ typedef struct att_dims {
     int bm;         /* queries per tile: QH * naiv */
     int64_t qtiles; /* ceil(T / bm) */
     float scale;
+    int causal;     /* 1: key > query masked; 0: every key visible */
 } att_dims;
 
 static int64_t min64(int64_t a, int64_t b)
@@ -185,19 +189,24 @@ static step_iter iter_start(const att_dims *d, att_kind kind, int blk, int dim)
     return (step_iter){.d = d, .kind = kind, .blk = blk, .dim = dim};
 }
 
-/* Query tiles a dK/dV item visits per query head of its group: from the
- * one holding the key tile's first key to the end. */
-static int64_t dkv_per_head(const att_dims *d, int64_t tile) { return d->qtiles - tile * BN_B / d->bm; }
+/* The first query tile a dK/dV item of key tile `tile` visits: causal,
+ * the one holding the tile's first key; else 0. */
+static int64_t dkv_first_qtile(const att_dims *d, int64_t tile) { return d->causal ? tile * BN_B / d->bm : 0; }
+
+/* Query tiles a dK/dV item visits per query head of its group: from
+ * dkv_first_qtile to the end. */
+static int64_t dkv_per_head(const att_dims *d, int64_t tile) { return d->qtiles - dkv_first_qtile(d, tile); }
 
 /* Pairs of an item owning `tile`: forward and dQ walk key tiles 0 ..
- * the one holding the tile's last query; dK/dV walks, for each query head
- * of its key/value head's group in turn, its query tiles (dkv_per_head). */
+ * the one holding the tile's last query (causal) or the last one; dK/dV
+ * walks, for each query head of its key/value head's group in turn, its
+ * query tiles (dkv_per_head). */
 static int64_t pair_count(const att_dims *d, att_kind kind, int64_t tile)
 {
     if (kind == IT_DKV)
         return d->rep * dkv_per_head(d, tile);
-    const int64_t last_q = min64(d->T, (tile + 1) * d->bm) - 1;
-    return last_q / key_tile(kind) + 1;
+    const int64_t last_k = d->causal ? min64(d->T, (tile + 1) * d->bm) - 1 : d->T - 1;
+    return last_k / key_tile(kind) + 1;
 }
 
 /* The next pair into *s; 0 when the block has no more. */
@@ -221,7 +230,7 @@ static int iter_next(step_iter *it, att_step *s)
         s->kvh = it->bh % d->NKV;
         s->h = s->kvh * d->rep + it->pos / per;
         s->k0 = it->tile * BN_B;
-        s->q0 = (s->k0 / d->bm + it->pos % per) * d->bm;
+        s->q0 = (dkv_first_qtile(d, it->tile) + it->pos % per) * d->bm;
     } else {
         s->b = it->bh / d->NH;
         s->h = it->bh % d->NH;
@@ -253,7 +262,7 @@ static int64_t qkv_col(const att_dims *d, const att_step *s, int part)
 }
 
 /* Token t0 of part (0: q, 1: k, 2: v) of step s's heads in a [B,T,C+2KV]
- * tensor (the bf16 copy of qkv, or dqkv); rows are d->LD apart. */
+ * tensor (a bf16 copy of qkv or kv, dq or dkv); rows are d->LD apart. */
 #define QKV_AT(d, base, s, part, t0) ((base) + ((s)->b * (d)->T + (t0)) * (d)->LD + qkv_col(d, s, part))
 
 /* Slot g % n of block blk in a per-block workspace of n slots of `per` elements. */
@@ -403,10 +412,10 @@ static void causal_mask(hs_npu_local st, int nk, int qa, int64_t shift)
         hs_npu_vdup(hs_npu_sub(st, full * qa, (nk - full) * qa), -INFINITY, (nk - full) * qa);
 }
 
-/* 1 when some key of step s lies after AIV v's first query. */
-static int needs_mask(const att_step *s, int v)
+/* 1 when some key of step s lies after AIV v's first query (causal). */
+static int needs_mask(const att_dims *d, const att_step *s, int v)
 {
-    return s->k0 + s->nk - 1 > s->q0 + (int64_t)v * QH;
+    return d->causal && s->k0 + s->nk - 1 > s->q0 + (int64_t)v * QH;
 }
 
 /* --------------------------------------------------------------- forward */
@@ -425,7 +434,7 @@ enum { EV_KV = 0, EV_Q = FWD_KV, EV_P = FWD_KV + 2 };
 typedef struct fwd_args {
     att_dims d;
     float *out, *lse;
-    const uint16_t *qkvh; /* bf16 copy of qkv */
+    const uint16_t *qkvh, *kvh; /* bf16 copies of qkv (the queries) and kv (keys, values; qkvh for self-attention) */
     float *s, *o;         /* per block, 2 slots: S^T [BN_F x bm], O^T [HD x bm] */
     uint16_t *p;          /* per block, 2 slots: P^T [BN_F x bm] bf16 */
 } fwd_args;
@@ -476,8 +485,8 @@ static void fwd_score(fwd_aic *x, const fwd_args *a, const att_step *s)
     if (s->first)
         l1_load(c, x->q[qs], EV_Q + qs, QKV_AT(d, a->qkvh, s, 0, s->q0), ld, s->nq, hd);
     hs_npu_wait_flag(c, P_MTE1, P_MTE2, EV_KV + ks);
-    hs_npu_copy_nd2nz(x->kt[ks], QKV_AT(d, a->qkvh, s, 1, s->k0), ld, s->nk, hd);
-    hs_npu_copy_nd2nz(x->vt[ks], QKV_AT(d, a->qkvh, s, 2, s->k0), ld, s->nk, hd);
+    hs_npu_copy_nd2nz(x->kt[ks], QKV_AT(d, a->kvh, s, 1, s->k0), ld, s->nk, hd);
+    hs_npu_copy_nd2nz(x->vt[ks], QKV_AT(d, a->kvh, s, 2, s->k0), ld, s->nk, hd);
     hs_npu_set_flag(c, P_MTE2, P_MTE1, EV_KV + ks);
     if (s->first)
         hs_npu_wait_flag(c, P_MTE2, P_MTE1, EV_Q + qs);
@@ -615,7 +624,7 @@ static void fwd_softmax(fwd_aiv *y, const fwd_args *a, const att_step *s)
     hs_npu_set_flag(c, P_MTE2, P_VEC, EV_SIN);
     hs_npu_wait_flag(c, P_MTE2, P_VEC, EV_SIN);
     if (qa) {
-        if (needs_mask(s, y->v))
+        if (needs_mask(d, s, y->v))
             causal_mask(y->s, nk, qa, s->k0 - s->q0 - aoff);
         const int h0 = (nk + 1) / 2; /* first level from S^T into p; the odd middle row meets itself */
         const int64_t half = (int64_t)h0 * qa;
@@ -794,7 +803,7 @@ static int64_t pair_row(const att_dims *d, int64_t nh, int64_t b, int64_t h, int
 
 typedef struct stage_args {
     att_dims d;
-    const float *qkv, *dout;
+    const float *qkv, *kvsrc, *dout; /* queries from qkv, keys and values from kvsrc */
     uint16_t *qdo, *kv;
 } stage_args;
 
@@ -827,9 +836,10 @@ static hs_status stage_block(hs_npu_kblock *blk, void *arg)
         const int64_t r = min64(STAGE_ROWS, d->T - t0), row = (b * d->T + t0) * d->LD;
         const int64_t first = kv ? d->C + h * d->HD : h * d->HD; /* q, or k */
         hs_npu_wait_flag(c, P_VEC, P_MTE2, s);
-        hs_npu_copy_in(x[s], w, a->qkv + row + first, d->LD, r, d->HD);
+        const float *src = kv ? a->kvsrc : a->qkv;
+        hs_npu_copy_in(x[s], w, src + row + first, d->LD, r, d->HD);
         if (kv)
-            hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w, a->qkv + row + first + d->KV, d->LD, r,
+            hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w, src + row + first + d->KV, d->LD, r,
                            d->HD);
         else
             hs_npu_copy_in(hs_npu_sub(x[s], hdp, (r - 1) * w + d->HD), w,
@@ -914,7 +924,7 @@ enum { EV_IT = 0, EV_PT = 2, EV_PD = 2 + BWD_PT };
 typedef struct bwd_args {
     att_dims d;
     att_kind kind; /* IT_DKV or IT_DQ */
-    float *dqkv;
+    float *dq, *dkv;          /* the queries' gradient into dq's q columns, the keys' and values' into dkv's */
     const uint16_t *qdo, *kv; /* pair arrays */
     const float *stats;
     float *s, *dp; /* per block, 2 slots: S^T, dP^T [BN_B x bm] fp32 */
@@ -1037,10 +1047,10 @@ static void bwd_product(bwd_aic *x, const bwd_args *a, const att_step *s)
     hs_npu_wait_flag(c, P_CUBE, P_FIX, EV_ACC);
     hs_npu_set_atomic_add(c, 1);
     if (dkv) {
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 1, s->k0), d->LD, HS_FP32, x->acc[0], s->nk, hd);
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 2, s->k0), d->LD, HS_FP32, x->acc[1], s->nk, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dkv, s, 1, s->k0), d->LD, HS_FP32, x->acc[0], s->nk, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dkv, s, 2, s->k0), d->LD, HS_FP32, x->acc[1], s->nk, hd);
     } else
-        hs_npu_fixpipe(QKV_AT(d, a->dqkv, s, 0, s->q0), d->LD, HS_FP32, x->acc[0], s->nq, hd);
+        hs_npu_fixpipe(QKV_AT(d, a->dq, s, 0, s->q0), d->LD, HS_FP32, x->acc[0], s->nq, hd);
     hs_npu_set_atomic_add(c, 0);
     hs_npu_set_flag(c, P_FIX, P_CUBE, EV_ACC);
 }
@@ -1097,7 +1107,7 @@ static void bwd_vec(bwd_aiv *y, const bwd_args *a, const att_step *s)
     hs_npu_set_flag(c, P_MTE2, P_VEC, EV_SIN + ps);
     hs_npu_wait_flag(c, P_MTE2, P_VEC, EV_SIN + ps);
     if (qa) {
-        if (needs_mask(s, y->v))
+        if (needs_mask(d, s, y->v))
             causal_mask(y->s[ps], nk, qa, s->k0 - s->q0 - aoff);
         hs_npu_vunary(HS_V_COPY, y->p, y->st[ps], qa);
         bcast_rows(y->p, nk, qa);
@@ -1169,10 +1179,10 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *arg)
 /* The tiling of a B x T x (NH, NKV) x HD problem on dev's NPU. Errors:
  * HS_ERR_INVALID_ARGUMENT (HD > HD_MAX, sizes beyond the tile loops' int
  * range). */
-static hs_status att_setup(const hs_device *dev, const char *op, int64_t B, int64_t T, int64_t NH, int64_t NKV,
-                           int64_t HD, att_dims *d)
+static hs_status att_setup(const hs_device *dev, const char *op, const hs_attention_call *c, att_dims *d)
 {
     hs_npu *npu = dev->npu;
+    const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
     if (HD > HD_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: head size %lld; the NPU kernel takes up to %d", op,
                         (long long)HD, HD_MAX);
@@ -1189,6 +1199,7 @@ static hs_status att_setup(const hs_device *dev, const char *op, int64_t B, int6
     d->bm = QH * d->naiv;
     d->qtiles = (T + d->bm - 1) / d->bm;
     d->scale = 1.0f / sqrtf((float)HD);
+    d->causal = c->causal;
     return HS_OK;
 }
 
@@ -1221,50 +1232,54 @@ static hs_status carve_alloc(hs_npu *npu, carve *c)
     return HS_OK;
 }
 
-hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t NKV, int64_t HD)
+hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const hs_attention_call *c)
 {
     static const char op[] = "attention_fwd";
     fwd_args a = {.out = out, .lse = lse};
     hs_npu *npu = dev->npu;
-    HS_TRY(att_setup(dev, op, B, T, NH, NKV, HD, &a.d));
+    HS_TRY(att_setup(dev, op, c, &a.d));
+    const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD, own_kv = c->kv != c->qkv;
     const int dim = cube_blocks(npu, item_count(&a.d, IT_FWD));
     const int64_t n = B * T * a.d.LD, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * a.d.bm;
     carve w = {0, 0}; /* sizes first, then the same carving over the allocation */
-    uint16_t *qkvh = NULL;
+    uint16_t *qkvh = NULL, *kvh = NULL;
     for (int pass = 0; pass < 2; pass++) {
         if (pass)
             HS_TRY(carve_alloc(npu, &w));
         a.qkvh = qkvh = take(&w, 2 * n);
+        a.kvh = kvh = own_kv ? take(&w, 2 * n) : qkvh;
         a.s = take(&w, 4 * slots * score);
         a.p = take(&w, 2 * slots * score);
         a.o = take(&w, 4 * slots * HD * a.d.bm);
     }
-    const hs_npu_operand ops[] = {{out, 4 * B * T * a.d.C},         {lse, 4 * B * NH * T},
-                                  {a.qkvh, 2 * n},                  {a.s, 4 * slots * score},
-                                  {a.p, 2 * slots * score},         {a.o, 4 * slots * HD * a.d.bm}};
-    const int64_t dims[] = {B, T, NH, NKV, HD};
+    const hs_npu_operand ops[] = {{out, 4 * B * T * a.d.C},  {lse, 4 * B * NH * T},        {a.qkvh, 2 * n},
+                                  {a.kvh, 2 * n},            {a.s, 4 * slots * score},     {a.p, 2 * slots * score},
+                                  {a.o, 4 * slots * HD * a.d.bm}};
+    const int64_t dims[] = {B, T, NH, NKV, HD, c->causal};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
-    hs_status st = hs_npu_cast(dev, qkvh, HS_BF16, qkv, HS_FP32, n);
+    hs_status st = hs_npu_cast(dev, qkvh, HS_BF16, c->qkv, HS_FP32, n);
+    if (st == HS_OK && own_kv)
+        st = hs_npu_cast(dev, kvh, HS_BF16, c->kv, HS_FP32, n);
     if (st == HS_OK)
         st = hs_npu_launch_cached(npu, dev->stream, op, HS_NPU_LAUNCH_CUBE, dim, fwd_block, &a, &key);
     hs_npu_free_mem(npu, (void *)w.base);
     return st;
 }
 
-hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD)
+hs_status hs_npu_attention_backward(const hs_device *dev, float *dq, float *dkv, const float *dout, const float *out,
+                                    const float *lse, const hs_attention_call *c)
 {
     static const char op[] = "attention_bwd";
-    bwd_args a = {.dqkv = dqkv};
+    bwd_args a = {.dq = dq, .dkv = dkv};
     hs_npu *npu = dev->npu;
-    HS_TRY(att_setup(dev, op, B, T, NH, NKV, HD, &a.d));
-    const int dkv = cube_blocks(npu, item_count(&a.d, IT_DKV)), dq = cube_blocks(npu, item_count(&a.d, IT_DQ));
-    const int64_t blocks = dkv > dq ? dkv : dq, score = (int64_t)BN_B * a.d.bm;
+    HS_TRY(att_setup(dev, op, c, &a.d));
+    const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
+    const int n_dkv = cube_blocks(npu, item_count(&a.d, IT_DKV)), n_dq = cube_blocks(npu, item_count(&a.d, IT_DQ));
+    const int64_t blocks = n_dkv > n_dq ? n_dkv : n_dq, score = (int64_t)BN_B * a.d.bm;
     stats_args sa = {.d = a.d, .dout = dout, .out = out, .lse = lse};
-    stage_args ga = {.d = a.d, .qkv = qkv, .dout = dout};
+    stage_args ga = {.d = a.d, .qkv = c->qkv, .kvsrc = c->kv, .dout = dout};
     const int64_t pairs = B * NH * T * 2 * up16(HD), kv_pairs = B * NKV * T * 2 * up16(HD);
     carve w = {0, 0};
     for (int pass = 0; pass < 2; pass++) {
@@ -1281,9 +1296,11 @@ hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const flo
     const int64_t jobs = B * (NH + NKV) * ((T + STAGE_ROWS - 1) / STAGE_ROWS);
     /* one key for the four launches: their names tell them apart */
     const int64_t act = 4 * B * T * a.d.C, qkv_bytes = 4 * B * T * a.d.LD;
-    const hs_npu_operand ops[] = {{dqkv, qkv_bytes},
+    const hs_npu_operand ops[] = {{dq, qkv_bytes},
+                                  {dkv, qkv_bytes},
                                   {dout, act},
-                                  {qkv, qkv_bytes},
+                                  {c->qkv, qkv_bytes},
+                                  {c->kv, qkv_bytes},
                                   {out, act},
                                   {lse, 4 * B * NH * T},
                                   {a.qdo, 2 * pairs},
@@ -1292,7 +1309,7 @@ hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const flo
                                   {a.s, 4 * BWD_NS * blocks * score},
                                   {a.dp, 4 * BWD_NS * blocks * score},
                                   {a.pd, 2 * BWD_NP * blocks * 2 * score}};
-    const int64_t dims[] = {B, T, NH, NKV, HD};
+    const int64_t dims[] = {B, T, NH, NKV, HD, c->causal};
     hs_npu_key key;
     HS_NPU_KEY_OF(&key, ops, dims);
     key.independent = 1;
@@ -1304,10 +1321,10 @@ hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const flo
                                   (int)min64(item_count(&a.d, IT_FWD), vmax), stats_block, &sa, &key);
     a.kind = IT_DKV;
     if (st == HS_OK)
-        st = hs_npu_launch_cached(npu, s, "attention_bwd_dkv", HS_NPU_LAUNCH_CUBE, dkv, bwd_block, &a, &key);
+        st = hs_npu_launch_cached(npu, s, "attention_bwd_dkv", HS_NPU_LAUNCH_CUBE, n_dkv, bwd_block, &a, &key);
     a.kind = IT_DQ;
     if (st == HS_OK)
-        st = hs_npu_launch_cached(npu, s, "attention_bwd_dq", HS_NPU_LAUNCH_CUBE, dq, bwd_block, &a, &key);
+        st = hs_npu_launch_cached(npu, s, "attention_bwd_dq", HS_NPU_LAUNCH_CUBE, n_dq, bwd_block, &a, &key);
     hs_npu_free_mem(npu, (void *)w.base);
     return st;
 }

@@ -9,6 +9,7 @@
 #define HS_KERNELS_NPU_KERNELS_H
 
 #include "core/device.h"
+#include "kernels/attention_call.h"
 #include "hyperspeed/npu.h"
 
 /* ---- matmul (src/kernels/npu/matmul.c) ---- */
@@ -102,12 +103,12 @@ hs_status hs_npu_cast(const hs_device *dev, void *dst, hs_dtype dst_dt, const vo
 hs_status hs_npu_fill(const hs_device *dev, void *t, hs_dtype dt, float value, int64_t n);
 
 /* ---- flash attention (src/kernels/npu/attention.c): arguments as the CPU
- * bodies' (qkv [B,T,C+2KV], out [B,T,C], lse [B,NH,T]; the backward adds
- * into dqkv). bf16 cube operands, fp32 softmax and accumulation; HD <= 128
- * (else HS_ERR_INVALID_ARGUMENT). ---- */
-hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const float *qkv, int64_t B, int64_t T, int64_t NH,
-                                   int64_t NKV, int64_t HD);
-hs_status hs_npu_attention_backward(const hs_device *dev, float *dqkv, const float *dout, const float *qkv, const float *out,
-                                    const float *lse, int64_t B, int64_t T, int64_t NH, int64_t NKV, int64_t HD);
+ * bodies' (the call's qkv and kv [B,T,C+2KV], out [B,T,C], lse [B,NH,T];
+ * the backward adds into dq's q columns and dkv's k|v columns). bf16 cube
+ * operands, fp32 softmax and accumulation; HD <= 128 (else
+ * HS_ERR_INVALID_ARGUMENT). ---- */
+hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const hs_attention_call *a);
+hs_status hs_npu_attention_backward(const hs_device *dev, float *dq, float *dkv, const float *dout, const float *out,
+                                    const float *lse, const hs_attention_call *a);
 
 #endif
