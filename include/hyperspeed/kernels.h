@@ -85,6 +85,36 @@ HS_API hs_status hs_attention_forward(hs_tensor *out, hs_tensor *lse, const hs_t
 HS_API hs_status hs_attention_backward(hs_tensor *dqkv, const hs_tensor *dout, const hs_tensor *qkv,
                                        const hs_tensor *out, const hs_tensor *lse, int n_head, int n_kv_head);
 
+/* ---- attention over another block of the sequence (context parallelism) ----
+ * The queries of qkv[B,T,C+2KV] attend to the keys and values of kv, a
+ * block of the same sequences in the same layout (its k|v columns; another
+ * rank's chunk, or qkv itself), by position: qkv's token t sits at
+ * q_pos0 + t, kv's token s at kv_pos0 + s, and key s is visible to query t
+ * when kv_pos0 + s <= q_pos0 + t. The blocks are those of context
+ * parallelism, so kv is one of: the same positions (q_pos0 == kv_pos0:
+ * causal within the block, as hs_attention_forward), wholly before the
+ * queries (kv_pos0 + T - 1 <= q_pos0: every key visible, nothing masked),
+ * or wholly after them (kv_pos0 > q_pos0 + T - 1: nothing visible, out 0
+ * and lse -inf, which a merge weighs 0). out and lse as hs_attention_forward;
+ * partial results over disjoint key blocks merge as
+ *     lse = log(e^lse1 + e^lse2),  out = e^(lse1 - lse) out1 + e^(lse2 - lse) out2.
+ * Errors: as hs_attention_forward, and HS_ERR_INVALID_ARGUMENT for kv not
+ * shaped as qkv, a negative position, or a kv block that overlaps the
+ * queries' positions in part (naming the three kinds it may be). */
+HS_API hs_status hs_attention_forward_kv(hs_tensor *out, hs_tensor *lse, const hs_tensor *qkv, const hs_tensor *kv,
+                                         int n_head, int n_kv_head, int64_t q_pos0, int64_t kv_pos0);
+/* Its backward: dq[B,T,C+2KV] += the gradient w.r.t. qkv's q columns and
+ * dkv[B,T,C+2KV] += the gradient w.r.t. kv's k|v columns (other columns
+ * untouched; dq and dkv may be one tensor when kv is qkv). out and lse are
+ * the whole attention's, merged over every key block (as ring attention's
+ * backward takes them): each block's share of the gradient then adds up to
+ * the whole's. A kv block wholly after the queries adds nothing. Errors: as
+ * hs_attention_forward_kv, and those of the shapes of dq, dkv, dout, out
+ * and lse. */
+HS_API hs_status hs_attention_backward_kv(hs_tensor *dq, hs_tensor *dkv, const hs_tensor *dout, const hs_tensor *qkv,
+                                          const hs_tensor *kv, const hs_tensor *out, const hs_tensor *lse, int n_head,
+                                          int n_kv_head, int64_t q_pos0, int64_t kv_pos0);
+
 /* ---- rotary position embedding (half-split / "rotate_half" pairing) ----
  * x[B,T,H,HD]: heads [0, n_rot_heads) are rotated, the rest copied. Token t
  * of each sequence sits at position p = pos0 + t (pos0 > 0: a slice of a

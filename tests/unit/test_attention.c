@@ -2,7 +2,10 @@
  * the softmax, finite-difference gradients of q, k and v, the accumulate
  * convention, bad arguments and run-to-run determinism. Shapes cover ragged
  * T (not multiples of the 32-query / 64-key tiles), head sizes that are and
- * are not multiples of 32, B > 1 and several heads. */
+ * are not multiples of 32, B > 1 and several heads. Attention over another
+ * block (hs_attention_forward_kv): a sequence cut in two blocks, each
+ * block's queries over both key blocks, merged by lse, is the whole
+ * sequence's attention, forward and backward; and its bad positions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -272,11 +275,142 @@ static void test_bad_arguments(void **state)
     release(&p);
 }
 
+/* Rows [t0, t0 + T) of every sequence of x [B, 2T, w] into y [B, T, w], or back (to_whole). */
+static void block_rows(float *x, float *y, int B, int T, size_t w, int t0, int to_whole)
+{
+    for (int b = 0; b < B; b++) {
+        float *whole = x + ((size_t)b * 2 * T + t0) * w, *part = y + (size_t)b * T * w;
+        memcpy(to_whole ? whole : part, to_whole ? part : whole, (size_t)T * w * 4);
+    }
+}
+
+/* out1, lse1 := the merge of (out1, lse1) and (out2, lse2), [B,T,C] and
+ * [B,NH,T], in double. */
+static void merge(float *out1, float *lse1, const float *out2, const float *lse2, shape s)
+{
+    const int C = s.NH * s.HD;
+    for (int b = 0; b < s.B; b++)
+        for (int h = 0; h < s.NH; h++)
+            for (int t = 0; t < s.T; t++) {
+                float *l1 = lse1 + ((size_t)b * s.NH + h) * s.T + t;
+                const double l2 = lse2[((size_t)b * s.NH + h) * s.T + t], m = fmax(*l1, l2);
+                const double lse = m + log(exp(*l1 - m) + exp(l2 - m)), w1 = exp(*l1 - lse), w2 = exp(l2 - lse);
+                for (int d = 0; d < s.HD; d++) {
+                    const size_t i = ((size_t)b * s.T + t) * C + (size_t)h * s.HD + d;
+                    out1[i] = (float)(w1 * out1[i] + w2 * out2[i]);
+                }
+                *l1 = (float)lse;
+            }
+}
+
+static void expect_close(const float *got, const float *want, size_t n, double tol, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= tol * (1 + fabs(want[i]))))
+            fail_msg("%s[%zu]: %.9g, the whole sequence's %.9g", what, i, got[i], want[i]);
+}
+
+/* A sequence of 2T tokens cut in blocks 0 and 1 (positions 0 and T). Each
+ * query block attends to both key blocks (block 0 over block 1 sees
+ * nothing: out 0, lse -inf); merged by lse the results are the whole
+ * sequence's attention; each (query block, key block) backward with the
+ * whole's out and lse adds up to the whole's gradient. */
+static void check_blocks(shape half)
+{
+    shape whole = half;
+    whole.T = 2 * half.T;
+    problem p = make(whole, 1.0, 21);
+    run_forward(&p);
+    run_backward(&p, p.dqkv);
+    const int B = half.B, T = half.T, C = half.NH * half.HD;
+    const size_t w = p.nqkv / ((size_t)B * whole.T), n = (size_t)B * T, nl = (size_t)B * half.NH * T;
+    float *blk[2], *dblk[2], *R[2], *outw[2], *lsew[2], *out = malloc(n * C * 4), *lse = malloc(nl * 4),
+                                                        *out2 = malloc(n * C * 4), *lse2 = malloc(nl * 4);
+    float *lse_whole_t = malloc(nl * 2 * 4); /* the whole's lse as [B, NH, 2T] -> per block [B, NH, T] */
+    memcpy(lse_whole_t, p.lsef, nl * 2 * 4);
+    for (int k = 0; k < 2; k++) {
+        blk[k] = malloc(n * w * 4), dblk[k] = calloc(n * w, 4), R[k] = malloc(n * C * 4);
+        outw[k] = malloc(n * C * 4), lsew[k] = malloc(nl * 4);
+        block_rows(p.qkv, blk[k], B, T, w, k * T, 0);
+        block_rows(p.Rf, R[k], B, T, C, k * T, 0);
+        block_rows(p.outf, outw[k], B, T, C, k * T, 0);
+        for (size_t bh = 0; bh < (size_t)B * half.NH; bh++)
+            memcpy(lsew[k] + bh * T, lse_whole_t + bh * 2 * T + k * T, (size_t)T * 4);
+    }
+    hs_tensor o = hs_view3(out, HS_FP32, B, T, C), l = hs_view3(lse, HS_FP32, B, half.NH, T);
+    hs_tensor o2 = hs_view3(out2, HS_FP32, B, T, C), l2 = hs_view3(lse2, HS_FP32, B, half.NH, T);
+    for (int qb = 0; qb < 2; qb++) {
+        hs_tensor q = hs_view3(blk[qb], HS_FP32, B, T, (int64_t)w);
+        for (int kb = 0; kb < 2; kb++) {
+            hs_tensor kv = hs_view3(blk[kb], HS_FP32, B, T, (int64_t)w);
+            assert_int_equal(hs_attention_forward_kv(kb ? &o2 : &o, kb ? &l2 : &l, &q, &kv, half.NH, half.NKV,
+                                                     (int64_t)qb * T, (int64_t)kb * T),
+                             HS_OK);
+        }
+        if (qb == 0) { /* block 1's keys come after every query of block 0 */
+            for (size_t i = 0; i < n * C; i++)
+                assert_true(out2[i] == 0.0f);
+            for (size_t i = 0; i < nl; i++)
+                assert_true(isinf(lse2[i]) && lse2[i] < 0);
+        }
+        merge(out, lse, out2, lse2, half);
+        expect_close(out, outw[qb], n * C, 2e-6, qb ? "out, block 1" : "out, block 0");
+        expect_close(lse, lsew[qb], nl, 2e-6, qb ? "lse, block 1" : "lse, block 0");
+        hs_tensor dout = hs_view3(R[qb], HS_FP32, B, T, C), ow = hs_view3(outw[qb], HS_FP32, B, T, C);
+        hs_tensor lw = hs_view3(lsew[qb], HS_FP32, B, half.NH, T);
+        hs_tensor dq = hs_view3(dblk[qb], HS_FP32, B, T, (int64_t)w);
+        for (int kb = 0; kb < 2; kb++) {
+            hs_tensor kv = hs_view3(blk[kb], HS_FP32, B, T, (int64_t)w);
+            hs_tensor dkv = hs_view3(dblk[kb], HS_FP32, B, T, (int64_t)w);
+            assert_int_equal(hs_attention_backward_kv(&dq, &dkv, &dout, &q, &kv, &ow, &lw, half.NH, half.NKV,
+                                                      (int64_t)qb * T, (int64_t)kb * T),
+                             HS_OK);
+        }
+    }
+    float *dwhole = calloc(p.nqkv, 4);
+    for (int k = 0; k < 2; k++)
+        block_rows(dwhole, dblk[k], B, T, w, k * T, 1);
+    expect_close(dwhole, p.dqkv, p.nqkv, 2e-5, "dqkv");
+    for (int k = 0; k < 2; k++)
+        free(blk[k]), free(dblk[k]), free(R[k]), free(outw[k]), free(lsew[k]);
+    free(out), free(lse), free(out2), free(lse2), free(lse_whole_t), free(dwhole);
+    release(&p);
+}
+
+static void test_blocks(void **state)
+{
+    (void)state;
+    check_blocks((shape){2, 37, 4, 2, 16}); /* ragged tiles, grouped-query */
+    check_blocks((shape){1, 80, 2, 2, 32}); /* several key tiles a block */
+    check_blocks((shape){1, 1, 3, 1, 8});   /* one token a block, multi-query */
+}
+
+/* Positions that make kv another kind of block than the three refused. */
+static void test_blocks_bad_positions(void **state)
+{
+    (void)state;
+    problem p = make((shape){1, 8, 2, 2, 4}, 1.0, 5);
+    hs_tensor qkv = qkv_t(&p, p.qkv), out = act_t(&p, p.outf), lse = lse_t(&p, p.lsef);
+    hs_tensor dq = qkv_t(&p, p.dqkv), dout = act_t(&p, p.Rf);
+    EXPECT_ERR(hs_attention_forward_kv(&out, &lse, &qkv, &qkv, 2, 2, 8, 4), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "the key block at positions 4..11 overlaps the queries' 8..15 in part"));
+    EXPECT_ERR(hs_attention_forward_kv(&out, &lse, &qkv, &qkv, 2, 2, 3, 8), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_attention_backward_kv(&dq, &dq, &dout, &qkv, &qkv, &out, &lse, 2, 2, 0, 5), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_attention_forward_kv(&out, &lse, &qkv, &qkv, 2, 2, -1, 0), HS_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(hs_last_error(), "must be >= 0"));
+    hs_tensor short_kv = hs_view3(p.qkv, HS_FP32, 1, 7, qkv.shape[2]);
+    EXPECT_ERR(hs_attention_forward_kv(&out, &lse, &qkv, &short_kv, 2, 2, 8, 0), HS_ERR_SHAPE_MISMATCH);
+    EXPECT_ERR(hs_attention_forward_kv(&out, &lse, &qkv, NULL, 2, 2, 8, 0), HS_ERR_INVALID_ARGUMENT);
+    assert_int_equal(hs_attention_forward_kv(&out, &lse, &qkv, &qkv, 2, 2, 7, 0), HS_OK); /* wholly before */
+    release(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward),       cmocka_unit_test(test_gradients),     cmocka_unit_test(test_accumulates),
-        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_deterministic), cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_blocks),
+        cmocka_unit_test(test_blocks_bad_positions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

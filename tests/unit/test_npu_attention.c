@@ -1,8 +1,10 @@
-/* NPU flash attention: hs_attention_forward / hs_attention_backward on NPU
- * tensors (execute mode, "test" preset) against the CPU kernel on the same
- * fp32 inputs, estimate mode costing exactly what execute mode does, the
- * device errors, and the cube utilisation of a LLaMA-7B-sized head set on
- * the 910B2.
+/* NPU flash attention: hs_attention_forward_kv / hs_attention_backward_kv
+ * on NPU tensors (execute mode, "test" preset) against the CPU kernel on
+ * the same fp32 inputs, causal (the block over itself, what
+ * hs_attention_forward does) and unmasked (the same data as a key block
+ * wholly before the queries, as context parallelism's chunks), estimate
+ * mode costing exactly what execute mode does, the device errors, and the
+ * cube utilisation of a LLaMA-7B-sized head set on the 910B2.
  *
  * Tolerance (the cast path of src/kernels/npu/attention.c: q, k, v, dO, P
  * and dS reach the cube as bf16, everything else is fp32). With u = 2^-8
@@ -47,14 +49,18 @@ static hs_tensor t3(void *data, hs_device *dev, int64_t a, int64_t b, int64_t c)
 /* Inputs and CPU results of one problem. */
 typedef struct problem {
     shape s;
+    int full;         /* 0: causal (q_pos0 = kv_pos0 = 0); 1: every key visible (q_pos0 = T - 1) */
     int64_t ld;       /* qkv's row: C + 2KV */
     size_t n, nq, nl; /* B*T*C, B*T*ld, B*NH*T */
     float *qkv, *dout, *dqkv0, *out, *lse, *dqkv;
 } problem;
 
-static problem make_problem(shape s, uint64_t seed)
+/* The queries' position: key s (at 0 + s) is visible to query t at q_pos0 + t. */
+static int64_t q_pos0(const problem *p) { return p->full ? p->s.T - 1 : 0; }
+
+static problem make_problem(shape s, uint64_t seed, int full)
 {
-    problem p = {.s = s, .ld = (int64_t)(s.NH + 2 * s.NKV) * s.HD};
+    problem p = {.s = s, .full = full, .ld = (int64_t)(s.NH + 2 * s.NKV) * s.HD};
     p.n = (size_t)s.B * s.T * s.NH * s.HD;
     p.nq = (size_t)s.B * s.T * p.ld;
     p.nl = (size_t)s.B * s.NH * s.T;
@@ -68,8 +74,9 @@ static problem make_problem(shape s, uint64_t seed)
     hs_tensor qkv = t3(p.qkv, NULL, s.B, s.T, p.ld), out = t3(p.out, NULL, s.B, s.T, C);
     hs_tensor lse = t3(p.lse, NULL, s.B, s.NH, s.T), dout = t3(p.dout, NULL, s.B, s.T, C);
     hs_tensor dqkv = t3(p.dqkv, NULL, s.B, s.T, p.ld);
-    assert_int_equal(hs_attention_forward(&out, &lse, &qkv, s.NH, s.NKV), HS_OK);
-    assert_int_equal(hs_attention_backward(&dqkv, &dout, &qkv, &out, &lse, s.NH, s.NKV), HS_OK);
+    assert_int_equal(hs_attention_forward_kv(&out, &lse, &qkv, &qkv, s.NH, s.NKV, q_pos0(&p), 0), HS_OK);
+    assert_int_equal(hs_attention_backward_kv(&dqkv, &dqkv, &dout, &qkv, &qkv, &out, &lse, s.NH, s.NKV, q_pos0(&p), 0),
+                     HS_OK);
     return p;
 }
 
@@ -101,7 +108,7 @@ static cost npu_forward(hs_npu *d, const problem *p, float *out, float *lse)
     hs_tensor qkv = t3(dq, hs_npu_device(d), s.B, s.T, p->ld), o = t3(dout, hs_npu_device(d), s.B, s.T, C);
     hs_tensor l = t3(dl, hs_npu_device(d), s.B, s.NH, s.T);
     const double t0 = clock_of(d);
-    assert_int_equal(hs_attention_forward(&o, &l, &qkv, s.NH, s.NKV), HS_OK);
+    assert_int_equal(hs_attention_forward_kv(&o, &l, &qkv, &qkv, s.NH, s.NKV, q_pos0(p), 0), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
     npu_down(d, out, dout, p->n);
     npu_down(d, lse, dl, p->nl);
@@ -122,7 +129,7 @@ static cost npu_backward(hs_npu *d, const problem *p, float *dqkv)
     hs_tensor dO = t3(ddo, hs_npu_device(d), s.B, s.T, C), o = t3(dout, hs_npu_device(d), s.B, s.T, C);
     hs_tensor l = t3(dl, hs_npu_device(d), s.B, s.NH, s.T);
     const double t0 = clock_of(d);
-    assert_int_equal(hs_attention_backward(&g, &dO, &qkv, &o, &l, s.NH, s.NKV), HS_OK);
+    assert_int_equal(hs_attention_backward_kv(&g, &g, &dO, &qkv, &qkv, &o, &l, s.NH, s.NKV, q_pos0(p), 0), HS_OK);
     const cost c = {clock_of(d) - t0, hs_npu_last_launch(d).cycles};
     npu_down(d, dqkv, dg, p->nq);
     npu_down(d, NULL, dq, p->nq);
@@ -167,7 +174,8 @@ static void head_bounds(const problem *p, int b, int h, bounds *o)
     const double scale = 1.0 / sqrt(HD);
     for (int r = 0; r < T; r++) {
         double e = 0, vm = 0, lse = -INFINITY, D = 0, E = 0;
-        for (int c = 0; c <= r; c++) {
+        const int last = p->full ? T - 1 : r; /* the last key query r sees */
+        for (int c = 0; c <= last; c++) {
             double sa = 0, sc = 0;
             for (int d = 0; d < HD; d++) {
                 sa += fabs(at(p, p->qkv, 0, b, h, r, d) * at(p, p->qkv, 1, b, h, c, d));
@@ -183,7 +191,7 @@ static void head_bounds(const problem *p, int b, int h, bounds *o)
             D += act(p, p->dout, b, h, r, d) * act(p, p->out, b, h, r, d);
             E += fabs(act(p, p->dout, b, h, r, d) * act(p, p->out, b, h, r, d));
         }
-        for (int c = 0; c <= r; c++) {
+        for (int c = 0; c <= last; c++) {
             double sc = 0, dp = 0, A = 0;
             for (int d = 0; d < HD; d++) {
                 sc += at(p, p->qkv, 0, b, h, r, d) * at(p, p->qkv, 1, b, h, c, d);
@@ -236,9 +244,9 @@ static double kappa_of(double eps)
 /* NPU out, lse and dqkv of p against the CPU's within the bounds: out, lse
  * and dq per query head; dk and dv per key/value head, whose bounds sum
  * over the query heads of its group (with the group's largest eps). */
-static void check_case(hs_npu *d, shape s, uint64_t seed)
+static void check_case(hs_npu *d, shape s, uint64_t seed, int full)
 {
-    problem p = make_problem(s, seed);
+    problem p = make_problem(s, seed, full);
     float *out = fz(p.n), *lse = fz(p.nl), *dqkv = fz(p.nq);
     npu_forward(d, &p, out, lse);
     npu_backward(d, &p, dqkv);
@@ -303,11 +311,16 @@ static void test_against_cpu(void **state)
                             /* grouped-query and multi-query */
                             {2, 70, 4, 2, 16}, {1, 200, 6, 2, 32}, {1, 150, 4, 1, 24}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++)
-        check_case(d, shapes[i], 10 + i);
+        check_case(d, shapes[i], 10 + i, 0);
+    /* every key visible (a key block wholly before the queries) */
+    const shape full[] = {{2, 1, 2, 2, 16}, {2, 70, 4, 2, 16}, {1, 200, 2, 2, 32}, {1, 150, 4, 1, 24}};
+    for (size_t i = 0; i < sizeof full / sizeof *full; i++)
+        check_case(d, full[i], 50 + i, 1);
     hs_npu_free(d);
     d = npu_make("910A", HS_NPU_EXECUTE);
-    check_case(d, (shape){1, 150, 2, 2, 32}, 30);
-    check_case(d, (shape){1, 150, 4, 2, 32}, 31);
+    check_case(d, (shape){1, 150, 2, 2, 32}, 30, 0);
+    check_case(d, (shape){1, 150, 4, 2, 32}, 31, 0);
+    check_case(d, (shape){1, 150, 4, 2, 32}, 32, 1);
     hs_npu_free(d);
 }
 
@@ -318,7 +331,7 @@ static void test_estimate_equals_execute(void **state)
     hs_npu *x = npu_make("test", HS_NPU_EXECUTE), *e = npu_make("test", HS_NPU_ESTIMATE);
     const shape shapes[] = {{2, 5, 3, 3, 32}, {1, 300, 2, 2, 64}, {1, 300, 4, 2, 64}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-        problem p = make_problem(shapes[i], 40 + i);
+        problem p = make_problem(shapes[i], 40 + i, (int)(i % 2));
         const cost fx = npu_forward(x, &p, NULL, NULL), fe = npu_forward(e, &p, NULL, NULL);
         const cost bx = npu_backward(x, &p, NULL), be = npu_backward(e, &p, NULL);
         assert_true(fx.cycles > 0 && bx.cycles > 0);
