@@ -83,13 +83,10 @@ typedef struct hs_engine_stats {
     hs_dp_stats dp;       /* the first chunk's DP reduction */
 } hs_engine_stats;
 
-/* One forward or backward of the last step's schedule on this rank:
- * seconds from the schedule's start (wall, and simulated on an NPU). */
-typedef struct hs_engine_op_time {
-    hs_pp_op op;
-    double start_s, end_s;
-    double sim_start_s, sim_end_s; /* 0 on the CPU */
-} hs_engine_op_time;
+/* One forward or backward of the last step's schedule on this rank
+ * (pipeline.h's hs_pp_op_time: seconds from the schedule's start, wall
+ * and simulated on an NPU). */
+typedef hs_pp_op_time hs_engine_op_time;
 
 /* The last step's operations in schedule order (*times: the engine's,
  * valid until the next step); returns their count (2 x micro-batches x

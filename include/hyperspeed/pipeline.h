@@ -44,6 +44,14 @@ typedef struct hs_pp_op {
     int chunk;    /* which of the rank's chunks, 0 .. virtual_stages - 1 (model chunk chunk * stages + rank) */
 } hs_pp_op;
 
+/* One operation of a rank's schedule as it ran: seconds from the
+ * schedule's start, wall and (on an NPU) simulated. */
+typedef struct hs_pp_op_time {
+    hs_pp_op op;
+    double start_s, end_s;
+    double sim_start_s, sim_end_s; /* 0 on the CPU */
+} hs_pp_op_time;
+
 /* "gpipe", "1f1b", "interleaved". */
 HS_API const char *hs_pp_schedule_name(hs_pp_schedule s);
 /* Parses a schedule name. Errors: HS_ERR_INVALID_ARGUMENT naming the known ones. */

@@ -1,13 +1,14 @@
 /* The step driver of every layout (hyperspeed/engine.h): this rank's
- * chunks, the pipeline schedule walked over the stages' link
- * (parallel/pp_link.h), the DP reduction from the layer hooks, the
- * gradient sums across the layout, the global norm, AdamW. */
+ * chunks, the pipeline schedule run by the executor (parallel/pp_exec.h)
+ * with the chunks' forward and backward as its work, the DP reduction from
+ * the layer hooks, the gradient sums across the layout, the global norm,
+ * AdamW. */
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
-#include "parallel/pp_link.h"
+#include "parallel/pp_exec.h"
 #include "train/optimizer_norm.h"
 #include "model/model_stage.h"
 
@@ -22,15 +23,18 @@ typedef struct chunk {
     hs_optimizer *opt;
     hs_dp *dp;    /* NULL without data parallelism */
     int global;   /* its index in the model: chunk * pp + stage */
-    int slots;
     int last_bwd; /* the micro-batch of its last backward in the schedule: the one DP listens to */
     int gathers;  /* with DP, the chunk with the embedding: that backward's embedding rows are gathered */
     float *all_rows;   /* ... from every DP rank (the reducer's buffers) */
     int32_t *all_ids;
-    float **dout; /* [slots] receive buffers of dL/d(output) (a chunk with a next one) */
-    float **dsend; /* [slots] dL/d(input) being sent back (a chunk with a previous one) */
-    hs_pp_msg *fsend, *bsend; /* [slots] the last sends from that slot's output / dsend */
 } chunk;
+
+/* What a step accumulates while the executor runs its schedule. */
+typedef struct step_acc {
+    const int32_t *tokens, *targets;
+    double loss_sum;
+    hs_dp_stats dp;
+} step_acc;
 
 struct hs_engine {
     hs_runtime *rt;
@@ -40,12 +44,9 @@ struct hs_engine {
     hs_comm *tp, *pp, *dpc; /* dpc NULL without data parallelism */
     int stage, p, v, m, G, dp;
     hs_pp_link link;         /* to the neighbouring stages */
+    hs_pp_exec *exec;        /* the schedule and its messages */
     chunk *chunks;
-    hs_pp_op *ops;
-    int n_ops;
-    hs_engine_op_time *times; /* [n_ops]: the last step's */
-    int *slot;               /* [v * m]: the activation set of (chunk, micro-batch) */
-    hs_pp_msg *fwd_in, *bwd_in; /* [v * m]: the receives of the step */
+    step_acc *acc;           /* during a step: what it accumulates */
     float *tied;             /* the other end's tied wte gradient (first / last stage), else NULL */
     int tied_chunk;          /* the chunk holding wte on this rank, -1 none */
     int tied_entry;          /* ... wte's registry entry in it */
@@ -57,7 +58,6 @@ struct hs_engine {
     int64_t *gather;         /* [max(tp, pp)] norm shares */
     hs_npu *npu;             /* NULL on the CPU */
     int values;              /* buffers hold values (CPU or execute-mode NPU) */
-    int *slots, *last_bwd;   /* [v]: the slot plan's per-chunk figures */
 };
 
 hs_engine_config hs_engine_config_default(void)
@@ -96,16 +96,6 @@ static void dev_free(hs_engine *e, float *p)
         hs_free(p);
 }
 
-/* dst[0..n) = src[0..n) on the engine's device (a fill and an add, so it
- * takes simulated time on the NPU). */
-static hs_status dev_copy(const hs_engine *e, float *dst, const float *src, int64_t n)
-{
-    hs_tensor d = hs_view1(dst, HS_FP32, n), s = hs_view1((void *)src, HS_FP32, n);
-    d.device = s.device = hs_npu_device(e->npu);
-    HS_TRY(hs_fill(&d, 0.0f));
-    return hs_residual_backward(&d, NULL, &s);
-}
-
 /* The registry entry of m flagged tied (head 0) or head_weight (head 1), or -1. */
 static int flagged_entry(const hs_model *m, int head)
 {
@@ -130,24 +120,10 @@ static hs_status build_chunk(hs_engine *e, int c)
     mo.shard.sequence_parallel = e->ec.layout.sequence_parallel;
     mo.shard.first_layer = e->plan.first_layer[g];
     mo.shard.n_layers = e->plan.first_layer[g + 1] - e->plan.first_layer[g];
-    ch->slots = e->slots[c];
-    ch->last_bwd = e->last_bwd[c];
-    mo.shard.slots = ch->slots;
+    ch->last_bwd = hs_pp_exec_last_bwd(e->exec, c);
+    mo.shard.slots = hs_pp_exec_slots(e->exec, c);
     HS_TRY(hs_model_new_ex(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &ch->model));
     HS_TRY(hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
-    const size_t bytes = (size_t)hs_model_boundary_numel(ch->model, e->ec.micro_batch, e->ec.seq) * sizeof(float);
-    ch->dout = calloc((size_t)ch->slots, sizeof *ch->dout);
-    ch->dsend = calloc((size_t)ch->slots, sizeof *ch->dsend);
-    ch->fsend = calloc((size_t)ch->slots, sizeof *ch->fsend);
-    ch->bsend = calloc((size_t)ch->slots, sizeof *ch->bsend);
-    if (!ch->dout || !ch->dsend || !ch->fsend || !ch->bsend)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "engine: chunk buffers");
-    for (int s = 0; s < ch->slots; s++) {
-        if (g < e->G - 1)
-            HS_TRY(dev_alloc(e, bytes, &ch->dout[s]));
-        if (g > 0)
-            HS_TRY(dev_alloc(e, bytes, &ch->dsend[s]));
-    }
     if (e->dpc) {
         const int n = hs_model_num_tensors(ch->model);
         int64_t *numel = malloc(sizeof *numel * (size_t)n);
@@ -239,29 +215,20 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->G = e->p * e->v;
     e->npu = ec->model.device == HS_DEVICE_NPU ? ec->model.npu : NULL;
     e->values = !e->npu || hs_npu_mode_of(e->npu) == HS_NPU_EXECUTE;
-    const int cap = 2 * e->m * e->v;
-    e->ops = calloc((size_t)cap, sizeof *e->ops);
-    e->times = calloc((size_t)cap, sizeof *e->times);
-    e->slot = calloc((size_t)(e->v * e->m), sizeof *e->slot);
-    e->fwd_in = calloc((size_t)(e->v * e->m), sizeof *e->fwd_in);
-    e->bwd_in = calloc((size_t)(e->v * e->m), sizeof *e->bwd_in);
     e->chunks = calloc((size_t)e->v, sizeof *e->chunks);
-    e->slots = calloc(2 * (size_t)e->v, sizeof *e->slots);
-    e->last_bwd = e->slots ? e->slots + e->v : NULL;
     const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
     e->gather = calloc((size_t)ng, sizeof *e->gather);
-    if (!e->ops || !e->times || !e->slot || !e->fwd_in || !e->bwd_in || !e->chunks || !e->slots || !e->gather)
+    if (!e->chunks || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
-    if (!s) /* one stage: accumulation, micro-batch after micro-batch (1F1B of one stage) */
-        s = hs_pp_schedule_ops(e->p > 1 ? ec->layout.schedule : HS_PP_1F1B, e->p, e->m, e->v, e->stage, e->ops, cap,
-                               &e->n_ops);
     if (!s)
-        s = hs_pp_plan_slots(e->ops, e->n_ops, e->v, e->m, e->p, e->slot, e->slots, e->last_bwd);
+        s = hs_pp_exec_new(ec->layout.schedule, e->p, e->stage, e->m, e->v, &e->exec);
     for (int c = 0; !s && c < e->v; c++)
         s = build_chunk(e, c);
+    const int64_t boundary = s ? 0 : hs_model_boundary_numel(e->chunks[0].model, ec->micro_batch, ec->seq);
     if (!s)
-        s = hs_pp_link_init(&e->link, rt, e->npu, e->G, e->m,
-                            (double)hs_model_boundary_numel(e->chunks[0].model, ec->micro_batch, ec->seq) * 4);
+        s = hs_pp_link_init(&e->link, rt, e->npu, e->G, e->m, (double)boundary * 4);
+    if (!s)
+        s = hs_pp_exec_attach(e->exec, &e->link, boundary);
     if (s) {
         hs_engine_free(e);
         return s;
@@ -274,22 +241,9 @@ void hs_engine_free(hs_engine *e)
 {
     if (!e)
         return;
+    hs_pp_exec_free(e->exec); /* waits for its sends first */
     for (int c = 0; e->chunks && c < e->v; c++) {
         chunk *ch = &e->chunks[c];
-        for (int s = 0; s < ch->slots; s++) {
-            if (ch->fsend) /* a send still in flight at the end: its error was or will be reported */
-                (void)hs_pp_wait(&ch->fsend[s]);
-            if (ch->bsend)
-                (void)hs_pp_wait(&ch->bsend[s]);
-            if (ch->dout)
-                dev_free(e, ch->dout[s]);
-            if (ch->dsend)
-                dev_free(e, ch->dsend[s]);
-        }
-        free(ch->dout);
-        free(ch->dsend);
-        free(ch->fsend);
-        free(ch->bsend);
         hs_dp_free(ch->dp);
         hs_optimizer_free(ch->opt);
         hs_model_free(ch->model);
@@ -301,13 +255,7 @@ void hs_engine_free(hs_engine *e)
     hs_npu_stream_free(e->tied_stream);
     dev_free(e, e->tied);
     free(e->gather);
-    free(e->slots);
     free(e->chunks);
-    free(e->bwd_in);
-    free(e->fwd_in);
-    free(e->slot);
-    free(e->times);
-    free(e->ops);
     free(e);
 }
 
@@ -327,47 +275,7 @@ static hs_npu_stream *stream(const hs_engine *e) { return hs_npu_default_stream(
 
 static double now(const hs_engine *e) { return hs_pp_now(&e->link); }
 
-/* Posts op i's receive, if it has one. */
-static hs_status post_op_recv(hs_engine *e, int i)
-{
-    if (i >= e->n_ops)
-        return HS_OK;
-    const hs_pp_op *op = &e->ops[i];
-    chunk *ch = &e->chunks[op->chunk];
-    const int g = ch->global, k = op->micro, sl = e->slot[op->chunk * e->m + k];
-    const int64_t n = hs_model_boundary_numel(ch->model, e->ec.micro_batch, e->ec.seq);
-    if (!op->backward && g > 0) {
-        float *in;
-        HS_TRY(hs_model_set_slot(ch->model, sl));
-        HS_TRY(hs_model_stage_input(ch->model, &in));
-        const hs_pp_link *l = &e->link;
-        return hs_pp_post_recv(l, &e->fwd_in[op->chunk * e->m + k], in, n, l->prev, hs_pp_fwd_tag(l, g, k));
-    }
-    if (op->backward && g < e->G - 1)
-        return hs_pp_post_recv(&e->link, &e->bwd_in[op->chunk * e->m + k], ch->dout[sl], n, e->link.next,
-                               hs_pp_bwd_tag(&e->link, g + 1, k));
-    return HS_OK;
-}
-
 /* ------------------------------------------------------------ the step */
-
-/* What a step accumulates while it runs the schedule. */
-typedef struct step_acc {
-    const int32_t *tokens, *targets;
-    double loss_sum;
-    double busy, sim_busy;
-    double t0, sim0; /* the schedule's start */
-    hs_dp_stats dp;
-} step_acc;
-
-/* Op i ran from (t0, s0) to now: its times and the busy sums. */
-static void account(hs_engine *e, int i, step_acc *acc, double t0, double s0)
-{
-    const double t1 = hs_time_now(), s1 = now(e);
-    e->times[i] = (hs_engine_op_time){e->ops[i], t0 - acc->t0, t1 - acc->t0, s0 - acc->sim0, s1 - acc->sim0};
-    acc->busy += t1 - t0;
-    acc->sim_busy += s1 - s0;
-}
 
 /* The tied embedding: the first and the last stage each add the other's
  * wte gradient (a + b on one, b + a on the other: the same bits). The
@@ -447,43 +355,42 @@ static hs_status gather_embedding_rows(chunk *ch)
     return hs_dp_gather_rows(ch->dp, rows, ids, (int64_t)B * T, &ch->all_rows, &ch->all_ids);
 }
 
-/* One forward or backward of the schedule. */
-static hs_status run_op(hs_engine *e, int i, step_acc *acc)
+/* ---- the executor's work (parallel/pp_exec.h): a chunk's passes ---- */
+
+static hs_status work_input(void *ctx, int c, int sl, float **buf)
 {
-    const hs_pp_op *op = &e->ops[i];
-    chunk *ch = &e->chunks[op->chunk];
-    const int g = ch->global, k = op->micro, sl = e->slot[op->chunk * e->m + k];
+    hs_model *m = ((hs_engine *)ctx)->chunks[c].model;
+    HS_TRY(hs_model_set_slot(m, sl));
+    return hs_model_stage_input(m, buf);
+}
+
+/* Forward of micro-batch k; the last chunk adds its loss to the step's. */
+static hs_status work_forward(void *ctx, int c, int sl, int k, const float **out)
+{
+    hs_engine *e = ctx;
+    chunk *ch = &e->chunks[c];
     const int mb = e->ec.micro_batch, T = e->ec.seq;
     const size_t off = (size_t)k * mb * T;
-    const int64_t n = hs_model_boundary_numel(ch->model, mb, T);
-    char what[64];
-    HS_TRY(post_op_recv(e, i));
-    HS_TRY(post_op_recv(e, i + 1));
+    float loss = 0;
     HS_TRY(hs_model_set_slot(ch->model, sl));
-    if (!op->backward) {
-        snprintf(what, sizeof what, "bubble: waiting for fwd mb %d", k);
-        if (g > 0)
-            HS_TRY(hs_pp_finish_recv(&e->link, &e->fwd_in[op->chunk * e->m + k], what));
-        HS_TRY(hs_pp_wait(&ch->fsend[sl])); /* the set's output is about to be rewritten */
-        const double t0 = hs_time_now(), s0 = now(e);
-        float loss = 0;
-        HS_TRY(hs_model_forward_stage(ch->model, acc->tokens + off, NULL, acc->targets + off, mb, T, &loss));
-        account(e, i, acc, t0, s0);
-        if (g == e->G - 1)
-            acc->loss_sum += loss;
-        if (g < e->G - 1) {
-            const float *out;
-            HS_TRY(hs_model_stage_output(ch->model, &out));
-            HS_TRY(hs_pp_post_send(&e->link, &ch->fsend[sl], out, n, e->link.next, hs_pp_fwd_tag(&e->link, g + 1, k)));
-        }
+    HS_TRY(hs_model_forward_stage(ch->model, e->acc->tokens + off, NULL, e->acc->targets + off, mb, T, &loss));
+    if (ch->global == e->G - 1) {
+        e->acc->loss_sum += loss;
         return HS_OK;
     }
-    snprintf(what, sizeof what, "bubble: waiting for bwd mb %d", k);
-    if (g < e->G - 1)
-        HS_TRY(hs_pp_finish_recv(&e->link, &e->bwd_in[op->chunk * e->m + k], what));
-    /* DP listens to the chunk's last backward: its buckets' all-reduces
-     * start as that backward finishes them, overlapping the rest of the
-     * backward and of the schedule (other chunks, other stages) */
+    return hs_model_stage_output(ch->model, out);
+}
+
+/* Backward of micro-batch k. DP listens to the chunk's last backward: its
+ * buckets' all-reduces start as that backward finishes them, overlapping
+ * the rest of the backward and of the schedule (other chunks, other
+ * stages); the embedding's rows are gathered, and without DP the tied
+ * embedding's exchange starts. */
+static hs_status work_backward(void *ctx, int c, int sl, int k, const float *dout, const float **dx)
+{
+    hs_engine *e = ctx;
+    chunk *ch = &e->chunks[c];
+    HS_TRY(hs_model_set_slot(ch->model, sl));
     const int reduce_here = ch->dp && k == ch->last_bwd;
     if (reduce_here) {
         HS_TRY(hs_model_add_hook(ch->model, dp_layer_hook, ch->dp));
@@ -494,28 +401,18 @@ static hs_status run_op(hs_engine *e, int i, step_acc *acc)
         }
         hs_model_defer_embedding_grad(ch->model, ch->gathers);
     }
-    const double t0 = hs_time_now(), s0 = now(e);
     const float scale = 1.0f / (float)(e->m * e->dp);
-    hs_status s = hs_model_backward_stage(ch->model, g < e->G - 1 ? ch->dout[sl] : NULL, scale);
+    hs_status s = hs_model_backward_stage(ch->model, dout, scale);
     if (reduce_here) {
         (void)hs_model_remove_hook(ch->model, dp_layer_hook, ch->dp);
         hs_model_defer_embedding_grad(ch->model, 0);
     }
     if (!s && reduce_here && ch->gathers)
         s = gather_embedding_rows(ch);
-    if (!s && op->chunk == e->tied_chunk && k == ch->last_bwd && !ch->dp)
+    if (!s && c == e->tied_chunk && k == ch->last_bwd && !ch->dp)
         s = tied_start(e);
     HS_TRY(s);
-    account(e, i, acc, t0, s0);
-    if (g > 0) {
-        const float *dx;
-        HS_TRY(hs_model_stage_input_grad(ch->model, &dx));
-        HS_TRY(hs_pp_wait(&ch->bsend[sl]));
-        HS_TRY(dev_copy(e, ch->dsend[sl], dx, n));
-        HS_TRY(hs_pp_post_send(&e->link, &ch->bsend[sl], ch->dsend[sl], n, e->link.prev,
-                               hs_pp_bwd_tag(&e->link, g, k)));
-    }
-    return HS_OK;
+    return ch->global > 0 ? hs_model_stage_input_grad(ch->model, dx) : HS_OK;
 }
 
 /* *x = the sum over group c of every rank's *x, in rank order (the bits
@@ -558,12 +455,9 @@ static hs_status sync_clocks(hs_engine *e, double *t)
  * sum; the exchange overlaps the rest of this), the global norm, AdamW. */
 static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
 {
+    HS_TRY(hs_pp_exec_drain(e->exec));
     for (int c = 0; c < e->v; c++) {
         chunk *ch = &e->chunks[c];
-        for (int s = 0; s < ch->slots; s++) {
-            HS_TRY(hs_pp_wait(&ch->fsend[s]));
-            HS_TRY(hs_pp_wait(&ch->bsend[s]));
-        }
         if (ch->dp) {
             hs_dp_stats ds;
             HS_TRY(hs_dp_finish(ch->dp, &ds));
@@ -616,15 +510,19 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
     double sim0 = 0, sim1 = 0;
     if (e->npu)
         HS_TRY(sync_clocks(e, &sim0));
-    step_acc acc = {tokens, targets, 0, 0, 0, 0, 0, {0}};
+    step_acc acc = {tokens, targets, 0, {0}};
     for (int c = 0; c < e->v; c++)
         HS_TRY(hs_model_zero_grad(e->chunks[c].model));
     const double span0 = hs_time_now(), sspan0 = now(e);
-    acc.t0 = span0;
-    acc.sim0 = sspan0;
-    for (int i = 0; i < e->n_ops; i++)
-        HS_TRY(run_op(e, i, &acc));
+    const hs_pp_work work = {e, work_input, work_forward, work_backward};
+    e->acc = &acc;
+    hs_status rs = hs_pp_exec_run(e->exec, &work);
+    e->acc = NULL;
+    HS_TRY(rs);
     const double span = hs_time_now() - span0, sspan = now(e) - sspan0;
+    const hs_pp_op_time *times;
+    double busy, sim_busy;
+    (void)hs_pp_exec_times(e->exec, &times, &busy, &sim_busy);
     double norm;
     HS_TRY(reduce_and_update(e, lr, &acc, &norm));
     float loss = e->chunks[e->v - 1].global == e->G - 1 ? (float)(acc.loss_sum / e->m) : 0.0f;
@@ -640,12 +538,12 @@ hs_status hs_engine_train_step(hs_engine *e, const int32_t *tokens, const int32_
         stats->grad_norm = e->values ? norm : NAN;
         stats->lr = lr;
         stats->seconds = hs_time_now() - t0;
-        stats->busy_s = acc.busy;
+        stats->busy_s = busy;
         stats->span_s = span;
-        stats->bubble = acc.busy > 0 ? (span - acc.busy) / acc.busy : 0;
+        stats->bubble = busy > 0 ? (span - busy) / busy : 0;
         stats->bubble_theory = e->p > 1 ? hs_pp_bubble_theory(e->ec.layout.schedule, e->p, e->m, e->v) : 0;
         stats->sim_seconds = sim1 - sim0;
-        stats->sim_bubble = acc.sim_busy > 0 ? (sspan - acc.sim_busy) / acc.sim_busy : 0;
+        stats->sim_bubble = sim_busy > 0 ? (sspan - sim_busy) / sim_busy : 0;
         stats->dp = acc.dp;
     }
     return HS_OK;
@@ -813,6 +711,5 @@ hs_runtime *hs_engine_runtime(const hs_engine *e) { return e->rt; }
 
 int hs_engine_op_times(const hs_engine *e, const hs_engine_op_time **times)
 {
-    *times = e->times;
-    return e->n_ops;
+    return hs_pp_exec_times(e->exec, times, NULL, NULL);
 }
