@@ -70,9 +70,13 @@ typedef struct hs_dp_config {
     hs_npu *npu;         /* the device the gradient buffer lives on (borrowed), NULL for host memory.
                             Execute mode reduces the values and simulates the time; estimate mode
                             (no values) only simulates. */
+    int shard;           /* 1: reduce-scatter instead of all-reduce (ZeRO-1/2's distributed optimizer):
+                            each rank gets the reduced values of its block of every bucket only
+                            (hs_dp_shard_of), and hs_dp_gather_params brings the updated parameters
+                            back to every rank. 0 (default): every rank gets every reduced value */
 } hs_dp_config;
 
-/* 25 MiB buckets, overlap on, AVG, no gathering, host memory. */
+/* 25 MiB buckets, overlap on, AVG, no gathering, host memory, not sharded. */
 HS_API hs_dp_config hs_dp_config_default(void);
 
 /* What one reduction round (hs_dp_begin .. hs_dp_finish) did. */
@@ -141,6 +145,23 @@ HS_API hs_status hs_dp_gather_rows(hs_dp *dp, const float *rows, const int32_t *
  * stream wait for the comm stream. *stats may be NULL. The round is closed even on error.
  * Errors: HS_ERR_INVALID_ARGUMENT outside a round, the collectives'. */
 HS_API hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats);
+
+/* With cfg.shard: this rank's block of bucket b (hs_comm_block of the
+ * bucket over the group, in rank order) as flat-buffer offsets
+ * [*offset, *offset + *numel): the gradients the round reduces for this
+ * rank, and the parameters it updates and hs_dp_gather_params sends to
+ * the others. The blocks of all ranks tile the bucket. Errors:
+ * HS_ERR_INVALID_ARGUMENT (NULL, b out of range). */
+HS_API hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t *numel);
+
+/* With cfg.shard, outside a round: every rank's blocks of `params` (a
+ * flat buffer laid out as the gradients, on their device) all-gathered in
+ * place, bucket by bucket, so that every rank holds the parameters each
+ * rank updated in its blocks; on the NPU the time runs on the comm stream
+ * and the compute stream waits for it (the next forward reads them).
+ * Allocates nothing. Errors: HS_ERR_INVALID_ARGUMENT (NULL, no sharding,
+ * inside a round), the collectives'. */
+HS_API hs_status hs_dp_gather_params(hs_dp *dp, float *params);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
 /* The DP reducer: a round per optimizer step in which each gradient
- * bucket's all-reduce starts as soon as the backward has finished all its
- * gradients, a sparse gradient's rows can be gathered from every rank,
- * and, on a simulated NPU, a comm stream times those collectives beside
- * the compute stream. */
+ * bucket's all-reduce (or, sharded, its reduce-scatter) starts as soon as
+ * the backward has finished all its gradients, a sparse gradient's rows
+ * can be gathered from every rank, and, on a simulated NPU, a comm stream
+ * times those collectives beside the compute stream. Sharded, the updated
+ * parameters are all-gathered bucket by bucket after the step. */
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/parallel.h"
@@ -39,7 +40,7 @@ struct hs_dp {
 
 hs_dp_config hs_dp_config_default(void)
 {
-    hs_dp_config c = {sizeof c, HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL};
+    hs_dp_config c = {sizeof c, HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL, 0};
     return c;
 }
 
@@ -65,6 +66,9 @@ static hs_status check_config(const hs_dp_config *c)
     if (c->op != HS_REDUCE_AVG && c->op != HS_REDUCE_SUM)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "dp: gradients reduce with HS_REDUCE_AVG or HS_REDUCE_SUM, not op %d",
                         (int)c->op);
+    if (c->shard != 0 && c->shard != 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "dp: shard=%d must be 0 (all-reduce) or 1 (reduce-scatter)",
+                        c->shard);
     if (c->gather_rows < 0 || c->gather_width < 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "dp: gather_rows=%lld and gather_width=%lld must be >= 0",
                         (long long)c->gather_rows, (long long)c->gather_width);
@@ -177,16 +181,27 @@ static hs_status simulate(hs_dp *dp, hs_coll c, double bytes)
     return HS_OK;
 }
 
-/* Starts bucket b's all-reduce, in place. */
+/* This rank's block of bucket k: [*off, *off + *len) relative to the bucket. */
+static void block_of(const hs_dp *dp, const hs_dp_bucket *k, size_t *off, size_t *len)
+{
+    hs_comm_block((size_t)k->numel, hs_comm_size(dp->comm), hs_comm_rank(dp->comm), off, len);
+}
+
+/* Starts bucket b's all-reduce, or (sharded) its reduce-scatter into this
+ * rank's block, in place. */
 static hs_status start(hs_dp *dp, int b)
 {
     const hs_dp_bucket *k = &dp->buckets[b];
     const double bytes = (double)k->numel * sizeof(float);
     dp->started[b] = 1;
-    HS_TRY(simulate(dp, HS_COLL_ALLREDUCE, bytes));
+    HS_TRY(simulate(dp, dp->cfg.shard ? HS_COLL_REDUCE_SCATTER : HS_COLL_ALLREDUCE, bytes));
     if (dp->values && hs_comm_size(dp->comm) > 1) {
         float *g = dp->grads + k->offset;
-        HS_TRY(hs_comm_iallreduce(dp->comm, g, g, (size_t)k->numel, HS_FP32, dp->cfg.op, &dp->reqs[b]));
+        size_t off, len;
+        block_of(dp, k, &off, &len);
+        HS_TRY(dp->cfg.shard
+                   ? hs_comm_ireduce_scatter(dp->comm, g, g + off, (size_t)k->numel, HS_FP32, dp->cfg.op, &dp->reqs[b])
+                   : hs_comm_iallreduce(dp->comm, g, g, (size_t)k->numel, HS_FP32, dp->cfg.op, &dp->reqs[b]));
     }
     dp->stats.buckets++;
     dp->stats.bytes += bytes;
@@ -286,4 +301,42 @@ hs_status hs_dp_finish(hs_dp *dp, hs_dp_stats *stats)
     if (stats)
         *stats = dp->stats;
     return s ? s : w;
+}
+
+hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t *numel)
+{
+    if (!dp || !offset || !numel || b < 0 || b >= dp->n_buckets)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_shard_of: bucket %d of %d (or a NULL argument)", b,
+                        dp ? dp->n_buckets : 0);
+    size_t off, len;
+    block_of(dp, &dp->buckets[b], &off, &len);
+    *offset = dp->buckets[b].offset + (int64_t)off;
+    *numel = (int64_t)len;
+    return HS_OK;
+}
+
+hs_status hs_dp_gather_params(hs_dp *dp, float *params)
+{
+    if (!dp || !params || !dp->cfg.shard || dp->open)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_params: a sharded reducer, a buffer, and no round open");
+    const int p = hs_comm_size(dp->comm);
+    hs_status s = HS_OK;
+    for (int b = 0; b < dp->n_buckets && !s; b++) {
+        const hs_dp_bucket *k = &dp->buckets[b];
+        s = simulate(dp, HS_COLL_ALLGATHER, (double)k->numel * sizeof(float));
+        if (!s && dp->values && p > 1) {
+            size_t off, len;
+            block_of(dp, k, &off, &len);
+            float *w = params + k->offset;
+            s = hs_comm_iallgather(dp->comm, w + off, w, (size_t)k->numel, HS_FP32, &dp->reqs[b]);
+        }
+    }
+    /* wait even after a failed start: the buffer stays in use until every started gather is done */
+    const hs_status w = hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets);
+    s = s ? s : w;
+    if (dp->comm_stream) { /* the next forward reads the gathered parameters */
+        hs_npu_event_record(dp->reduced, dp->comm_stream);
+        hs_npu_stream_wait(compute_stream(dp), dp->reduced);
+    }
+    return s;
 }

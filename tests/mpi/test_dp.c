@@ -2,7 +2,9 @@
  * are reported (all of them before hs_dp_finish when the reports cover
  * the buffer), the buffer holding the group's average (or sum) bitwise
  * the same on every rank, with and without overlap; rows gathered in rank
- * order; misuse errors; and on a simulated NPU the comm stream: a
+ * order; sharded (reduce-scatter) rounds whose blocks tile the buckets and
+ * whose parameters gather back whole; misuse errors; and on a simulated
+ * NPU the comm stream: a
  * reduction started during the compute stream's work is hidden behind it,
  * one started at the end is exposed in full, and an execute-mode device's
  * HBM values are reduced. */
@@ -93,6 +95,68 @@ static void test_reduce(hs_comm *world, int overlap, hs_reduce_op op)
     }
     check_same(world, g, n, "reduce");
     hs_dp_free(dp);
+    free(g);
+}
+
+/* Sharded (reduce-scatter, ZeRO-1/2): each rank's blocks of the buckets
+ * tile every bucket and hold the group's reduction there; the updated
+ * parameters, each rank writing its blocks only, come back whole on every
+ * rank through hs_dp_gather_params; misuse. */
+static void test_shard(hs_comm *world, int overlap)
+{
+    const int p = hs_comm_size(world), me = hs_comm_rank(world);
+    const int64_t n = total();
+    float *g = malloc(sizeof(float) * (size_t)n), *w = malloc(sizeof(float) * (size_t)n);
+    char *mine = calloc((size_t)n, 1);
+    fill(g, me);
+    hs_dp_config c = hs_dp_config_default();
+    c.bucket_bytes = 1000;
+    c.overlap = overlap;
+    c.shard = 1;
+    hs_dp *dp;
+    CHECK_OK(hs_dp_new(world, g, numel, NT, &c, &dp));
+    hs_dp_stats st;
+    round_reporting(dp, &st);
+    CHECK(st.buckets == hs_dp_num_buckets(dp) && st.bytes == (double)n * 4, "%d buckets, %g bytes", st.buckets,
+          st.bytes);
+    for (int b = 0; b < hs_dp_num_buckets(dp); b++) {
+        int64_t off, len;
+        CHECK_OK(hs_dp_shard_of(dp, b, &off, &len));
+        const hs_dp_bucket *k = hs_dp_bucket_at(dp, b);
+        CHECK(off >= k->offset && off + len <= k->offset + k->numel, "bucket %d: block outside it", b);
+        int64_t covered = len; /* the blocks of all ranks add up to the bucket */
+        CHECK_OK(hs_comm_allreduce(world, &covered, &covered, 1, HS_INT64, HS_REDUCE_SUM));
+        CHECK(covered == k->numel, "bucket %d: blocks cover %lld of %lld", b, (long long)covered,
+              (long long)k->numel);
+        for (int64_t i = off; i < off + len; i++) {
+            double want = 0;
+            for (int r = 0; r < p; r++)
+                want += value(r, i);
+            want /= p;
+            CHECK(fabs(g[i] - want) <= 1e-6 * fabs(want), "shard: g[%lld] = %g, want %g", (long long)i, (double)g[i],
+                  want);
+            mine[i] = 1;
+        }
+    }
+    for (int64_t i = 0; i < n; i++) /* the parameters this rank updated, junk elsewhere */
+        w[i] = mine[i] ? (float)i * 0.5f : (float)(-1 - me);
+    CHECK_OK(hs_dp_gather_params(dp, w));
+    for (int64_t i = 0; i < n; i++)
+        CHECK(w[i] == (float)i * 0.5f, "gathered w[%lld] = %g", (long long)i, (double)w[i]);
+    CHECK_OK(hs_dp_begin(dp));
+    CHECK(hs_dp_gather_params(dp, w) == HS_ERR_INVALID_ARGUMENT, "a gather inside a round");
+    CHECK_OK(hs_dp_finish(dp, NULL));
+    int64_t off, len;
+    CHECK(hs_dp_shard_of(dp, hs_dp_num_buckets(dp), &off, &len) == HS_ERR_INVALID_ARGUMENT, "a bucket too far");
+    hs_dp_free(dp);
+    c.shard = 0;
+    CHECK_OK(hs_dp_new(world, g, numel, NT, &c, &dp));
+    CHECK(hs_dp_gather_params(dp, w) == HS_ERR_INVALID_ARGUMENT, "a gather without sharding");
+    hs_dp_free(dp);
+    c.shard = 2;
+    CHECK(hs_dp_new(world, g, numel, NT, &c, &dp) == HS_ERR_INVALID_ARGUMENT && dp == NULL, "shard=2");
+    free(mine);
+    free(w);
     free(g);
 }
 
@@ -250,6 +314,8 @@ int main(int argc, char **argv)
     test_reduce(world, 1, HS_REDUCE_SUM);
     test_gather(world);
     test_misuse(world);
+    test_shard(world, 1);
+    test_shard(world, 0);
     test_npu_streams(world);
     test_npu_values(world);
     const int failures = hs_mpi_test_total(world);
