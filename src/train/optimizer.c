@@ -1,5 +1,7 @@
 /* AdamW over the model's parameter registry, with global-norm clipping.
- * The moments live on the model's device (host memory, or NPU HBM). */
+ * The moments live on the model's device (host memory, or NPU HBM).
+ * Sharded (ZeRO-1, optimizer_norm.h): the moments, the update and the
+ * norm's share cover this DP rank's blocks of the flat buffer only. */
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
@@ -20,7 +22,19 @@ struct hs_optimizer {
     int n_owned;
     int64_t *owned_at; /* [n_owned]: the registry offset each span starts at */
     hs_tensor *part;  /* [n_owned + 1]: hs_optimizer_grad_sumsq_part's views */
+    /* sharded: this rank's blocks [blk_off, blk_off + blk_len) of the flat
+     * buffer, their moments at m + blk_base (n_blocks 0: the whole buffer) */
+    int64_t *blk_off, *blk_len, *blk_base;
+    int n_blocks;
 };
+
+/* The moments' elements: the rank's blocks, or every parameter. */
+static int64_t moment_numel(const hs_optimizer *o)
+{
+    if (!o->n_blocks)
+        return hs_model_num_params(o->model);
+    return o->blk_base[o->n_blocks - 1] + o->blk_len[o->n_blocks - 1];
+}
 
 /* A view placed on the model's device. */
 static hs_tensor on_device(const hs_optimizer *o, hs_tensor t)
@@ -29,10 +43,10 @@ static hs_tensor on_device(const hs_optimizer *o, hs_tensor t)
     return t;
 }
 
-/* One moment buffer (num_params floats) on the model's device. */
+/* One moment buffer (moment_numel floats) on the model's device. */
 static hs_status alloc_moment(hs_optimizer *o, float **out)
 {
-    const size_t bytes = (size_t)hs_model_num_params(o->model) * sizeof(float);
+    const size_t bytes = (size_t)(moment_numel(o) > 0 ? moment_numel(o) : 1) * sizeof(float);
     hs_npu *d = hs_model_npu(o->model);
     if (d) {
         void *p;
@@ -51,27 +65,52 @@ static hs_status alloc_moment(hs_optimizer *o, float **out)
     return HS_OK;
 }
 
-/* The spans of consecutive registry entries with norm_owner set, as
- * views of the gradient buffer for hs_grad_norm. */
+/* Calls fn for each piece of [begin, end) the optimizer covers: the
+ * range itself, or (sharded) its intersections with the rank's blocks,
+ * with the moments' index of the piece's first element. */
+typedef hs_status piece_fn(hs_optimizer *o, int64_t lo, int64_t hi, int64_t moment, void *ctx);
+
+static hs_status for_each_piece(hs_optimizer *o, int64_t begin, int64_t end, piece_fn *fn, void *ctx)
+{
+    if (!o->n_blocks)
+        return fn(o, begin, end, begin, ctx);
+    for (int b = 0; b < o->n_blocks; b++) {
+        const int64_t lo = begin > o->blk_off[b] ? begin : o->blk_off[b];
+        const int64_t hi = end < o->blk_off[b] + o->blk_len[b] ? end : o->blk_off[b] + o->blk_len[b];
+        if (hi > lo)
+            HS_TRY(fn(o, lo, hi, o->blk_base[b] + (lo - o->blk_off[b]), ctx));
+    }
+    return HS_OK;
+}
+
+static hs_status add_owned(hs_optimizer *o, int64_t lo, int64_t hi, int64_t moment, void *ctx)
+{
+    (void)moment, (void)ctx;
+    o->owned_at[o->n_owned] = lo;
+    o->owned[o->n_owned++] = hs_registry_span(hs_model_registry(o->model), HS_PARAM_GRAD, lo, hi,
+                                              hs_model_device(o->model));
+    return HS_OK;
+}
+
+/* The spans of consecutive registry entries with norm_owner set (sharded:
+ * their pieces in the rank's blocks), as views of the gradient buffer for
+ * hs_grad_norm. */
 static hs_status plan_owned(hs_optimizer *o)
 {
-    const int nt = hs_model_num_tensors(o->model);
-    const hs_registry *reg = hs_model_registry(o->model);
-    o->owned = calloc((size_t)nt, sizeof *o->owned);
-    o->owned_at = calloc((size_t)nt, sizeof *o->owned_at);
-    o->part = calloc((size_t)nt + 1, sizeof *o->part);
+    const int nt = hs_model_num_tensors(o->model), cap = nt + o->n_blocks + 1;
+    o->owned = calloc((size_t)cap, sizeof *o->owned);
+    o->owned_at = calloc((size_t)cap, sizeof *o->owned_at);
+    o->part = calloc((size_t)cap + 1, sizeof *o->part);
     if (!o->owned || !o->owned_at || !o->part)
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: %d views", nt);
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: %d views", cap);
     for (int i = 0; i < nt;) {
         const hs_param_info *p = hs_model_param(o->model, i);
         int j = i + 1;
         int64_t end = p->offset + p->numel;
         for (; j < nt && hs_model_param(o->model, j)->norm_owner == p->norm_owner; j++)
             end = hs_model_param(o->model, j)->offset + hs_model_param(o->model, j)->numel;
-        if (p->norm_owner) {
-            o->owned_at[o->n_owned] = p->offset;
-            o->owned[o->n_owned++] = hs_registry_span(reg, HS_PARAM_GRAD, p->offset, end, hs_model_device(o->model));
-        }
+        if (p->norm_owner)
+            HS_TRY(for_each_piece(o, p->offset, end, add_owned, NULL));
         i = j;
     }
     return HS_OK;
@@ -83,7 +122,35 @@ hs_optimizer_config hs_optimizer_config_default(void)
     return c;
 }
 
-hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_optimizer **out)
+/* The rank's blocks, checked (ascending, disjoint, inside the buffer), and
+ * where each one's moments start. */
+static hs_status copy_blocks(hs_optimizer *o, const int64_t *offset, const int64_t *numel, int n)
+{
+    const int64_t total = hs_model_num_params(o->model);
+    for (int b = 0; b < n; b++)
+        if (numel[b] < 0 || offset[b] < (b ? offset[b - 1] + numel[b - 1] : 0) || offset[b] + numel[b] > total)
+            return hs_error(HS_ERR_INVALID_ARGUMENT,
+                            "sharded optimizer: block %d [%lld, +%lld) is not ascending, disjoint and inside the %lld "
+                            "parameters",
+                            b, (long long)offset[b], (long long)numel[b], (long long)total);
+    if (n < 1 || !(o->blk_off = malloc(3 * (size_t)n * sizeof *o->blk_off)))
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "sharded optimizer: %d blocks", n);
+    o->blk_len = o->blk_off + n;
+    o->blk_base = o->blk_len + n;
+    int64_t base = 0;
+    for (int b = 0; b < n; b++) {
+        o->blk_off[b] = offset[b];
+        o->blk_len[b] = numel[b];
+        o->blk_base[b] = base;
+        base += numel[b];
+    }
+    o->n_blocks = n;
+    return HS_OK;
+}
+
+/* hs_optimizer_new over the whole buffer (n_blocks 0) or this rank's blocks. */
+static hs_status optimizer_new(hs_model *model, const hs_optimizer_config *cfg, const int64_t *offset,
+                               const int64_t *numel, int n_blocks, hs_optimizer **out)
 {
     if (!model || !cfg || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_new: arguments must not be NULL");
@@ -101,8 +168,10 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_optimizer_new: out of host memory");
     o->model = model;
     o->cfg = *cfg;
-    const int64_t n = hs_model_num_params(model);
-    hs_status s = alloc_moment(o, &o->m);
+    hs_status s = n_blocks ? copy_blocks(o, offset, numel, n_blocks) : HS_OK;
+    const int64_t n = moment_numel(o);
+    if (!s)
+        s = alloc_moment(o, &o->m);
     if (!s)
         s = alloc_moment(o, &o->v);
     if (s) {
@@ -115,13 +184,28 @@ hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_o
         hs_optimizer_free(o);
         return s;
     }
-    hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n)), vt = on_device(o, hs_view1(o->v, HS_FP32, n));
+    hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n > 0 ? n : 1));
+    hs_tensor vt = on_device(o, hs_view1(o->v, HS_FP32, n > 0 ? n : 1));
     if ((s = hs_fill(&mt, 0.0f)) || (s = hs_fill(&vt, 0.0f))) {
         hs_optimizer_free(o);
         return s;
     }
     *out = o;
     return HS_OK;
+}
+
+hs_status hs_optimizer_new(hs_model *model, const hs_optimizer_config *cfg, hs_optimizer **out)
+{
+    return optimizer_new(model, cfg, NULL, NULL, 0, out);
+}
+
+hs_status hs_optimizer_new_sharded(hs_model *model, const hs_optimizer_config *cfg, const int64_t *offset,
+                                   const int64_t *numel, int n_blocks, hs_optimizer **out)
+{
+    if (n_blocks < 1 || !offset || !numel)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_new_sharded: %d blocks (>= 1, with their offsets and "
+                        "sizes)", n_blocks);
+    return optimizer_new(model, cfg, offset, numel, n_blocks, out);
 }
 
 void hs_optimizer_free(hs_optimizer *o)
@@ -139,16 +223,28 @@ void hs_optimizer_free(hs_optimizer *o)
     free(o->owned);
     free(o->owned_at);
     free(o->part);
+    free(o->blk_off);
     free(o);
 }
 
-/* AdamW over the registry with the clip scale of `norm`, then the
- * compute-dtype weights. */
+/* One AdamW pass over parameters [lo, hi) with their moments at `moment`. */
+static hs_status adamw_piece(hs_optimizer *o, int64_t lo, int64_t hi, int64_t moment, void *ctx)
+{
+    const hs_registry *reg = hs_model_registry(o->model);
+    hs_device *dev = hs_model_device(o->model);
+    hs_tensor p = hs_registry_span(reg, HS_PARAM_VALUE, lo, hi, dev);
+    hs_tensor g = hs_registry_span(reg, HS_PARAM_GRAD, lo, hi, dev);
+    hs_tensor mt = on_device(o, hs_view1(o->m + moment, HS_FP32, hi - lo));
+    hs_tensor vt = on_device(o, hs_view1(o->v + moment, HS_FP32, hi - lo));
+    return hs_adamw_update(&p, &g, &mt, &vt, ctx);
+}
+
+/* AdamW over the registry (sharded: the rank's blocks) with the clip
+ * scale of `norm`, then the compute-dtype weights (sharded: the caller's,
+ * once the blocks are gathered). */
 static hs_status update(hs_optimizer *o, float lr, double norm)
 {
     hs_model *model = o->model;
-    const hs_registry *reg = hs_model_registry(model);
-    hs_device *dev = hs_model_device(model);
     hs_adamw_params ap = hs_adamw_params_default();
     ap.lr = lr;
     ap.beta1 = o->cfg.beta1;
@@ -166,15 +262,11 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
         for (; j < nt && hs_model_param(model, j)->decay == first->decay; j++)
             end = hs_model_param(model, j)->offset + hs_model_param(model, j)->numel;
         ap.weight_decay = first->decay ? o->cfg.weight_decay : 0.0f;
-        hs_tensor p = hs_registry_span(reg, HS_PARAM_VALUE, begin, end, dev);
-        hs_tensor g = hs_registry_span(reg, HS_PARAM_GRAD, begin, end, dev);
-        hs_tensor mt = on_device(o, hs_view1(o->m + begin, HS_FP32, end - begin));
-        hs_tensor vt = on_device(o, hs_view1(o->v + begin, HS_FP32, end - begin));
-        HS_TRY(hs_adamw_update(&p, &g, &mt, &vt, &ap));
+        HS_TRY(for_each_piece(o, begin, end, adamw_piece, &ap));
         i = j;
     }
     o->steps++;
-    return hs_model_sync_weights(model);
+    return o->n_blocks ? HS_OK : hs_model_sync_weights(model);
 }
 
 static hs_status check_lr(const hs_optimizer *o, float lr)
@@ -189,6 +281,9 @@ static hs_status check_lr(const hs_optimizer *o, float lr)
 hs_status hs_optimizer_step(hs_optimizer *o, float lr, double *grad_norm)
 {
     HS_TRY(check_lr(o, lr));
+    if (o->n_blocks)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_step: a sharded optimizer takes the DP group's norm "
+                        "(hs_optimizer_step_norm)");
     hs_model *model = o->model;
     hs_tensor all = hs_registry_span(hs_model_registry(model), HS_PARAM_GRAD, 0, hs_model_num_params(model),
                                      hs_model_device(model));
@@ -272,6 +367,9 @@ hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, 
     if (!p)
         return hs_error(HS_ERR_NOT_FOUND, "hs_optimizer_state: no registry entry %d (the model has %d)", i,
                         hs_model_num_tensors(o->model));
+    if (o->n_blocks)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_state: a sharded optimizer holds only this DP rank's "
+                        "blocks of entry %d's moments", i);
     float *base = which == HS_ADAM_M ? o->m : o->v;
     hs_tensor t = {base + p->offset, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim, HS_FP32,
                    hs_model_device(o->model), 0};

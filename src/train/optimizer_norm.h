@@ -16,6 +16,21 @@
  * (hs_param_info.norm_owner). Errors: HS_ERR_INVALID_ARGUMENT, the kernel's. */
 hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq);
 
+/* ZeRO-1 (the distributed optimizer): an optimizer of model m whose
+ * moments, update and norm share cover this DP rank's blocks
+ * [offset[i], offset[i] + numel[i]) of the flat buffer only (ascending and
+ * disjoint: the DP reducer's shard, hs_dp_shard_of), about 1/dp of the
+ * state. It steps with hs_optimizer_step_norm and the group's norm (its
+ * hs_optimizer_grad_sumsq is the rank's share, to be summed over the DP
+ * group too), updates the values of its blocks only and leaves the
+ * compute-dtype copy to the caller, who gathers the blocks
+ * (hs_dp_gather_params) and then calls hs_model_sync_weights.
+ * hs_optimizer_step and hs_optimizer_state refuse it. Errors: those of
+ * hs_optimizer_new, HS_ERR_INVALID_ARGUMENT for blocks that are not
+ * ascending, disjoint and inside the buffer. */
+hs_status hs_optimizer_new_sharded(hs_model *m, const hs_optimizer_config *cfg, const int64_t *offset,
+                                   const int64_t *numel, int n_blocks, hs_optimizer **out);
+
 /* hs_optimizer_step with the global gradient norm given (the square root
  * of the sum of every model-parallel rank's hs_optimizer_grad_sumsq) for
  * the clip scale. Errors: as hs_optimizer_step, a negative or NaN norm. */

@@ -251,6 +251,73 @@ static void test_grad_sumsq_parts(void **state)
     hs_model_free(m);
 }
 
+/* ZeRO-1's sharded optimizer: over its blocks it updates the parameters
+ * exactly as the whole optimizer does (same norm given), leaves the rest
+ * alone, holds moments for its blocks only, counts its blocks' squares,
+ * and refuses bad blocks and the calls that need the whole state. */
+static void test_sharded(void **state)
+{
+    (void)state;
+    hs_model_config c = hs_model_config_default();
+    c.n_layer = 1;
+    c.d_model = 32;
+    c.d_ff = 64;
+    c.max_seq = 8;
+    hs_model *a, *b;
+    hs_optimizer *full, *shard;
+    const hs_optimizer_config oc = hs_optimizer_config_default();
+    assert_int_equal(hs_model_new(&c, 1, 8, &a), HS_OK);
+    assert_int_equal(hs_model_new(&c, 1, 8, &b), HS_OK);
+    assert_int_equal(hs_model_init(a, 5), HS_OK);
+    assert_int_equal(hs_model_init(b, 5), HS_OK);
+    const int64_t n = hs_model_num_params(a);
+    const int64_t off[2] = {n / 7, n / 2}, len[2] = {n / 5, n / 2 - 3}; /* across several entries */
+    assert_int_equal(hs_optimizer_new(a, &oc, &full), HS_OK);
+    assert_int_equal(hs_optimizer_new_sharded(b, &oc, off, len, 2, &shard), HS_OK);
+    hs_tensor ga, gb, va, vb;
+    assert_int_equal(hs_model_tensor(a, 0, HS_PARAM_GRAD, &ga), HS_OK);
+    assert_int_equal(hs_model_tensor(b, 0, HS_PARAM_GRAD, &gb), HS_OK);
+    assert_int_equal(hs_model_tensor(a, 0, HS_PARAM_VALUE, &va), HS_OK);
+    assert_int_equal(hs_model_tensor(b, 0, HS_PARAM_VALUE, &vb), HS_OK);
+    float *g1 = ga.data, *g2 = gb.data, *w1 = va.data, *w2 = vb.data; /* entry 0 starts the flat buffers */
+    float *before = malloc(sizeof(float) * (size_t)n);
+    memcpy(before, w2, sizeof(float) * (size_t)n);
+    for (int step = 0; step < 3; step++) {
+        for (int64_t i = 0; i < n; i++)
+            g1[i] = g2[i] = (float)((i * 31 + step * 7) % 41) * 0.01f - 0.2f;
+        double norm, mine = 0, want = 0;
+        assert_int_equal(hs_optimizer_grad_sumsq(full, &norm), HS_OK);
+        assert_int_equal(hs_optimizer_grad_sumsq(shard, &mine), HS_OK);
+        assert_int_equal(hs_optimizer_grad_sumsq_part(full, off[0], off[0] + len[0], 1, &want), HS_OK);
+        double second;
+        assert_int_equal(hs_optimizer_grad_sumsq_part(full, off[1], off[1] + len[1], 1, &second), HS_OK);
+        assert_true(fabs(mine - (want + second)) <= 1e-12 * mine);
+        assert_int_equal(hs_optimizer_step_norm(full, 1e-2f, sqrt(norm)), HS_OK);
+        assert_int_equal(hs_optimizer_step_norm(shard, 1e-2f, sqrt(norm)), HS_OK);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const int inside = (i >= off[0] && i < off[0] + len[0]) || (i >= off[1] && i < off[1] + len[1]);
+        if (inside && w1[i] != w2[i])
+            fail_msg("parameter %lld: sharded %.9g, whole %.9g", (long long)i, w2[i], w1[i]);
+        if (!inside && w2[i] != before[i])
+            fail_msg("parameter %lld outside the blocks moved", (long long)i);
+    }
+    EXPECT_ERR(hs_optimizer_step(shard, 1e-2f, NULL), HS_ERR_INVALID_ARGUMENT);
+    hs_tensor m;
+    EXPECT_ERR(hs_optimizer_state(shard, 0, HS_ADAM_M, &m), HS_ERR_INVALID_ARGUMENT);
+    hs_optimizer *bad = NULL;
+    const int64_t overlap_off[2] = {10, 15}, overlap_len[2] = {10, 10}, past[1] = {n - 5}, five[1] = {10};
+    EXPECT_ERR(hs_optimizer_new_sharded(b, &oc, overlap_off, overlap_len, 2, &bad), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_optimizer_new_sharded(b, &oc, past, five, 1, &bad), HS_ERR_INVALID_ARGUMENT);
+    EXPECT_ERR(hs_optimizer_new_sharded(b, &oc, off, len, 0, &bad), HS_ERR_INVALID_ARGUMENT);
+    assert_null(bad);
+    free(before);
+    hs_optimizer_free(shard);
+    hs_optimizer_free(full);
+    hs_model_free(b);
+    hs_model_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_scale_inplace),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_grad_sumsq_parts),
+        cmocka_unit_test(test_sharded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
