@@ -206,17 +206,24 @@ static void test_deterministic(void **state)
         free(p[r]), free(m[r]), free(v[r]);
 }
 
+/* A one-layer GPT-2 of width 32: the optimizer tests' model. */
+static hs_model_config one_layer(void)
+{
+    hs_model_config c = hs_model_config_default();
+    c.n_layer = 1;
+    c.d_model = 32;
+    c.d_ff = 64;
+    c.max_seq = 8;
+    return c;
+}
+
 /* The norm's share of a registry range (the pipeline step sums the tied
  * wte's squares apart, after its exchange): inside + outside is the
  * whole, inside is the range's own sum of squares, in double. */
 static void test_grad_sumsq_parts(void **state)
 {
     (void)state;
-    hs_model_config c = hs_model_config_default();
-    c.n_layer = 1;
-    c.d_model = 32;
-    c.d_ff = 64;
-    c.max_seq = 8;
+    const hs_model_config c = one_layer();
     hs_model *m;
     hs_optimizer *o;
     const hs_optimizer_config oc = hs_optimizer_config_default();
@@ -258,11 +265,7 @@ static void test_grad_sumsq_parts(void **state)
 static void test_sharded(void **state)
 {
     (void)state;
-    hs_model_config c = hs_model_config_default();
-    c.n_layer = 1;
-    c.d_model = 32;
-    c.d_ff = 64;
-    c.max_seq = 8;
+    const hs_model_config c = one_layer();
     hs_model *a, *b;
     hs_optimizer *full, *shard;
     const hs_optimizer_config oc = hs_optimizer_config_default();
