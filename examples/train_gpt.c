@@ -41,7 +41,7 @@ typedef struct args {
     const char *npu_preset, *npu_mode, *dtype, *trace;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, n_kv_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
-    int dp, verbose, tp, pp, virtual_stages, sequence_parallel;
+    int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero;
     const char *schedule, *stage_layers;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
@@ -117,6 +117,8 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"stage-layers", HS_OPT_STRING, &a->stage_layers, "layers of each pipeline chunk in model order, e.g. 9,3 (default: even)"},
         {"sequence-parallel", HS_OPT_FLAG, &a->sequence_parallel, "norms and residuals on seq/tp positions (needs --tp >= 2)"},
         {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
+        {"zero", HS_OPT_INT, &a->zero, "ZeRO stage over the data-parallel group: 0 (none) or 1 (AdamW's state "
+                                       "sharded, gradients reduce-scattered, parameters all-gathered)"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
         {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
@@ -468,8 +470,8 @@ static void banner(const run *r, double peak)
             a->model, params, r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split, hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
     }
     if (r->dp > 1)
-        say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB\n", r->dp, mb,
-            (double)a->bucket_mb);
+        say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB%s\n", r->dp, mb,
+            (double)a->bucket_mb, a->zero ? " | ZeRO-1: AdamW state sharded, gradients reduce-scattered" : "");
     hs_status s;
     if ((a->tp > 1 || a->pp > 1) && (s = layout_banner(r)))
         fail("banner", s);
@@ -814,6 +816,7 @@ static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_c
     ec.model = *mo;
     ec.optim = *oc;
     ec.dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+    ec.zero = a->zero;
     hs_status s = hs_engine_new(r->rt, &r->cfg, &ec, &r->engine);
     if (s == HS_ERR_OUT_OF_MEMORY && r->npu && a->tp == 1 && a->pp == 1)
         return hbm_breakdown(r, "model", s, mb, mo);

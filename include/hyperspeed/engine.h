@@ -41,7 +41,10 @@ typedef struct hs_engine_config {
     int seq;                   /* tokens per sequence */
     hs_model_options model;    /* device, npu (this rank's own), compute dtype; the shard is the engine's */
     hs_optimizer_config optim; /* AdamW and clipping */
-    hs_dp_config dp;           /* bucket size and overlap of the DP reduction (op, npu: the engine's) */
+    hs_dp_config dp;           /* bucket size and overlap of the DP reduction (op, npu, shard: the engine's) */
+    int zero;                  /* ZeRO stage over each chunk's DP group: 0 (none, default) or 1 (the
+                                  distributed optimizer: AdamW's moments sharded, gradients
+                                  reduce-scattered, parameters all-gathered after the step) */
 } hs_engine_config;
 
 /* The default layout (hs_layout_default), micro_batch 1, seq 64, the

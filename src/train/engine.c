@@ -107,6 +107,21 @@ static int flagged_entry(const hs_model *m, int head)
     return -1;
 }
 
+/* ZeRO-1: the chunk's optimizer over this rank's blocks of the DP
+ * reducer's buckets (in ascending offsets: the buckets come from the end). */
+static hs_status new_sharded_optimizer(hs_engine *e, chunk *ch)
+{
+    const int nb = hs_dp_num_buckets(ch->dp);
+    int64_t *off = malloc(2 * (size_t)nb * sizeof *off), *len = off ? off + nb : NULL;
+    hs_status s = off ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "engine: %d shard blocks", nb);
+    for (int b = 0; !s && b < nb; b++)
+        s = hs_dp_shard_of(ch->dp, nb - 1 - b, &off[b], &len[b]);
+    if (!s)
+        s = hs_optimizer_new_sharded(ch->model, &e->ec.optim, off, len, nb, &ch->opt);
+    free(off);
+    return s;
+}
+
 static hs_status build_chunk(hs_engine *e, int c)
 {
     chunk *ch = &e->chunks[c];
@@ -123,7 +138,6 @@ static hs_status build_chunk(hs_engine *e, int c)
     ch->last_bwd = hs_pp_exec_last_bwd(e->exec, c);
     mo.shard.slots = hs_pp_exec_slots(e->exec, c);
     HS_TRY(hs_model_new_ex(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &ch->model));
-    HS_TRY(hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
     if (e->dpc) {
         const int n = hs_model_num_tensors(ch->model);
         int64_t *numel = malloc(sizeof *numel * (size_t)n);
@@ -137,10 +151,12 @@ static hs_status build_chunk(hs_engine *e, int c)
         dc.gather_rows = ch->gathers ? (int64_t)e->ec.micro_batch * e->ec.seq : 0;
         dc.gather_width = ch->gathers ? e->cfg.d_model : 0;
         dc.npu = e->npu;
+        dc.shard = e->ec.zero >= 1;
         hs_status s = hs_dp_new(e->dpc, hs_model_registry(ch->model)->grad, numel, n, &dc, &ch->dp);
         free(numel);
         HS_TRY(s);
     }
+    HS_TRY(ch->dp && e->ec.zero ? new_sharded_optimizer(e, ch) : hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
     const int tied = flagged_entry(ch->model, 0);
     if (tied >= 0 && e->p > 1) { /* a tied head on another stage than the embedding */
         e->tied_chunk = c;
@@ -175,6 +191,10 @@ static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
     if (l->tp != hs_runtime_size(rt, HS_GROUP_TP) || l->pp != hs_runtime_size(rt, HS_GROUP_PP))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: layout tp=%d pp=%d, but the runtime's grid has tp=%d pp=%d",
                         l->tp, l->pp, hs_runtime_size(rt, HS_GROUP_TP), hs_runtime_size(rt, HS_GROUP_PP));
+    if (ec->zero != 0 && ec->zero != 1)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "engine: zero=%d; this build has ZeRO stages 0 (none) and 1 (the distributed optimizer)",
+                        ec->zero);
     const int G = l->pp * l->virtual_stages;
     if (4 * G * l->micro_batches + 2 > 32768 || l->micro_batches > 256)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
@@ -216,7 +236,9 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->npu = ec->model.device == HS_DEVICE_NPU ? ec->model.npu : NULL;
     e->values = !e->npu || hs_npu_mode_of(e->npu) == HS_NPU_EXECUTE;
     e->chunks = calloc((size_t)e->v, sizeof *e->chunks);
-    const int ng = ec->layout.tp > e->p ? ec->layout.tp : e->p;
+    int ng = ec->layout.tp; /* the largest group whose doubles sum_doubles gathers */
+    ng = e->p > ng ? e->p : ng;
+    ng = e->dp > ng ? e->dp : ng;
     e->gather = calloc((size_t)ng, sizeof *e->gather);
     if (!e->chunks || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
@@ -224,6 +246,12 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
         s = hs_pp_exec_new(ec->layout.schedule, e->p, e->stage, e->m, e->v, &e->exec);
     for (int c = 0; !s && c < e->v; c++)
         s = build_chunk(e, c);
+    if (!s && ec->zero && e->dpc && e->tied_chunk >= 0)
+        s = hs_error(HS_ERR_INVALID_ARGUMENT,
+                     "engine: zero=1 with a head tied to the embedding on another pipeline stage is not supported "
+                     "yet (the two ends' shards of wte differ); use zero=0 or an untied model");
+    if (!s && ec->zero && !e->dpc)
+        hs_log(HS_LOG_WARN, "zero=%d with one data-parallel rank: nothing to shard, no effect", ec->zero);
     const int64_t boundary = s ? 0 : hs_model_boundary_numel(e->chunks[0].model, ec->micro_batch, ec->seq);
     if (!s)
         s = hs_pp_link_init(&e->link, rt, e->npu, e->G, e->m, (double)boundary * 4);
@@ -452,7 +480,10 @@ static hs_status sync_clocks(hs_engine *e, double *t)
 /* After the schedule: the DP reductions (started in each chunk's last
  * backward) finished, the gradients summed across the layout (the SP
  * norms' partials, the tied embedding's two ends: sums commute with the DP
- * sum; the exchange overlaps the rest of this), the global norm, AdamW. */
+ * sum; the exchange overlaps the rest of this), the global norm, AdamW.
+ * ZeRO-1: each DP rank reduced, counts and updates its blocks only, and
+ * the updated blocks are all-gathered before the compute copy is
+ * refreshed. */
 static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
 {
     HS_TRY(hs_pp_exec_drain(e->exec));
@@ -491,11 +522,18 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
         HS_TRY(hs_optimizer_grad_sumsq_part(e->chunks[e->tied_chunk].opt, tb, te, 1, &x));
         sumsq += x;
     }
+    if (e->ec.zero && e->dpc) /* each DP rank holds the squares of its blocks */
+        HS_TRY(sum_doubles(e, e->dpc, &sumsq));
     HS_TRY(sum_doubles(e, e->tp, &sumsq));
     HS_TRY(sum_doubles(e, e->pp, &sumsq));
     *norm = sqrt(sumsq);
     for (int c = 0; c < e->v; c++)
         HS_TRY(hs_optimizer_step_norm(e->chunks[c].opt, lr, *norm));
+    for (int c = 0; e->ec.zero && e->dpc && c < e->v; c++) { /* every rank's updated blocks to every rank */
+        hs_model *m = e->chunks[c].model;
+        HS_TRY(hs_dp_gather_params(e->chunks[c].dp, hs_model_registry(m)->value));
+        HS_TRY(hs_model_sync_weights(m));
+    }
     return HS_OK;
 }
 

@@ -368,8 +368,10 @@ hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, 
         return hs_error(HS_ERR_NOT_FOUND, "hs_optimizer_state: no registry entry %d (the model has %d)", i,
                         hs_model_num_tensors(o->model));
     if (o->n_blocks)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_state: a sharded optimizer holds only this DP rank's "
-                        "blocks of entry %d's moments", i);
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "hs_optimizer_state: a sharded (ZeRO-1) optimizer holds only this DP rank's blocks of entry "
+                        "%d's moments (checkpoints of ZeRO runs are not supported yet)",
+                        i);
     float *base = which == HS_ADAM_M ? o->m : o->v;
     hs_tensor t = {base + p->offset, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim, HS_FP32,
                    hs_model_device(o->model), 0};

@@ -8,7 +8,7 @@
 #   CPU, fp32: TP2, TP2+SP, PP2 with GPipe and 1F1B (4 micro-batches),
 #     PP2 interleaved with 2 virtual stages, PP2 split 3 + 1 layers
 #     (--stage-layers), TP2 x PP2, DP2 x TP2,
-#     DP2 x PP2 (2 micro-batches);
+#     DP2 x PP2 (2 micro-batches), ZeRO-1 over DP2 and DP2 x TP2;
 #   NPU ("test" preset), bf16: TP2 x PP2 and DP2 x TP2. The cube takes no
 #     fp32, so these compare bf16 runs: the 16-bit copies of the weights
 #     and activations turn fp32 summation-order differences (the split
@@ -33,7 +33,7 @@ case_() {
     prev=$x
     if [ $skip -eq 1 ]; then skip=0; continue; fi
     case $x in
-      --tp|--pp|--dp|--virtual-stages|--schedule|--stage-layers) skip=1 ;;
+      --tp|--pp|--dp|--virtual-stages|--schedule|--stage-layers|--zero) skip=1 ;;
       --sequence-parallel) ;;
       *) ref+=("$x") ;;
     esac
@@ -67,6 +67,9 @@ done
 # read (the fp32 cases above gather fp32); bf16 sums in other orders than
 # one rank's flip roundings, hence the NPU cases' bounds
 case_ "llama-tiny-tp2-sp-bf16" 2 3e-5 5e-4 --model llama-tiny --layers 2 --tp 2 --sequence-parallel --dtype bf16
+# ZeRO-1 (the distributed optimizer) over DP2, alone and with TP2
+case_ "gpt2-tiny-dp2-zero1" 2 1e-5 1e-5 --model gpt2-tiny --layers 2 --dp 2 --zero 1
+case_ "llama-tiny-dp2-tp2-zero1" 4 1e-5 1e-5 --model llama-tiny --layers 2 --dp 2 --tp 2 --zero 1
 for model in gpt2-tiny llama-tiny; do
   l2=(--model $model --layers 2)
   case_ "$model-tp2" 2 1e-5 1e-5 "${l2[@]}" --tp 2
