@@ -38,10 +38,10 @@
 
 typedef struct args {
     const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
-    const char *npu_preset, *npu_mode, *dtype, *trace;
+    const char *npu_preset, *npu_mode, *dtype, *trace, *recompute;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, n_kv_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
-    int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero;
+    int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero, recompute_layers;
     const char *schedule, *stage_layers;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
@@ -119,6 +119,10 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
         {"zero", HS_OPT_INT, &a->zero, "ZeRO stage over the data-parallel group: 0 (none) or 1 (AdamW's state "
                                        "sharded, gradients reduce-scattered, parameters all-gathered)"},
+        {"recompute", HS_OPT_STRING, &a->recompute, "activation recompute: none, selective (attention and activation "
+         "functions rebuilt in the backward), full (only each layer's input kept)"},
+        {"recompute-layers", HS_OPT_INT, &a->recompute_layers, "recompute only the first N layers of each pipeline "
+         "chunk (0: all)"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
         {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
@@ -198,6 +202,9 @@ static hs_status check_args(const args *a)
     if (a->dp < 0 || !(a->bucket_mb > 0))
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--dp=%d must be >= 0 (0: the world size) and --bucket-mb=%g > 0",
                         a->dp, (double)a->bucket_mb);
+    if (a->recompute_layers < 0 || (a->recompute_layers && (!a->recompute || !strcmp(a->recompute, "none"))))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "--recompute-layers=%d: a count >= 0 (0: every layer), with "
+                        "--recompute selective or full", a->recompute_layers);
     if (a->stop_after < 0 || a->threads < 0 || a->val_every < 0 || a->val_batches < 1 || a->warmup < 0 || a->save_every < 0)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "--stop-after, --threads, --val-every, --warmup, --save-every must be >= 0 and "
                         "--val-batches >= 1");
@@ -294,6 +301,7 @@ typedef struct run {
     hs_engine_stats last;      /* the engine's last step */
     hs_model_config cfg;
     hs_dtype dtype;
+    hs_recompute recompute;
     hs_npu *npu; /* NULL on the CPU */
     hs_loader *train, *val;
     FILE *metrics;
@@ -472,6 +480,12 @@ static void banner(const run *r, double peak)
     if (r->dp > 1)
         say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB%s\n", r->dp, mb,
             (double)a->bucket_mb, a->zero ? " | ZeRO-1: AdamW state sharded, gradients reduce-scattered" : "");
+    if (r->recompute != HS_RECOMPUTE_NONE)
+        say(r, "activation recompute: %s, %s\n", hs_recompute_name(r->recompute),
+            r->recompute == HS_RECOMPUTE_FULL ? "each layer's input kept, its forward rerun in the backward"
+                                              : "attention and the activation functions rerun in the backward");
+    if (r->recompute != HS_RECOMPUTE_NONE && a->recompute_layers)
+        say(r, "  on the first %d layers of each pipeline chunk\n", a->recompute_layers);
     hs_status s;
     if ((a->tp > 1 || a->pp > 1) && (s = layout_banner(r)))
         fail("banner", s);
@@ -687,7 +701,8 @@ static int hbm_breakdown(run *r, const char *what, hs_status s, int batch, const
         r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
     say(r, "  gradients        %9.2f GiB  fp32\n", gib(mm.gradients));
     say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32\n", gib(mm.optimizer));
-    say(r, "  activations      %9.2f GiB  one micro-batch\n", gib(mm.activations));
+    say(r, "  activations      %9.2f GiB  one micro-batch, recompute %s\n", gib(mm.activations),
+        hs_recompute_name(mo->recompute));
     say(r, "  workspace        %9.2f GiB  largest kernel workspace\n", gib(mm.workspace));
     say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(total),
         (double)total / (double)cap, mm.params);
@@ -837,6 +852,8 @@ static int setup_model(run *r)
     mo.device = on_npu ? HS_DEVICE_NPU : HS_DEVICE_CPU;
     mo.npu = r->npu;
     mo.compute = r->dtype;
+    mo.recompute = r->recompute;
+    mo.recompute_layers = a->recompute_layers;
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
     oc.grad_clip = a->grad_clip;
@@ -862,6 +879,8 @@ static int setup_and_train(run *r, int *argc, char ***argv)
     r->dtype = on_npu ? HS_BF16 : HS_FP32;
     if (a->dtype && (s = hs_dtype_parse(a->dtype, &r->dtype)))
         return usage_error("--dtype", s);
+    if (a->recompute && (s = hs_recompute_parse(a->recompute, &r->recompute)))
+        return usage_error("--recompute", s);
     int rc;
     if ((rc = setup_parallel(r, argc, argv)))
         return rc;

@@ -188,14 +188,45 @@ typedef struct hs_model_shard {
 /* The whole model: tp 1, layers 0 .. n_layer - 1, one activation set. */
 HS_API hs_model_shard hs_model_shard_default(void);
 
-/* Where a model lives, what its matmuls take, which part of it is here. */
+/* Activation recompute (docs/memory.md): which activations of a layer's
+ * forward are kept for its backward and which are rebuilt there.
+ *  NONE:      all of them are kept.
+ *  SELECTIVE: the cores' outputs are not kept (attention's output and
+ *             log-sum-exp values, the MLP's GELU / SwiGLU output, and their
+ *             16-bit twins): the backward reruns attention and the
+ *             activation function from the kept projections (Megatron's
+ *             selective recompute).
+ *  FULL:      only the layer's input (the previous layer's output) is
+ *             kept: the backward reruns the layer's whole forward first,
+ *             its tensor-parallel collectives included.
+ * Either way the rebuilt values equal the forward's bit for bit, so the
+ * gradients and the losses do too; what changes is the arena's size and
+ * the backward's time. */
+typedef enum hs_recompute {
+    HS_RECOMPUTE_NONE = 0,
+    HS_RECOMPUTE_SELECTIVE = 1,
+    HS_RECOMPUTE_FULL = 2
+} hs_recompute;
+
+/* Where a model lives, what its matmuls take, which part of it is here,
+ * which activations it keeps. */
 typedef struct hs_model_options {
     size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     hs_device_kind device; /* HS_DEVICE_CPU, or HS_DEVICE_NPU: every buffer in npu's HBM */
     hs_npu *npu;           /* the device for HS_DEVICE_NPU (borrowed: free it after the model) */
     hs_dtype compute;      /* dtype of the matmul inputs: HS_FP32, HS_BF16 or HS_FP16 */
     hs_model_shard shard;  /* hs_model_shard_default(): the whole model */
+    hs_recompute recompute; /* HS_RECOMPUTE_NONE (the default), _SELECTIVE or _FULL */
+    int recompute_layers;   /* how many of the chunk's layers recompute, its first ones (Megatron's
+                               "block" method); 0: all of them. At most the chunk's layer count */
 } hs_model_options;
+
+/* "none", "selective", "full" ("?" for another value). */
+HS_API const char *hs_recompute_name(hs_recompute r);
+
+/* The mode called name ("none", "selective", "full") into *out. Errors:
+ * HS_ERR_INVALID_ARGUMENT naming the choices. */
+HS_API hs_status hs_recompute_parse(const char *name, hs_recompute *out);
 
 /* CPU, no NPU, fp32 compute, the whole model: what hs_model_new builds. */
 HS_API hs_model_options hs_model_options_default(void);

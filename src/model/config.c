@@ -128,3 +128,21 @@ hs_status hs_model_config_to_json(const hs_model_config *c, char *buf, size_t si
         return hs_error(HS_ERR_INVALID_ARGUMENT, "model config JSON needs %d bytes, buffer has %zu", n, size);
     return HS_OK;
 }
+
+static const char *const recompute_names[] = {"none", "selective", "full"};
+
+const char *hs_recompute_name(hs_recompute r)
+{
+    return r >= HS_RECOMPUTE_NONE && r <= HS_RECOMPUTE_FULL ? recompute_names[r] : "?";
+}
+
+hs_status hs_recompute_parse(const char *name, hs_recompute *out)
+{
+    for (int i = 0; name && out && i < 3; i++)
+        if (strcmp(name, recompute_names[i]) == 0) {
+            *out = (hs_recompute)i;
+            return HS_OK;
+        }
+    return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown recompute mode '%s' (known: none, selective, full)",
+                    name ? name : "(null)");
+}

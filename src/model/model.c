@@ -154,32 +154,74 @@ static arena_dims dims_of(const hs_model *m)
     return d;
 }
 
-/* One activation set. x32: the shared scratch of the fp32 outputs that a
- * cast or a gather consumes at once (NULL when every output keeps its own). */
+/* Which buffers of a layer plan_layer takes from the arena; the others it
+ * points at the recompute scratch's. */
+enum {
+    PLAN_CORE = 1, /* the cores' outputs, log-sum-exp values and 16-bit twins */
+    PLAN_REST = 2, /* the norms' outputs and statistics, the projections' outputs, inner residuals */
+    PLAN_OUT = 4,  /* the layer's output (the last sublayer's residual): the next layer's input */
+    PLAN_ALL = 7
+};
+
+/* The buffers of layer l into b[] (one per sublayer): those in `own` from
+ * the cursor (fp32 ones sublayer by sublayer, then their twins), the
+ * others shared with rc (NULL: left NULL). x32: the scratch of the fp32 outputs that a cast
+ * or a gather consumes at once (NULL when every output keeps its own). */
+static void plan_layer(const hs_model *m, int l, sublayer_acts *b, const sublayer_acts *rc, int own,
+                       const arena_dims *d, float *x32, arena_cursor *a)
+{
+    static const sublayer_acts none[HS_LAYER_SUBLAYERS];
+    const int n = m->layers[l].n_sub;
+    int64_t core[HS_LAYER_SUBLAYERS];
+    rc = rc ? rc : none;
+    for (int k = 0; k < n; k++) {
+        int64_t in, lse;
+        int keep;
+        m->layers[l].sub[k].kind->widths(m, &in, &core[k], &lse, &keep);
+        if (own & PLAN_REST) {
+            b[k].ln = d->own_c ? x32 : takef(a, d->Ns * d->C);
+            b[k].ln_mean = takef(a, d->Ns);
+            b[k].ln_rstd = takef(a, d->Ns);
+            b[k].in = takef(a, d->N * (size_t)in);
+        } else {
+            b[k].ln = rc[k].ln;
+            b[k].ln_mean = rc[k].ln_mean;
+            b[k].ln_rstd = rc[k].ln_rstd;
+            b[k].in = rc[k].in;
+        }
+        if (own & PLAN_CORE) {
+            b[k].core = keep || !d->lp ? takef(a, d->N * (size_t)core[k]) : x32;
+            b[k].lse = lse ? takef(a, d->N * (size_t)lse) : NULL;
+        } else {
+            b[k].core = rc[k].core;
+            b[k].lse = rc[k].lse;
+        }
+        b[k].res = own & (k == n - 1 ? PLAN_OUT : PLAN_REST) ? takef(a, d->Ns * d->C) : rc[k].res;
+    }
+    for (int k = 0; k < n; k++) {
+        if (own & PLAN_REST)
+            b[k].ln_c = d->own_c ? take(a, d->N * d->C * d->cs) : b[k].ln;
+        else
+            b[k].ln_c = rc[k].ln_c;
+        if (own & PLAN_CORE)
+            b[k].core_c = d->lp ? take(a, d->N * (size_t)core[k] * d->cs) : b[k].core;
+        else
+            b[k].core_c = rc[k].core_c;
+    }
+}
+
+/* What a layer that recomputes in mode r takes from the arena. */
+static int kept(hs_recompute r)
+{
+    return r == HS_RECOMPUTE_FULL ? PLAN_OUT : r == HS_RECOMPUTE_SELECTIVE ? PLAN_REST | PLAN_OUT : PLAN_ALL;
+}
+
+/* One activation set. */
 static void plan_set(hs_model *m, act_set *s, const arena_dims *d, float *x32, arena_cursor *a)
 {
     s->encoded = takef(a, d->Ns * d->C);
-    for (int l = 0; l < m->n_layer; l++) { /* a layer's fp32 buffers, sublayer by sublayer, then their twins */
-        int64_t core[HS_LAYER_SUBLAYERS];
-        for (int k = 0; k < m->layers[l].n_sub; k++) {
-            sublayer_acts *b = &s->acts[l].sub[k];
-            int64_t in, lse;
-            int keep;
-            m->layers[l].sub[k].kind->widths(m, &in, &core[k], &lse, &keep);
-            b->ln = d->own_c ? x32 : takef(a, d->Ns * d->C);
-            b->ln_mean = takef(a, d->Ns);
-            b->ln_rstd = takef(a, d->Ns);
-            b->in = takef(a, d->N * (size_t)in);
-            b->core = keep || !d->lp ? takef(a, d->N * (size_t)core[k]) : x32;
-            b->lse = lse ? takef(a, d->N * (size_t)lse) : NULL;
-            b->res = takef(a, d->Ns * d->C);
-        }
-        for (int k = 0; k < m->layers[l].n_sub; k++) {
-            sublayer_acts *b = &s->acts[l].sub[k];
-            b->ln_c = d->own_c ? take(a, d->N * d->C * d->cs) : b->ln;
-            b->core_c = d->lp ? take(a, d->N * (size_t)core[k] * d->cs) : b->core;
-        }
-    }
+    for (int l = 0; l < m->n_layer; l++)
+        plan_layer(m, l, s->acts[l].sub, m->rc.sub, kept(hs_model_layer_recompute(m, l)), d, x32, a);
     if (m->has_head) {
         s->lnf = d->own_c ? x32 : takef(a, d->Ns * d->C);
         s->lnf_mean = takef(a, d->Ns);
@@ -198,6 +240,10 @@ static void plan_arena(hs_model *m, arena_cursor *a)
     const arena_dims d = dims_of(m);
     const size_t x32n = d.lp ? (d.Ns * d.C > d.N * d.Fl ? d.Ns * d.C : d.N * d.Fl) : d.Ns * d.C;
     m->x32 = d.own_c ? takef(a, x32n) : NULL;
+    if (m->recompute_layers > 0) /* the scratch holds what a recomputing layer does not keep, and under FULL
+                                    the rebuilt output (a kept output may still be in a send); every layer has
+                                    the same sublayer kinds, so one layer's worth serves them all */
+        plan_layer(m, 0, m->rc.sub, NULL, m->recompute == HS_RECOMPUTE_FULL ? PLAN_ALL : PLAN_CORE, &d, m->x32, a);
     for (int k = 0; k < m->n_slots; k++)
         plan_set(m, &m->sets[k], &d, m->x32, a);
     const int tp = m->tp > 1;
@@ -227,7 +273,7 @@ hs_model_shard hs_model_shard_default(void)
 
 hs_model_options hs_model_options_default(void)
 {
-    hs_model_options o = {sizeof o, HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default()};
+    hs_model_options o = {sizeof o, HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default(), HS_RECOMPUTE_NONE, 0};
     return o;
 }
 
@@ -278,6 +324,20 @@ static hs_status check_options(const hs_model_options *o)
                         "(hs_model_options.compute = HS_BF16)");
     if (o->device == HS_DEVICE_CPU && o->compute == HS_FP16)
         return hs_error(HS_ERR_DTYPE, "compute dtype fp16 on the CPU: its matmul takes fp32 or bf16");
+    return HS_OK;
+}
+
+/* The recompute mode and layer count against the chunk's n layers (the
+ * shard checked). */
+static hs_status check_recompute(const hs_model_options *o, int n)
+{
+    if (!strcmp(hs_recompute_name(o->recompute), "?"))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown recompute mode %d (HS_RECOMPUTE_NONE, _SELECTIVE, _FULL)",
+                        (int)o->recompute);
+    if (o->recompute_layers < 0 || o->recompute_layers > n)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "recompute_layers=%d: the chunk has %d layers (layers %d .. %d); use 1 .. %d, or 0 for all",
+                        o->recompute_layers, n, o->shard.first_layer, o->shard.first_layer + n - 1, n);
     return HS_OK;
 }
 
@@ -354,6 +414,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
         return hs_error(HS_ERR_INVALID_ARGUMENT, "seq=%d is longer than the model's context max_seq=%d", seq,
                         cfg->max_seq);
     HS_TRY(check_shard(cfg, &o.shard, seq));
+    HS_TRY(check_recompute(&o, o.shard.n_layers));
     hs_model *m = calloc(1, sizeof *m);
     if (!m)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_new: out of host memory");
@@ -379,6 +440,8 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->head_vocab = cfg->vocab_size - m->vocab_start < m->vocab_rows ? cfg->vocab_size - m->vocab_start
                                                                       : m->vocab_rows;
     m->n_slots = o.shard.slots;
+    m->recompute = o.recompute;
+    m->recompute_layers = o.recompute == HS_RECOMPUTE_NONE ? 0 : o.recompute_layers ? o.recompute_layers : m->n_layer;
     const int max_tensors = 6 + 12 * cfg->n_layer;
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
     m->sets = calloc((size_t)m->n_slots, sizeof *m->sets);

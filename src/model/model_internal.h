@@ -115,6 +115,9 @@ struct hs_model {
     layer *layers;                       /* one per layer of the chunk */
 
     /* activation arena: n_slots sets, then the scratch they share */
+    hs_recompute recompute;
+    int recompute_layers; /* the chunk's first recompute_layers layers rebuild what they do not keep */
+    layer_acts rc;        /* what they do not keep, shared by them and every set (the recompute scratch) */
     void *arena;
     act_set *sets;
     int n_slots;
@@ -143,6 +146,12 @@ static inline hs_tensor hs_model_on_device(const struct hs_model *m, hs_tensor t
 {
     t.device = m->dev;
     return t;
+}
+
+/* How layer l of the chunk keeps its activations. */
+static inline hs_recompute hs_model_layer_recompute(const struct hs_model *m, int l)
+{
+    return l < m->recompute_layers ? m->recompute : HS_RECOMPUTE_NONE;
 }
 
 /* Rows of the residual stream a rank holds: N, or N / tp under sequence

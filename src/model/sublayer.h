@@ -36,6 +36,9 @@ typedef struct sublayer_kind {
     void (*widths)(const hs_model *m, int64_t *in, int64_t *core, int64_t *lse, int *keep_core);
     /* y = x + f(norm(x)) into a->res from x [Ns,C]. */
     hs_status (*forward)(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T);
+    /* The core alone, a->core (and a->lse) from a->in as the forward
+     * computes it: what selective recompute reruns before the backward. */
+    hs_status (*core)(hs_model *m, const sublayer *s, const sublayer_acts *a, int B, int T);
     /* On entry m->g.dres holds dL/dy; on return dL/dx (the norm's backward
      * adds the branch's share). Reports its gradients ready as they are. */
     hs_status (*backward)(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T);

@@ -36,22 +36,31 @@ static void widths(const hs_model *m, int64_t *in, int64_t *core, int64_t *lse, 
     *keep_core = 1;
 }
 
-static hs_status forward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
+/* o = Attn(qkv) with its log-sum-exp values, from the rotated qkv. */
+static hs_status core(hs_model *m, const sublayer *s, const sublayer_acts *a, int B, int T)
 {
+    (void)s;
     const hs_model_config *c = &m->cfg;
     const int64_t Cl = c->d_model / m->tp, NH = c->n_head / m->tp, NKV = hs_model_config_kv_heads(c) / m->tp;
     const int64_t HD = c->d_model / c->n_head;
+    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->in, HS_FP32, B, T, (NH + 2 * NKV) * HD));
+    hs_tensor att = hs_model_on_device(m, hs_view3(a->core, HS_FP32, B, T, Cl));
+    hs_tensor lse = hs_model_on_device(m, hs_view3(a->lse, HS_FP32, B, NH, T));
+    return hs_attention_forward(&att, &lse, &qkv, (int)NH, (int)NKV);
+}
+
+static hs_status forward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
+{
+    const hs_model_config *c = &m->cfg;
+    const int64_t NH = c->n_head / m->tp, NKV = hs_model_config_kv_heads(c) / m->tp, HD = c->d_model / c->n_head;
 
     HS_TRY(branch_enter(m, &s->p, a, x, s->p.in_b, B, T));
-    hs_tensor qkv = hs_model_on_device(m, hs_view3(a->in, HS_FP32, B, T, (NH + 2 * NKV) * HD));
     if (c->arch != HS_ARCH_GPT2) { /* q and k heads rotate, v heads do not */
         hs_tensor heads = hs_model_on_device(m, hs_view4(a->in, HS_FP32, B, T, NH + 2 * NKV, HD));
         HS_TRY(hs_rope_forward(&heads, &heads, (int)(NH + NKV), c->rope_theta, 0));
     }
-    hs_tensor att = hs_model_on_device(m, hs_view3(a->core, HS_FP32, B, T, Cl));
-    hs_tensor lse = hs_model_on_device(m, hs_view3(a->lse, HS_FP32, B, NH, T));
-    HS_TRY(hs_attention_forward(&att, &lse, &qkv, (int)NH, (int)NKV));
-    return branch_exit(m, &s->p, a, x, Cl, B, T);
+    HS_TRY(core(m, s, a, B, T));
+    return branch_exit(m, &s->p, a, x, c->d_model / m->tp, B, T);
 }
 
 static hs_status backward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
@@ -77,4 +86,4 @@ static hs_status backward(hs_model *m, const sublayer *s, const sublayer_acts *a
     return branch_enter_backward(m, &s->p, a, x, g->dqkv, s->p.in_b, B, T);
 }
 
-const sublayer_kind hs_sublayer_attention = {"attention", "attn", "qkv", "proj", specs, widths, forward, backward};
+const sublayer_kind hs_sublayer_attention = {"attention", "attn", "qkv", "proj", specs, widths, forward, core, backward};

@@ -36,21 +36,25 @@ static void widths(const hs_model *m, int64_t *in, int64_t *core, int64_t *lse, 
     *keep_core = 0;
 }
 
-static hs_status forward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
+/* h = GELU(pre + bfc) or SwiGLU(gate | up), from the projection's output. */
+static hs_status core(hs_model *m, const sublayer *s, const sublayer_acts *a, int B, int T)
 {
     const int64_t N = (int64_t)B * T, F = m->cfg.d_ff / m->tp;
-
-    HS_TRY(branch_enter(m, &s->p, a, x, -1, B, T)); /* GPT-2's fc bias is fused into the GELU */
     hs_tensor act = mat(m, a->core, N, F);
     if (m->cfg.arch == HS_ARCH_GPT2) {
         hs_tensor pre = mat(m, a->in, N, F);
         pview b = P(m, s->p.in_b);
-        HS_TRY(hs_bias_gelu_forward(&act, &pre, PV(b)));
-    } else {
-        hs_tensor gu = mat(m, a->in, N, 2 * F);
-        HS_TRY(hs_swiglu_forward(&act, &gu));
+        return hs_bias_gelu_forward(&act, &pre, PV(b));
     }
-    return branch_exit(m, &s->p, a, x, F, B, T);
+    hs_tensor gu = mat(m, a->in, N, 2 * F);
+    return hs_swiglu_forward(&act, &gu);
+}
+
+static hs_status forward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
+{
+    HS_TRY(branch_enter(m, &s->p, a, x, -1, B, T)); /* GPT-2's fc bias is fused into the GELU */
+    HS_TRY(core(m, s, a, B, T));
+    return branch_exit(m, &s->p, a, x, m->cfg.d_ff / m->tp, B, T);
 }
 
 static hs_status backward(hs_model *m, const sublayer *s, const sublayer_acts *a, const float *x, int B, int T)
@@ -73,4 +77,4 @@ static hs_status backward(hs_model *m, const sublayer *s, const sublayer_acts *a
     return branch_enter_backward(m, &s->p, a, x, g->dfc, -1, B, T);
 }
 
-const sublayer_kind hs_sublayer_mlp = {"mlp", "mlp", "fc", "proj", specs, widths, forward, backward};
+const sublayer_kind hs_sublayer_mlp = {"mlp", "mlp", "fc", "proj", specs, widths, forward, core, backward};

@@ -70,10 +70,9 @@ static hs_status after_backward(hs_model *m, int block, int64_t hi)
 
 /* Layer l of the chunk: its sublayers in order, each reading the previous
  * one's output. */
-static hs_status layer_forward(hs_model *m, int l, const float *x, int B, int T)
+static hs_status layer_forward(hs_model *m, int l, const layer_acts *a, const float *x, int B, int T)
 {
     const layer *ly = &m->layers[l];
-    const layer_acts *a = &m->cur->acts[l];
     for (int k = 0; k < ly->n_sub; k++) {
         HS_TRY(ly->sub[k].kind->forward(m, &ly->sub[k], &a->sub[k], x, B, T));
         x = a->sub[k].res;
@@ -81,13 +80,34 @@ static hs_status layer_forward(hs_model *m, int l, const float *x, int B, int T)
     return HS_OK;
 }
 
-/* On entry g.dres holds dL/dy for layer l's output; on return dL/dx. */
+/* On entry g.dres holds dL/dy for layer l's output; on return dL/dx.
+ * A layer that recomputes first rebuilds what its forward did not keep
+ * (model.h, hs_recompute) into the recompute scratch: with FULL the whole
+ * forward from its kept input x (the output too, into the scratch), with SELECTIVE each sublayer's core from
+ * its kept projection (and the core's 16-bit twin), just before that
+ * sublayer's backward. The kernels and their inputs are the forward's, so
+ * the rebuilt values are the same bits. */
 static hs_status layer_backward(hs_model *m, int l, const float *x, int B, int T)
 {
     const layer *ly = &m->layers[l];
     const layer_acts *a = &m->cur->acts[l];
-    for (int k = ly->n_sub - 1; k >= 0; k--)
-        HS_TRY(ly->sub[k].kind->backward(m, &ly->sub[k], &a->sub[k], k ? a->sub[k - 1].res : x, B, T));
+    const hs_recompute rc = hs_model_layer_recompute(m, l);
+    if (rc == HS_RECOMPUTE_FULL) { /* the kept output is not rewritten: a send may still read it */
+        layer_acts r = *a;
+        r.sub[ly->n_sub - 1].res = m->rc.sub[ly->n_sub - 1].res;
+        HS_TRY(layer_forward(m, l, &r, x, B, T));
+    }
+    for (int k = ly->n_sub - 1; k >= 0; k--) {
+        const sublayer *s = &ly->sub[k];
+        if (rc == HS_RECOMPUTE_SELECTIVE) {
+            int64_t in, core, lse;
+            int keep;
+            s->kind->widths(m, &in, &core, &lse, &keep);
+            HS_TRY(s->kind->core(m, s, &a->sub[k], B, T));
+            HS_TRY(to_compute(m, a->sub[k].core_c, a->sub[k].core, (int64_t)B * T * core));
+        }
+        HS_TRY(s->kind->backward(m, s, &a->sub[k], k ? a->sub[k - 1].res : x, B, T));
+    }
     return HS_OK;
 }
 
@@ -260,7 +280,7 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
     }
     for (int l = 0; l < m->n_layer; l++) {
         HS_TRY(emit(m, HS_BEFORE_FORWARD, m->first_layer + l, 0, 0));
-        HS_TRY(layer_forward(m, l, block_input(m, l), B, T));
+        HS_TRY(layer_forward(m, l, &s->acts[l], block_input(m, l), B, T));
         HS_TRY(emit(m, HS_AFTER_FORWARD, m->first_layer + l, 0, 0));
     }
     if (!m->has_head)

@@ -25,6 +25,9 @@ expect 2 2 2 "unknown pipeline schedule 'zigzag'" "${small[@]}" --pp 2 --micro-b
 expect 2 2 2 "layers per chunk sum to 3, but the model has 2 layers" "${small[@]}" --pp 2 --micro-batches 2 \
   --stage-layers 2,1
 expect 2 2 2 "'2,x': comma-separated layer counts" "${small[@]}" --pp 2 --micro-batches 2 --stage-layers 2,x
+# --recompute-layers counts the layers of each pipeline chunk: 2 layers over 2 stages leave 1 per chunk
+expect 2 2 2 "recompute_layers=2: the chunk has 1 layers" "${small[@]}" --pp 2 --micro-batches 2 \
+  --recompute selective --recompute-layers 2
 expect 4 1 4 "$tmp/nonexistent" "${small[@]}" --tp 2 --pp 2 --micro-batches 2 --resume "$tmp/nonexistent"
 # gpt2-tiny's 256-byte vocabulary over tp=3 (3 heads of 16): padded to 258 rows, trains
 expect 3 0 3 "vocabulary 256 padded to 258, a multiple of tp=3" "${small[@]}" --tp 3 --n-head 3 --d-model 48 \

@@ -12,6 +12,8 @@
 #   - checkpoints hold the whole model's tensors: a TP2 x PP2 run stopped
 #     after step 4 resumes on TP2 x PP2 bit for bit, on one process and on
 #     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5;
+#   - activation recompute (selective, full) under TP2 + SP x PP2 changes
+#     no loss and no gradient norm;
 #   - the text sample through the layout: TP2 x PP2 samples the text one
 #     process samples (the same weights up to rounding, the same draws).
 source "$(dirname "$0")/dp_common.sh"
@@ -78,6 +80,18 @@ close "PP2 from TP2 x PP2" "$tmp/full.jsonl" "$tmp/pp.jsonl"
   fail "TP2 resuming 1 process"
 close "TP2 from 1 process" "$tmp/full1.jsonl" "$tmp/tp.jsonl"
 
+# activation recompute through a layout: TP2 + SP x PP2 (1F1B, 4 micro-batches, so several in flight share the
+# recompute scratch) with full and selective recompute reproduce the same layout without it, bit for bit
+rc=(-n 4 "$tg" "${ck[@]}" --steps 3 --micro-batches 4 --tp 2 --sequence-parallel --pp 2)
+"$mpiexec" "${rc[@]}" --metrics "$tmp/rc_none.jsonl" >/dev/null 2>&1 || fail "TP2 + SP x PP2 without recompute"
+for mode in selective full; do
+  "$mpiexec" "${rc[@]}" --recompute $mode --metrics "$tmp/rc_$mode.jsonl" >"$tmp/rc_$mode.txt" 2>&1 ||
+    fail "TP2 + SP x PP2, recompute $mode: $(tail -3 "$tmp/rc_$mode.txt")"
+  grep -q "^activation recompute: $mode" "$tmp/rc_$mode.txt" || fail "no recompute line ($mode)"
+  [ "$(keep "$tmp/rc_$mode.jsonl" | wc -l)" -eq 3 ] || fail "recompute $mode: not 3 steps"
+  diff <(keep "$tmp/rc_none.jsonl") <(keep "$tmp/rc_$mode.jsonl") >&2 || fail "recompute $mode changes the run"
+done
+
 gen=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 30 --val-every 0
      --val-batches 1 --sample 60)
 sample_of() { sed -n '/^---- sample ----$/,/^----------------$/p' "$1"; }
@@ -90,4 +104,4 @@ if [ "$failed" -ne 0 ]; then
   cat "$tmp/npu.txt" >&2
   exit 1
 fi
-echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts, sampling"
+echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts, recompute, sampling"

@@ -36,6 +36,11 @@ expect 2 "must be >= 1" --batch 0
 expect 2 "d_ff=-4: sizes must be positive" --d-ff -4
 expect 2 "does not divide --batch=4" --batch 4 --micro-batches 3
 expect 2 "unknown device 'tpu'" --device tpu
+expect 2 "unknown recompute mode 'some' (known: none, selective, full)" --recompute some
+expect 2 "--recompute-layers=2: a count >= 0 (0: every layer), with --recompute selective or full" \
+  --recompute-layers 2
+expect 2 "recompute_layers=3: the chunk has 1 layers (layers 0 .. 0)" "${small[@]}" --recompute full \
+  --recompute-layers 3
 
 mkdir -p "$tmp/missing"
 expect 1 "$tmp/missing/train.bin" --data "$tmp/missing" "${small[@]}"
