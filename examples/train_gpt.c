@@ -685,27 +685,61 @@ static int train(run *r)
 
 static double gib(size_t bytes) { return (double)bytes / 1073741824.0; }
 
-/* A model (or its optimizer) that does not fit the NPU's HBM: the error,
- * then (rank 0) where the memory would go, from hs_model_memory_plan. */
-static int hbm_breakdown(run *r, const char *what, hs_status s, int batch, const hs_model_options *mo)
+/* Where rank w's memory goes, as the memory plan counts it (rank 0 prints). */
+static void memory_breakdown(run *r, const hs_memory_rank *w, size_t cap)
 {
-    fail(what, s);
-    hs_model_memory mm;
-    if ((s = hs_model_memory_plan(&r->cfg, batch, r->a.seq, mo, &mm)))
-        return fail("memory plan", s);
-    const size_t total = mm.weights + mm.gradients + mm.optimizer + mm.activations + mm.workspace;
-    const size_t cap = hs_npu_mem_capacity(r->npu);
-    say(r, "model %s does not fit the %s's %.1f GiB of HBM (micro-batch %d x seq %d, %s compute):\n", r->a.model,
-        hs_npu_spec_of(r->npu)->name, gib(cap), batch, r->a.seq, hs_dtype_name(r->dtype));
-    say(r, "  weights          %9.2f GiB  fp32 master%s\n", gib(mm.weights),
+    say(r, "  weights          %9.2f GiB  fp32 master%s\n", gib(w->weights),
         r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
-    say(r, "  gradients        %9.2f GiB  fp32\n", gib(mm.gradients));
-    say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32\n", gib(mm.optimizer));
-    say(r, "  activations      %9.2f GiB  one micro-batch, recompute %s\n", gib(mm.activations),
-        hs_recompute_name(mo->recompute));
-    say(r, "  workspace        %9.2f GiB  largest kernel workspace\n", gib(mm.workspace));
-    say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(total),
-        (double)total / (double)cap, mm.params);
+    say(r, "  gradients        %9.2f GiB  fp32\n", gib(w->gradients));
+    say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32%s\n", gib(w->optimizer),
+        r->a.zero && r->dp > 1 ? ", this rank's ZeRO-1 shard" : "");
+    say(r, "  activations      %9.2f GiB  %d micro-batch(es) in flight x %.2f + %.2f shared, recompute %s\n",
+        gib(w->activations), w->in_flight, gib(w->act_per_micro_batch), gib(w->act_shared),
+        hs_recompute_name(r->recompute));
+    say(r, "  workspace        %9.2f GiB  %s\n", gib(w->workspace),
+        r->npu ? "largest kernel workspace" : "the collectives' scratch");
+    say(r, "  communication    %9.2f GiB  pipeline and data-parallel buffers\n", gib(w->comm));
+    say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(w->device),
+        (double)w->device / (double)cap, w->params);
+}
+
+/* The run's memory plan (hs_memory_estimate: every rank's bytes, computed
+ * alike on every rank) before anything is allocated: rank 0 prints the
+ * fullest rank's figure; on the NPU a run that does not fit its HBM is
+ * refused on every rank with where that rank's memory would go. */
+static int memory_plan(run *r, const hs_engine_config *ec)
+{
+    const int world = hs_comm_size(r->world);
+    hs_memory_rank *m = calloc((size_t)world, sizeof *m);
+    if (!m)
+        return fail("memory plan", hs_error(HS_ERR_OUT_OF_MEMORY, "%d ranks' plans", world));
+    hs_status s = hs_memory_estimate(&r->cfg, ec, world, r->npu ? hs_npu_spec_of(r->npu) : NULL, m);
+    if (s) {
+        free(m);
+        return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("layout", s) : fail("memory plan", s);
+    }
+    int worst = 0;
+    for (int i = 1; i < world; i++)
+        worst = m[i].device > m[worst].device ? i : worst;
+    const hs_memory_rank w = m[worst];
+    free(m);
+    if (!r->npu) {
+        say(r, "memory plan: %.1f MiB on the fullest rank (%d) of %d\n", (double)w.device / 1048576.0, worst, world);
+        return 0;
+    }
+    const size_t cap = hs_npu_mem_capacity(r->npu);
+    const char *name = hs_npu_spec_of(r->npu)->name;
+    if (w.device <= cap) {
+        say(r, "memory plan: %.2f GiB of the %s's %.2f GiB HBM on the fullest rank (%d) of %d (%.0f%%)\n",
+            gib(w.device), name, gib(cap), worst, world, 100.0 * (double)w.device / (double)cap);
+        return 0;
+    }
+    fail("memory plan", hs_error(HS_ERR_OUT_OF_MEMORY, "NPU %s HBM out of memory: the memory plan needs %.2f GiB on "
+                                                       "rank %d, the device has %.2f GiB",
+                                 name, gib(w.device), worst, gib(cap)));
+    say(r, "model %s does not fit the %s's %.1f GiB of HBM (micro-batch %d x seq %d, %s compute); rank %d:\n",
+        r->a.model, name, gib(cap), ec->micro_batch, ec->seq, hs_dtype_name(r->dtype), worst);
+    memory_breakdown(r, &w, cap);
     return 1;
 }
 
@@ -819,8 +853,7 @@ static int setup_data(run *r)
 }
 
 /* This rank's engine (its chunks of the model, their optimizers and DP
- * reducers), initialised. A whole model (tp = pp = 1) that does not fit
- * the NPU's HBM gets the breakdown of where the memory would go. */
+ * reducers), initialised, after the memory plan said it fits. */
 static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_config *oc, int mb)
 {
     const args *a = &r->a;
@@ -832,9 +865,10 @@ static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_c
     ec.optim = *oc;
     ec.dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
     ec.zero = a->zero;
+    const int planned = memory_plan(r, &ec);
+    if (planned)
+        return planned;
     hs_status s = hs_engine_new(r->rt, &r->cfg, &ec, &r->engine);
-    if (s == HS_ERR_OUT_OF_MEMORY && r->npu && a->tp == 1 && a->pp == 1)
-        return hbm_breakdown(r, "model", s, mb, mo);
     if (s)
         return s == HS_ERR_INVALID_ARGUMENT || s == HS_ERR_DTYPE ? usage_error("layout", s) : fail("engine", s);
     if ((s = hs_engine_init(r->engine, (uint64_t)a->seed)))

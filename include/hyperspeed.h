@@ -16,5 +16,6 @@
 #include "hyperspeed/options.h"
 #include "hyperspeed/train.h"
 #include "hyperspeed/engine.h"
+#include "hyperspeed/memory.h"
 
 #endif

@@ -1,13 +1,17 @@
-/* hs-npu: the NPU model's spec and trace tools (docs/npu_model.md).
+/* hs-npu: the NPU model's spec, trace and memory tools (docs/npu_model.md,
+ * docs/memory.md).
  *
  *   hs-npu info PRESET|FILE.ini   spec fields and derived peaks
  *   hs-npu prof TRACE.json        per-kernel totals of a trace
+ *   hs-npu memory --model M ...   each rank's memory for a training run
  *
  * Exit status: 0 success, 1 a library error (its message is printed),
  * 2 a usage error (unknown command or preset, wrong arguments). */
 #include "hyperspeed/core.h"
 #include "hyperspeed/kernels.h"
+#include "hyperspeed/memory.h"
 #include "hyperspeed/npu.h"
+#include "hyperspeed/options.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +26,10 @@ static void usage(FILE *f)
     for (const char *const *n = hs_npu_preset_names(); *n; n++)
         fprintf(f, " %s", *n);
     fprintf(f, ")\n"
-               "  hs-npu prof TRACE.json        per-kernel totals of a trace written by hs_npu_trace_stop\n");
+               "  hs-npu prof TRACE.json        per-kernel totals of a trace written by hs_npu_trace_stop\n"
+               "  hs-npu memory --model M [--npus N --tp T --pp P --zero Z --recompute R ...]\n"
+               "                                each rank's memory for a training run and whether it fits\n"
+               "                                (hs-npu memory --help for its flags)\n");
 }
 
 /* Prints the last library error; exit status 1. */
@@ -114,6 +121,141 @@ static int run_prof(const char *path)
     return 0;
 }
 
+/* ---- hs-npu memory ---- */
+
+typedef struct memory_args {
+    const char *model, *preset, *dtype, *recompute, *schedule;
+    int npus, tp, pp, dp, zero, recompute_layers, micro_batch, seq, micro_batches, virtual_stages, sp, layers;
+    float bucket_mb;
+} memory_args;
+
+static double gib(size_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+
+/* 1 when two ranks' figures are the same (they print as one row). */
+static int same_bytes(const hs_memory_rank *a, const hs_memory_rank *b)
+{
+    return a->params == b->params && a->weights == b->weights && a->gradients == b->gradients &&
+           a->optimizer == b->optimizer && a->activations == b->activations && a->workspace == b->workspace &&
+           a->comm == b->comm;
+}
+
+/* One row per run of consecutive ranks with the same figures. */
+static void print_ranks(const hs_memory_rank *r, int n, size_t hbm)
+{
+    printf("%-11s %13s %9s %9s %9s %11s %9s %9s %9s %6s\n", "ranks", "parameters", "weights", "grads", "AdamW",
+           "activations", "workspace", "comm", "total", "HBM");
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        while (j < n && same_bytes(&r[i], &r[j]))
+            j++;
+        char who[32];
+        snprintf(who, sizeof who, j - i > 1 ? "%d-%d" : "%d", i, j - 1);
+        printf("%-11s %13lld %9.2f %9.2f %9.2f %11.2f %9.2f %9.2f %9.2f %5.0f%%\n", who, (long long)r[i].params,
+               gib(r[i].weights), gib(r[i].gradients), gib(r[i].optimizer), gib(r[i].activations),
+               gib(r[i].workspace), gib(r[i].comm), gib(r[i].device), 100.0 * (double)r[i].device / (double)hbm);
+        i = j;
+    }
+}
+
+/* The engine config of the flags (after the model and preset checks). */
+static hs_status memory_config(const memory_args *a, hs_engine_config *ec)
+{
+    hs_status s = HS_OK;
+    *ec = hs_engine_config_default();
+    ec->layout.tp = a->tp;
+    ec->layout.pp = a->pp;
+    ec->layout.virtual_stages = a->virtual_stages;
+    ec->layout.micro_batches = a->micro_batches;
+    ec->layout.sequence_parallel = a->sp;
+    if (a->pp > 1 && (s = hs_pp_schedule_parse(a->schedule, &ec->layout.schedule)))
+        return s;
+    ec->micro_batch = a->micro_batch;
+    ec->seq = a->seq;
+    ec->zero = a->zero;
+    ec->dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
+    ec->model.device = HS_DEVICE_NPU;
+    ec->model.recompute_layers = a->recompute_layers;
+    if ((s = hs_dtype_parse(a->dtype, &ec->model.compute)))
+        return s;
+    return hs_recompute_parse(a->recompute, &ec->model.recompute);
+}
+
+static int run_memory(int argc, char **argv)
+{
+    memory_args a = {"gpt2-124m", "910B2", "bf16", "none", "1f1b", 1, 1, 1, 0, 0, 0, 1, 1024, 1, 1, 0, 0, 25.0f};
+    const hs_option opts[] = {
+        {"model", HS_OPT_STRING, &a.model, "model preset (hs_model_preset_names)"},
+        {"layers", HS_OPT_INT, &a.layers, "override the preset's layer count (0: keep)"},
+        {"npu-preset", HS_OPT_STRING, &a.preset, "NPU spec preset: 910B2, 910B3, 910B4, 910C, 910A, test"},
+        {"npus", HS_OPT_INT, &a.npus, "NPUs (ranks) of the run"},
+        {"tp", HS_OPT_INT, &a.tp, "tensor-parallel size"},
+        {"pp", HS_OPT_INT, &a.pp, "pipeline stages"},
+        {"dp", HS_OPT_INT, &a.dp, "data-parallel size (0: npus / (tp x pp))"},
+        {"virtual-stages", HS_OPT_INT, &a.virtual_stages, "chunks per pipeline stage (interleaved)"},
+        {"schedule", HS_OPT_STRING, &a.schedule, "pipeline schedule: gpipe, 1f1b, interleaved"},
+        {"sequence-parallel", HS_OPT_FLAG, &a.sp, "norms and residuals on seq/tp positions"},
+        {"zero", HS_OPT_INT, &a.zero, "ZeRO stage over the DP group: 0 or 1"},
+        {"recompute", HS_OPT_STRING, &a.recompute, "activation recompute: none, selective, full"},
+        {"recompute-layers", HS_OPT_INT, &a.recompute_layers, "recompute the first N layers of each chunk (0: all)"},
+        {"micro-batch", HS_OPT_INT, &a.micro_batch, "sequences per micro-batch"},
+        {"seq", HS_OPT_INT, &a.seq, "tokens per sequence"},
+        {"micro-batches", HS_OPT_INT, &a.micro_batches, "micro-batches per step and pipeline"},
+        {"dtype", HS_OPT_STRING, &a.dtype, "matmul compute dtype: bf16, fp16"},
+        {"bucket-mb", HS_OPT_FLOAT, &a.bucket_mb, "data parallel: gradient bucket size in MiB"},
+    };
+    const int n = (int)(sizeof opts / sizeof *opts);
+    hs_status s = hs_options_parse(argc, argv, opts, n);
+    if (s == HS_ERR_NOT_FOUND) {
+        hs_options_usage(stdout, "hs-npu memory", opts, n);
+        return 0;
+    }
+    hs_model_config cfg;
+    hs_npu_spec spec;
+    hs_engine_config ec;
+    if (s || (s = hs_model_config_preset(a.model, &cfg)) || (s = hs_npu_spec_preset(a.preset, &spec))) {
+        fprintf(stderr, "hs-npu memory: %s\n", hs_last_error());
+        return 2;
+    }
+    cfg.n_layer = a.layers > 0 ? a.layers : cfg.n_layer;
+    if (a.dp > 0 && a.dp * a.tp * a.pp != a.npus) {
+        fprintf(stderr, "hs-npu memory: --dp=%d x --tp=%d x --pp=%d does not make --npus=%d\n", a.dp, a.tp, a.pp,
+                a.npus);
+        return 2;
+    }
+    if ((s = memory_config(&a, &ec))) {
+        fprintf(stderr, "hs-npu memory: %s\n", hs_last_error());
+        return 2;
+    }
+    hs_memory_rank *r = calloc((size_t)(a.npus > 0 ? a.npus : 1), sizeof *r);
+    if (!r)
+        return fail();
+    if ((s = hs_memory_estimate(&cfg, &ec, a.npus, &spec, r))) {
+        free(r);
+        fprintf(stderr, "hs-npu memory: %s\n", hs_last_error());
+        return s == HS_ERR_INVALID_ARGUMENT ? 2 : 1;
+    }
+    const int dp = a.npus / (a.tp * a.pp);
+    printf("%s (%d layers) on %d x %s (%.2f GiB HBM each), %s compute | tp %d x pp %d x dp %d | ZeRO-%d | "
+           "recompute %s | micro-batch %d x seq %d, %d micro-batches per step\n",
+           a.model, cfg.n_layer, a.npus, spec.name, gib((size_t)spec.hbm_bytes), a.dtype, a.tp, a.pp, dp, a.zero,
+           a.recompute, a.micro_batch, a.seq, a.micro_batches);
+    printf("GiB per rank: weights = fp32 + the 16-bit copy; AdamW = m and v; activations = %d micro-batch(es) in "
+           "flight x %.2f + %.2f shared\n",
+           r[0].in_flight, gib(r[0].act_per_micro_batch), gib(r[0].act_shared));
+    print_ranks(r, a.npus, (size_t)spec.hbm_bytes);
+    int worst = 0;
+    for (int i = 1; i < a.npus; i++)
+        worst = r[i].device > r[worst].device ? i : worst;
+    if (r[worst].device <= (size_t)spec.hbm_bytes)
+        printf("verdict: fits: the fullest rank (%d) needs %.2f GiB of %.2f GiB (%.0f%%)\n", worst,
+               gib(r[worst].device), gib((size_t)spec.hbm_bytes), 100.0 * (double)r[worst].device / (double)spec.hbm_bytes);
+    else
+        printf("verdict: does not fit: rank %d needs %.2f GiB of %.2f GiB (%.2fx)\n", worst, gib(r[worst].device),
+               gib((size_t)spec.hbm_bytes), (double)r[worst].device / (double)spec.hbm_bytes);
+    free(r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     hs_blas_core_reexec(argc, argv); /* the best OpenBLAS kernels for this CPU (docs/training.md) */
@@ -121,6 +263,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "memory"))
+        return run_memory(argc - 1, argv + 1);
     if (argc != 3) {
         usage(stderr);
         return 2;

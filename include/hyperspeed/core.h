@@ -204,9 +204,17 @@ static inline hs_tensor hs_on(hs_tensor t, hs_device *d)
 /* ------------------------------------------------------------ allocation */
 
 /* 64-byte-aligned host allocation (size rounded up to 64); NULL on failure
- * with HS_ERR_OUT_OF_MEMORY recorded. Release with hs_free. */
+ * with HS_ERR_OUT_OF_MEMORY recorded. Release with hs_free (NULL: nothing). */
 HS_API void *hs_alloc(size_t bytes);
 HS_API void hs_free(void *p);
+
+/* Bytes the library holds from hs_alloc now, and at most since the
+ * process started or the last hs_host_mem_reset_peak (which sets the peak
+ * to what is held now): the CPU device's memory (each allocation counted
+ * rounded up to 64 bytes). Thread-safe. */
+HS_API size_t hs_host_mem_used(void);
+HS_API size_t hs_host_mem_peak(void);
+HS_API void hs_host_mem_reset_peak(void);
 
 /* ------------------------------------------------------------------- RNG */
 

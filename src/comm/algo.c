@@ -1,6 +1,7 @@
 /* Block partition of reduce-scatter/all-gather, the algorithm rule, and
  * collective names. */
 #include "comm/comm_internal.h"
+#include "comm/scratch.h"
 
 /* Halving-doubling's first step pairs ranks p/2 apart, which crosses nodes
  * with half the vector; past this size the ring, whose traffic stays on
@@ -37,4 +38,18 @@ hs_comm_algo hs_comm_pick_algorithm(hs_comm_algo forced, int p, int nodes, size_
     if (nodes <= 1 || bytes <= HD_MAX_INTERNODE_BYTES)
         return HS_ALGO_HALVING_DOUBLING;
     return HS_ALGO_RING;
+}
+
+void hs_comm_reduce_scratch(int p, int nodes, size_t count, hs_dtype dt, size_t slot[HS_COMM_SCRATCH_SLOTS])
+{
+    for (int i = 0; i < HS_COMM_SCRATCH_SLOTS; i++)
+        slot[i] = 0;
+    if (p <= 1)
+        return;
+    const size_t as = hs_comm_acc_size(dt);
+    if (hs_comm_pick_algorithm(HS_ALGO_AUTO, p, nodes, count * hs_dtype_size(dt)) == HS_ALGO_HALVING_DOUBLING) {
+        slot[0] = slot[1] = hs_hd_scratch_elems(count, p) * as;
+        return;
+    }
+    slot[0] = slot[1] = slot[2] = hs_ring_scratch_elems(count, p) * as;
 }

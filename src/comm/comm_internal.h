@@ -8,6 +8,7 @@
 #define HS_COMM_INTERNAL_H
 
 #include "core/try.h"
+#include "comm/scratch.h"
 #include "hyperspeed/comm.h"
 
 #include <mpi.h>
@@ -99,7 +100,7 @@ struct hs_runtime {
     hs_comm_request **active; /* posted sends/receives */
     int n_active, cap_active;
     hs_comm_request *current; /* the collective being run (under engine) */
-    hs_scratch scratch[3];
+    hs_scratch scratch[HS_COMM_SCRATCH_SLOTS]; /* comm/scratch.h */
     /* watchdog: the always-posted query receive */
     MPI_Request query_req;
     uint64_t query_buf[2];

@@ -8,6 +8,7 @@
  * first step ships raw inputs, later ones fp32 partials of 16-bit dtypes;
  * the owner rounds once. */
 #include "comm/comm_internal.h"
+#include "comm/scratch.h"
 
 static size_t block_start(size_t count, int p, int b)
 {
@@ -23,7 +24,7 @@ hs_status hs_hd_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, void 
 {
     int p = c->size, r = c->rank;
     size_t es = hs_dtype_size(dt), as = hs_comm_acc_size(dt);
-    size_t half = ((size_t)p / 2) * (count / (size_t)p + 1);
+    size_t half = hs_hd_scratch_elems(count, p);
     void *rbuf, *acc;
     HS_TRY(hs_progress_scratch(rt, 0, half * as, &rbuf));
     HS_TRY(hs_progress_scratch(rt, 1, half * as, &acc));

@@ -290,7 +290,7 @@ void hs_progress_stop(hs_runtime *rt)
     hs_progress_submit(rt, &stop);
     pthread_join(rt->thread, NULL);
     rt->thread_running = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < HS_COMM_SCRATCH_SLOTS; i++)
         hs_free(rt->scratch[i].p);
     free(rt->active);
     pthread_cond_destroy(&rt->wake);

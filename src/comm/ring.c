@@ -7,6 +7,7 @@
  * rounds it once. The first step ships raw inputs; later steps ship the
  * fp32 partial sums of 16-bit dtypes, so nothing is rounded on the way. */
 #include "comm/comm_internal.h"
+#include "comm/scratch.h"
 
 static int mod(int a, int p)
 {
@@ -18,7 +19,7 @@ hs_status hs_ring_reduce_scatter(hs_runtime *rt, hs_comm *c, const void *in, voi
 {
     int p = c->size, r = c->rank;
     size_t es = hs_dtype_size(dt), as = hs_comm_acc_size(dt);
-    size_t maxblk = count / (size_t)p + (count % (size_t)p != 0);
+    size_t maxblk = hs_ring_scratch_elems(count, p);
     void *rbuf, *acc[2];
     HS_TRY(hs_progress_scratch(rt, 0, maxblk * as, &rbuf));
     HS_TRY(hs_progress_scratch(rt, 1, maxblk * as, &acc[0]));

@@ -1,19 +1,53 @@
 /* hs_tensor: construction, views, sizes; aligned host allocation. */
 #include "hyperspeed/core.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Host allocations carry their size in a 64-byte header in front of the
+ * caller's bytes (which stay 64-byte aligned), so that hs_free can count
+ * them out: the CPU device's memory in use and its peak. */
+#define HEADER 64
+
+static size_t used_bytes, peak_bytes; /* __atomic */
+
 void *hs_alloc(size_t bytes)
 {
-    size_t rounded = (bytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (!p)
+    const size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded < bytes || rounded > SIZE_MAX - HEADER) {
+        hs_error(HS_ERR_OUT_OF_MEMORY, "host allocation of %zu bytes is too large", bytes);
+        return NULL;
+    }
+    char *base = aligned_alloc(64, rounded + HEADER);
+    if (!base) {
         hs_error(HS_ERR_OUT_OF_MEMORY, "host allocation of %zu bytes failed", bytes);
-    return p;
+        return NULL;
+    }
+    memcpy(base, &rounded, sizeof rounded);
+    const size_t now = __atomic_add_fetch(&used_bytes, rounded, __ATOMIC_RELAXED);
+    size_t peak = __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED);
+    while (now > peak && !__atomic_compare_exchange_n(&peak_bytes, &peak, now, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    return base + HEADER;
 }
 
-void hs_free(void *p) { free(p); }
+void hs_free(void *p)
+{
+    if (!p)
+        return;
+    char *base = (char *)p - HEADER;
+    size_t rounded;
+    memcpy(&rounded, base, sizeof rounded);
+    __atomic_sub_fetch(&used_bytes, rounded, __ATOMIC_RELAXED);
+    free(base);
+}
+
+size_t hs_host_mem_used(void) { return __atomic_load_n(&used_bytes, __ATOMIC_RELAXED); }
+
+size_t hs_host_mem_peak(void) { return __atomic_load_n(&peak_bytes, __ATOMIC_RELAXED); }
+
+void hs_host_mem_reset_peak(void) { __atomic_store_n(&peak_bytes, hs_host_mem_used(), __ATOMIC_RELAXED); }
 
 int64_t hs_tensor_numel(const hs_tensor *t)
 {

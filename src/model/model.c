@@ -3,6 +3,7 @@
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/kernels.h"
+#include "kernels/npu/npu_kernels.h"
 #include "memory/registry.h"
 #include "model/model_internal.h"
 #include "model/model_registry.h"
@@ -477,6 +478,22 @@ hs_status hs_model_new_ex(const hs_model_config *cfg, int batch, int seq, const 
     return HS_OK;
 }
 
+/* The largest workspace an NPU kernel of this model's training step
+ * allocates (kernels/npu/npu_kernels.h); the CPU's kernels keep per-thread
+ * scratch instead. */
+static hs_status npu_workspace(const hs_model *m, size_t *bytes)
+{
+    const arena_dims d = dims_of(m);
+    const hs_model_config *c = &m->cfg;
+    int64_t oc = (int64_t)d.QKVl > (int64_t)d.FCl ? (int64_t)d.QKVl : (int64_t)d.FCl;
+    oc = oc > (int64_t)d.C ? oc : (int64_t)d.C;
+    oc = m->has_head && (int64_t)d.Vh > oc ? (int64_t)d.Vh : oc;
+    const hs_npu_step_shapes sh = {m->max_B, m->max_T, (int64_t)d.Ns, (int64_t)d.C, c->n_head / m->tp,
+                                   hs_model_config_kv_heads(c) / m->tp, c->d_model / c->n_head, oc, m->compute,
+                                   c->arch == HS_ARCH_GPT2 ? 2 : 1, c->arch != HS_ARCH_GPT2};
+    return hs_npu_step_workspace(m->npu, &sh, bytes);
+}
+
 hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
                                hs_model_memory *out)
 {
@@ -486,16 +503,32 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     HS_TRY(skeleton(cfg, batch, seq, opts, &m));
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
-    const size_t n = (size_t)m->reg.numel, N = (size_t)batch * seq, cs = hs_dtype_size(m->compute);
-    const size_t head_cast = N * (size_t)m->head_vocab * cs, attention = 8 * N * (size_t)cfg->d_model / m->tp;
+    const size_t n = (size_t)m->reg.numel, cs = hs_dtype_size(m->compute);
     out->params = m->reg.numel;
     out->weights = n * sizeof(float) + (m->compute != HS_FP32 ? n * cs : 0);
     out->gradients = n * sizeof(float);
     out->optimizer = 2 * n * sizeof(float);
     out->activations = count.used;
-    out->workspace = m->device == HS_DEVICE_NPU ? (head_cast > attention ? head_cast : attention) : 0;
+    out->workspace = 0;
+    hs_status s = m->npu ? npu_workspace(m, &out->workspace) : HS_OK;
     hs_model_free(m);
-    return HS_OK;
+    return s;
+}
+
+hs_status hs_model_plan_tensors(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                                int64_t **numel, int *n, int64_t *tied)
+{
+    hs_model *m;
+    HS_TRY(skeleton(cfg, batch, seq, opts, &m));
+    *n = m->reg.n;
+    *tied = 0;
+    *numel = malloc((size_t)(m->reg.n > 0 ? m->reg.n : 1) * sizeof **numel);
+    for (int i = 0; *numel && i < m->reg.n; i++) {
+        (*numel)[i] = m->reg.entries[i].numel;
+        *tied = m->reg.entries[i].tied ? m->reg.entries[i].numel : *tied;
+    }
+    hs_model_free(m);
+    return *numel ? HS_OK : hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_plan_tensors: %d sizes", *n);
 }
 
 void hs_model_free(hs_model *m)

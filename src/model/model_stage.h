@@ -111,6 +111,15 @@ hs_status hs_model_embedding_grad_rows(hs_model *m, const float **grad, const in
  * the kernel's (a token outside the vocabulary). */
 hs_status hs_model_embedding_backward(hs_model *m, const float *grad, const int32_t *tokens, int B, int T);
 
+/* The registry hs_model_new_ex(cfg, batch, seq, opts) would build, without
+ * allocating its buffers: *n entries' element counts in registry order
+ * into *numel (malloc'd; the caller frees it) and the element count of
+ * its entry flagged tied (hs_param_info.tied; 0: none) into *tied. What
+ * the memory estimator plans buckets and shards from. Errors: those of
+ * hs_model_new_ex's checks, HS_ERR_OUT_OF_MEMORY. */
+hs_status hs_model_plan_tensors(const hs_model_config *cfg, int batch, int seq, const hs_model_options *opts,
+                                int64_t **numel, int *n, int64_t *tied);
+
 /* The micro-batch shape the model was planned for (hs_model_new's batch
  * and seq). */
 void hs_model_planned_shape(const hs_model *m, int *batch, int *seq);

@@ -9,6 +9,7 @@
 #include "hyperspeed/kernels.h"
 #include "model/model_registry.h"
 #include "parallel/pp_exec.h"
+#include "train/engine_config.h"
 #include "train/optimizer_norm.h"
 #include "model/model_stage.h"
 
@@ -182,15 +183,13 @@ static hs_status check_sizes(const hs_engine_config *ec)
     return HS_CHECK_SIZE(&ec->dp, hs_dp_config);
 }
 
-static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
+hs_status hs_engine_check_config(const hs_engine_config *ec)
 {
+    HS_TRY(check_sizes(ec));
     const hs_layout *l = &ec->layout;
     if (ec->micro_batch < 1 || ec->seq < 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: micro_batch=%d and seq=%d must be >= 1", ec->micro_batch,
                         ec->seq);
-    if (l->tp != hs_runtime_size(rt, HS_GROUP_TP) || l->pp != hs_runtime_size(rt, HS_GROUP_PP))
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: layout tp=%d pp=%d, but the runtime's grid has tp=%d pp=%d",
-                        l->tp, l->pp, hs_runtime_size(rt, HS_GROUP_TP), hs_runtime_size(rt, HS_GROUP_PP));
     if (ec->zero != 0 && ec->zero != 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "engine: zero=%d; this build has ZeRO stages 0 (none) and 1 (the distributed optimizer)",
@@ -204,12 +203,21 @@ static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
     return HS_OK;
 }
 
+static hs_status check_layout(hs_runtime *rt, const hs_engine_config *ec)
+{
+    HS_TRY(hs_engine_check_config(ec));
+    const hs_layout *l = &ec->layout;
+    if (l->tp != hs_runtime_size(rt, HS_GROUP_TP) || l->pp != hs_runtime_size(rt, HS_GROUP_PP))
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "engine: layout tp=%d pp=%d, but the runtime's grid has tp=%d pp=%d",
+                        l->tp, l->pp, hs_runtime_size(rt, HS_GROUP_TP), hs_runtime_size(rt, HS_GROUP_PP));
+    return HS_OK;
+}
+
 hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_engine_config *ec, hs_engine **out)
 {
     if (!rt || !cfg || !ec || !out)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_new: NULL argument");
     *out = NULL;
-    HS_TRY(check_sizes(ec));
     HS_TRY(check_layout(rt, ec));
     hs_engine *e = calloc(1, sizeof *e);
     if (!e)

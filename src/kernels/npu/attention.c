@@ -1179,9 +1179,8 @@ static hs_status bwd_block(hs_npu_kblock *blk, void *arg)
 /* The tiling of a B x T x (NH, NKV) x HD problem on dev's NPU. Errors:
  * HS_ERR_INVALID_ARGUMENT (HD > HD_MAX, sizes beyond the tile loops' int
  * range). */
-static hs_status att_setup(const hs_device *dev, const char *op, const hs_attention_call *c, att_dims *d)
+static hs_status att_setup(hs_npu *npu, const char *op, const hs_attention_call *c, att_dims *d)
 {
-    hs_npu *npu = dev->npu;
     const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
     if (HD > HD_MAX)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "%s: head size %lld; the NPU kernel takes up to %d", op,
@@ -1232,26 +1231,68 @@ static hs_status carve_alloc(hs_npu *npu, carve *c)
     return HS_OK;
 }
 
+/* The forward's workspace over w: the 16-bit q|k|v (and k|v of another
+ * block), then per slot (two per cube block) a score tile in fp32 and
+ * bf16 and an output tile. */
+static void fwd_carve(carve *w, fwd_args *a, int own_kv, int dim)
+{
+    const att_dims *d = &a->d;
+    const int64_t n = d->B * d->T * d->LD, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * d->bm;
+    a->qkvh = take(w, 2 * n);
+    a->kvh = own_kv ? take(w, 2 * n) : a->qkvh;
+    a->s = take(w, 4 * slots * score);
+    a->p = take(w, 2 * slots * score);
+    a->o = take(w, 4 * slots * d->HD * d->bm);
+}
+
+/* The backward's workspace over w: the staged q|dout and k|v pairs, the
+ * forward's row statistics, and per cube block its score, dP and P|dS
+ * slots. */
+static void bwd_carve(carve *w, bwd_args *a, stage_args *ga, stats_args *sa, int64_t blocks)
+{
+    const att_dims *d = &a->d;
+    const int64_t score = (int64_t)BN_B * d->bm;
+    const int64_t pairs = d->B * d->NH * d->T * 2 * up16(d->HD), kv_pairs = d->B * d->NKV * d->T * 2 * up16(d->HD);
+    a->qdo = ga->qdo = take(w, 2 * pairs);
+    a->kv = ga->kv = take(w, 2 * kv_pairs);
+    a->stats = sa->stats = take(w, 4 * item_count(d, IT_FWD) * 2 * d->bm);
+    a->s = take(w, 4 * BWD_NS * blocks * score);
+    a->dp = take(w, 4 * BWD_NS * blocks * score);
+    a->pd = take(w, 2 * BWD_NP * blocks * 2 * score);
+}
+
+hs_status hs_npu_attention_workspace(hs_npu *npu, const hs_attention_call *c, int64_t *fwd, int64_t *bwd)
+{
+    fwd_args fa = {0};
+    bwd_args ba = {0};
+    stage_args ga = {0};
+    stats_args sa = {0};
+    HS_TRY(att_setup(npu, "attention_fwd", c, &fa.d));
+    ba.d = fa.d;
+    carve w = {0, 0};
+    fwd_carve(&w, &fa, c->kv != c->qkv, cube_blocks(npu, item_count(&fa.d, IT_FWD)));
+    *fwd = w.bytes;
+    const int n_dkv = cube_blocks(npu, item_count(&ba.d, IT_DKV)), n_dq = cube_blocks(npu, item_count(&ba.d, IT_DQ));
+    w = (carve){0, 0};
+    bwd_carve(&w, &ba, &ga, &sa, n_dkv > n_dq ? n_dkv : n_dq);
+    *bwd = w.bytes;
+    return HS_OK;
+}
+
 hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const hs_attention_call *c)
 {
     static const char op[] = "attention_fwd";
     fwd_args a = {.out = out, .lse = lse};
     hs_npu *npu = dev->npu;
-    HS_TRY(att_setup(dev, op, c, &a.d));
+    HS_TRY(att_setup(npu, op, c, &a.d));
     const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD, own_kv = c->kv != c->qkv;
     const int dim = cube_blocks(npu, item_count(&a.d, IT_FWD));
     const int64_t n = B * T * a.d.LD, slots = 2 * (int64_t)dim, score = (int64_t)BN_F * a.d.bm;
     carve w = {0, 0}; /* sizes first, then the same carving over the allocation */
-    uint16_t *qkvh = NULL, *kvh = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass)
-            HS_TRY(carve_alloc(npu, &w));
-        a.qkvh = qkvh = take(&w, 2 * n);
-        a.kvh = kvh = own_kv ? take(&w, 2 * n) : qkvh;
-        a.s = take(&w, 4 * slots * score);
-        a.p = take(&w, 2 * slots * score);
-        a.o = take(&w, 4 * slots * HD * a.d.bm);
-    }
+    fwd_carve(&w, &a, own_kv, dim);
+    HS_TRY(carve_alloc(npu, &w));
+    fwd_carve(&w, &a, own_kv, dim);
+    uint16_t *qkvh = (uint16_t *)a.qkvh, *kvh = (uint16_t *)a.kvh; /* the carving's, written by the casts */
     const hs_npu_operand ops[] = {{out, 4 * B * T * a.d.C},  {lse, 4 * B * NH * T},        {a.qkvh, 2 * n},
                                   {a.kvh, 2 * n},            {a.s, 4 * slots * score},     {a.p, 2 * slots * score},
                                   {a.o, 4 * slots * HD * a.d.bm}};
@@ -1274,7 +1315,7 @@ hs_status hs_npu_attention_backward(const hs_device *dev, float *dq, float *dkv,
     static const char op[] = "attention_bwd";
     bwd_args a = {.dq = dq, .dkv = dkv};
     hs_npu *npu = dev->npu;
-    HS_TRY(att_setup(dev, op, c, &a.d));
+    HS_TRY(att_setup(npu, op, c, &a.d));
     const int64_t B = c->B, T = c->T, NH = c->NH, NKV = c->NKV, HD = c->HD;
     const int n_dkv = cube_blocks(npu, item_count(&a.d, IT_DKV)), n_dq = cube_blocks(npu, item_count(&a.d, IT_DQ));
     const int64_t blocks = n_dkv > n_dq ? n_dkv : n_dq, score = (int64_t)BN_B * a.d.bm;
@@ -1282,16 +1323,9 @@ hs_status hs_npu_attention_backward(const hs_device *dev, float *dq, float *dkv,
     stage_args ga = {.d = a.d, .qkv = c->qkv, .kvsrc = c->kv, .dout = dout};
     const int64_t pairs = B * NH * T * 2 * up16(HD), kv_pairs = B * NKV * T * 2 * up16(HD);
     carve w = {0, 0};
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass)
-            HS_TRY(carve_alloc(npu, &w));
-        a.qdo = ga.qdo = take(&w, 2 * pairs);
-        a.kv = ga.kv = take(&w, 2 * kv_pairs);
-        a.stats = sa.stats = take(&w, 4 * item_count(&a.d, IT_FWD) * 2 * a.d.bm);
-        a.s = take(&w, 4 * BWD_NS * blocks * score);
-        a.dp = take(&w, 4 * BWD_NS * blocks * score);
-        a.pd = take(&w, 2 * BWD_NP * blocks * 2 * score);
-    }
+    bwd_carve(&w, &a, &ga, &sa, blocks);
+    HS_TRY(carve_alloc(npu, &w));
+    bwd_carve(&w, &a, &ga, &sa, blocks);
     const int vmax = hs_npu_max_blocks(npu, HS_NPU_LAUNCH_VECTOR);
     const int64_t jobs = B * (NH + NKV) * ((T + STAGE_ROWS - 1) / STAGE_ROWS);
     /* one key for the four launches: their names tell them apart */

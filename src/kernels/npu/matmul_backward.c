@@ -166,7 +166,7 @@ hs_status hs_npu_matmul_backward(const hs_device *dev, float *dinp, float *dw, f
     if (!dinp && !dw)
         return HS_OK;
     void *ws;
-    HS_TRY(hs_npu_malloc(d, (size_t)(N * OC) * hs_dtype_size(dt), &ws));
+    HS_TRY(hs_npu_malloc(d, hs_npu_matmul_bwd_workspace(N, OC, dt), &ws));
     const cast_args ca = {dout, ws, N * OC, dt};
     const hs_npu_operand ops[] = {{dout, 4 * N * OC}, {ws, N * OC * (int64_t)hs_dtype_size(dt)}};
     const int64_t dims[] = {N * OC, dt};

@@ -543,6 +543,12 @@ static hs_status colsum(const hs_device *dev, float *dst, const float *part, int
                                 &a, &key);
 }
 
+size_t hs_npu_norm_bwd_workspace(hs_npu *d, int64_t N, int64_t C, int sums)
+{
+    const int64_t nb = min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
+    return (size_t)(nb * C) * sizeof(float) * (size_t)sums;
+}
+
 static hs_status norm_backward(const hs_device *dev, const char *name, float *dinp, float *dw, float *db, const float *dout,
                                const float *inp, const float *w, const float *mean, const float *rstd, int64_t N,
                                int64_t C)
@@ -557,10 +563,9 @@ static hs_status norm_backward(const hs_device *dev, const char *name, float *di
      * sums, two partials */
     a.g = plan(N, C, hs_npu_spec_of(d)->ub_bytes, 3, 5, 4, 8 * ROWS_MAX * 4);
     const int nb = (int)min64(N, hs_npu_max_blocks(d, HS_NPU_LAUNCH_VECTOR));
-    const size_t part_bytes = (size_t)nb * (size_t)C * sizeof(float);
     void *parts = NULL;
     if (dw || db)
-        HS_TRY(hs_npu_malloc(d, part_bytes * (size_t)((dw != NULL) + (db != NULL)), &parts));
+        HS_TRY(hs_npu_malloc(d, hs_npu_norm_bwd_workspace(d, N, C, (dw != NULL) + (db != NULL)), &parts));
     a.pw = dw ? parts : NULL;
     a.pb = db ? (float *)parts + (dw ? (size_t)nb * (size_t)C : 0) : NULL;
     const int64_t act = 4 * N * C;

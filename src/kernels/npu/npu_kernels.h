@@ -12,6 +12,39 @@
 #include "kernels/attention_call.h"
 #include "hyperspeed/npu.h"
 
+/* ---- transient workspace: what a kernel allocates for its duration ----
+ * (the kernels allocate these sizes; the memory plan adds them up) */
+
+/* A matmul backward's 16-bit copy of dout [N, OC]. */
+static inline size_t hs_npu_matmul_bwd_workspace(int64_t N, int64_t OC, hs_dtype dt)
+{
+    return (size_t)(N * OC) * hs_dtype_size(dt);
+}
+
+/* A norm backward's per-block partial sums of dw (and db): blocks of the
+ * vector launch over N rows, C each. */
+size_t hs_npu_norm_bwd_workspace(hs_npu *d, int64_t N, int64_t C, int sums);
+
+/* RoPE's angle tables (cos and sin, T x HD floats each). */
+static inline size_t hs_npu_rope_workspace(int64_t T, int64_t HD) { return 2 * (size_t)(T * HD) * sizeof(float); }
+
+/* The shapes of one rank's training step that its kernels' workspaces
+ * depend on (per TP rank). */
+typedef struct hs_npu_step_shapes {
+    int64_t B, T, Ns;      /* micro-batch; Ns rows of the norms (T/tp per sequence under SP) */
+    int64_t C, NH, NKV, HD; /* d_model; the rank's query and key/value heads, head size */
+    int64_t max_oc;        /* the widest output of a matmul whose backward runs (the head's vocabulary, qkv, fc) */
+    hs_dtype compute;
+    int norm_sums;         /* 2: LayerNorm (dw, db), 1: RMSNorm */
+    int rope;              /* 1: RoPE on q and k */
+} hs_npu_step_shapes;
+
+/* *bytes = the largest workspace one kernel of such a step allocates
+ * (each frees its own before returning, so the largest is what the step
+ * adds to its persistent memory at its peak), rounded to HBM's
+ * allocation unit. Errors: hs_npu_attention_workspace's. */
+hs_status hs_npu_step_workspace(hs_npu *npu, const hs_npu_step_shapes *s, size_t *bytes);
+
 /* ---- matmul (src/kernels/npu/matmul.c) ---- */
 
 /* One GEMM on the cube cores: C[M,N] = A[M,K] @ B[K,N] (+ epilogue).
@@ -108,6 +141,11 @@ hs_status hs_npu_fill(const hs_device *dev, void *t, hs_dtype dt, float value, i
  * operands, fp32 softmax and accumulation; HD <= 128 (else
  * HS_ERR_INVALID_ARGUMENT). ---- */
 hs_status hs_npu_attention_forward(const hs_device *dev, float *out, float *lse, const hs_attention_call *a);
+/* Bytes of the workspace the forward (*fwd) and the backward (*bwd) of
+ * call c allocate on npu for the call's duration (its pointers unused):
+ * the memory plan's figures. Errors: HS_ERR_INVALID_ARGUMENT (a head size
+ * or shape the kernel does not take). */
+hs_status hs_npu_attention_workspace(hs_npu *npu, const hs_attention_call *c, int64_t *fwd, int64_t *bwd);
 hs_status hs_npu_attention_backward(const hs_device *dev, float *dq, float *dkv, const float *dout, const float *out,
                                     const float *lse, const hs_attention_call *a);
 

@@ -151,7 +151,7 @@ hs_status hs_npu_rope(const hs_device *dev, float *out, const float *inp, int64_
     float *host = n_rot > 0 ? malloc(2 * tbytes) : NULL;
     if (n_rot > 0 && !host)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_rope: %zu bytes of angle tables", 2 * tbytes);
-    hs_status st = n_rot > 0 ? hs_npu_malloc(d, 2 * tbytes, &dtab) : HS_OK;
+    hs_status st = n_rot > 0 ? hs_npu_malloc(d, hs_npu_rope_workspace(T, HD), &dtab) : HS_OK;
     if (st == HS_OK && n_rot > 0) {
         if (hs_npu_mode_of(d) == HS_NPU_EXECUTE)
             fill_tables(host, host + T * HD, T, HD, theta, pos0, inverse);
