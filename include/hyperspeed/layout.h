@@ -42,8 +42,8 @@ typedef struct hs_layout_plan {
 
 /* Checks layout l against model c and fills *plan:
  *   - tp divides n_head and d_ff (the heads and the MLP width are split);
- *   - the vocabulary is padded to a multiple of tp (a warning in the log when it
- *     is), so the vocab-parallel shards are equal;
+ *   - the vocabulary is padded to a multiple of tp (plan->padded_vocab; the
+ *     engine warns when it is), so the vocab-parallel shards are equal;
  *   - sequence parallelism needs tp >= 2 and seq a multiple of tp;
  *   - pp <= n_layer; layers are dealt to pp stages as evenly as possible,
  *     the first n_layer mod pp stages taking one more (uneven splits are

@@ -72,11 +72,6 @@ static hs_status check_tp(const hs_model_config *c, const hs_layout *l, hs_layou
     plan->heads_per_rank = c->n_head / l->tp;
     plan->ff_per_rank = c->d_ff / l->tp;
     plan->padded_vocab = (c->vocab_size + l->tp - 1) / l->tp * l->tp;
-    if (plan->padded_vocab != c->vocab_size)
-        hs_log(HS_LOG_WARN,
-               "vocabulary %d padded to %d, a multiple of tp=%d, for equal "
-               "vocab-parallel shards",
-               c->vocab_size, plan->padded_vocab, l->tp);
     return HS_OK;
 }
 

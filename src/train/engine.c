@@ -232,6 +232,9 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
         free(e);
         return s;
     }
+    if (e->plan.padded_vocab != cfg->vocab_size)
+        hs_log(HS_LOG_WARN, "vocabulary %d padded to %d, a multiple of tp=%d, for equal vocab-parallel shards",
+               cfg->vocab_size, e->plan.padded_vocab, ec->layout.tp);
     e->tp = hs_runtime_comm(rt, HS_GROUP_TP);
     e->pp = hs_runtime_comm(rt, HS_GROUP_PP);
     e->dp = hs_runtime_size(rt, HS_GROUP_DP);

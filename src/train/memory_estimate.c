@@ -196,11 +196,7 @@ hs_status hs_memory_estimate(const hs_model_config *cfg, const hs_engine_config 
     p.dp = world / (p.tp * p.pp);
     hs_layout l = ec->layout;
     l.seq = ec->seq;
-    const hs_log_level level = hs_log_get_level(); /* the engine warns of a padded vocabulary; a plan need not */
-    hs_log_set_level(HS_LOG_ERROR);
-    const hs_status checked = hs_layout_check(cfg, &l, &p.lp);
-    hs_log_set_level(level);
-    HS_TRY(checked);
+    HS_TRY(hs_layout_check(cfg, &l, &p.lp));
     p.G = p.lp.chunks;
     if (ec->model.device == HS_DEVICE_NPU) {
         if (!spec)

@@ -13,7 +13,9 @@
 #   - bad NPU flags end with a clear message and exit 2;
 #   - llama2-7b on the 910B2 in estimate mode does not fit HBM and prints
 #     where the memory would go (weights, gradients, optimizer state,
-#     activations, workspace).
+#     activations, workspace), as the memory plan counts it before anything
+#     is allocated; hs-npu memory prints the same plan per rank with a
+#     verdict, and refuses bad flags with exit 2.
 set -uo pipefail
 build=$1
 tg="$build/examples/train_gpt"
@@ -107,6 +109,30 @@ for part in weights gradients "optimizer state" activations workspace total; do
   grep -qE "^  $part +[0-9.]+ GiB" "$tmp/7b.txt" || fail "llama2-7b breakdown without '$part': $(cat "$tmp/7b.txt")"
 done
 grep -q "(6738415616 parameters)" "$tmp/7b.txt" || fail "llama2-7b breakdown: wrong parameter count"
+
+# hs-npu memory: the same plan before any run (rows of equal ranks, a verdict), and its bad flags
+hm="$build/hs-npu"
+"$hm" memory --model llama2-7b --seq 4096 >"$tmp/m1.txt" 2>&1 || fail "hs-npu memory: $(cat "$tmp/m1.txt")"
+grep -qE '^0 +6738415616 +37.65 +25.10 +50.21 +30.08 +0.24 +0.00 +143.29 +224%$' "$tmp/m1.txt" ||
+  fail "hs-npu memory llama2-7b row: $(cat "$tmp/m1.txt")"
+grep -q "^verdict: does not fit: rank 0 needs 143.29 GiB of 64.00 GiB" "$tmp/m1.txt" || fail "hs-npu memory verdict"
+"$hm" memory --model llama2-7b --seq 4096 --npus 8 --tp 2 --pp 2 --zero 1 --micro-batches 8 \
+  --recompute selective >"$tmp/m8.txt" 2>&1 || fail "hs-npu memory, 8 NPUs: $(cat "$tmp/m8.txt")"
+grep -qE '^0-3 ' "$tmp/m8.txt" && grep -qE '^4-7 ' "$tmp/m8.txt" && grep -q '^verdict: fits' "$tmp/m8.txt" ||
+  fail "hs-npu memory, 8 NPUs: $(cat "$tmp/m8.txt")"
+mem_bad() { # mem_bad "phrase" ARGS...: exit 2 with the phrase
+  local phrase=$1 out rc
+  shift
+  out=$("$hm" memory "$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq 2 ] && grep -qF -- "$phrase" <<<"$out" || fail "hs-npu memory $* -> exit $rc: $out (want '$phrase')"
+}
+mem_bad "--dp=3 x --tp=1 x --pp=1 does not make --npus=2" --npus 2 --dp 3
+mem_bad "zero=4" --npus 2 --zero 4
+mem_bad "unknown recompute mode 'most'" --recompute most
+mem_bad "recompute_layers=13: the chunk has 12 layers" --recompute full --recompute-layers 13
+mem_bad "tp=2 x pp=1 does not divide the world of 3" --npus 3 --tp 2
+mem_bad "gpt9" --model gpt9
 
 if [ "$failed" -ne 0 ]; then
   echo "--- execute run ---" >&2
