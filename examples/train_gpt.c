@@ -38,7 +38,7 @@
 
 typedef struct args {
     const char *model, *data, *val, *save, *resume, *device, *metrics, *prompt;
-    const char *npu_preset, *npu_mode, *dtype, *trace, *recompute;
+    const char *npu_preset, *npu_mode, *dtype, *trace, *recompute, *offload;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, n_kv_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
     int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero, recompute_layers;
@@ -123,6 +123,8 @@ static hs_status parse_args(int argc, char **argv, args *a)
          "functions rebuilt in the backward), full (only each layer's input kept)"},
         {"recompute-layers", HS_OPT_INT, &a->recompute_layers, "recompute only the first N layers of each pipeline "
          "chunk (0: all)"},
+        {"offload", HS_OPT_STRING, &a->offload, "host offload: optimizer (fp32 master and AdamW state in NUMA-local "
+         "host memory, AdamW on the host), or none"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
         {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
@@ -302,6 +304,7 @@ typedef struct run {
     hs_model_config cfg;
     hs_dtype dtype;
     hs_recompute recompute;
+    unsigned offload;    /* hs_offload bits */
     hs_npu *npu; /* NULL on the CPU */
     hs_loader *train, *val;
     FILE *metrics;
@@ -486,6 +489,9 @@ static void banner(const run *r, double peak)
                                               : "attention and the activation functions rerun in the backward");
     if (r->recompute != HS_RECOMPUTE_NONE && a->recompute_layers)
         say(r, "  on the first %d layers of each pipeline chunk\n", a->recompute_layers);
+    if (r->offload & HS_OFFLOAD_OPTIMIZER)
+        say(r, "host offload: optimizer (fp32 master, AdamW m and v%s in NUMA-local host memory; AdamW on the "
+            "host)\n", r->npu ? ", the gradients' copy" : "");
     hs_status s;
     if ((a->tp > 1 || a->pp > 1) && (s = layout_banner(r)))
         fail("banner", s);
@@ -688,17 +694,23 @@ static double gib(size_t bytes) { return (double)bytes / 1073741824.0; }
 /* Where rank w's memory goes, as the memory plan counts it (rank 0 prints). */
 static void memory_breakdown(run *r, const hs_memory_rank *w, size_t cap)
 {
-    say(r, "  weights          %9.2f GiB  fp32 master%s\n", gib(w->weights),
-        r->dtype == HS_FP32 ? "" : " + 16-bit copy for the matmuls");
+    const int off = (r->offload & HS_OFFLOAD_OPTIMIZER) != 0;
+    say(r, "  weights          %9.2f GiB  %s\n", gib(w->weights),
+        off ? (r->dtype == HS_FP32 ? "fp32 copy for the kernels (master on the host)"
+                                   : "16-bit copy + fp32 norms, biases, embeddings (master on the host)")
+            : (r->dtype == HS_FP32 ? "fp32 master" : "fp32 master + 16-bit copy for the matmuls"));
     say(r, "  gradients        %9.2f GiB  fp32\n", gib(w->gradients));
-    say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32%s\n", gib(w->optimizer),
-        r->a.zero && r->dp > 1 ? ", this rank's ZeRO-1 shard" : "");
+    say(r, "  optimizer state  %9.2f GiB  AdamW m and v, fp32%s%s\n", gib(w->optimizer),
+        r->a.zero && r->dp > 1 ? ", this rank's ZeRO-1 shard" : "", off ? ": on the host" : "");
     say(r, "  activations      %9.2f GiB  %d micro-batch(es) in flight x %.2f + %.2f shared, recompute %s\n",
         gib(w->activations), w->in_flight, gib(w->act_per_micro_batch), gib(w->act_shared),
         hs_recompute_name(r->recompute));
     say(r, "  workspace        %9.2f GiB  %s\n", gib(w->workspace),
         r->npu ? "largest kernel workspace" : "the collectives' scratch");
     say(r, "  communication    %9.2f GiB  pipeline and data-parallel buffers\n", gib(w->comm));
+    if (w->host)
+        say(r, "  (host pool       %9.2f GiB  offloaded master, moments%s: not in the total)\n", gib(w->host),
+            r->npu ? ", gradients' copy" : "");
     say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(w->device),
         (double)w->device / (double)cap, w->params);
 }
@@ -723,6 +735,9 @@ static int memory_plan(run *r, const hs_engine_config *ec)
         worst = m[i].device > m[worst].device ? i : worst;
     const hs_memory_rank w = m[worst];
     free(m);
+    if (r->offload)
+        say(r, "host offload pool: %.2f GiB on the fullest rank (%d)%s\n", gib(w.host), worst,
+            r->npu && w.host > (size_t)hs_npu_spec_of(r->npu)->host_bytes ? ": more than one NPU's host share" : "");
     if (!r->npu) {
         say(r, "memory plan: %.1f MiB on the fullest rank (%d) of %d\n", (double)w.device / 1048576.0, worst, world);
         return 0;
@@ -888,6 +903,7 @@ static int setup_model(run *r)
     mo.compute = r->dtype;
     mo.recompute = r->recompute;
     mo.recompute_layers = a->recompute_layers;
+    mo.offload = r->offload;
     hs_optimizer_config oc = hs_optimizer_config_default();
     oc.weight_decay = a->weight_decay;
     oc.grad_clip = a->grad_clip;
@@ -915,6 +931,8 @@ static int setup_and_train(run *r, int *argc, char ***argv)
         return usage_error("--dtype", s);
     if (a->recompute && (s = hs_recompute_parse(a->recompute, &r->recompute)))
         return usage_error("--recompute", s);
+    if (a->offload && (s = hs_offload_parse(a->offload, &r->offload)))
+        return usage_error("--offload", s);
     int rc;
     if ((rc = setup_parallel(r, argc, argv)))
         return rc;

@@ -27,7 +27,7 @@ static void usage(FILE *f)
         fprintf(f, " %s", *n);
     fprintf(f, ")\n"
                "  hs-npu prof TRACE.json        per-kernel totals of a trace written by hs_npu_trace_stop\n"
-               "  hs-npu memory --model M [--npus N --tp T --pp P --zero Z --recompute R ...]\n"
+               "  hs-npu memory --model M [--npus N --tp T --pp P --zero Z --offload O --recompute R ...]\n"
                "                                each rank's memory for a training run and whether it fits\n"
                "                                (hs-npu memory --help for its flags)\n");
 }
@@ -62,6 +62,7 @@ static void print_spec(const hs_npu_spec *s)
            s->lat_mte1, s->lat_cube, s->lat_fixpipe, s->lat_vector, s->lat_mte3, s->lat_scalar);
     printf("launch overhead:     %.2f us\n", s->launch_overhead_s * 1e6);
     printf("PCIe:                %.1f GB/s, %.2f us latency\n", s->pcie_bw / 1e9, s->pcie_latency_s * 1e6);
+    printf("host (per NPU):      %.2f GiB, %.1f GB/s\n", s->host_bytes / gib, s->host_bw / 1e9);
     printf("peak fp16/bf16:      %.1f TFLOP/s\n", hs_npu_peak_flops(s, HS_FP16) / 1e12);
     printf("peak int8:           %.1f TOPS\n", hs_npu_peak_flops(s, HS_INT8) / 1e12);
     printf("vector peak:         %.1f TB/s\n", hs_npu_vector_bytes_per_s(s) / 1e12);
@@ -124,7 +125,7 @@ static int run_prof(const char *path)
 /* ---- hs-npu memory ---- */
 
 typedef struct memory_args {
-    const char *model, *preset, *dtype, *recompute, *schedule;
+    const char *model, *preset, *dtype, *recompute, *schedule, *offload;
     int npus, tp, pp, dp, zero, recompute_layers, micro_batch, seq, micro_batches, virtual_stages, sp, layers;
     float bucket_mb;
 } memory_args;
@@ -136,23 +137,24 @@ static int same_bytes(const hs_memory_rank *a, const hs_memory_rank *b)
 {
     return a->params == b->params && a->weights == b->weights && a->gradients == b->gradients &&
            a->optimizer == b->optimizer && a->activations == b->activations && a->workspace == b->workspace &&
-           a->comm == b->comm;
+           a->comm == b->comm && a->host == b->host;
 }
 
 /* One row per run of consecutive ranks with the same figures. */
 static void print_ranks(const hs_memory_rank *r, int n, size_t hbm)
 {
-    printf("%-11s %13s %9s %9s %9s %11s %9s %9s %9s %6s\n", "ranks", "parameters", "weights", "grads", "AdamW",
-           "activations", "workspace", "comm", "total", "HBM");
+    printf("%-11s %13s %9s %9s %9s %11s %9s %9s %9s %6s %9s\n", "ranks", "parameters", "weights", "grads", "AdamW",
+           "activations", "workspace", "comm", "total", "HBM", "host");
     for (int i = 0; i < n;) {
         int j = i + 1;
         while (j < n && same_bytes(&r[i], &r[j]))
             j++;
         char who[32];
         snprintf(who, sizeof who, j - i > 1 ? "%d-%d" : "%d", i, j - 1);
-        printf("%-11s %13lld %9.2f %9.2f %9.2f %11.2f %9.2f %9.2f %9.2f %5.0f%%\n", who, (long long)r[i].params,
+        printf("%-11s %13lld %9.2f %9.2f %9.2f %11.2f %9.2f %9.2f %9.2f %5.0f%% %9.2f\n", who, (long long)r[i].params,
                gib(r[i].weights), gib(r[i].gradients), gib(r[i].optimizer), gib(r[i].activations),
-               gib(r[i].workspace), gib(r[i].comm), gib(r[i].device), 100.0 * (double)r[i].device / (double)hbm);
+               gib(r[i].workspace), gib(r[i].comm), gib(r[i].device), 100.0 * (double)r[i].device / (double)hbm,
+               gib(r[i].host));
         i = j;
     }
 }
@@ -175,14 +177,15 @@ static hs_status memory_config(const memory_args *a, hs_engine_config *ec)
     ec->dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
     ec->model.device = HS_DEVICE_NPU;
     ec->model.recompute_layers = a->recompute_layers;
-    if ((s = hs_dtype_parse(a->dtype, &ec->model.compute)))
+    if ((s = hs_dtype_parse(a->dtype, &ec->model.compute)) || (s = hs_offload_parse(a->offload, &ec->model.offload)))
         return s;
     return hs_recompute_parse(a->recompute, &ec->model.recompute);
 }
 
 static int run_memory(int argc, char **argv)
 {
-    memory_args a = {"gpt2-124m", "910B2", "bf16", "none", "1f1b", 1, 1, 1, 0, 0, 0, 1, 1024, 1, 1, 0, 0, 25.0f};
+    memory_args a = {"gpt2-124m", "910B2", "bf16", "none", "1f1b", "none", 1, 1, 1, 0, 0, 0, 1, 1024, 1, 1, 0, 0,
+                     25.0f};
     const hs_option opts[] = {
         {"model", HS_OPT_STRING, &a.model, "model preset (hs_model_preset_names)"},
         {"layers", HS_OPT_INT, &a.layers, "override the preset's layer count (0: keep)"},
@@ -195,6 +198,7 @@ static int run_memory(int argc, char **argv)
         {"schedule", HS_OPT_STRING, &a.schedule, "pipeline schedule: gpipe, 1f1b, interleaved"},
         {"sequence-parallel", HS_OPT_FLAG, &a.sp, "norms and residuals on seq/tp positions"},
         {"zero", HS_OPT_INT, &a.zero, "ZeRO stage over the DP group: 0 or 1"},
+        {"offload", HS_OPT_STRING, &a.offload, "host offload: optimizer (fp32 master, AdamW state), or none"},
         {"recompute", HS_OPT_STRING, &a.recompute, "activation recompute: none, selective, full"},
         {"recompute-layers", HS_OPT_INT, &a.recompute_layers, "recompute the first N layers of each chunk (0: all)"},
         {"micro-batch", HS_OPT_INT, &a.micro_batch, "sequences per micro-batch"},
@@ -235,18 +239,27 @@ static int run_memory(int argc, char **argv)
         return s == HS_ERR_INVALID_ARGUMENT ? 2 : 1;
     }
     const int dp = a.npus / (a.tp * a.pp);
-    printf("%s (%d layers) on %d x %s (%.2f GiB HBM each), %s compute | tp %d x pp %d x dp %d | ZeRO-%d | "
-           "recompute %s | micro-batch %d x seq %d, %d micro-batches per step\n",
-           a.model, cfg.n_layer, a.npus, spec.name, gib((size_t)spec.hbm_bytes), a.dtype, a.tp, a.pp, dp, a.zero,
-           a.recompute, a.micro_batch, a.seq, a.micro_batches);
-    printf("GiB per rank: weights = fp32 + the 16-bit copy; AdamW = m and v; activations = %d micro-batch(es) in "
-           "flight x %.2f + %.2f shared\n",
-           r[0].in_flight, gib(r[0].act_per_micro_batch), gib(r[0].act_shared));
+    const int off = ec.model.offload != HS_OFFLOAD_NONE;
+    printf("%s (%d layers) on %d x %s (%.2f GiB HBM, %.2f GiB host each), %s compute | tp %d x pp %d x dp %d | "
+           "ZeRO-%d | offload %s | recompute %s | micro-batch %d x seq %d, %d micro-batches per step\n",
+           a.model, cfg.n_layer, a.npus, spec.name, gib((size_t)spec.hbm_bytes), gib((size_t)spec.host_bytes),
+           a.dtype, a.tp, a.pp, dp, a.zero, a.offload, a.recompute, a.micro_batch, a.seq, a.micro_batches);
+    printf("GiB per rank: weights = %s; AdamW = m and v%s; activations = %d micro-batch(es) in flight x %.2f + "
+           "%.2f shared%s\n",
+           off ? "the 16-bit copy + fp32 norms, biases, embeddings" : "fp32 + the 16-bit copy",
+           off ? " (on the host)" : "", r[0].in_flight, gib(r[0].act_per_micro_batch), gib(r[0].act_shared),
+           off ? "; host = the offload pool (fp32 master, m, v, the gradients' copy), not in the total" : "");
     print_ranks(r, a.npus, (size_t)spec.hbm_bytes);
     int worst = 0;
     for (int i = 1; i < a.npus; i++)
         worst = r[i].device > r[worst].device ? i : worst;
-    if (r[worst].device <= (size_t)spec.hbm_bytes)
+    int host = 0; /* the fullest host pool */
+    for (int i = 1; i < a.npus; i++)
+        host = r[i].host > r[host].host ? i : host;
+    if (r[host].host > (size_t)spec.host_bytes)
+        printf("verdict: does not fit: rank %d's host pool needs %.2f GiB of the %.2f GiB host share of one NPU\n",
+               host, gib(r[host].host), gib((size_t)spec.host_bytes));
+    else if (r[worst].device <= (size_t)spec.hbm_bytes)
         printf("verdict: fits: the fullest rank (%d) needs %.2f GiB of %.2f GiB (%.0f%%)\n", worst,
                gib(r[worst].device), gib((size_t)spec.hbm_bytes), 100.0 * (double)r[worst].device / (double)spec.hbm_bytes);
     else

@@ -39,9 +39,10 @@ HS_API double hs_zero_state_bytes(double psi, int n, int zero, const hs_zero_sta
 typedef struct hs_memory_rank {
     int rank, tp_rank, dp_rank, pp_rank; /* world rank and grid coordinates (TP innermost, then DP, then PP) */
     int64_t params;     /* parameters of the rank's chunks (its TP shard) */
-    size_t weights;     /* fp32 values + the 16-bit compute copy (16-bit compute) */
+    size_t weights;     /* fp32 values + the 16-bit compute copy (16-bit compute); offloaded: the compute
+                           copy + fp32 copies of norm weights, biases and embeddings (16-bit compute) */
     size_t gradients;   /* fp32 */
-    size_t optimizer;   /* AdamW's m and v: every parameter's, or (ZeRO-1) the rank's blocks' */
+    size_t optimizer;   /* AdamW's m and v: every parameter's, or (ZeRO-1) the rank's blocks'; 0 offloaded */
     size_t activations; /* the activation arenas: in_flight sets of act_per_micro_batch, plus act_shared */
     size_t act_per_micro_batch; /* one micro-batch's activations, summed over the rank's chunks */
     size_t act_shared;  /* the arenas' scratch shared by the sets (gradient scratch, recompute scratch) */
@@ -49,6 +50,8 @@ typedef struct hs_memory_rank {
     size_t workspace;   /* the largest transient kernel workspace (NPU; 0 on the CPU) */
     size_t comm;        /* pipeline boundary buffers, DP's gathered embedding rows, the tied head's exchange */
     size_t device;      /* the sum of the fields above: the peak of a step */
+    size_t host;        /* optimizer offload: the host pool (fp32 master, AdamW moments, on the NPU the
+                           gradients' copy); 0 without offload */
 } hs_memory_rank;
 
 /* Fills ranks[0 .. world) for training cfg with engine config *ec on a
@@ -61,6 +64,14 @@ typedef struct hs_memory_rank {
  * the layout, ZeRO stage, recompute), HS_ERR_OUT_OF_MEMORY (host). */
 HS_API hs_status hs_memory_estimate(const hs_model_config *cfg, const hs_engine_config *ec, int world,
                                     const hs_npu_spec *spec, hs_memory_rank *ranks);
+
+/* The host offload pool's bytes in use and their peak since the process
+ * started or the last hs_offload_mem_reset_peak (which sets the peak to
+ * what is in use): the state an offloading run holds on the host, NUMA-
+ * local. An estimate-mode NPU run counts its pool without allocating it. */
+HS_API size_t hs_offload_mem_used(void);
+HS_API size_t hs_offload_mem_peak(void);
+HS_API void hs_offload_mem_reset_peak(void);
 
 #ifdef __cplusplus
 }

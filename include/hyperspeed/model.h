@@ -116,8 +116,8 @@ typedef enum hs_split_group {
 /* Where a part of a registered tensor (its value, its gradient, its
  * optimizer state) resides. */
 typedef enum hs_residency {
-    HS_RESIDENT_DEVICE = 0, /* whole, on the model's device (every part today) */
-    HS_RESIDENT_HOST = 1,   /* offloaded to host memory */
+    HS_RESIDENT_DEVICE = 0, /* whole, on the model's device */
+    HS_RESIDENT_HOST = 1,   /* offloaded to host memory (values and state under HS_OFFLOAD_OPTIMIZER) */
     HS_RESIDENT_SHARD = 2   /* only this rank's shard over the data-parallel group */
 } hs_residency;
 
@@ -208,8 +208,25 @@ typedef enum hs_recompute {
     HS_RECOMPUTE_FULL = 2
 } hs_recompute;
 
+/* Host offload (docs/memory.md): what lives in a host memory pool (NUMA-
+ * local, libnuma) instead of on the model's device; a bit set.
+ *  OPTIMIZER:   the fp32 master weights (the registry's values) and AdamW's
+ *               m and v, with a host copy of the gradients on the NPU; AdamW
+ *               runs on the host and the compute copy goes back to the
+ *               device after each step. The device keeps the compute-dtype
+ *               weights, the gradients, and fp32 copies of the tensors the
+ *               kernels read in fp32 (norm weights, biases, embeddings).
+ *  PARAMS:      ZeRO-3 parameter shards (needs ZeRO stage 3).
+ *  ACTIVATIONS: a layer's saved activations. */
+typedef enum hs_offload {
+    HS_OFFLOAD_NONE = 0,
+    HS_OFFLOAD_OPTIMIZER = 1,
+    HS_OFFLOAD_PARAMS = 2,
+    HS_OFFLOAD_ACTIVATIONS = 4
+} hs_offload;
+
 /* Where a model lives, what its matmuls take, which part of it is here,
- * which activations it keeps. */
+ * which activations it keeps, what it offloads to the host. */
 typedef struct hs_model_options {
     size_t size; /* its version: sizeof the struct in the caller's build, set by the *_default() (api.md) */
     hs_device_kind device; /* HS_DEVICE_CPU, or HS_DEVICE_NPU: every buffer in npu's HBM */
@@ -219,6 +236,7 @@ typedef struct hs_model_options {
     hs_recompute recompute; /* HS_RECOMPUTE_NONE (the default), _SELECTIVE or _FULL */
     int recompute_layers;   /* how many of the chunk's layers recompute, its first ones (Megatron's
                                "block" method); 0: all of them. At most the chunk's layer count */
+    unsigned offload;       /* hs_offload bits: HS_OFFLOAD_NONE (the default) or HS_OFFLOAD_OPTIMIZER */
 } hs_model_options;
 
 /* "none", "selective", "full" ("?" for another value). */
@@ -227,6 +245,15 @@ HS_API const char *hs_recompute_name(hs_recompute r);
 /* The mode called name ("none", "selective", "full") into *out. Errors:
  * HS_ERR_INVALID_ARGUMENT naming the choices. */
 HS_API hs_status hs_recompute_parse(const char *name, hs_recompute *out);
+
+/* The offload bits of a comma-separated list ("optimizer",
+ * "optimizer,params", "none", ...) into *out. Errors:
+ * HS_ERR_INVALID_ARGUMENT naming the unknown item and the known ones. */
+HS_API hs_status hs_offload_parse(const char *list, unsigned *out);
+
+/* The bits as the list hs_offload_parse reads ("none" for 0) into buf of
+ * n bytes; returns buf. */
+HS_API const char *hs_offload_name(unsigned bits, char *buf, size_t n);
 
 /* CPU, no NPU, fp32 compute, the whole model: what hs_model_new builds. */
 HS_API hs_model_options hs_model_options_default(void);
@@ -264,6 +291,7 @@ typedef struct hs_model_memory {
     size_t optimizer;   /* AdamW's two fp32 moments */
     size_t activations; /* the activation arena of one micro-batch (incl. the 16-bit twins, tokens, targets) */
     size_t workspace;   /* the largest transient buffer a kernel of a step allocates (estimated, see docs/model.md) */
+    size_t host;        /* optimizer offload: the host pool's fp32 master, moments and (NPU) gradient copy */
 } hs_model_memory;
 
 /* What hs_model_new_ex(cfg, batch, seq, opts) and hs_optimizer_new would
@@ -282,7 +310,9 @@ HS_API hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int
 HS_API hs_status hs_model_init(hs_model *m, uint64_t seed);
 
 /* Refreshes the compute-dtype copy of the parameters from the fp32 master
- * weights (a no-op for fp32 compute). Call it after changing parameters
+ * weights (a no-op for fp32 compute; under optimizer offload an upload of
+ * the host master into the device's compute copy and its fp32 copies of
+ * norm weights, biases and embeddings). Call it after changing parameters
  * through hs_model_tensor; hs_model_init, hs_optimizer_step and
  * hs_train_load do. Errors: from the cast kernel. */
 HS_API hs_status hs_model_sync_weights(hs_model *m);
@@ -309,7 +339,9 @@ typedef enum hs_param_part {
 } hs_param_part;
 
 /* Registry entry i's part as a tensor of the entry's shape on the model's
- * device (a view: the model owns the storage). Errors: HS_ERR_NOT_FOUND
+ * device (a view: the model owns the storage); under optimizer offload the
+ * value is the host master (device NULL; data NULL on an estimate-mode
+ * NPU, which only counts it). Errors: HS_ERR_NOT_FOUND
  * (no entry i), HS_ERR_INVALID_ARGUMENT (NULL, an unknown part). */
 HS_API hs_status hs_model_tensor(const hs_model *m, int i, hs_param_part part, hs_tensor *out);
 /* The same by registry name ("h.0.attn.qkv.w"). Errors: HS_ERR_NOT_FOUND

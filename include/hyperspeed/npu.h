@@ -48,6 +48,8 @@ typedef struct hs_npu_spec {
     double launch_overhead_s; /* per kernel launch */
     double pcie_bw;           /* host<->device, bytes/s */
     double pcie_latency_s;
+    int64_t host_bytes;       /* the host DRAM share of one NPU (its rank's offload pool) */
+    double host_bw;           /* the host memory bandwidth one NPU's rank gets (host-side AdamW), bytes/s */
 } hs_npu_spec;
 
 /* Fills *out with a preset: "910B2", "910B3", "910B4", "910C" (one die),

@@ -49,7 +49,9 @@ typedef enum hs_adam_state {
 } hs_adam_state;
 
 /* Registry entry i's moment `which` as a tensor of the entry's shape on the
- * model's device (a view: the optimizer owns it). Errors: HS_ERR_NOT_FOUND
+ * model's device, or under optimizer offload in host memory (device NULL;
+ * data NULL on an estimate-mode NPU) (a view: the optimizer owns it).
+ * Errors: HS_ERR_NOT_FOUND
  * (no entry i), HS_ERR_INVALID_ARGUMENT (NULL, an unknown state). */
 HS_API hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, hs_tensor *out);
 

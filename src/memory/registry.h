@@ -22,6 +22,14 @@ typedef struct hs_registry {
     hs_dtype compute; /* dtype of the compute copy; fp32: the values themselves */
     float *value, *grad;
     void *compute_buf;
+    /* Host offload of the values (hs_registry_offload_values): value is
+     * the fp32 master in the host pool, compute_buf always a device buffer
+     * of its own, and the entries the kernels read in fp32 (keep_fp32)
+     * have a device copy in mirror at mirror_at[i] (-1: none) when the
+     * compute copy is 16-bit; with fp32 compute the compute copy serves. */
+    int values_on_host, host_account_only, host_counted;
+    float *mirror;
+    int64_t *mirror_at, mirror_numel;
 } hs_registry;
 
 /* Device memory of the registry's owner: allocates `bytes` for `what`
@@ -35,7 +43,14 @@ hs_status hs_registry_init(hs_registry *r, int cap, hs_dtype compute);
 /* Registers entry e (its name copied; offset set to the end of the flat
  * buffers) and returns its index. The caller sized cap for every entry. */
 int hs_registry_add(hs_registry *r, const hs_param_info *e);
-/* Allocates the value, gradient and (16-bit compute) compute buffers. */
+/* Marks entry i as read in fp32 by the kernels (norm weights, biases,
+ * embedding tables): under value offload it keeps a device copy. */
+void hs_registry_keep_fp32(hs_registry *r, int i);
+/* Before hs_registry_alloc: the values go to the host offload pool
+ * (account_only: an estimate-mode device, counted, not allocated). */
+void hs_registry_offload_values(hs_registry *r, int account_only);
+/* Allocates the value, gradient and (16-bit compute, or offloaded values)
+ * compute buffers, and the fp32 mirror of offloaded values. */
 hs_status hs_registry_alloc(hs_registry *r, hs_registry_alloc_fn alloc, void *ctx);
 /* Releases the buffers (through release) and the descriptors. */
 void hs_registry_free(hs_registry *r, hs_registry_free_fn release, void *ctx);
@@ -43,10 +58,15 @@ void hs_registry_free(hs_registry *r, hs_registry_free_fn release, void *ctx);
 /* Index of the entry called name, or -1. */
 int hs_registry_find(const hs_registry *r, const char *name);
 /* Entry i's part as a tensor of its shape on device dev (data NULL before
- * hs_registry_alloc). */
+ * hs_registry_alloc); offloaded values are on the host (device NULL). */
 hs_tensor hs_registry_view(const hs_registry *r, int i, hs_param_part part, hs_device *dev);
-/* Elements [begin, end) of the flat buffer of part, as a 1-D tensor on dev:
- * what one fused loop (AdamW, a bucket, the norm) walks. */
+/* Entry i's fp32 values as the kernels read them, on dev: the values, or
+ * under value offload their device copy (the compute copy for fp32
+ * compute, else the mirror: data NULL for an entry not kept in fp32). */
+hs_tensor hs_registry_kernel_view(const hs_registry *r, int i, hs_device *dev);
+/* Elements [begin, end) of the flat buffer of part, as a 1-D tensor on dev
+ * (offloaded values: on the host): what one fused loop (AdamW, a bucket,
+ * the norm) walks. */
 hs_tensor hs_registry_span(const hs_registry *r, hs_param_part part, int64_t begin, int64_t end, hs_device *dev);
 
 #endif

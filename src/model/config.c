@@ -146,3 +146,45 @@ hs_status hs_recompute_parse(const char *name, hs_recompute *out)
     return hs_error(HS_ERR_INVALID_ARGUMENT, "unknown recompute mode '%s' (known: none, selective, full)",
                     name ? name : "(null)");
 }
+
+static const char *const offload_names[] = {"optimizer", "params", "activations"};
+
+hs_status hs_offload_parse(const char *list, unsigned *out)
+{
+    if (!list || !out)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_offload_parse: NULL argument");
+    unsigned bits = 0;
+    if (strcmp(list, "none") != 0) {
+        for (const char *at = list;; at++) {
+            const size_t len = strcspn(at, ",");
+            int known = 0;
+            for (int i = 0; i < 3; i++)
+                if (len == strlen(offload_names[i]) && strncmp(at, offload_names[i], len) == 0) {
+                    bits |= 1u << i;
+                    known = 1;
+                }
+            if (!known)
+                return hs_error(HS_ERR_INVALID_ARGUMENT,
+                                "unknown offload item '%.*s' in '%s' (known: optimizer, params, activations; or none)",
+                                (int)len, at, list);
+            at += len;
+            if (!*at)
+                break;
+        }
+    }
+    *out = bits;
+    return HS_OK;
+}
+
+const char *hs_offload_name(unsigned bits, char *buf, size_t n)
+{
+    if (!buf || !n)
+        return buf;
+    buf[0] = '\0';
+    for (int i = 0; i < 3; i++)
+        if (bits & (1u << i))
+            snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", offload_names[i]);
+    if (!buf[0])
+        snprintf(buf, n, "none");
+    return buf;
+}

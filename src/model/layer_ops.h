@@ -33,7 +33,17 @@ static inline pview param_view(const hs_model *m, int idx, hs_param_part part)
 }
 #define PV(v) ((v).present ? &(v).t : NULL)
 
-static inline pview P(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_VALUE); }
+/* A parameter's fp32 values as the kernels read them (norm weights,
+ * biases, embeddings): on the device even when the master is offloaded. */
+static inline pview P(const hs_model *m, int idx)
+{
+    pview v = {{0}, 0};
+    if (idx < 0)
+        return v;
+    v.t = hs_registry_kernel_view(&m->reg, idx, m->dev);
+    v.present = 1;
+    return v;
+}
 static inline pview G(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_GRAD); }
 /* A matmul weight in the compute dtype. */
 static inline pview W(const hs_model *m, int idx) { return param_view(m, idx, HS_PARAM_COMPUTE); }

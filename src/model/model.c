@@ -274,7 +274,8 @@ hs_model_shard hs_model_shard_default(void)
 
 hs_model_options hs_model_options_default(void)
 {
-    hs_model_options o = {sizeof o, HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default(), HS_RECOMPUTE_NONE, 0};
+    hs_model_options o = {sizeof o, HS_DEVICE_CPU, NULL, HS_FP32, hs_model_shard_default(), HS_RECOMPUTE_NONE, 0,
+                          HS_OFFLOAD_NONE};
     return o;
 }
 
@@ -325,6 +326,13 @@ static hs_status check_options(const hs_model_options *o)
                         "(hs_model_options.compute = HS_BF16)");
     if (o->device == HS_DEVICE_CPU && o->compute == HS_FP16)
         return hs_error(HS_ERR_DTYPE, "compute dtype fp16 on the CPU: its matmul takes fp32 or bf16");
+    if (o->offload & ~(unsigned)HS_OFFLOAD_OPTIMIZER) {
+        char names[64];
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "offload '%s': a model offloads its optimizer state (HS_OFFLOAD_OPTIMIZER); parameter and "
+                        "activation offload are not in this build",
+                        hs_offload_name(o->offload, names, sizeof names));
+    }
     return HS_OK;
 }
 
@@ -371,12 +379,29 @@ static void free_on_device(void *ctx, void *p)
         hs_free(p);
 }
 
+/* Host offload of the optimizer: the fp32 master weights go to the host
+ * pool (counted only on an estimate-mode NPU); the tensors the kernels
+ * read in fp32 keep a device copy: the 1-D ones (norm weights, biases)
+ * and the embedding tables, whose rows the lookup reads. */
+static void plan_offload(hs_model *m)
+{
+    if (!(m->offload & HS_OFFLOAD_OPTIMIZER))
+        return;
+    for (int i = 0; i < m->reg.n; i++) {
+        m->reg.entries[i].value_at = m->reg.entries[i].state_at = HS_RESIDENT_HOST;
+        if (m->reg.entries[i].ndim < 2 || i == m->wte || i == m->wpe)
+            hs_registry_keep_fp32(&m->reg, i);
+    }
+    hs_registry_offload_values(&m->reg, m->npu && hs_npu_mode_of(m->npu) == HS_NPU_ESTIMATE);
+}
+
 /* Allocates the flat buffers, the compute-dtype weights, the arena and
  * (NPU) the host staging, and lays the arena out. */
 static hs_status allocate(hs_model *m)
 {
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
+    plan_offload(m);
     HS_TRY(hs_registry_alloc(&m->reg, alloc_on_device, m));
     HS_TRY(alloc_on_device(m, "activations", count.used, &m->arena));
     if (m->npu) {
@@ -388,7 +413,8 @@ static hs_status allocate(hs_model *m)
             return hs_error(HS_ERR_OUT_OF_MEMORY, "model: %zu floats of host staging", m->stage_n);
     }
     if (!m->npu) { /* touch the host pages now, not in the first step */
-        memset(m->reg.value, 0, (size_t)m->reg.numel * sizeof(float));
+        if (!m->reg.values_on_host) /* (the pool's are zeroed) */
+            memset(m->reg.value, 0, (size_t)m->reg.numel * sizeof(float));
         memset(m->arena, 0, count.used);
     }
     arena_cursor lay = {m->arena, 0};
@@ -442,6 +468,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
                                                                       : m->vocab_rows;
     m->n_slots = o.shard.slots;
     m->recompute = o.recompute;
+    m->offload = o.offload;
     m->recompute_layers = o.recompute == HS_RECOMPUTE_NONE ? 0 : o.recompute_layers ? o.recompute_layers : m->n_layer;
     const int max_tensors = 6 + 12 * cfg->n_layer;
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
@@ -510,6 +537,13 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     out->optimizer = 2 * n * sizeof(float);
     out->activations = count.used;
     out->workspace = 0;
+    out->host = 0;
+    if (m->offload & HS_OFFLOAD_OPTIMIZER) { /* device: the compute copy and the fp32 mirror */
+        plan_offload(m);
+        out->weights = n * cs + (m->compute != HS_FP32 ? (size_t)m->reg.mirror_numel * sizeof(float) : 0);
+        out->optimizer = 0;
+        out->host = n * sizeof(float) * (m->npu ? 4 : 3);
+    }
     hs_status s = m->npu ? npu_workspace(m, &out->workspace) : HS_OK;
     hs_model_free(m);
     return s;
@@ -558,8 +592,9 @@ static int ends_with(const char *s, const char *suffix)
  * same copies' time. */
 static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint64_t id, int64_t first, float std)
 {
-    if (!m->npu) {
-        hs_rng_normal(w, (size_t)n, seed, id, (uint64_t)first, 0.0f, std);
+    if (!m->npu || m->reg.values_on_host) { /* host memory (none when the pool only counts) */
+        if (!m->reg.host_account_only)
+            hs_rng_normal(w, (size_t)n, seed, id, (uint64_t)first, 0.0f, std);
         return HS_OK;
     }
     const int values = hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE;
@@ -575,6 +610,11 @@ static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint6
 
 static hs_status fill(hs_model *m, float *w, int64_t n, float v)
 {
+    if (m->reg.values_on_host) { /* the master in the host pool (none when it only counts) */
+        for (int64_t i = 0; !m->reg.host_account_only && i < n; i++)
+            w[i] = v;
+        return HS_OK;
+    }
     hs_tensor t = hs_model_on_device(m, hs_view1(w, HS_FP32, n));
     return n > 0 ? hs_fill(&t, v) : HS_OK;
 }
@@ -696,11 +736,68 @@ hs_status hs_model_sync_weights(hs_model *m)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_sync_weights: model is NULL");
+    if (m->reg.values_on_host)
+        return hs_model_upload_weights(m, 0, m->reg.numel, m->npu ? hs_npu_default_stream(m->npu) : NULL);
     if (m->compute == HS_FP32)
         return HS_OK;
     hs_tensor src = hs_registry_span(&m->reg, HS_PARAM_VALUE, 0, m->reg.numel, m->dev);
     hs_tensor dst = hs_registry_span(&m->reg, HS_PARAM_COMPUTE, 0, m->reg.numel, m->dev);
     return hs_cast(&dst, &src);
+}
+
+/* host[0 .. n) (NULL when the pool only counts) to the device at dst on
+ * stream s: a copy over the host link on the NPU, memcpy on the CPU. */
+static hs_status to_device(hs_model *m, hs_npu_stream *s, void *dst, const void *host, size_t bytes)
+{
+    if (m->npu)
+        return hs_npu_memcpy_h2d(m->npu, s, dst, host, bytes);
+    memcpy(dst, host, bytes);
+    return HS_OK;
+}
+
+/* Offloaded master elements [lo, hi) into the compute copy: cast on the
+ * host into the staging buffer, a piece at a time, and copied up (the
+ * CPU device casts straight into its compute copy). */
+static hs_status upload_compute(hs_model *m, int64_t lo, int64_t hi, hs_npu_stream *s)
+{
+    const hs_registry *r = &m->reg;
+    const size_t cs = hs_dtype_size(m->compute);
+    char *dst = (char *)r->compute_buf;
+    if (!m->npu && m->compute != HS_FP32) {
+        hs_tensor from = hs_registry_span(r, HS_PARAM_VALUE, lo, hi, NULL);
+        hs_tensor to = hs_view1(dst + lo * (int64_t)cs, m->compute, hi - lo);
+        return hs_cast(&to, &from);
+    }
+    if (m->compute == HS_FP32)
+        return to_device(m, s, dst + lo * (int64_t)cs, r->value ? r->value + lo : NULL, (size_t)(hi - lo) * cs);
+    const int64_t step = (int64_t)(m->stage_n * sizeof(float) / cs);
+    for (int64_t at = lo; at < hi; at += step) {
+        const int64_t n = hi - at < step ? hi - at : step;
+        if (r->value) {
+            hs_tensor from = hs_registry_span(r, HS_PARAM_VALUE, at, at + n, NULL);
+            hs_tensor to = hs_view1(m->stage, m->compute, n);
+            HS_TRY(hs_cast(&to, &from));
+        }
+        HS_TRY(to_device(m, s, dst + at * (int64_t)cs, r->value ? m->stage : NULL, (size_t)n * cs));
+    }
+    return HS_OK;
+}
+
+hs_status hs_model_upload_weights(hs_model *m, int64_t lo, int64_t hi, hs_npu_stream *s)
+{
+    const hs_registry *r = &m->reg;
+    if (!r->values_on_host || hi <= lo)
+        return HS_OK;
+    HS_TRY(upload_compute(m, lo, hi, s));
+    for (int i = 0; r->mirror && i < r->n; i++) { /* the fp32 copies of the entries in [lo, hi) */
+        const hs_param_info *p = &r->entries[i];
+        const int64_t b = lo > p->offset ? lo : p->offset, e = hi < p->offset + p->numel ? hi : p->offset + p->numel;
+        if (r->mirror_at[i] < 0 || e <= b)
+            continue;
+        HS_TRY(to_device(m, s, r->mirror + r->mirror_at[i] + (b - p->offset), r->value ? r->value + b : NULL,
+                         (size_t)(e - b) * sizeof(float)));
+    }
+    return HS_OK;
 }
 
 /* ------------------------------------------------------------ accessors */

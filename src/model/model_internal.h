@@ -117,6 +117,7 @@ struct hs_model {
     /* activation arena: n_slots sets, then the scratch they share */
     hs_recompute recompute;
     int recompute_layers; /* the chunk's first recompute_layers layers rebuild what they do not keep */
+    unsigned offload;     /* hs_offload bits (HS_OFFLOAD_OPTIMIZER: the fp32 master in the host pool) */
     layer_acts rc;        /* what they do not keep, shared by them and every set (the recompute scratch) */
     void *arena;
     act_set *sets;

@@ -8,4 +8,11 @@
 
 const hs_registry *hs_model_registry(const hs_model *m);
 
+/* Under optimizer offload (registry values in the host pool): the master
+ * elements [lo, hi) to the device, on stream s of the model's NPU (the
+ * CPU device: s NULL): into the compute copy (cast on the host for a
+ * 16-bit one) and the fp32 copies of the entries the kernels read. A no-op
+ * without offload. Errors: the copies'. */
+hs_status hs_model_upload_weights(hs_model *m, int64_t lo, int64_t hi, hs_npu_stream *s);
+
 #endif

@@ -43,6 +43,8 @@ static hs_npu_spec c220_core(void)
         .launch_overhead_s = 5e-6,
         .pcie_bw = 24e9,
         .pcie_latency_s = 5e-6,
+        .host_bytes = 128 * GIB,
+        .host_bw = 90e9,
     };
     return s;
 }
@@ -74,6 +76,15 @@ static hs_npu_spec preset_910a(void)
     return s;
 }
 
+/* A small chip for tests, with a small host share. */
+static hs_npu_spec preset_test(void)
+{
+    hs_npu_spec s = c220_chip("test", 2, 4, 1.0e9, 64 * MIB, 100e9, 4 * MIB);
+    s.host_bytes = 256 * MIB;
+    s.host_bw = 10e9;
+    return s;
+}
+
 static const char *const preset_names[] = {"910B2", "910B3", "910B4", "910C", "910A", "test", NULL};
 
 /* Lists the known preset names. */
@@ -98,7 +109,7 @@ hs_status hs_npu_spec_preset(const char *name, hs_npu_spec *out)
     else if (!strcmp(name, "910A"))
         *out = preset_910a();
     else if (!strcmp(name, "test"))
-        *out = c220_chip("test", 2, 4, 1.0e9, 64 * MIB, 100e9, 4 * MIB);
+        *out = preset_test();
     else {
         char known[128] = "";
         for (const char *const *n = preset_names; *n; n++)
@@ -153,6 +164,8 @@ hs_status hs_npu_spec_validate(const hs_npu_spec *s)
     REQUIRE(s->launch_overhead_s > 0, "launch_overhead_s");
     REQUIRE(s->pcie_bw > 0, "pcie_bw");
     REQUIRE(s->pcie_latency_s > 0, "pcie_latency_s");
+    REQUIRE(s->host_bytes > 0, "host_bytes");
+    REQUIRE(s->host_bw > 0, "host_bw");
     return HS_OK;
 }
 

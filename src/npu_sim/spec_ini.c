@@ -36,6 +36,7 @@ static const ini_key keys[] = {
     K("l2_write_rate", F_DOUBLE, l2_write_rate, 1), K("l1_to_l0_a_rate", F_DOUBLE, l1_to_l0_rate, 1),
     K("ub_to_l2_rate", F_DOUBLE, ub_to_l2_rate, 1), K("cube_m_size", F_INT, cube_m, 1),
     K("cube_k_size", F_INT, cube_k, 1),           K("cube_n_size", F_INT, cube_n, 1),
+    K("host_memory_size", F_I64, host_bytes, 1),  K("host_bandwidth", F_DOUBLE, host_bw, 1e9),
 };
 
 /* Strips leading and trailing whitespace in place. */

@@ -317,7 +317,7 @@ hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t *numel
 
 hs_status hs_dp_gather_params(hs_dp *dp, float *params)
 {
-    if (!dp || !params || !dp->cfg.shard || dp->open)
+    if (!dp || (!params && dp->values) || !dp->cfg.shard || dp->open)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_params: a sharded reducer, a buffer, and no round open");
     const int p = hs_comm_size(dp->comm);
     hs_status s = HS_OK;

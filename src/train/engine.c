@@ -7,6 +7,8 @@
 #include "core/try.h"
 #include "hyperspeed/engine.h"
 #include "hyperspeed/kernels.h"
+#include "hyperspeed/memory.h"
+#include "memory/host_pool.h"
 #include "model/model_registry.h"
 #include "parallel/pp_exec.h"
 #include "train/engine_config.h"
@@ -172,6 +174,35 @@ static hs_status build_chunk(hs_engine *e, int c)
     return HS_OK;
 }
 
+/* Optimizer offload: this rank's host pool (the estimator's figure) must
+ * fit what the host has for it (the NPU spec's share in estimate mode,
+ * else the NUMA node's free memory), checked before anything is
+ * allocated. */
+static hs_status check_host_memory(hs_engine *e)
+{
+    if (!(e->ec.model.offload & HS_OFFLOAD_OPTIMIZER))
+        return HS_OK;
+    const int world = hs_runtime_size(e->rt, HS_GROUP_WORLD);
+    hs_memory_rank *r = malloc((size_t)world * sizeof *r);
+    if (!r)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "engine: %d ranks' memory estimates", world);
+    hs_status s = hs_memory_estimate(&e->cfg, &e->ec, world, e->npu ? hs_npu_spec_of(e->npu) : NULL, r);
+    const int t = hs_runtime_rank(e->rt, HS_GROUP_TP), d = hs_runtime_rank(e->rt, HS_GROUP_DP);
+    const size_t need = s ? 0 : r[t + e->ec.layout.tp * (d + e->dp * e->stage)].host;
+    free(r);
+    HS_TRY(s);
+    const int counted = e->npu && hs_npu_mode_of(e->npu) == HS_NPU_ESTIMATE;
+    const size_t avail = counted ? (size_t)hs_npu_spec_of(e->npu)->host_bytes : hs_pool_available();
+    if (need > avail)
+        return hs_error(HS_ERR_OUT_OF_MEMORY,
+                        "engine: optimizer offload needs %.2f GiB (%zu B) of host memory on this rank (fp32 master "
+                        "weights, AdamW moments%s) but %s %.2f GiB (%zu B); nothing was allocated",
+                        (double)need / 1073741824.0, need, e->npu ? ", the gradients' host copy" : "",
+                        counted ? "the NPU spec gives one NPU's rank" : "its NUMA node has",
+                        (double)avail / 1073741824.0, avail);
+    return HS_OK;
+}
+
 /* The size tags of the config and of the configs it holds. */
 static hs_status check_sizes(const hs_engine_config *ec)
 {
@@ -193,6 +224,11 @@ hs_status hs_engine_check_config(const hs_engine_config *ec)
     if (ec->zero != 0 && ec->zero != 1)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "engine: zero=%d; this build has ZeRO stages 0 (none) and 1 (the distributed optimizer)",
+                        ec->zero);
+    if ((ec->model.offload & HS_OFFLOAD_PARAMS) && ec->zero != 3)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "engine: offload of params moves ZeRO-3's parameter shards to the host: it needs zero=3 "
+                        "(this run has zero=%d)",
                         ec->zero);
     const int G = l->pp * l->virtual_stages;
     if (4 * G * l->micro_batches + 2 > 32768 || l->micro_batches > 256)
@@ -253,6 +289,8 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
     e->gather = calloc((size_t)ng, sizeof *e->gather);
     if (!e->chunks || !e->gather)
         s = hs_error(HS_ERR_OUT_OF_MEMORY, "hs_engine_new: out of host memory");
+    if (!s)
+        s = check_host_memory(e);
     if (!s)
         s = hs_pp_exec_new(ec->layout.schedule, e->p, e->stage, e->m, e->v, &e->exec);
     for (int c = 0; !s && c < e->v; c++)

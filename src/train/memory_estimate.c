@@ -84,10 +84,13 @@ static size_t comm_scratch(const plan *p, int64_t largest_bucket)
 }
 
 /* AdamW's two moments for a chunk of n tensors (numel[]) on DP rank d:
- * every element, or under ZeRO-1 the rank's block of each DP bucket. */
-static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int d, size_t *bytes,
+ * every element, or under ZeRO-1 the rank's block of each DP bucket; on
+ * the device (*bytes) or offloaded with the gradients' host copy on the
+ * NPU (*host). */
+static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int d, size_t *bytes, size_t *host,
                                  int64_t *largest_bucket)
 {
+    *bytes = *host = 0;
     int64_t count = 0, sharded = 0;
     for (int i = 0; i < n; i++)
         count += numel[i];
@@ -108,7 +111,11 @@ static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int
         HS_TRY(s);
         count = p->ec->zero ? sharded : count;
     }
-    *bytes = 2 * alloc_size(p, (size_t)(count > 0 ? count : 1) * sizeof(float));
+    const size_t elems = (size_t)(count > 0 ? count : 1);
+    if (p->ec->model.offload & HS_OFFLOAD_OPTIMIZER) /* the host pool's one block (hs_offload_state_new) */
+        *host = (p->npu ? 3 : 2) * elems * sizeof(float);
+    else
+        *bytes = 2 * alloc_size(p, elems * sizeof(float));
     return HS_OK;
 }
 
@@ -129,7 +136,13 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     mo.shard.slots = slots;
     const size_t n = (size_t)mm.params, cs = hs_dtype_size(mo.compute);
     r->params += mm.params;
-    r->weights += alloc_size(p, n * sizeof(float)) + (mo.compute != HS_FP32 ? alloc_size(p, n * cs) : 0);
+    if (mo.offload & HS_OFFLOAD_OPTIMIZER) { /* the compute copy and the mirror here, the master in the pool */
+        const size_t mirror = mm.weights - n * cs;
+        r->weights += alloc_size(p, n * cs) + (mirror ? alloc_size(p, mirror) : 0);
+        r->host += n * sizeof(float);
+    } else {
+        r->weights += alloc_size(p, n * sizeof(float)) + (mo.compute != HS_FP32 ? alloc_size(p, n * cs) : 0);
+    }
     r->gradients += alloc_size(p, n * sizeof(float));
     r->activations += alloc_size(p, mm.activations);
     r->act_per_micro_batch += two.activations - one.activations;
@@ -141,12 +154,13 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     int64_t *numel, tied;
     int nt;
     HS_TRY(hs_model_plan_tensors(p->cfg, ec->micro_batch, ec->seq, &mo, &numel, &nt, &tied));
-    size_t opt = 0;
+    size_t opt = 0, host = 0;
     int64_t bucket = 0;
-    hs_status s = optimizer_bytes(p, numel, nt, d, &opt, &bucket);
+    hs_status s = optimizer_bytes(p, numel, nt, d, &opt, &host, &bucket);
     free(numel);
     HS_TRY(s);
     r->optimizer += opt;
+    r->host += host;
     if (!p->npu) { /* the runtime's scratch is host memory: the CPU device's, not HBM */
         const size_t scratch = comm_scratch(p, bucket);
         r->workspace = scratch > r->workspace ? scratch : r->workspace;

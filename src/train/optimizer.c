@@ -1,5 +1,7 @@
 /* AdamW over the model's parameter registry, with global-norm clipping.
- * The moments live on the model's device (host memory, or NPU HBM).
+ * The moments live on the model's device (host memory, or NPU HBM), or
+ * under optimizer offload in the host pool beside the fp32 master; then
+ * AdamW runs on the host (optimizer_offload.c).
  * Sharded (ZeRO-1, optimizer_norm.h): the moments, the update and the
  * norm's share cover this DP rank's blocks of the flat buffer only. */
 #include "core/config_size.h"
@@ -8,6 +10,7 @@
 #include "hyperspeed/train.h"
 #include "model/model_registry.h"
 #include "train/optimizer_norm.h"
+#include "train/optimizer_offload.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@ struct hs_optimizer {
     hs_model *model;
     hs_optimizer_config cfg;
     float *m, *v;
+    hs_offload_state *off; /* optimizer offload: the moments are the pool's (NULL: on the device) */
     int64_t steps;
     hs_tensor *owned; /* spans of the gradients this rank counts in a global norm (norm_owner) */
     int n_owned;
@@ -170,19 +174,26 @@ static hs_status optimizer_new(hs_model *model, const hs_optimizer_config *cfg, 
     o->cfg = *cfg;
     hs_status s = n_blocks ? copy_blocks(o, offset, numel, n_blocks) : HS_OK;
     const int64_t n = moment_numel(o);
-    if (!s)
-        s = alloc_moment(o, &o->m);
-    if (!s)
-        s = alloc_moment(o, &o->v);
-    if (s) {
-        hs_optimizer_free(o);
-        return s;
+    const int offloaded = hs_model_registry(model)->values_on_host;
+    if (!s && offloaded)
+        s = hs_offload_state_new(model, n, &o->off);
+    if (!s && offloaded) {
+        o->m = hs_offload_state_moment(o->off, 0);
+        o->v = hs_offload_state_moment(o->off, 1);
     }
+    if (!s && !offloaded)
+        s = alloc_moment(o, &o->m);
+    if (!s && !offloaded)
+        s = alloc_moment(o, &o->v);
     if (!s)
         s = plan_owned(o);
     if (s) {
         hs_optimizer_free(o);
         return s;
+    }
+    if (offloaded) { /* the pool's pages are zero */
+        *out = o;
+        return HS_OK;
     }
     hs_tensor mt = on_device(o, hs_view1(o->m, HS_FP32, n > 0 ? n : 1));
     hs_tensor vt = on_device(o, hs_view1(o->v, HS_FP32, n > 0 ? n : 1));
@@ -213,7 +224,9 @@ void hs_optimizer_free(hs_optimizer *o)
     if (!o)
         return;
     hs_npu *d = hs_model_npu(o->model);
-    if (d) {
+    if (o->off) {
+        hs_offload_state_free(o->off);
+    } else if (d) {
         (void)hs_npu_free_mem(d, o->m); /* addresses this optimizer allocated (or NULL): cannot fail */
         (void)hs_npu_free_mem(d, o->v);
     } else {
@@ -230,6 +243,8 @@ void hs_optimizer_free(hs_optimizer *o)
 /* One AdamW pass over parameters [lo, hi) with their moments at `moment`. */
 static hs_status adamw_piece(hs_optimizer *o, int64_t lo, int64_t hi, int64_t moment, void *ctx)
 {
+    if (o->off) /* on the host; unsharded, each piece's weights go back up as soon as it is done */
+        return hs_offload_adamw(o->off, lo, hi, moment, ctx, !o->n_blocks);
     const hs_registry *reg = hs_model_registry(o->model);
     hs_device *dev = hs_model_device(o->model);
     hs_tensor p = hs_registry_span(reg, HS_PARAM_VALUE, lo, hi, dev);
@@ -252,6 +267,8 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
     ap.eps = o->cfg.eps;
     ap.grad_scale = hs_clip_scale(norm, o->cfg.grad_clip);
     ap.step = o->steps + 1;
+    if (o->off)
+        hs_offload_begin(o->off);
     /* Consecutive registry entries with the same decay flag form one span,
      * so the update runs over a few long ranges instead of ~150 short ones. */
     const int nt = hs_model_num_tensors(model);
@@ -266,6 +283,8 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
         i = j;
     }
     o->steps++;
+    if (o->off)
+        return hs_offload_finish(o->off);
     return o->n_blocks ? HS_OK : hs_model_sync_weights(model);
 }
 
@@ -373,8 +392,8 @@ hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, 
                         "%d's moments (checkpoints of ZeRO runs are not supported yet)",
                         i);
     float *base = which == HS_ADAM_M ? o->m : o->v;
-    hs_tensor t = {base + p->offset, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim, HS_FP32,
-                   hs_model_device(o->model), 0};
+    hs_tensor t = {base ? base + p->offset : NULL, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim,
+                   HS_FP32, o->off ? NULL : hs_model_device(o->model), 0};
     *out = t;
     return HS_OK;
 }

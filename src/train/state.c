@@ -24,7 +24,7 @@ hs_status hs_state_copy(hs_model *m, hs_optimizer *o, int k, int i, float *host,
     hs_tensor t;
     HS_TRY(hs_state_tensor(m, o, k, i, &t));
     const size_t bytes = hs_tensor_nbytes(&t);
-    hs_npu *d = hs_model_npu(m);
+    hs_npu *d = hs_device_npu(t.device); /* NULL: host memory (the CPU device, or offloaded state) */
     if (d)
         return to_host ? hs_npu_memcpy_d2h(d, NULL, host, t.data, bytes) : hs_npu_memcpy_h2d(d, NULL, t.data, host, bytes);
     if (to_host)

@@ -14,6 +14,8 @@
 #     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5;
 #   - activation recompute (selective, full) under TP2 + SP x PP2 changes
 #     no loss and no gradient norm;
+#   - optimizer offload under DP2 with ZeRO-1 and under PP2 (bf16 compute)
+#     changes no loss and no gradient norm;
 #   - the text sample through the layout: TP2 x PP2 samples the text one
 #     process samples (the same weights up to rounding, the same draws).
 source "$(dirname "$0")/dp_common.sh"
@@ -92,6 +94,18 @@ for mode in selective full; do
   diff <(keep "$tmp/rc_none.jsonl") <(keep "$tmp/rc_$mode.jsonl") >&2 || fail "recompute $mode changes the run"
 done
 
+# optimizer offload through a layout: DP2 with ZeRO-1 (the host AdamW over the rank's shard, the fp32 master
+# all-gathered on the host) and PP2, in bf16, reproduce the same layout without offload, bit for bit
+for lay in "--zero 1" "--pp 2"; do
+  off=(-n 2 "$tg" "${ck[@]}" --steps 3 --dtype bf16 $lay)
+  "$mpiexec" "${off[@]}" --metrics "$tmp/off0.jsonl" >/dev/null 2>&1 || fail "$lay without offload"
+  "$mpiexec" "${off[@]}" --offload optimizer --metrics "$tmp/off1.jsonl" >"$tmp/off1.txt" 2>&1 ||
+    fail "$lay, offload: $(tail -3 "$tmp/off1.txt")"
+  grep -q "^host offload: optimizer" "$tmp/off1.txt" || fail "no offload line ($lay)"
+  [ "$(keep "$tmp/off1.jsonl" | wc -l)" -eq 3 ] || fail "offload $lay: not 3 steps"
+  diff <(keep "$tmp/off0.jsonl") <(keep "$tmp/off1.jsonl") >&2 || fail "offload changes the $lay run"
+done
+
 gen=(--model gpt2-tiny --layers 2 --d-model 64 --d-ff 128 --batch 4 --seq 32 --steps 30 --val-every 0
      --val-batches 1 --sample 60)
 sample_of() { sed -n '/^---- sample ----$/,/^----------------$/p' "$1"; }
@@ -104,4 +118,4 @@ if [ "$failed" -ne 0 ]; then
   cat "$tmp/npu.txt" >&2
   exit 1
 fi
-echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts, recompute, sampling"
+echo "layouts_train: banner, bubbles (CPU, NPU), per-rank traces with TP all-reduces and bubbles, estimate mode, checkpoints across layouts, recompute, offload, sampling"

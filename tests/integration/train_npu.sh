@@ -109,13 +109,25 @@ for part in weights gradients "optimizer state" activations workspace total; do
   grep -qE "^  $part +[0-9.]+ GiB" "$tmp/7b.txt" || fail "llama2-7b breakdown without '$part': $(cat "$tmp/7b.txt")"
 done
 grep -q "(6738415616 parameters)" "$tmp/7b.txt" || fail "llama2-7b breakdown: wrong parameter count"
+# ... and with the optimizer offloaded to the host and full recompute it fits, and the estimate said so: one step
+"$tg" --model llama2-7b --batch 1 --seq 4096 --device npu --npu-preset 910B2 --npu-mode estimate --sample 0 \
+  --steps 1 --val-batches 1 --offload optimizer --recompute full >"$tmp/7bo.txt" 2>&1 ||
+  fail "llama2-7b, offload optimizer + recompute full: $(tail -5 "$tmp/7bo.txt")"
+grep -q "^memory plan: 42.91 GiB of the 910B2's 64.00 GiB HBM" "$tmp/7bo.txt" &&
+  grep -q "^host offload pool: 100.41 GiB" "$tmp/7bo.txt" && grep -qE "^step +1/1 .*HBM peak 4393[0-9.]+ MiB" "$tmp/7bo.txt" ||
+  fail "llama2-7b, offload: plan, pool or peak: $(cat "$tmp/7bo.txt")"
 
 # hs-npu memory: the same plan before any run (rows of equal ranks, a verdict), and its bad flags
 hm="$build/hs-npu"
 "$hm" memory --model llama2-7b --seq 4096 >"$tmp/m1.txt" 2>&1 || fail "hs-npu memory: $(cat "$tmp/m1.txt")"
-grep -qE '^0 +6738415616 +37.65 +25.10 +50.21 +30.08 +0.24 +0.00 +143.29 +224%$' "$tmp/m1.txt" ||
+grep -qE '^0 +6738415616 +37.65 +25.10 +50.21 +30.08 +0.24 +0.00 +143.29 +224% +0.00$' "$tmp/m1.txt" ||
   fail "hs-npu memory llama2-7b row: $(cat "$tmp/m1.txt")"
 grep -q "^verdict: does not fit: rank 0 needs 143.29 GiB of 64.00 GiB" "$tmp/m1.txt" || fail "hs-npu memory verdict"
+"$hm" memory --model llama2-7b --seq 4096 --offload optimizer --recompute full >"$tmp/mo.txt" 2>&1 ||
+  fail "hs-npu memory, offload: $(cat "$tmp/mo.txt")"
+grep -qE '^0 +6738415616 +13.04 +25.10 +0.00 +4.52 +0.24 +0.00 +42.91 +67% +100.41$' "$tmp/mo.txt" &&
+  grep -q "^verdict: fits: the fullest rank (0) needs 42.91 GiB" "$tmp/mo.txt" ||
+  fail "hs-npu memory llama2-7b with offload: $(cat "$tmp/mo.txt")"
 "$hm" memory --model llama2-7b --seq 4096 --npus 8 --tp 2 --pp 2 --zero 1 --micro-batches 8 \
   --recompute selective >"$tmp/m8.txt" 2>&1 || fail "hs-npu memory, 8 NPUs: $(cat "$tmp/m8.txt")"
 grep -qE '^0-3 ' "$tmp/m8.txt" && grep -qE '^4-7 ' "$tmp/m8.txt" && grep -q '^verdict: fits' "$tmp/m8.txt" ||
@@ -133,6 +145,8 @@ mem_bad "unknown recompute mode 'most'" --recompute most
 mem_bad "recompute_layers=13: the chunk has 12 layers" --recompute full --recompute-layers 13
 mem_bad "tp=2 x pp=1 does not divide the world of 3" --npus 3 --tp 2
 mem_bad "gpt9" --model gpt9
+mem_bad "unknown offload item 'disk'" --offload disk
+mem_bad "needs zero=3" --offload params
 
 if [ "$failed" -ne 0 ]; then
   echo "--- execute run ---" >&2

@@ -41,6 +41,11 @@ expect 2 "--recompute-layers=2: a count >= 0 (0: every layer), with --recompute 
   --recompute-layers 2
 expect 2 "recompute_layers=3: the chunk has 1 layers (layers 0 .. 0)" "${small[@]}" --recompute full \
   --recompute-layers 3
+expect 2 "unknown offload item 'gpu' in 'optimizer,gpu'" --offload optimizer,gpu
+expect 2 "offload of params moves ZeRO-3's parameter shards to the host: it needs zero=3" "${small[@]}" \
+  --offload params
+expect 2 "parameter and activation offload are not in this build" "${small[@]}" --offload optimizer,activations
+expect 0 "zero=1 with one data-parallel rank: nothing to shard, no effect" "${small[@]}" --steps 1 --zero 1
 
 mkdir -p "$tmp/missing"
 expect 1 "$tmp/missing/train.bin" --data "$tmp/missing" "${small[@]}"

@@ -82,8 +82,10 @@ static int close_to(double a, double b, double tol) { return fabs(a - b) <= tol 
 /* The memory estimator against what this rank's engine allocates, on an
  * estimate-mode NPU (its HBM peak after a step) and on the CPU (the
  * library's host allocations at their peak, less what was held before):
- * the layout of the arguments with each recompute mode, on a model wide
- * enough that the arena and the kernels' workspace matter. */
+ * the layout of the arguments with each recompute mode, and with the
+ * optimizer offloaded (none and full recompute; the host pool's peak must
+ * equal the estimate's host bytes exactly), on a model wide enough that
+ * the arena and the kernels' workspace matter. */
 static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_config ec)
 {
     c.d_model = 128;
@@ -94,44 +96,83 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
     int32_t tok[B * T + 1] = {0};
     hs_npu_spec spec;
     CHECK_OK(hs_npu_spec_preset("test", &spec));
-    for (int dev = 0; est && dev < 2; dev++)
-        for (int rc = HS_RECOMPUTE_NONE; rc <= HS_RECOMPUTE_FULL; rc++) {
-            hs_npu *npu = NULL;
-            if (dev)
-                CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
-            ec.model.device = dev ? HS_DEVICE_NPU : HS_DEVICE_CPU;
-            ec.model.npu = npu;
-            ec.model.compute = dev ? HS_BF16 : HS_FP32;
-            ec.model.recompute = (hs_recompute)rc;
-            CHECK_OK(hs_memory_estimate(&c, &ec, world, dev ? &spec : NULL, est));
-            const hs_memory_rank *me = &est[check_rank];
-            CHECK(me->rank == check_rank && me->tp_rank == hs_runtime_rank(rt, HS_GROUP_TP) &&
-                      me->dp_rank == hs_runtime_rank(rt, HS_GROUP_DP) && me->pp_rank == hs_runtime_rank(rt, HS_GROUP_PP),
-                  "rank %d estimated as tp %d dp %d pp %d", check_rank, me->tp_rank, me->dp_rank, me->pp_rank);
-            const size_t before = hs_host_mem_used();
-            hs_host_mem_reset_peak();
-            hs_engine *e = NULL;
-            CHECK_OK(hs_engine_new(rt, &c, &ec, &e));
-            hs_engine_stats es;
-            if (e) {
-                CHECK_OK(hs_engine_init(e, 7));
-                CHECK_OK(hs_engine_train_step(e, tok, tok + 1, 1e-3f, &es));
-            }
-            const double got = dev ? (double)hs_npu_mem_peak(npu) : (double)(hs_host_mem_peak() - before);
-            /* the CPU's workspace is the comm runtime's scratch, which the first CPU run grows to this layout's
-               size and which stays held (in `before`) for the later ones */
-            const size_t want = me->device - (!dev && rc > HS_RECOMPUTE_NONE ? me->workspace : 0);
-            const double tol = dev ? 0.03 : 0.05;
-            CHECK(fabs((double)want - got) <= tol * got, "%s, recompute %s: estimate %zu B, measured %.0f B",
-                  dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), want, got);
-            if (check_rank == 0)
-                printf("memory estimate, %s, recompute %-9s: %10zu B, measured %10.0f B (%+.2f%%)\n",
-                       dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), want, got,
-                       100.0 * ((double)want / got - 1));
-            hs_engine_free(e);
-            hs_npu_free(npu);
+    for (int run = 0; est && run < 10; run++) {
+        const int dev = run % 2, off = run >= 6, rc = off ? (run / 2 - 3) * 2 : run / 2;
+        hs_npu *npu = NULL;
+        if (dev)
+            CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
+        ec.model.device = dev ? HS_DEVICE_NPU : HS_DEVICE_CPU;
+        ec.model.npu = npu;
+        ec.model.compute = dev ? HS_BF16 : HS_FP32;
+        ec.model.recompute = (hs_recompute)rc;
+        ec.model.offload = off ? HS_OFFLOAD_OPTIMIZER : HS_OFFLOAD_NONE;
+        CHECK_OK(hs_memory_estimate(&c, &ec, world, dev ? &spec : NULL, est));
+        const hs_memory_rank *me = &est[check_rank];
+        CHECK(me->rank == check_rank && me->tp_rank == hs_runtime_rank(rt, HS_GROUP_TP) &&
+                  me->dp_rank == hs_runtime_rank(rt, HS_GROUP_DP) && me->pp_rank == hs_runtime_rank(rt, HS_GROUP_PP),
+              "rank %d estimated as tp %d dp %d pp %d", check_rank, me->tp_rank, me->dp_rank, me->pp_rank);
+        const size_t before = hs_host_mem_used(), pool_before = hs_offload_mem_used();
+        hs_host_mem_reset_peak();
+        hs_offload_mem_reset_peak();
+        hs_engine *e = NULL;
+        CHECK_OK(hs_engine_new(rt, &c, &ec, &e));
+        hs_engine_stats es;
+        if (e) {
+            CHECK_OK(hs_engine_init(e, 7));
+            CHECK_OK(hs_engine_train_step(e, tok, tok + 1, 1e-3f, &es));
         }
+        const double got = dev ? (double)hs_npu_mem_peak(npu) : (double)(hs_host_mem_peak() - before);
+        const size_t pool = hs_offload_mem_peak() - pool_before;
+        CHECK(pool == me->host, "%s, offload %d: host pool estimate %zu B, measured %zu B", dev ? "NPU" : "CPU", off,
+              me->host, pool);
+        /* the CPU's workspace is the comm runtime's scratch, which the first CPU run grows to this layout's
+           size and which stays held (in `before`) for the later ones */
+        const size_t want = me->device - (!dev && run > 0 ? me->workspace : 0);
+        const double tol = dev ? 0.03 : 0.05;
+        CHECK(fabs((double)want - got) <= tol * got, "%s, recompute %s, offload %d: estimate %zu B, measured %.0f B",
+              dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), off, want, got);
+        if (check_rank == 0)
+            printf("memory estimate, %s, recompute %-9s%s: %10zu B, measured %10.0f B (%+.2f%%); host %zu B\n",
+                   dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), off ? ", offload" : "", want, got,
+                   100.0 * ((double)want / got - 1), pool);
+        hs_engine_free(e);
+        hs_npu_free(npu);
+    }
+    ec.model.offload = HS_OFFLOAD_NONE;
     free(est);
+}
+
+/* Offload refusals, on every rank and before anything is allocated:
+ * host memory too small for the offloaded state (an NPU spec whose host
+ * share is 1 MiB: the message gives the bytes needed and available), and
+ * parameter offload without ZeRO-3. */
+static void check_offload_refusals(hs_runtime *rt, hs_model_config c, hs_engine_config ec)
+{
+    hs_npu_spec spec;
+    hs_npu *npu = NULL;
+    CHECK_OK(hs_npu_spec_preset("test", &spec));
+    spec.host_bytes = 1 << 20;
+    CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
+    ec.model.device = HS_DEVICE_NPU;
+    ec.model.npu = npu;
+    ec.model.compute = HS_BF16;
+    ec.model.offload = HS_OFFLOAD_OPTIMIZER;
+    c.d_model = 128; /* 16 B per parameter over 1 MiB */
+    c.d_ff = 512;
+    const size_t pool = hs_offload_mem_used(), host = hs_host_mem_used();
+    hs_engine *e = (hs_engine *)&ec;
+    CHECK(hs_engine_new(rt, &c, &ec, &e) == HS_ERR_OUT_OF_MEMORY && !e, "offload past the host share accepted");
+    CHECK(strstr(hs_last_error(), "optimizer offload needs") && strstr(hs_last_error(), "but the NPU spec gives") &&
+              strstr(hs_last_error(), "(1048576 B); nothing was allocated"),
+          "host-memory message: %s", hs_last_error());
+    CHECK(hs_npu_mem_used(npu) == 0 && hs_offload_mem_used() == pool && hs_host_mem_used() == host,
+          "a refused engine left %zu B of HBM, %zu B of pool, %zu B of host memory", hs_npu_mem_used(npu),
+          hs_offload_mem_used() - pool, hs_host_mem_used() - host);
+    ec.model.offload = HS_OFFLOAD_PARAMS;
+    CHECK(hs_engine_new(rt, &c, &ec, &e) == HS_ERR_INVALID_ARGUMENT && !e, "params offload without ZeRO-3 accepted");
+    CHECK(strstr(hs_last_error(), "offload of params") && strstr(hs_last_error(), "needs zero=3"),
+          "params-offload message: %s", hs_last_error());
+    hs_npu_free(npu);
 }
 
 int main(int argc, char **argv)
@@ -279,6 +320,7 @@ int main(int argc, char **argv)
     if (rc.pp > 1 && dp > 1)
         check_dp_overlap_in_pipeline(rt, c, ec);
     check_memory_estimate(rt, c, ec);
+    check_offload_refusals(rt, c, ec);
     const int total = hs_mpi_test_total(world);
     hs_finalize(rt);
     if (check_rank == 0)

@@ -13,25 +13,14 @@
 #include "hyperspeed/npu.h"
 #include "model/model_stage.h"
 #include "model_flat.h"
+#include "tiny_model.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 enum { B = 2, T = 16, SLOTS = 2, STEPS = 3 };
 
-static hs_model_config tiny(hs_arch arch)
-{
-    hs_model_config c = hs_model_config_default();
-    c.arch = arch;
-    c.vocab_size = 64;
-    c.max_seq = T;
-    c.n_layer = 3;
-    c.n_head = 4;
-    c.n_kv_head = arch == HS_ARCH_LLAMA ? 2 : 0; /* grouped-query attention on LLaMA */
-    c.d_model = 32;
-    c.d_ff = 64;
-    return c;
-}
+static hs_model_config tiny(hs_arch arch) { return tiny_model(arch, 3, T); }
 
 typedef struct run_result {
     float loss[STEPS][SLOTS];
