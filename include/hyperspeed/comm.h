@@ -317,6 +317,12 @@ HS_API hs_status hs_comm_irecv(hs_comm *c, void *buf, size_t count, hs_dtype dt,
 
 /* Returns when every rank of the group has entered the barrier. */
 HS_API hs_status hs_comm_barrier(hs_comm *c);
+
+/* Bytes this process has sent to other ranks through the library's
+ * collectives and point-to-point calls since it started (every algorithm
+ * step's message counted once, as it goes to MPI): the communication
+ * volume of a step is the difference of two readings. */
+HS_API uint64_t hs_comm_bytes_sent(void);
 HS_API hs_status hs_comm_ibarrier(hs_comm *c, hs_comm_request **req);
 
 /* Waits (sleeping, not spinning) until *req completes, releases it, sets

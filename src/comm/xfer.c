@@ -8,6 +8,10 @@
 
 #define PIECE ((size_t)1 << 30)
 
+static uint64_t sent_bytes; /* every send's bytes: hs_comm_bytes_sent */
+
+uint64_t hs_comm_bytes_sent(void) { return __atomic_load_n(&sent_bytes, __ATOMIC_RELAXED); }
+
 hs_status hs_mpi_error(int rc, const char *what)
 {
     char text[MPI_MAX_ERROR_STRING];
@@ -38,6 +42,8 @@ static hs_status post(hs_reqset *s, void *buf, size_t bytes, int peer, int tag, 
     hs_status st = reserve(s, pieces);
     if (st != HS_OK)
         return st;
+    if (is_send)
+        __atomic_add_fetch(&sent_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
     for (size_t k = 0; k < pieces; k++) {
         size_t off = k * PIECE, len = bytes - off < PIECE ? bytes - off : PIECE;
         char *p = (char *)buf + off;

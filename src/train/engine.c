@@ -110,6 +110,9 @@ static int flagged_entry(const hs_model *m, int head)
     return -1;
 }
 
+/* 1 when chunk c's optimizer holds only the rank's blocks. */
+static int sharded(const hs_engine *e, int c) { return e->ec.zero && e->chunks[c].dp; }
+
 /* ZeRO-1: the chunk's optimizer over this rank's blocks of the DP
  * reducer's buckets (in ascending offsets: the buckets come from the end). */
 static hs_status new_sharded_optimizer(hs_engine *e, chunk *ch)
@@ -578,7 +581,9 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
     *norm = sqrt(sumsq);
     for (int c = 0; c < e->v; c++)
         HS_TRY(hs_optimizer_step_norm(e->chunks[c].opt, lr, *norm));
-    for (int c = 0; e->ec.zero && e->dpc && c < e->v; c++) { /* every rank's updated blocks to every rank */
+    for (int c = 0; c < e->v; c++) { /* every rank's updated blocks to every rank */
+        if (!sharded(e, c))
+            continue;
         hs_model *m = e->chunks[c].model;
         HS_TRY(hs_dp_gather_params(e->chunks[c].dp, hs_model_registry(m)->value));
         HS_TRY(hs_model_sync_weights(m));
@@ -753,6 +758,38 @@ hs_status hs_engine_generate(hs_engine *e, const int32_t *prompt, int n_prompt, 
     }
     free(row);
     free(idx);
+    return s;
+}
+
+/* ------------------------------------------------------------ ZeRO state */
+
+hs_status hs_engine_full_state(hs_engine *e, int gather)
+{
+    for (int c = 0; c < e->v; c++) {
+        if (!sharded(e, c))
+            continue;
+        float *m, *v;
+        hs_status s = hs_optimizer_full_state(e->chunks[c].opt, &m, &v);
+        if (!s && gather)
+            s = hs_dp_gather_params(e->chunks[c].dp, m);
+        if (!s && gather)
+            s = hs_dp_gather_params(e->chunks[c].dp, v);
+        if (s) {
+            (void)hs_engine_drop_full_state(e, 0);
+            return s;
+        }
+    }
+    return HS_OK;
+}
+
+hs_status hs_engine_drop_full_state(hs_engine *e, int scatter)
+{
+    hs_status s = HS_OK;
+    for (int c = 0; c < e->v; c++)
+        if (sharded(e, c)) {
+            const hs_status d = hs_optimizer_drop_full_state(e->chunks[c].opt, scatter);
+            s = s ? s : d;
+        }
     return s;
 }
 

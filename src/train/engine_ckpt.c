@@ -1,9 +1,12 @@
 /* Checkpoints of a sharded layout (hyperspeed/engine.h): world rank 0
  * assembles the logical tensors from the shards of DP replica 0 and writes
  * the checkpoint hs_train_save would write for the whole model; every rank
- * loads its slices of the logical tensors. */
+ * loads its slices of the logical tensors. Under ZeRO-1 the DP group first
+ * gathers the optimizer's blocks whole (hs_engine_full_state), and a load
+ * keeps each rank's blocks of what it read. */
 #include "core/try.h"
 #include "hyperspeed/engine.h"
+#include "train/engine_config.h"
 #include "train/state_tensors.h"
 #include "model/model_stage.h"
 
@@ -231,8 +234,12 @@ hs_status hs_engine_save(hs_engine *e, const char *dir, const hs_train_state *st
         for (int i = 0; i < hs_model_num_tensors(hs_engine_chunk(e, c)); i++)
             mine += saves(e, hs_model_param(hs_engine_chunk(e, c), i));
     hs_status s = hs_comm_allgather(world, &mine, counts, (size_t)size, HS_INT64);
-    if (!s)
+    const hs_status g = s ? s : hs_engine_full_state(e, 1);
+    if (!s && !g)
         s = rank == 0 ? write_whole(e, dir, st, counts) : for_each_shard(e, send_one, world);
+    s = s ? s : g;
+    if (!g)
+        (void)hs_engine_drop_full_state(e, 0); /* nothing to copy back: cannot fail */
     free(counts);
     int32_t status = (int32_t)s; /* rank 0's verdict for everyone */
     hs_status b = hs_comm_broadcast(world, &status, 1, HS_INT32, 0);
@@ -296,14 +303,21 @@ hs_status hs_engine_load(hs_engine *e, const char *dir, hs_train_state *st)
     hs_model *m0 = hs_engine_chunk(e, 0);
     if (hs_model_npu(m0) && hs_npu_mode_of(hs_model_npu(m0)) != HS_NPU_EXECUTE)
         return hs_error(HS_ERR_DEVICE, "checkpoints need values: an estimate-mode NPU has none");
-    for (int c = 0; c < hs_engine_num_chunks(e); c++) {
+    HS_TRY(hs_engine_full_state(e, 0)); /* ZeRO-1: the moments are read whole, each rank keeps its blocks */
+    hs_status s = HS_OK;
+    for (int c = 0; !s && c < hs_engine_num_chunks(e); c++) {
         hs_ckpt_meta meta = {0};
-        HS_TRY(load_chunk(e, c, dir, &meta));
+        s = load_chunk(e, c, dir, &meta);
+        if (s)
+            break;
         hs_ckpt_meta_free(&meta);
-        HS_TRY(hs_optimizer_set_steps(hs_engine_optimizer(e, c), meta.step));
-        HS_TRY(hs_model_sync_weights(hs_engine_chunk(e, c)));
+        s = hs_optimizer_set_steps(hs_engine_optimizer(e, c), meta.step);
         st->seed = meta.seed;
         st->data_position = meta.data_position;
     }
-    return HS_OK;
+    const hs_status d = hs_engine_drop_full_state(e, !s);
+    s = s ? s : d;
+    for (int c = 0; !s && c < hs_engine_num_chunks(e); c++)
+        s = hs_model_sync_weights(hs_engine_chunk(e, c));
+    return s;
 }

@@ -1,5 +1,6 @@
-/* The step driver's config checks that need no runtime (private: the
- * engine's and the memory estimator's). */
+/* The step driver's private entry points: the config checks that need no
+ * runtime (the engine's and the memory estimator's), and the whole
+ * optimizer state of a ZeRO run for its checkpoints (engine_ckpt.c). */
 #ifndef HS_TRAIN_ENGINE_CONFIG_H
 #define HS_TRAIN_ENGINE_CONFIG_H
 
@@ -10,5 +11,15 @@
  * before it looks at the runtime. Errors: HS_ERR_INVALID_ARGUMENT with
  * the message hs_engine_new gives. */
 hs_status hs_engine_check_config(const hs_engine_config *ec);
+
+/* ZeRO-1 checkpoints: every chunk with a sharded optimizer gets its whole
+ * AdamW state in host buffers (hs_optimizer_full_state), which
+ * hs_optimizer_state then shows; with gather, the DP group's blocks are
+ * all-gathered into them (a save; collective over each chunk's DP group).
+ * hs_engine_drop_full_state releases them, first (scatter) copying each
+ * rank's blocks back into its moments (a load). Nothing without ZeRO.
+ * Errors: those of the buffers, the copies, the gathers. */
+hs_status hs_engine_full_state(hs_engine *e, int gather);
+hs_status hs_engine_drop_full_state(hs_engine *e, int scatter);
 
 #endif

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct hs_optimizer {
     hs_model *model;
@@ -30,6 +31,7 @@ struct hs_optimizer {
      * buffer, their moments at m + blk_base (n_blocks 0: the whole buffer) */
     int64_t *blk_off, *blk_len, *blk_base;
     int n_blocks;
+    float *full_m, *full_v; /* sharded, during a checkpoint: every parameter's moments on the host */
 };
 
 /* The moments' elements: the rank's blocks, or every parameter. */
@@ -233,6 +235,8 @@ void hs_optimizer_free(hs_optimizer *o)
         hs_free(o->m);
         hs_free(o->v);
     }
+    hs_free(o->full_m);
+    hs_free(o->full_v);
     free(o->owned);
     free(o->owned_at);
     free(o->part);
@@ -386,14 +390,63 @@ hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, 
     if (!p)
         return hs_error(HS_ERR_NOT_FOUND, "hs_optimizer_state: no registry entry %d (the model has %d)", i,
                         hs_model_num_tensors(o->model));
-    if (o->n_blocks)
+    if (o->n_blocks && !o->full_m)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "hs_optimizer_state: a sharded (ZeRO-1) optimizer holds only this DP rank's blocks of entry "
-                        "%d's moments (checkpoints of ZeRO runs are not supported yet)",
+                        "%d's moments (hs_engine_save gathers them)",
                         i);
-    float *base = which == HS_ADAM_M ? o->m : o->v;
+    float *base = o->full_m ? (which == HS_ADAM_M ? o->full_m : o->full_v) : which == HS_ADAM_M ? o->m : o->v;
     hs_tensor t = {base ? base + p->offset : NULL, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim,
-                   HS_FP32, o->off ? NULL : hs_model_device(o->model), 0};
+                   HS_FP32, o->off || o->full_m ? NULL : hs_model_device(o->model), 0};
     *out = t;
     return HS_OK;
+}
+
+/* The rank's blocks between the moments and the full host buffers: down
+ * (moments -> full) or up. */
+static hs_status copy_blocks_full(hs_optimizer *o, int down)
+{
+    hs_npu *d = o->off ? NULL : hs_model_npu(o->model); /* offloaded moments are host memory */
+    for (int b = 0; b < o->n_blocks; b++)
+        for (int k = 0; k < 2; k++) {
+            float *dev = (k ? o->v : o->m) + o->blk_base[b], *host = (k ? o->full_v : o->full_m) + o->blk_off[b];
+            const size_t bytes = (size_t)o->blk_len[b] * sizeof(float);
+            if (d)
+                HS_TRY(down ? hs_npu_memcpy_d2h(d, NULL, host, dev, bytes) : hs_npu_memcpy_h2d(d, NULL, dev, host, bytes));
+            else
+                memcpy(down ? host : dev, down ? dev : host, bytes);
+        }
+    return HS_OK;
+}
+
+hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v)
+{
+    if (!o || !o->n_blocks || o->full_m)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_full_state: a sharded optimizer without its full state");
+    const size_t bytes = (size_t)hs_model_num_params(o->model) * sizeof(float);
+    o->full_m = hs_alloc(bytes);
+    o->full_v = hs_alloc(bytes);
+    if (!o->full_m || !o->full_v) {
+        (void)hs_optimizer_drop_full_state(o, 0);
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: 2 x %zu bytes of the optimizer's full state", bytes);
+    }
+    memset(o->full_m, 0, bytes);
+    memset(o->full_v, 0, bytes);
+    hs_status s = copy_blocks_full(o, 1);
+    if (s) {
+        (void)hs_optimizer_drop_full_state(o, 0);
+        return s;
+    }
+    *m = o->full_m;
+    *v = o->full_v;
+    return HS_OK;
+}
+
+hs_status hs_optimizer_drop_full_state(hs_optimizer *o, int scatter)
+{
+    hs_status s = scatter && o->full_m && o->full_v ? copy_blocks_full(o, 0) : HS_OK;
+    hs_free(o->full_m);
+    hs_free(o->full_v);
+    o->full_m = o->full_v = NULL;
+    return s;
 }

@@ -31,6 +31,17 @@ hs_status hs_optimizer_grad_sumsq(hs_optimizer *o, double *sumsq);
 hs_status hs_optimizer_new_sharded(hs_model *m, const hs_optimizer_config *cfg, const int64_t *offset,
                                    const int64_t *numel, int n_blocks, hs_optimizer **out);
 
+/* Checkpoints of a sharded optimizer: hs_optimizer_full_state allocates
+ * two host buffers of the model's every parameter (*m, *v) holding this
+ * rank's blocks of the moments at their registry offsets (the rest zero:
+ * the caller gathers the group's blocks into them, hs_dp_gather_params);
+ * until hs_optimizer_drop_full_state, hs_optimizer_state returns views of
+ * them (host memory). drop with scatter = 1 first copies the rank's blocks
+ * back into the moments (a load). Errors: HS_ERR_INVALID_ARGUMENT (not
+ * sharded, or already full), HS_ERR_OUT_OF_MEMORY, the copies'. */
+hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v);
+hs_status hs_optimizer_drop_full_state(hs_optimizer *o, int scatter);
+
 /* hs_optimizer_step with the global gradient norm given (the square root
  * of the sum of every model-parallel rank's hs_optimizer_grad_sumsq) for
  * the clip scale. Errors: as hs_optimizer_step, a negative or NaN norm. */

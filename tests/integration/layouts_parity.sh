@@ -8,8 +8,8 @@
 #   CPU, fp32: TP2, TP2+SP, PP2 with GPipe and 1F1B (4 micro-batches),
 #     PP2 interleaved with 2 virtual stages, PP2 split 3 + 1 layers
 #     (--stage-layers), TP2 x PP2, DP2 x TP2,
-#     DP2 x PP2 (2 micro-batches), ZeRO-1 over DP2 and DP2 x TP2;
-#   NPU ("test" preset), bf16: TP2 x PP2 and DP2 x TP2. The cube takes no
+#     DP2 x PP2 (2 micro-batches), ZeRO-1 over DP2, DP2 x TP2 and DP2 x PP2;
+#   NPU ("test" preset), bf16: TP2 x PP2, DP2 x TP2 and DP2 with ZeRO-1. The cube takes no
 #     fp32, so these compare bf16 runs: the 16-bit copies of the weights
 #     and activations turn fp32 summation-order differences (the split
 #     matmuls, the all-reduced partial sums: ~1e-7) into bf16 rounding
@@ -70,6 +70,10 @@ case_ "llama-tiny-tp2-sp-bf16" 2 3e-5 5e-4 --model llama-tiny --layers 2 --tp 2 
 # ZeRO-1 (the distributed optimizer) over DP2, alone and with TP2
 case_ "gpt2-tiny-dp2-zero1" 2 1e-5 1e-5 --model gpt2-tiny --layers 2 --dp 2 --zero 1
 case_ "llama-tiny-dp2-tp2-zero1" 4 1e-5 1e-5 --model llama-tiny --layers 2 --dp 2 --tp 2 --zero 1
+case_ "llama-tiny-dp2-pp2-zero1" 4 1e-5 1e-5 --model llama-tiny --layers 2 --dp 2 --pp 2 --micro-batches 2 --zero 1
+# ... and on the NPU in bf16 (the execute-mode device's reduce-scatter and all-gather)
+case_ "llama-tiny-npu-dp2-zero1" 2 3e-5 5e-4 --model llama-tiny --layers 2 "${npu[@]}" --dp 2 --zero 1 \
+  --micro-batches 2
 for model in gpt2-tiny llama-tiny; do
   l2=(--model $model --layers 2)
   case_ "$model-tp2" 2 1e-5 1e-5 "${l2[@]}" --tp 2
@@ -89,4 +93,4 @@ done
 if [ "$failed" -ne 0 ]; then
   exit 1
 fi
-echo "layouts_parity: TP2, TP2+SP, PP2 (gpipe, 1f1b, interleaved), TP2xPP2, DP2xTP2, DP2xPP2 (CPU fp32) and TP2xPP2, DP2xTP2 (NPU bf16) reproduce 1 rank"
+echo "layouts_parity: TP2, TP2+SP, PP2 (gpipe, 1f1b, interleaved), TP2xPP2, DP2xTP2, DP2xPP2, ZeRO-1 over DP2, DP2xTP2, DP2xPP2 (CPU fp32) and TP2xPP2, DP2xTP2, DP2 ZeRO-1 (NPU bf16) reproduce 1 rank"

@@ -12,6 +12,8 @@
 #   - checkpoints hold the whole model's tensors: a TP2 x PP2 run stopped
 #     after step 4 resumes on TP2 x PP2 bit for bit, on one process and on
 #     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5;
+#     a DP2 ZeRO-1 run's resumes under ZeRO-1 bit for bit, under ZeRO-0 and
+#     on one process within 1e-5, and one process's under DP2 ZeRO-1;
 #   - activation recompute (selective, full) under TP2 + SP x PP2 changes
 #     no loss and no gradient norm;
 #   - optimizer offload under DP2 with ZeRO-1 and under PP2 (bf16 compute)
@@ -81,6 +83,23 @@ close "PP2 from TP2 x PP2" "$tmp/full.jsonl" "$tmp/pp.jsonl"
 "$mpiexec" -n 2 "$tg" "${ck[@]}" --tp 2 --resume "$tmp/ck1" --metrics "$tmp/tp.jsonl" >/dev/null 2>&1 ||
   fail "TP2 resuming 1 process"
 close "TP2 from 1 process" "$tmp/full1.jsonl" "$tmp/tp.jsonl"
+
+# ZeRO-1 checkpoints hold the logical moments: DP2 with ZeRO-1 stopped after step 4 resumes under ZeRO-1 bit for
+# bit, under ZeRO-0 and on one process within 1e-5; one process's checkpoint resumes under DP2 with ZeRO-1
+z1=(-n 2 "$tg" "${ck[@]}" --zero 1)
+"$mpiexec" "${z1[@]}" --metrics "$tmp/z1full.jsonl" >/dev/null 2>&1 || fail "DP2 ZeRO-1, 8 steps"
+"$mpiexec" "${z1[@]}" --stop-after 4 --save "$tmp/ckz" --metrics /dev/null >"$tmp/savez.txt" 2>&1 ||
+  fail "DP2 ZeRO-1 save: $(tail -3 "$tmp/savez.txt")"
+"$mpiexec" "${z1[@]}" --resume "$tmp/ckz" --metrics "$tmp/z1again.jsonl" >/dev/null 2>&1 || fail "ZeRO-1 resume"
+diff <(keep "$tmp/z1full.jsonl" | tail -n 4) <(keep "$tmp/z1again.jsonl") >&2 || fail "DP2 ZeRO-1 resumed differs"
+"$mpiexec" -n 2 "$tg" "${ck[@]}" --resume "$tmp/ckz" --metrics "$tmp/z0.jsonl" >/dev/null 2>&1 ||
+  fail "DP2 ZeRO-0 resuming ZeRO-1"
+close "DP2 ZeRO-0 from DP2 ZeRO-1" "$tmp/z1full.jsonl" "$tmp/z0.jsonl"
+"$tg" "${ck[@]}" --resume "$tmp/ckz" --metrics "$tmp/z1one.jsonl" >/dev/null 2>&1 || fail "1 process resuming ZeRO-1"
+close "1 process from DP2 ZeRO-1" "$tmp/z1full.jsonl" "$tmp/z1one.jsonl"
+"$mpiexec" "${z1[@]}" --resume "$tmp/ck1" --metrics "$tmp/z1from1.jsonl" >/dev/null 2>&1 ||
+  fail "DP2 ZeRO-1 resuming 1 process"
+close "DP2 ZeRO-1 from 1 process" "$tmp/full1.jsonl" "$tmp/z1from1.jsonl"
 
 # activation recompute through a layout: TP2 + SP x PP2 (1F1B, 4 micro-batches, so several in flight share the
 # recompute scratch) with full and selective recompute reproduce the same layout without it, bit for bit
