@@ -41,7 +41,7 @@ typedef struct args {
     const char *npu_preset, *npu_mode, *dtype, *trace, *recompute, *offload;
     int batch, seq, steps, stop_after, warmup, val_every, val_batches, micro_batches, threads, sample, top_k, save_every;
     int n_layer, n_head, n_kv_head, d_model, d_ff, max_seq, vocab_size, trace_steps;
-    int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero, recompute_layers;
+    int dp, verbose, tp, pp, virtual_stages, sequence_parallel, zero, recompute_layers, overlap_param_gather;
     const char *schedule, *stage_layers;
     int64_t seed;
     float lr, min_lr, weight_decay, grad_clip, temperature, bucket_mb;
@@ -119,6 +119,8 @@ static hs_status parse_args(int argc, char **argv, args *a)
         {"bucket-mb", HS_OPT_FLOAT, &a->bucket_mb, "data parallel: gradient bucket size in MiB"},
         {"zero", HS_OPT_INT, &a->zero, "ZeRO stage over the data-parallel group: 0 (none) or 1 (AdamW's state "
                                        "sharded, gradients reduce-scattered, parameters all-gathered)"},
+        {"overlap-param-gather", HS_OPT_FLAG, &a->overlap_param_gather, "ZeRO: the parameters' all-gather runs "
+         "under the next forward, each block waiting for its own (needs --zero 1)"},
         {"recompute", HS_OPT_STRING, &a->recompute, "activation recompute: none, selective (attention and activation "
          "functions rebuilt in the backward), full (only each layer's input kept)"},
         {"recompute-layers", HS_OPT_INT, &a->recompute_layers, "recompute only the first N layers of each pipeline "
@@ -481,8 +483,9 @@ static void banner(const run *r, double peak)
             a->model, params, r->cfg.n_layer, r->cfg.d_model, a->batch, a->seq, split, hs_num_threads(), peak / 1e9, hs_blas_core_name(), r->dtype == HS_FP32 ? "" : " | bf16 compute");
     }
     if (r->dp > 1)
-        say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB%s\n", r->dp, mb,
-            (double)a->bucket_mb, a->zero ? " | ZeRO-1: AdamW state sharded, gradients reduce-scattered" : "");
+        say(r, "data parallel: %d ranks, micro-batch %d per rank, gradient buckets of <= %g MiB%s%s\n", r->dp, mb,
+            (double)a->bucket_mb, a->zero ? " | ZeRO-1: AdamW state sharded, gradients reduce-scattered" : "",
+            a->zero && a->overlap_param_gather ? ", parameters gathered under the next forward" : "");
     if (r->recompute != HS_RECOMPUTE_NONE)
         say(r, "activation recompute: %s, %s\n", hs_recompute_name(r->recompute),
             r->recompute == HS_RECOMPUTE_FULL ? "each layer's input kept, its forward rerun in the backward"
@@ -880,6 +883,7 @@ static int setup_engine(run *r, const hs_model_options *mo, const hs_optimizer_c
     ec.optim = *oc;
     ec.dp.bucket_bytes = (size_t)((double)a->bucket_mb * 1048576.0);
     ec.zero = a->zero;
+    ec.overlap_param_gather = a->overlap_param_gather;
     const int planned = memory_plan(r, &ec);
     if (planned)
         return planned;

@@ -46,6 +46,8 @@ hs_mpi_test(mpi_sp_comm_np4 test_sp_comm 4)
 hs_mpi_test(mpi_engine_np2 test_engine 2 --tp 2)
 hs_mpi_test(mpi_engine_pp2_dp2 test_engine 4 --pp 2)
 hs_mpi_test(mpi_engine_dp2_zero1 test_engine 2 --zero 1)
+# GPT-2's head on the last stage is tied to wte on the first: ZeRO-1 shards wte alike on both ends
+hs_mpi_test(mpi_engine_pp2_dp2_zero1 test_engine 4 --pp 2 --zero 1)
 hs_mpi_test(mpi_engine_tp2_dp2_zero1 test_engine 4 --tp 2 --zero 1)
 hs_mpi_test(mpi_bad_grid_np4 test_bad_grid 4)
 

@@ -45,6 +45,9 @@ typedef struct hs_engine_config {
     int zero;                  /* ZeRO stage over each chunk's DP group: 0 (none, default) or 1 (the
                                   distributed optimizer: AdamW's moments sharded, gradients
                                   reduce-scattered, parameters all-gathered after the step) */
+    int overlap_param_gather;  /* ZeRO: 1 starts the parameters' all-gather after the step and lets each
+                                  block's forward wait for its own buckets only (Megatron's
+                                  --overlap-param-gather); 0 (default): the step waits for all of them */
 } hs_engine_config;
 
 /* The default layout (hs_layout_default), micro_batch 1, seq 64, the

@@ -421,6 +421,8 @@ typedef struct hs_layer_info {
     hs_layer_event event;
     int layer;
     int64_t grad_begin, grad_end;
+    int64_t param_begin, param_end; /* before a forward: the registry range of the block's parameters (the
+                                       head's: its norm and weight, and a last stage's tied copy of wte) */
 } hs_layer_info;
 
 /* A hook; a status other than HS_OK stops the pass and is returned by it. */

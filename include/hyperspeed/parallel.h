@@ -74,6 +74,9 @@ typedef struct hs_dp_config {
                             each rank gets the reduced values of its block of every bucket only
                             (hs_dp_shard_of), and hs_dp_gather_params brings the updated parameters
                             back to every rank. 0 (default): every rank gets every reduced value */
+    int first_alone;     /* 1: tensor 0 gets a bucket of its own, so its blocks depend on its size only
+                            (a tied embedding whose two pipeline ends, with different other tensors,
+                            must shard it alike under ZeRO). 0 (default): plan as hs_dp_plan_buckets */
 } hs_dp_config;
 
 /* 25 MiB buckets, overlap on, AVG, no gathering, host memory, not sharded. */
@@ -162,6 +165,20 @@ HS_API hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t
  * Allocates nothing. Errors: HS_ERR_INVALID_ARGUMENT (NULL, no sharding,
  * inside a round), the collectives'. */
 HS_API hs_status hs_dp_gather_params(hs_dp *dp, float *params);
+
+/* hs_dp_gather_params in pieces, to overlap the gathers with the next
+ * forward (Megatron's --overlap-param-gather): _start posts every bucket's
+ * all-gather in registry order (the forward's) and returns; _wait waits
+ * for those of the buckets overlapping the flat-buffer range [begin, end)
+ * (and on the NPU makes the compute stream wait for their end on the comm
+ * stream), which a block's pre-forward hook calls for its parameters;
+ * _finish waits for all of them (hs_dp_begin and hs_dp_free do too).
+ * hs_dp_gathering: some are still in flight. Errors: as
+ * hs_dp_gather_params, and _start with gathers in flight. */
+HS_API hs_status hs_dp_gather_start(hs_dp *dp, float *params);
+HS_API hs_status hs_dp_gather_wait(hs_dp *dp, int64_t begin, int64_t end);
+HS_API hs_status hs_dp_gather_finish(hs_dp *dp);
+HS_API int hs_dp_gathering(const hs_dp *dp);
 
 #ifdef __cplusplus
 }

@@ -736,12 +736,17 @@ hs_status hs_model_sync_weights(hs_model *m)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_sync_weights: model is NULL");
+    return hs_model_sync_weights_range(m, 0, m->reg.numel);
+}
+
+hs_status hs_model_sync_weights_range(hs_model *m, int64_t lo, int64_t hi)
+{
     if (m->reg.values_on_host)
-        return hs_model_upload_weights(m, 0, m->reg.numel, m->npu ? hs_npu_default_stream(m->npu) : NULL);
-    if (m->compute == HS_FP32)
+        return hs_model_upload_weights(m, lo, hi, m->npu ? hs_npu_default_stream(m->npu) : NULL);
+    if (m->compute == HS_FP32 || hi <= lo)
         return HS_OK;
-    hs_tensor src = hs_registry_span(&m->reg, HS_PARAM_VALUE, 0, m->reg.numel, m->dev);
-    hs_tensor dst = hs_registry_span(&m->reg, HS_PARAM_COMPUTE, 0, m->reg.numel, m->dev);
+    hs_tensor src = hs_registry_span(&m->reg, HS_PARAM_VALUE, lo, hi, m->dev);
+    hs_tensor dst = hs_registry_span(&m->reg, HS_PARAM_COMPUTE, lo, hi, m->dev);
     return hs_cast(&dst, &src);
 }
 

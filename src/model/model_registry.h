@@ -8,6 +8,10 @@
 
 const hs_registry *hs_model_registry(const hs_model *m);
 
+/* hs_model_sync_weights of the registry elements [lo, hi) only (a block's
+ * parameters as their gather lands). */
+hs_status hs_model_sync_weights_range(hs_model *m, int64_t lo, int64_t hi);
+
 /* Under optimizer offload (registry values in the host pool): the master
  * elements [lo, hi) to the device, on stream s of the model's NPU (the
  * CPU device: s NULL): into the compute copy (cast on the host for a

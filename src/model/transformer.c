@@ -52,11 +52,33 @@
  * the first block's begin. */
 static int64_t embedding_end(const hs_model *m) { return m->reg.entries[m->layers[0].sub[0].p.norm_w].offset; }
 
+/* The registry range of block `block`'s parameters: the embedding's, a
+ * layer's, or the head's to the end of the registry (with a last stage's
+ * copy of a tied wte at its start). */
+static void block_params(const hs_model *m, int block, int64_t *begin, int64_t *end)
+{
+    const int64_t head = m->lnf_w >= 0 ? m->reg.entries[m->lnf_w].offset : m->reg.numel;
+    if (block == HS_LAYER_EMBEDDING) {
+        *begin = 0;
+        *end = embedding_end(m);
+    } else if (block == HS_LAYER_HEAD) {
+        *begin = m->wte >= 0 && !m->has_embedding ? 0 : head;
+        *end = m->reg.numel;
+    } else {
+        const int l = block - m->first_layer;
+        *begin = m->reg.entries[m->layers[l].sub[0].p.norm_w].offset;
+        *end = l + 1 < m->n_layer ? m->reg.entries[m->layers[l + 1].sub[0].p.norm_w].offset : head;
+    }
+}
+
 /* Calls the hooks for event ev of block `block` (hs_layer_info.layer), with the
- * gradient range [begin, end) after a backward. */
+ * gradient range [begin, end) after a backward, the block's parameters'
+ * range before a forward. */
 static hs_status emit(hs_model *m, hs_layer_event ev, int block, int64_t begin, int64_t end)
 {
-    const hs_layer_info info = {ev, block, begin, end};
+    hs_layer_info info = {ev, block, begin, end, 0, 0};
+    if (ev == HS_BEFORE_FORWARD)
+        block_params(m, block, &info.param_begin, &info.param_end);
     for (int i = 0; i < m->n_hooks; i++)
         HS_TRY(m->hooks[i].fn(m->hooks[i].ctx, m, &info));
     return HS_OK;

@@ -7,6 +7,7 @@
 #include "core/config_size.h"
 #include "core/try.h"
 #include "hyperspeed/parallel.h"
+#include "parallel/dp_plan.h"
 
 #include <stdlib.h>
 
@@ -36,11 +37,17 @@ struct hs_dp {
 
     int open; /* a round is open */
     hs_dp_stats stats;
+
+    /* the parameters' all-gather (sharded): per bucket in flight, and on
+     * the NPU its end on the comm stream */
+    char *gathering;
+    hs_npu_event **params_in;
+    int n_gathering;
 };
 
 hs_dp_config hs_dp_config_default(void)
 {
-    hs_dp_config c = {sizeof c, HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL, 0};
+    hs_dp_config c = {sizeof c, HS_DP_BUCKET_BYTES_DEFAULT, 1, HS_REDUCE_AVG, 0, 0, NULL, 0, 0};
     return c;
 }
 
@@ -84,9 +91,11 @@ static hs_status allocate(hs_dp *dp, const int64_t *numel, int n_tensors)
     dp->remaining = calloc(n, sizeof *dp->remaining);
     dp->started = calloc(n, 1);
     dp->reqs = calloc(n + 2, sizeof *dp->reqs);
-    if (!dp->buckets || !dp->remaining || !dp->started || !dp->reqs)
+    dp->gathering = calloc(n, 1);
+    dp->params_in = calloc(n, sizeof *dp->params_in);
+    if (!dp->buckets || !dp->remaining || !dp->started || !dp->reqs || !dp->gathering || !dp->params_in)
         return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_dp_new: out of host memory");
-    HS_TRY(hs_dp_plan_buckets(numel, n_tensors, sizeof(float), dp->cfg.bucket_bytes, dp->buckets, &dp->n_buckets));
+    HS_TRY(hs_dp_plan(&dp->cfg, numel, n_tensors, dp->buckets, &dp->n_buckets));
     dp->total = dp->buckets[0].offset + dp->buckets[0].numel;
     const size_t rows = (size_t)hs_comm_size(dp->comm) * (size_t)dp->cfg.gather_rows;
     if (rows > 0) {
@@ -102,6 +111,8 @@ static hs_status allocate(hs_dp *dp, const int64_t *numel, int n_tensors)
         HS_TRY(hs_npu_stream_new(npu, &dp->comm_stream));
         HS_TRY(hs_npu_event_new(npu, &dp->computed));
         HS_TRY(hs_npu_event_new(npu, &dp->reduced));
+        for (int b = 0; dp->cfg.shard && b < dp->n_buckets; b++)
+            HS_TRY(hs_npu_event_new(npu, &dp->params_in[b]));
     }
     return HS_OK;
 }
@@ -137,8 +148,12 @@ void hs_dp_free(hs_dp *dp)
 {
     if (!dp)
         return;
-    if (dp->open) /* the buffers must not be freed under a collective */
+    if (dp->open || dp->n_gathering) /* the buffers must not be freed under a collective */
         (void)hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets + 2);
+    for (int b = 0; dp->params_in && b < dp->n_buckets; b++)
+        hs_npu_event_free(dp->params_in[b]);
+    free(dp->params_in);
+    free(dp->gathering);
     hs_npu_event_free(dp->reduced);
     hs_npu_event_free(dp->computed);
     hs_npu_stream_free(dp->comm_stream);
@@ -214,6 +229,7 @@ hs_status hs_dp_begin(hs_dp *dp)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_begin: NULL reducer");
     if (dp->open)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_begin: the previous round has not finished (hs_dp_finish)");
+    HS_TRY(hs_dp_gather_finish(dp)); /* the round's buckets reuse the requests */
     dp->open = 1;
     dp->gathered = 0;
     dp->stats = (hs_dp_stats){0};
@@ -315,28 +331,60 @@ hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t *numel
     return HS_OK;
 }
 
-hs_status hs_dp_gather_params(hs_dp *dp, float *params)
+hs_status hs_dp_gather_start(hs_dp *dp, float *params)
 {
-    if (!dp || (!params && dp->values) || !dp->cfg.shard || dp->open)
-        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_params: a sharded reducer, a buffer, and no round open");
+    if (!dp || (!params && dp->values) || !dp->cfg.shard || dp->open || dp->n_gathering)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_start: a sharded reducer, a buffer, no round open and "
+                        "no gather in flight");
     const int p = hs_comm_size(dp->comm);
     hs_status s = HS_OK;
-    for (int b = 0; b < dp->n_buckets && !s; b++) {
+    for (int b = dp->n_buckets - 1; b >= 0 && !s; b--) { /* in registry order: the forward's */
         const hs_dp_bucket *k = &dp->buckets[b];
         s = simulate(dp, HS_COLL_ALLGATHER, (double)k->numel * sizeof(float));
+        if (!s && dp->comm_stream)
+            hs_npu_event_record(dp->params_in[b], dp->comm_stream);
         if (!s && dp->values && p > 1) {
             size_t off, len;
             block_of(dp, k, &off, &len);
             float *w = params + k->offset;
             s = hs_comm_iallgather(dp->comm, w + off, w, (size_t)k->numel, HS_FP32, &dp->reqs[b]);
         }
+        if (!s) {
+            dp->gathering[b] = 1;
+            dp->n_gathering++;
+        }
     }
-    /* wait even after a failed start: the buffer stays in use until every started gather is done */
-    const hs_status w = hs_comm_waitall(dp->reqs, (size_t)dp->n_buckets);
-    s = s ? s : w;
-    if (dp->comm_stream) { /* the next forward reads the gathered parameters */
-        hs_npu_event_record(dp->reduced, dp->comm_stream);
-        hs_npu_stream_wait(compute_stream(dp), dp->reduced);
+    if (s) /* the buffer stays in use until every started gather is done */
+        (void)hs_dp_gather_finish(dp);
+    return s;
+}
+
+hs_status hs_dp_gather_wait(hs_dp *dp, int64_t begin, int64_t end)
+{
+    hs_status s = HS_OK;
+    for (int b = 0; dp->n_gathering && b < dp->n_buckets; b++) {
+        const hs_dp_bucket *k = &dp->buckets[b];
+        if (!dp->gathering[b] || k->offset >= end || k->offset + k->numel <= begin)
+            continue;
+        const hs_status w = hs_comm_wait(&dp->reqs[b]); /* a no-op for a request never posted (NULL) */
+        s = s ? s : w;
+        if (dp->comm_stream) /* the forward reads them */
+            hs_npu_stream_wait(compute_stream(dp), dp->params_in[b]);
+        dp->gathering[b] = 0;
+        dp->n_gathering--;
     }
     return s;
+}
+
+hs_status hs_dp_gather_finish(hs_dp *dp)
+{
+    return dp ? hs_dp_gather_wait(dp, 0, dp->total) : HS_OK;
+}
+
+int hs_dp_gathering(const hs_dp *dp) { return dp && dp->n_gathering > 0; }
+
+hs_status hs_dp_gather_params(hs_dp *dp, float *params)
+{
+    HS_TRY(hs_dp_gather_start(dp, params));
+    return hs_dp_gather_finish(dp);
 }

@@ -1,6 +1,8 @@
 /* The DP bucket plan: whole tensors grouped from the end of the flat
  * gradient buffer, the order the backward finishes them. */
-#include "hyperspeed/parallel.h"
+#include "parallel/dp_plan.h"
+
+#include "core/try.h"
 
 hs_status hs_dp_plan_buckets(const int64_t *numel, int n_tensors, size_t elem_bytes, size_t bucket_bytes,
                              hs_dp_bucket *out, int *n_buckets)
@@ -32,5 +34,19 @@ hs_status hs_dp_plan_buckets(const int64_t *numel, int n_tensors, size_t elem_by
     }
     out[nb++] = (hs_dp_bucket){start, end - start, 0, hi};
     *n_buckets = nb;
+    return HS_OK;
+}
+
+hs_status hs_dp_plan(const hs_dp_config *cfg, const int64_t *numel, int n_tensors, hs_dp_bucket *out,
+                     int *n_buckets)
+{
+    if (!cfg->first_alone || n_tensors < 2)
+        return hs_dp_plan_buckets(numel, n_tensors, sizeof(float), cfg->bucket_bytes, out, n_buckets);
+    HS_TRY(hs_dp_plan_buckets(numel + 1, n_tensors - 1, sizeof(float), cfg->bucket_bytes, out, n_buckets));
+    for (int b = 0; b < *n_buckets; b++) {
+        out[b].offset += numel[0];
+        out[b].first_tensor++;
+    }
+    out[(*n_buckets)++] = (hs_dp_bucket){0, numel[0], 0, 1};
     return HS_OK;
 }

@@ -30,6 +30,8 @@ typedef struct chunk {
     int gathers;  /* with DP, the chunk with the embedding: that backward's embedding rows are gathered */
     float *all_rows;   /* ... from every DP rank (the reducer's buffers) */
     int32_t *all_ids;
+    int last_block;    /* hs_layer_info.layer of its last block in a forward (HS_LAYER_HEAD on the last chunk) */
+    int stale;         /* overlap_param_gather: the parameters' gather is in flight, the compute copy behind */
 } chunk;
 
 /* What a step accumulates while the executor runs its schedule. */
@@ -128,6 +130,39 @@ static hs_status new_sharded_optimizer(hs_engine *e, chunk *ch)
     return s;
 }
 
+/* ZeRO with overlap_param_gather, as a layer hook (ctx the chunk): before
+ * each block's forward, its parameters' buckets are waited for and its
+ * compute copy refreshed; after the chunk's last block everything has
+ * landed. */
+static hs_status gather_hook(void *ctx, hs_model *m, const hs_layer_info *info)
+{
+    chunk *ch = ctx;
+    if (info->event != HS_BEFORE_FORWARD || !ch->stale)
+        return HS_OK;
+    HS_TRY(hs_dp_gather_wait(ch->dp, info->param_begin, info->param_end));
+    HS_TRY(hs_model_sync_weights_range(m, info->param_begin, info->param_end));
+    if (info->layer == ch->last_block) {
+        ch->stale = 0;
+        return hs_dp_gather_finish(ch->dp);
+    }
+    return HS_OK;
+}
+
+/* Every chunk's parameters gathered and its compute copy current (before
+ * the parameters are read or written outside a forward). */
+static hs_status settle(hs_engine *e)
+{
+    for (int c = 0; c < e->v; c++) {
+        chunk *ch = &e->chunks[c];
+        if (!ch->stale)
+            continue;
+        ch->stale = 0;
+        HS_TRY(hs_dp_gather_finish(ch->dp));
+        HS_TRY(hs_model_sync_weights(ch->model));
+    }
+    return HS_OK;
+}
+
 static hs_status build_chunk(hs_engine *e, int c)
 {
     chunk *ch = &e->chunks[c];
@@ -158,11 +193,16 @@ static hs_status build_chunk(hs_engine *e, int c)
         dc.gather_width = ch->gathers ? e->cfg.d_model : 0;
         dc.npu = e->npu;
         dc.shard = e->ec.zero >= 1;
+        /* a tied wte's two pipeline ends shard it alike: in a bucket of its own (it is entry 0 on both) */
+        dc.first_alone = dc.shard && e->p > 1 && flagged_entry(ch->model, 0) == 0;
         hs_status s = hs_dp_new(e->dpc, hs_model_registry(ch->model)->grad, numel, n, &dc, &ch->dp);
         free(numel);
         HS_TRY(s);
     }
     HS_TRY(ch->dp && e->ec.zero ? new_sharded_optimizer(e, ch) : hs_optimizer_new(ch->model, &e->ec.optim, &ch->opt));
+    ch->last_block = g == e->G - 1 ? HS_LAYER_HEAD : e->plan.first_layer[g + 1] - 1;
+    if (ch->dp && e->ec.zero && e->ec.overlap_param_gather)
+        HS_TRY(hs_model_add_hook(ch->model, gather_hook, ch));
     const int tied = flagged_entry(ch->model, 0);
     if (tied >= 0 && e->p > 1) { /* a tied head on another stage than the embedding */
         e->tied_chunk = c;
@@ -228,6 +268,10 @@ hs_status hs_engine_check_config(const hs_engine_config *ec)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "engine: zero=%d; this build has ZeRO stages 0 (none) and 1 (the distributed optimizer)",
                         ec->zero);
+    if (ec->overlap_param_gather && !ec->zero)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "engine: overlap_param_gather overlaps ZeRO's parameter all-gather with the next forward: "
+                        "it needs zero >= 1");
     if ((ec->model.offload & HS_OFFLOAD_PARAMS) && ec->zero != 3)
         return hs_error(HS_ERR_INVALID_ARGUMENT,
                         "engine: offload of params moves ZeRO-3's parameter shards to the host: it needs zero=3 "
@@ -298,10 +342,6 @@ hs_status hs_engine_new(hs_runtime *rt, const hs_model_config *cfg, const hs_eng
         s = hs_pp_exec_new(ec->layout.schedule, e->p, e->stage, e->m, e->v, &e->exec);
     for (int c = 0; !s && c < e->v; c++)
         s = build_chunk(e, c);
-    if (!s && ec->zero && e->dpc && e->tied_chunk >= 0)
-        s = hs_error(HS_ERR_INVALID_ARGUMENT,
-                     "engine: zero=1 with a head tied to the embedding on another pipeline stage is not supported "
-                     "yet (the two ends' shards of wte differ); use zero=0 or an untied model");
     if (!s && ec->zero && !e->dpc)
         hs_log(HS_LOG_WARN, "zero=%d with one data-parallel rank: nothing to shard, no effect", ec->zero);
     const int64_t boundary = s ? 0 : hs_model_boundary_numel(e->chunks[0].model, ec->micro_batch, ec->seq);
@@ -322,6 +362,8 @@ void hs_engine_free(hs_engine *e)
     if (!e)
         return;
     hs_pp_exec_free(e->exec); /* waits for its sends first */
+    for (int c = 0; e->chunks && c < e->v; c++) /* a gather in flight writes the values */
+        (void)hs_dp_gather_finish(e->chunks[c].dp);
     for (int c = 0; e->chunks && c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         hs_dp_free(ch->dp);
@@ -357,6 +399,17 @@ static double now(const hs_engine *e) { return hs_pp_now(&e->link); }
 
 /* ------------------------------------------------------------ the step */
 
+/* The part of the tied wte's gradient the ends exchange: all of it, or
+ * under ZeRO this DP rank's block of its bucket (alike on both ends:
+ * hs_dp_config.first_alone), elements [*off, *off + *n) of the entry. */
+static hs_status tied_part(hs_engine *e, int64_t *off, int64_t *n)
+{
+    const chunk *ch = &e->chunks[e->tied_chunk];
+    *off = 0;
+    *n = hs_model_param(ch->model, e->tied_entry)->numel;
+    return sharded(e, e->tied_chunk) ? hs_dp_shard_of(ch->dp, hs_dp_num_buckets(ch->dp) - 1, off, n) : HS_OK;
+}
+
 /* The tied embedding: the first and the last stage each add the other's
  * wte gradient (a + b on one, b + a on the other: the same bits). The
  * exchange starts as soon as this end's gradient is final (its chunk's
@@ -369,9 +422,11 @@ static double now(const hs_engine *e) { return hs_pp_now(&e->link); }
 static hs_status tied_start(hs_engine *e)
 {
     hs_model *m = e->chunks[e->tied_chunk].model;
-    const int64_t n = hs_model_param(m, e->tied_entry)->numel;
+    int64_t off, n;
+    HS_TRY(tied_part(e, &off, &n));
     hs_tensor wg;
     HS_TRY(hs_model_tensor(m, e->tied_entry, HS_PARAM_GRAD, &wg));
+    wg.data = (float *)wg.data + off;
     const int peer = e->stage == 0 ? e->p - 1 : 0, tag = hs_pp_tied_tag(&e->link);
     e->tied_started = 1;
     if (e->values) {
@@ -403,10 +458,12 @@ static hs_status tied_finish(hs_engine *e)
             hs_npu_stream_advance(stream(e), "waiting for the tied embedding's gradient", "idle", arrival - now(e));
     }
     hs_model *m = e->chunks[e->tied_chunk].model;
+    int64_t off, n;
+    HS_TRY(tied_part(e, &off, &n));
     hs_tensor wg;
     HS_TRY(hs_model_tensor(m, e->tied_entry, HS_PARAM_GRAD, &wg));
-    hs_tensor t = hs_view1(e->tied, HS_FP32, hs_tensor_numel(&wg));
-    wg = hs_view1(wg.data, HS_FP32, hs_tensor_numel(&wg));
+    hs_tensor t = hs_view1(e->tied, HS_FP32, n);
+    wg = hs_view1((float *)wg.data + off, HS_FP32, n);
     wg.device = t.device = hs_npu_device(e->npu);
     return hs_residual_backward(&wg, NULL, &t);
 }
@@ -539,6 +596,7 @@ static hs_status sync_clocks(hs_engine *e, double *t)
 static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double *norm)
 {
     HS_TRY(hs_pp_exec_drain(e->exec));
+    HS_TRY(settle(e)); /* a chunk with no forward this step (none today) still has its gather in flight */
     for (int c = 0; c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         if (ch->dp) {
@@ -582,11 +640,17 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
     for (int c = 0; c < e->v; c++)
         HS_TRY(hs_optimizer_step_norm(e->chunks[c].opt, lr, *norm));
     for (int c = 0; c < e->v; c++) { /* every rank's updated blocks to every rank */
+        chunk *ch = &e->chunks[c];
         if (!sharded(e, c))
             continue;
-        hs_model *m = e->chunks[c].model;
-        HS_TRY(hs_dp_gather_params(e->chunks[c].dp, hs_model_registry(m)->value));
-        HS_TRY(hs_model_sync_weights(m));
+        float *value = hs_model_registry(ch->model)->value;
+        if (e->ec.overlap_param_gather) { /* the next forward's blocks wait for their own */
+            HS_TRY(hs_dp_gather_start(ch->dp, value));
+            ch->stale = 1;
+            continue;
+        }
+        HS_TRY(hs_dp_gather_params(ch->dp, value));
+        HS_TRY(hs_model_sync_weights(ch->model));
     }
     return HS_OK;
 }
@@ -765,6 +829,7 @@ hs_status hs_engine_generate(hs_engine *e, const int32_t *prompt, int n_prompt, 
 
 hs_status hs_engine_full_state(hs_engine *e, int gather)
 {
+    HS_TRY(settle(e)); /* the values a checkpoint saves or a load overwrites */
     for (int c = 0; c < e->v; c++) {
         if (!sharded(e, c))
             continue;

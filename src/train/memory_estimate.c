@@ -12,6 +12,7 @@
 #include "core/try.h"
 #include "hyperspeed/memory.h"
 #include "model/model_stage.h"
+#include "parallel/dp_plan.h"
 #include "parallel/pp_exec.h"
 #include "npu_sim/device.h"
 #include "train/engine_config.h"
@@ -87,8 +88,8 @@ static size_t comm_scratch(const plan *p, int64_t largest_bucket)
  * every element, or under ZeRO-1 the rank's block of each DP bucket; on
  * the device (*bytes) or offloaded with the gradients' host copy on the
  * NPU (*host). */
-static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int d, size_t *bytes, size_t *host,
-                                 int64_t *largest_bucket)
+static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int64_t tied, int d, size_t *bytes,
+                                 size_t *host, int64_t *largest_bucket)
 {
     *bytes = *host = 0;
     int64_t count = 0, sharded = 0;
@@ -100,7 +101,9 @@ static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int
         int nb = 0;
         if (!b)
             return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_memory_estimate: %d buckets", n);
-        hs_status s = hs_dp_plan_buckets(numel, n, sizeof(float), p->ec->dp.bucket_bytes, b, &nb);
+        hs_dp_config dc = p->ec->dp;
+        dc.first_alone = p->ec->zero && p->pp > 1 && tied; /* as build_chunk sets it */
+        hs_status s = hs_dp_plan(&dc, numel, n, b, &nb);
         for (int k = 0; !s && k < nb; k++) {
             size_t off, len;
             hs_comm_block((size_t)b[k].numel, p->dp, d, &off, &len);
@@ -156,7 +159,7 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     HS_TRY(hs_model_plan_tensors(p->cfg, ec->micro_batch, ec->seq, &mo, &numel, &nt, &tied));
     size_t opt = 0, host = 0;
     int64_t bucket = 0;
-    hs_status s = optimizer_bytes(p, numel, nt, d, &opt, &host, &bucket);
+    hs_status s = optimizer_bytes(p, numel, nt, tied, d, &opt, &host, &bucket);
     free(numel);
     HS_TRY(s);
     r->optimizer += opt;

@@ -8,7 +8,8 @@
 #   CPU, fp32: TP2, TP2+SP, PP2 with GPipe and 1F1B (4 micro-batches),
 #     PP2 interleaved with 2 virtual stages, PP2 split 3 + 1 layers
 #     (--stage-layers), TP2 x PP2, DP2 x TP2,
-#     DP2 x PP2 (2 micro-batches), ZeRO-1 over DP2, DP2 x TP2 and DP2 x PP2;
+#     DP2 x PP2 (2 micro-batches), ZeRO-1 over DP2, DP2 x TP2 and DP2 x PP2
+#     (GPT-2's tied head too);
 #   NPU ("test" preset), bf16: TP2 x PP2, DP2 x TP2 and DP2 with ZeRO-1. The cube takes no
 #     fp32, so these compare bf16 runs: the 16-bit copies of the weights
 #     and activations turn fp32 summation-order differences (the split
@@ -71,6 +72,8 @@ case_ "llama-tiny-tp2-sp-bf16" 2 3e-5 5e-4 --model llama-tiny --layers 2 --tp 2 
 case_ "gpt2-tiny-dp2-zero1" 2 1e-5 1e-5 --model gpt2-tiny --layers 2 --dp 2 --zero 1
 case_ "llama-tiny-dp2-tp2-zero1" 4 1e-5 1e-5 --model llama-tiny --layers 2 --dp 2 --tp 2 --zero 1
 case_ "llama-tiny-dp2-pp2-zero1" 4 1e-5 1e-5 --model llama-tiny --layers 2 --dp 2 --pp 2 --micro-batches 2 --zero 1
+# GPT-2's head on the last stage is tied to wte on the first: both ends shard it alike and exchange their blocks
+case_ "gpt2-tiny-dp2-pp2-zero1" 4 1e-5 1e-5 --model gpt2-tiny --layers 2 --dp 2 --pp 2 --micro-batches 2 --zero 1
 # ... and on the NPU in bf16 (the execute-mode device's reduce-scatter and all-gather)
 case_ "llama-tiny-npu-dp2-zero1" 2 3e-5 5e-4 --model llama-tiny --layers 2 "${npu[@]}" --dp 2 --zero 1 \
   --micro-batches 2

@@ -14,6 +14,7 @@
 #     PP2 within 1e-5; one process's checkpoint resumes on TP2 within 1e-5;
 #     a DP2 ZeRO-1 run's resumes under ZeRO-1 bit for bit, under ZeRO-0 and
 #     on one process within 1e-5, and one process's under DP2 ZeRO-1;
+#   - ZeRO-1 with the parameter gather overlapped changes no loss or norm;
 #   - activation recompute (selective, full) under TP2 + SP x PP2 changes
 #     no loss and no gradient norm;
 #   - optimizer offload under DP2 with ZeRO-1 and under PP2 (bf16 compute)
@@ -100,6 +101,14 @@ close "1 process from DP2 ZeRO-1" "$tmp/z1full.jsonl" "$tmp/z1one.jsonl"
 "$mpiexec" "${z1[@]}" --resume "$tmp/ck1" --metrics "$tmp/z1from1.jsonl" >/dev/null 2>&1 ||
   fail "DP2 ZeRO-1 resuming 1 process"
 close "DP2 ZeRO-1 from 1 process" "$tmp/full1.jsonl" "$tmp/z1from1.jsonl"
+
+# ZeRO-1's parameter gather under the next forward (--overlap-param-gather), bf16: the same run bit for bit
+ov=(-n 2 "$tg" "${ck[@]}" --steps 3 --dtype bf16 --zero 1)
+"$mpiexec" "${ov[@]}" --metrics "$tmp/ov0.jsonl" >/dev/null 2>&1 || fail "ZeRO-1, bf16"
+"$mpiexec" "${ov[@]}" --overlap-param-gather --metrics "$tmp/ov1.jsonl" >"$tmp/ov1.txt" 2>&1 ||
+  fail "ZeRO-1, overlapped gather: $(tail -3 "$tmp/ov1.txt")"
+grep -q "parameters gathered under the next forward" "$tmp/ov1.txt" || fail "no overlapped-gather banner"
+diff <(keep "$tmp/ov0.jsonl") <(keep "$tmp/ov1.jsonl") >&2 || fail "the overlapped gather changes the run"
 
 # activation recompute through a layout: TP2 + SP x PP2 (1F1B, 4 micro-batches, so several in flight share the
 # recompute scratch) with full and selective recompute reproduce the same layout without it, bit for bit

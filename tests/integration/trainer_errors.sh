@@ -46,6 +46,8 @@ expect 2 "offload of params moves ZeRO-3's parameter shards to the host: it need
   --offload params
 expect 2 "parameter and activation offload are not in this build" "${small[@]}" --offload optimizer,activations
 expect 0 "zero=1 with one data-parallel rank: nothing to shard, no effect" "${small[@]}" --steps 1 --zero 1
+expect 2 "overlap_param_gather overlaps ZeRO's parameter all-gather with the next forward: it needs zero >= 1" \
+  "${small[@]}" --overlap-param-gather
 
 mkdir -p "$tmp/missing"
 expect 1 "$tmp/missing/train.bin" --data "$tmp/missing" "${small[@]}"
