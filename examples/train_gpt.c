@@ -125,8 +125,9 @@ static hs_status parse_args(int argc, char **argv, args *a)
          "functions rebuilt in the backward), full (only each layer's input kept)"},
         {"recompute-layers", HS_OPT_INT, &a->recompute_layers, "recompute only the first N layers of each pipeline "
          "chunk (0: all)"},
-        {"offload", HS_OPT_STRING, &a->offload, "host offload: optimizer (fp32 master and AdamW state in NUMA-local "
-         "host memory, AdamW on the host), or none"},
+        {"offload", HS_OPT_STRING, &a->offload, "host offload, a list: optimizer (fp32 master and AdamW state in "
+         "NUMA-local host memory, AdamW on the host), activations (each layer's between its forward and backward); "
+         "or none"},
         {"verbose", HS_OPT_FLAG, &a->verbose, "print the process grid at start-up"},
         {"seq", HS_OPT_INT, &a->seq, "tokens per sequence"},
         {"steps", HS_OPT_INT, &a->steps, "optimizer steps in total (sets the LR schedule)"},
@@ -495,6 +496,9 @@ static void banner(const run *r, double peak)
     if (r->offload & HS_OFFLOAD_OPTIMIZER)
         say(r, "host offload: optimizer (fp32 master, AdamW m and v%s in NUMA-local host memory; AdamW on the "
             "host)\n", r->npu ? ", the gradients' copy" : "");
+    if (r->offload & HS_OFFLOAD_ACTIVATIONS)
+        say(r, "host offload: activations (each layer's to the host after its forward, back before its backward; "
+            "3 layers' on the device)\n");
     hs_status s;
     if ((a->tp > 1 || a->pp > 1) && (s = layout_banner(r)))
         fail("banner", s);
@@ -712,8 +716,7 @@ static void memory_breakdown(run *r, const hs_memory_rank *w, size_t cap)
         r->npu ? "largest kernel workspace" : "the collectives' scratch");
     say(r, "  communication    %9.2f GiB  pipeline and data-parallel buffers\n", gib(w->comm));
     if (w->host)
-        say(r, "  (host pool       %9.2f GiB  offloaded master, moments%s: not in the total)\n", gib(w->host),
-            r->npu ? ", gradients' copy" : "");
+        say(r, "  (host pool       %9.2f GiB  offloaded state: not in the total)\n", gib(w->host));
     say(r, "  total            %9.2f GiB  = %.2fx the capacity (%" PRId64 " parameters)\n", gib(w->device),
         (double)w->device / (double)cap, w->params);
 }

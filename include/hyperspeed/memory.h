@@ -50,8 +50,8 @@ typedef struct hs_memory_rank {
     size_t workspace;   /* the largest transient kernel workspace (NPU; 0 on the CPU) */
     size_t comm;        /* pipeline boundary buffers, DP's gathered embedding rows, the tied head's exchange */
     size_t device;      /* the sum of the fields above: the peak of a step */
-    size_t host;        /* optimizer offload: the host pool (fp32 master, AdamW moments, on the NPU the
-                           gradients' copy); 0 without offload */
+    size_t host;        /* host offload: the pool (fp32 master, AdamW moments, on the NPU the gradients'
+                           copy; offloaded activations); 0 without offload */
 } hs_memory_rank;
 
 /* Fills ranks[0 .. world) for training cfg with engine config *ec on a

@@ -216,8 +216,12 @@ typedef enum hs_recompute {
  *               device after each step. The device keeps the compute-dtype
  *               weights, the gradients, and fp32 copies of the tensors the
  *               kernels read in fp32 (norm weights, biases, embeddings).
- *  PARAMS:      ZeRO-3 parameter shards (needs ZeRO stage 3).
- *  ACTIVATIONS: a layer's saved activations. */
+ *  PARAMS:      ZeRO-3 parameter shards (needs ZeRO stage 3; not in this
+ *               build: refused).
+ *  ACTIVATIONS: each layer's kept activations go to the host after its
+ *               forward and come back before its backward; the device
+ *               holds 3 layers' of each micro-batch in
+ *               flight. Not with recompute. */
 typedef enum hs_offload {
     HS_OFFLOAD_NONE = 0,
     HS_OFFLOAD_OPTIMIZER = 1,
@@ -236,7 +240,8 @@ typedef struct hs_model_options {
     hs_recompute recompute; /* HS_RECOMPUTE_NONE (the default), _SELECTIVE or _FULL */
     int recompute_layers;   /* how many of the chunk's layers recompute, its first ones (Megatron's
                                "block" method); 0: all of them. At most the chunk's layer count */
-    unsigned offload;       /* hs_offload bits: HS_OFFLOAD_NONE (the default) or HS_OFFLOAD_OPTIMIZER */
+    unsigned offload;       /* hs_offload bits: HS_OFFLOAD_NONE (the default), HS_OFFLOAD_OPTIMIZER,
+                               HS_OFFLOAD_ACTIVATIONS */
 } hs_model_options;
 
 /* "none", "selective", "full" ("?" for another value). */
@@ -291,7 +296,8 @@ typedef struct hs_model_memory {
     size_t optimizer;   /* AdamW's two fp32 moments */
     size_t activations; /* the activation arena of one micro-batch (incl. the 16-bit twins, tokens, targets) */
     size_t workspace;   /* the largest transient buffer a kernel of a step allocates (estimated, see docs/model.md) */
-    size_t host;        /* optimizer offload: the host pool's fp32 master, moments and (NPU) gradient copy */
+    size_t host;        /* the host offload pool: the optimizer's fp32 master, moments and (NPU) gradient copy;
+                           the offloaded activations of every set */
 } hs_model_memory;
 
 /* What hs_model_new_ex(cfg, batch, seq, opts) and hs_optimizer_new would

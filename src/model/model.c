@@ -6,6 +6,7 @@
 #include "kernels/npu/npu_kernels.h"
 #include "memory/registry.h"
 #include "model/model_internal.h"
+#include "model/act_offload.h"
 #include "model/model_registry.h"
 #include "model/sublayer.h"
 #include "parallel/tp_rules.h"
@@ -217,12 +218,25 @@ static int kept(hs_recompute r)
     return r == HS_RECOMPUTE_FULL ? PLAN_OUT : r == HS_RECOMPUTE_SELECTIVE ? PLAN_REST | PLAN_OUT : PLAN_ALL;
 }
 
-/* One activation set. */
+/* One activation set. Under activation offload its layers take the
+ * ring's HS_ACT_RING regions in turn (every layer's region is alike). */
 static void plan_set(hs_model *m, act_set *s, const arena_dims *d, float *x32, arena_cursor *a)
 {
     s->encoded = takef(a, d->Ns * d->C);
-    for (int l = 0; l < m->n_layer; l++)
-        plan_layer(m, l, s->acts[l].sub, m->rc.sub, kept(hs_model_layer_recompute(m, l)), d, x32, a);
+    for (int l = 0; l < m->n_layer; l++) {
+        const int own = kept(hs_model_layer_recompute(m, l));
+        if (m->act_offload && l >= HS_ACT_RING) {
+            arena_cursor region = {a->base, s->ring.at[l % HS_ACT_RING]};
+            plan_layer(m, l, s->acts[l].sub, m->rc.sub, own, d, x32, &region);
+            continue;
+        }
+        const size_t at = a->used;
+        plan_layer(m, l, s->acts[l].sub, m->rc.sub, own, d, x32, a);
+        if (m->act_offload) {
+            s->ring.at[l] = at;
+            m->layer_bytes = a->used - at;
+        }
+    }
     if (m->has_head) {
         s->lnf = d->own_c ? x32 : takef(a, d->Ns * d->C);
         s->lnf_mean = takef(a, d->Ns);
@@ -326,13 +340,18 @@ static hs_status check_options(const hs_model_options *o)
                         "(hs_model_options.compute = HS_BF16)");
     if (o->device == HS_DEVICE_CPU && o->compute == HS_FP16)
         return hs_error(HS_ERR_DTYPE, "compute dtype fp16 on the CPU: its matmul takes fp32 or bf16");
-    if (o->offload & ~(unsigned)HS_OFFLOAD_OPTIMIZER) {
+    if (o->offload & ~(unsigned)(HS_OFFLOAD_OPTIMIZER | HS_OFFLOAD_ACTIVATIONS)) {
         char names[64];
         return hs_error(HS_ERR_INVALID_ARGUMENT,
-                        "offload '%s': a model offloads its optimizer state (HS_OFFLOAD_OPTIMIZER); parameter and "
-                        "activation offload are not in this build",
+                        "offload '%s': a model offloads its optimizer state and its activations; parameter offload "
+                        "(ZeRO-3's shards) is not in this build",
                         hs_offload_name(o->offload, names, sizeof names));
     }
+    if ((o->offload & HS_OFFLOAD_ACTIVATIONS) && o->recompute != HS_RECOMPUTE_NONE)
+        return hs_error(HS_ERR_INVALID_ARGUMENT,
+                        "offload of activations with recompute %s: activation offload keeps every activation on the "
+                        "host, recompute rebuilds them; choose one",
+                        hs_recompute_name(o->recompute));
     return HS_OK;
 }
 
@@ -419,7 +438,7 @@ static hs_status allocate(hs_model *m)
     }
     arena_cursor lay = {m->arena, 0};
     plan_arena(m, &lay);
-    return HS_OK;
+    return hs_act_offload_alloc(m);
 }
 
 hs_status hs_model_new(const hs_model_config *cfg, int batch, int seq, hs_model **out)
@@ -469,6 +488,7 @@ static hs_status skeleton(const hs_model_config *cfg, int batch, int seq, const 
     m->n_slots = o.shard.slots;
     m->recompute = o.recompute;
     m->offload = o.offload;
+    m->act_offload = (o.offload & HS_OFFLOAD_ACTIVATIONS) && m->n_layer > HS_ACT_RING;
     m->recompute_layers = o.recompute == HS_RECOMPUTE_NONE ? 0 : o.recompute_layers ? o.recompute_layers : m->n_layer;
     const int max_tensors = 6 + 12 * cfg->n_layer;
     m->layers = calloc((size_t)m->n_layer, sizeof *m->layers);
@@ -544,6 +564,7 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
         out->optimizer = 0;
         out->host = n * sizeof(float) * (m->npu ? 4 : 3);
     }
+    out->host += hs_act_offload_host_bytes(m); /* the count pass measured a layer's region */
     hs_status s = m->npu ? npu_workspace(m, &out->workspace) : HS_OK;
     hs_model_free(m);
     return s;
@@ -571,6 +592,7 @@ void hs_model_free(hs_model *m)
         return;
     hs_free(m->stage);
     free_on_device(m, m->arena);
+    hs_act_offload_free(m);
     hs_registry_free(&m->reg, free_on_device, m);
     for (int k = 0; m->sets && k < m->n_slots; k++)
         free(m->sets[k].acts);

@@ -64,6 +64,20 @@ typedef struct layer_acts {
 /* One micro-batch's activations and what its forward left for the
  * backward: a pipeline stage keeps several micro-batches in flight, each
  * in its own set (hs_model_set_slot). */
+/* Activation offload (hs_offload ACTIVATIONS): a set's layers take HS_ACT_RING
+ * device regions in turn (layer l the region l % HS_ACT_RING); each
+ * layer's region goes to the host pool after its forward and comes back
+ * before its backward needs it (act_offload.c). */
+#define HS_ACT_RING 3
+typedef struct act_ring {
+    size_t at[HS_ACT_RING];        /* the regions' offsets in the arena */
+    int resident[HS_ACT_RING];     /* the layer whose activations each region holds (-1: none) */
+    char *host;                    /* the pool's n_layer regions (NULL when it only counts) */
+    int counted;                   /* the pool holds (or counts) them */
+    hs_npu_event *out[HS_ACT_RING]; /* NPU: a region's copy to the host done */
+    hs_npu_event *in[HS_ACT_RING];  /* NPU: a region's copy back done */
+} act_ring;
+
 typedef struct act_set {
     float *encoded;                   /* [Ns,C] the chunk's input: the embedding's output, or the previous stage's */
     layer_acts *acts;                 /* one per layer of the chunk */
@@ -81,6 +95,7 @@ typedef struct act_set {
     int n_valid;
     int embedding_deferred; /* the last backward left its embedding gradient out */
     float *embedding_rows;  /* ... whose rows, dL/d(embedding output) [N,C], are here (g.dres or tpr.dfull) */
+    act_ring ring;          /* activation offload */
 } act_set;
 
 /* Gradient scratch reused by every block during the backward. */
@@ -118,6 +133,10 @@ struct hs_model {
     hs_recompute recompute;
     int recompute_layers; /* the chunk's first recompute_layers layers rebuild what they do not keep */
     unsigned offload;     /* hs_offload bits (HS_OFFLOAD_OPTIMIZER: the fp32 master in the host pool) */
+    int act_offload;      /* activations offloaded: the sets' layers share HS_ACT_RING regions */
+    size_t layer_bytes;   /* ... one layer's region */
+    hs_npu_stream *act_copy; /* NPU: the activation copies' stream */
+    hs_npu_event *act_ready; /* ... recorded on the compute stream before a copy */
     layer_acts rc;        /* what they do not keep, shared by them and every set (the recompute scratch) */
     void *arena;
     act_set *sets;

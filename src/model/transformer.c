@@ -41,6 +41,7 @@
 #include "hyperspeed/kernels.h"
 #include "parallel/tp_comm.h"
 #include "model/layer_ops.h"
+#include "model/act_offload.h"
 #include "model/model_internal.h"
 #include "model/sublayer.h"
 
@@ -302,7 +303,9 @@ hs_status hs_model_forward_stage(hs_model *m, const int32_t *tokens, const float
     }
     for (int l = 0; l < m->n_layer; l++) {
         HS_TRY(emit(m, HS_BEFORE_FORWARD, m->first_layer + l, 0, 0));
+        HS_TRY(hs_act_before_forward(m, l));
         HS_TRY(layer_forward(m, l, &s->acts[l], block_input(m, l), B, T));
+        HS_TRY(hs_act_after_forward(m, l));
         HS_TRY(emit(m, HS_AFTER_FORWARD, m->first_layer + l, 0, 0));
     }
     if (!m->has_head)
@@ -386,6 +389,7 @@ hs_status hs_model_backward_stage(hs_model *m, const float *dout, float loss_sca
     for (int l = m->n_layer - 1; l >= 0; l--) {
         const int64_t hi = m->ready_end;
         HS_TRY(emit(m, HS_BEFORE_BACKWARD, m->first_layer + l, 0, 0));
+        HS_TRY(hs_act_before_backward(m, l));
         HS_TRY(layer_backward(m, l, block_input(m, l), s->B, s->T));
         HS_TRY(after_backward(m, m->first_layer + l, hi));
     }

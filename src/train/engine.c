@@ -217,13 +217,13 @@ static hs_status build_chunk(hs_engine *e, int c)
     return HS_OK;
 }
 
-/* Optimizer offload: this rank's host pool (the estimator's figure) must
+/* Host offload: this rank's host pool (the estimator's figure) must
  * fit what the host has for it (the NPU spec's share in estimate mode,
  * else the NUMA node's free memory), checked before anything is
  * allocated. */
 static hs_status check_host_memory(hs_engine *e)
 {
-    if (!(e->ec.model.offload & HS_OFFLOAD_OPTIMIZER))
+    if (!e->ec.model.offload)
         return HS_OK;
     const int world = hs_runtime_size(e->rt, HS_GROUP_WORLD);
     hs_memory_rank *r = malloc((size_t)world * sizeof *r);
@@ -235,12 +235,13 @@ static hs_status check_host_memory(hs_engine *e)
     free(r);
     HS_TRY(s);
     const int counted = e->npu && hs_npu_mode_of(e->npu) == HS_NPU_ESTIMATE;
+    char names[64];
     const size_t avail = counted ? (size_t)hs_npu_spec_of(e->npu)->host_bytes : hs_pool_available();
     if (need > avail)
         return hs_error(HS_ERR_OUT_OF_MEMORY,
-                        "engine: optimizer offload needs %.2f GiB (%zu B) of host memory on this rank (fp32 master "
-                        "weights, AdamW moments%s) but %s %.2f GiB (%zu B); nothing was allocated",
-                        (double)need / 1073741824.0, need, e->npu ? ", the gradients' host copy" : "",
+                        "engine: host offload (%s) needs %.2f GiB (%zu B) of host memory on this rank but %s %.2f "
+                        "GiB (%zu B); nothing was allocated",
+                        hs_offload_name(e->ec.model.offload, names, sizeof names), (double)need / 1073741824.0, need,
                         counted ? "the NPU spec gives one NPU's rank" : "its NUMA node has",
                         (double)avail / 1073741824.0, avail);
     return HS_OK;

@@ -139,10 +139,12 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     mo.shard.slots = slots;
     const size_t n = (size_t)mm.params, cs = hs_dtype_size(mo.compute);
     r->params += mm.params;
+    size_t opt_host = 0; /* hs_model_memory_plan's host figure for the optimizer (whole; the shard is below) */
     if (mo.offload & HS_OFFLOAD_OPTIMIZER) { /* the compute copy and the mirror here, the master in the pool */
         const size_t mirror = mm.weights - n * cs;
         r->weights += alloc_size(p, n * cs) + (mirror ? alloc_size(p, mirror) : 0);
         r->host += n * sizeof(float);
+        opt_host = n * sizeof(float) * (p->npu ? 4 : 3);
     } else {
         r->weights += alloc_size(p, n * sizeof(float)) + (mo.compute != HS_FP32 ? alloc_size(p, n * cs) : 0);
     }
@@ -150,6 +152,7 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     r->activations += alloc_size(p, mm.activations);
     r->act_per_micro_batch += two.activations - one.activations;
     r->act_shared += one.activations - (two.activations - one.activations);
+    r->host += mm.host - opt_host; /* offloaded activations */
     if (c == 0)
         r->in_flight = slots;
     r->workspace = mm.workspace > r->workspace ? mm.workspace : r->workspace;

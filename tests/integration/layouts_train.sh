@@ -17,8 +17,9 @@
 #   - ZeRO-1 with the parameter gather overlapped changes no loss or norm;
 #   - activation recompute (selective, full) under TP2 + SP x PP2 changes
 #     no loss and no gradient norm;
-#   - optimizer offload under DP2 with ZeRO-1 and under PP2 (bf16 compute)
-#     changes no loss and no gradient norm;
+#   - optimizer offload under DP2 with ZeRO-1 and under PP2 (bf16 compute),
+#     and activation offload with it under PP2, change no loss and no
+#     gradient norm;
 #   - the text sample through the layout: TP2 x PP2 samples the text one
 #     process samples (the same weights up to rounding, the same draws).
 source "$(dirname "$0")/dp_common.sh"
@@ -101,6 +102,15 @@ close "1 process from DP2 ZeRO-1" "$tmp/z1full.jsonl" "$tmp/z1one.jsonl"
 "$mpiexec" "${z1[@]}" --resume "$tmp/ck1" --metrics "$tmp/z1from1.jsonl" >/dev/null 2>&1 ||
   fail "DP2 ZeRO-1 resuming 1 process"
 close "DP2 ZeRO-1 from 1 process" "$tmp/full1.jsonl" "$tmp/z1from1.jsonl"
+
+# activation offload through a pipeline: PP2 of 8 layers (4 a stage on a ring of 3 regions, 2 micro-batches in
+# flight), with the optimizer offloaded too, reproduces the same layout bit for bit
+ao=(-n 2 "$tg" "${ck[@]}" --steps 3 --layers 8 --pp 2)
+"$mpiexec" "${ao[@]}" --metrics "$tmp/ao0.jsonl" >/dev/null 2>&1 || fail "PP2, 8 layers"
+"$mpiexec" "${ao[@]}" --offload optimizer,activations --metrics "$tmp/ao1.jsonl" >"$tmp/ao1.txt" 2>&1 ||
+  fail "PP2, activation offload: $(tail -3 "$tmp/ao1.txt")"
+grep -q "^host offload: activations" "$tmp/ao1.txt" || fail "no activation-offload line"
+diff <(keep "$tmp/ao0.jsonl") <(keep "$tmp/ao1.jsonl") >&2 || fail "activation offload changes the PP2 run"
 
 # ZeRO-1's parameter gather under the next forward (--overlap-param-gather), bf16: the same run bit for bit
 ov=(-n 2 "$tg" "${ck[@]}" --steps 3 --dtype bf16 --zero 1)

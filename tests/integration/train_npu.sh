@@ -128,6 +128,12 @@ grep -q "^verdict: does not fit: rank 0 needs 143.29 GiB of 64.00 GiB" "$tmp/m1.
 grep -qE '^0 +6738415616 +13.04 +25.10 +0.00 +4.52 +0.24 +0.00 +42.91 +67% +100.41$' "$tmp/mo.txt" &&
   grep -q "^verdict: fits: the fullest rank (0) needs 42.91 GiB" "$tmp/mo.txt" ||
   fail "hs-npu memory llama2-7b with offload: $(cat "$tmp/mo.txt")"
+# the activations offloaded instead of recomputed: 4.30 GiB of them on the device, but the host share is too small
+"$hm" memory --model llama2-7b --seq 4096 --offload optimizer,activations >"$tmp/ma.txt" 2>&1 ||
+  fail "hs-npu memory, activation offload: $(cat "$tmp/ma.txt")"
+grep -qE '^0 +6738415616 +13.04 +25.10 +0.00 +4.30 ' "$tmp/ma.txt" &&
+  grep -q "^verdict: does not fit: rank 0's host pool needs 128.87 GiB of the 128.00 GiB host share" "$tmp/ma.txt" ||
+  fail "hs-npu memory llama2-7b with activation offload: $(cat "$tmp/ma.txt")"
 "$hm" memory --model llama2-7b --seq 4096 --npus 8 --tp 2 --pp 2 --zero 1 --micro-batches 8 \
   --recompute selective >"$tmp/m8.txt" 2>&1 || fail "hs-npu memory, 8 NPUs: $(cat "$tmp/m8.txt")"
 grep -qE '^0-3 ' "$tmp/m8.txt" && grep -qE '^4-7 ' "$tmp/m8.txt" && grep -q '^verdict: fits' "$tmp/m8.txt" ||
@@ -146,6 +152,7 @@ mem_bad "recompute_layers=13: the chunk has 12 layers" --recompute full --recomp
 mem_bad "tp=2 x pp=1 does not divide the world of 3" --npus 3 --tp 2
 mem_bad "gpt9" --model gpt9
 mem_bad "unknown offload item 'disk'" --offload disk
+mem_bad "offload of activations with recompute full" --offload activations --recompute full
 mem_bad "needs zero=3" --offload params
 
 if [ "$failed" -ne 0 ]; then

@@ -44,7 +44,8 @@ expect 2 "recompute_layers=3: the chunk has 1 layers (layers 0 .. 0)" "${small[@
 expect 2 "unknown offload item 'gpu' in 'optimizer,gpu'" --offload optimizer,gpu
 expect 2 "offload of params moves ZeRO-3's parameter shards to the host: it needs zero=3" "${small[@]}" \
   --offload params
-expect 2 "parameter and activation offload are not in this build" "${small[@]}" --offload optimizer,activations
+expect 2 "offload of activations with recompute full: activation offload keeps every activation on the host" \
+  "${small[@]}" --offload activations --recompute full
 expect 0 "zero=1 with one data-parallel rank: nothing to shard, no effect" "${small[@]}" --steps 1 --zero 1
 expect 2 "overlap_param_gather overlaps ZeRO's parameter all-gather with the next forward: it needs zero >= 1" \
   "${small[@]}" --overlap-param-gather

@@ -96,8 +96,8 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
     int32_t tok[B * T + 1] = {0};
     hs_npu_spec spec;
     CHECK_OK(hs_npu_spec_preset("test", &spec));
-    for (int run = 0; est && run < 10; run++) {
-        const int dev = run % 2, off = run >= 6, rc = off ? (run / 2 - 3) * 2 : run / 2;
+    for (int run = 0; est && run < 12; run++) { /* 6-9 offload the optimizer, 10-11 the activations too */
+        const int dev = run % 2, off = run >= 6, rc = run >= 10 ? 0 : off ? (run / 2 - 3) * 2 : run / 2;
         hs_npu *npu = NULL;
         if (dev)
             CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
@@ -105,7 +105,9 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
         ec.model.npu = npu;
         ec.model.compute = dev ? HS_BF16 : HS_FP32;
         ec.model.recompute = (hs_recompute)rc;
-        ec.model.offload = off ? HS_OFFLOAD_OPTIMIZER : HS_OFFLOAD_NONE;
+        ec.model.offload = run >= 10 ? HS_OFFLOAD_OPTIMIZER | HS_OFFLOAD_ACTIVATIONS
+                           : off     ? HS_OFFLOAD_OPTIMIZER
+                                     : HS_OFFLOAD_NONE;
         CHECK_OK(hs_memory_estimate(&c, &ec, world, dev ? &spec : NULL, est));
         const hs_memory_rank *me = &est[check_rank];
         CHECK(me->rank == check_rank && me->tp_rank == hs_runtime_rank(rt, HS_GROUP_TP) &&
@@ -133,7 +135,8 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
               dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), off, want, got);
         if (check_rank == 0)
             printf("memory estimate, %s, recompute %-9s%s: %10zu B, measured %10.0f B (%+.2f%%); host %zu B\n",
-                   dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), off ? ", offload" : "", want, got,
+                   dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc),
+                   run >= 10 ? ", offload opt+act" : off ? ", offload" : "", want, got,
                    100.0 * ((double)want / got - 1), pool);
         hs_engine_free(e);
         hs_npu_free(npu);
@@ -255,7 +258,7 @@ static void check_offload_refusals(hs_runtime *rt, hs_model_config c, hs_engine_
     const size_t pool = hs_offload_mem_used(), host = hs_host_mem_used();
     hs_engine *e = (hs_engine *)&ec;
     CHECK(hs_engine_new(rt, &c, &ec, &e) == HS_ERR_OUT_OF_MEMORY && !e, "offload past the host share accepted");
-    CHECK(strstr(hs_last_error(), "optimizer offload needs") && strstr(hs_last_error(), "but the NPU spec gives") &&
+    CHECK(strstr(hs_last_error(), "host offload (optimizer) needs") && strstr(hs_last_error(), "but the NPU spec gives") &&
               strstr(hs_last_error(), "(1048576 B); nothing was allocated"),
           "host-memory message: %s", hs_last_error());
     CHECK(hs_npu_mem_used(npu) == 0 && hs_offload_mem_used() == pool && hs_host_mem_used() == host,

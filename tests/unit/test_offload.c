@@ -15,6 +15,7 @@
 #include "hyperspeed.h"
 #include "hyperspeed/memory.h"
 #include "hyperspeed/npu.h"
+#include "model/model_stage.h"
 #include "model_flat.h"
 #include "npu_fixture.h"
 #include "tiny_model.h"
@@ -80,6 +81,18 @@ static hs_optimizer *open_model(const hs_model_config *c, const hs_model_options
     return opt;
 }
 
+/* open_model after the plan of the same model (*plan), with the host pool
+ * the model and its optimizer took (*pool). */
+static hs_optimizer *open_planned(const hs_model_config *c, const hs_model_options *o, int init, hs_model **m,
+                                  hs_model_memory *plan, size_t *pool)
+{
+    assert_int_equal(hs_model_memory_plan(c, B, T, o, plan), HS_OK);
+    const size_t pool0 = hs_offload_mem_used();
+    hs_optimizer *opt = open_model(c, o, init, m);
+    *pool = hs_offload_mem_used() - pool0;
+    return opt;
+}
+
 /* Every parameter's master value, in registry order, into out (host). */
 static void read_values(hs_model *m, float *out)
 {
@@ -96,11 +109,9 @@ static run_result train(hs_arch arch, hs_dtype compute, hs_npu *npu, unsigned of
     const hs_model_config c = tiny(arch);
     const hs_model_options o = options(compute, npu, offload);
     run_result r = {0};
-    assert_int_equal(hs_model_memory_plan(&c, B, T, &o, &r.plan), HS_OK);
     const size_t pool0 = hs_offload_mem_used();
     hs_model *m;
-    hs_optimizer *opt = open_model(&c, &o, 5, &m);
-    r.pool = hs_offload_mem_used() - pool0;
+    hs_optimizer *opt = open_planned(&c, &o, 5, &m, &r.plan, &r.pool);
     for (int st = 0; st < STEPS; st++)
         r.loss[st] = step(m, opt, st);
     r.n = hs_model_num_params(m);
@@ -263,20 +274,105 @@ static void test_parse(void **state)
     assert_int_equal(hs_offload_parse(NULL, &bits), HS_ERR_INVALID_ARGUMENT);
 }
 
-/* A model offloads its optimizer only: the other items are refused
- * before anything is allocated. */
+/* Activation offload: two micro-batches in flight (both forwards, then
+ * both backwards), 5 layers on a ring of 3 regions; losses and gradients
+ * as without offload, bit for bit. */
+typedef struct act_run {
+    float loss[2][2];
+    float *grads;
+    hs_model_memory plan;
+    size_t pool, hbm_peak;
+} act_run;
+
+static act_run train_acts(hs_dtype compute, hs_npu *npu, unsigned offload)
+{
+    const hs_model_config c = tiny_model(HS_ARCH_LLAMA, 5, T);
+    hs_model_options o = options(compute, npu, offload);
+    o.shard.slots = 2;
+    act_run r = {0};
+    const size_t pool0 = hs_offload_mem_used();
+    hs_model *m;
+    hs_optimizer *opt = open_planned(&c, &o, 3, &m, &r.plan, &r.pool);
+    int32_t tok[2][B * T], tgt[2][B * T];
+    for (int st = 0; st < 2; st++) {
+        for (int k = 0; k < 2; k++)
+            batch(st * 2 + k, c.vocab_size, tok[k], tgt[k]);
+        assert_int_equal(hs_model_zero_grad(m), HS_OK);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(hs_model_set_slot(m, k), HS_OK);
+            assert_int_equal(hs_model_forward(m, tok[k], tgt[k], B, T, &r.loss[st][k]), HS_OK);
+        }
+        for (int k = 1; k >= 0; k--) {
+            assert_int_equal(hs_model_set_slot(m, k), HS_OK);
+            assert_int_equal(hs_model_backward(m, 0.5f), HS_OK);
+        }
+        if (st == 0)
+            assert_int_equal(hs_optimizer_step(opt, 1e-2f, NULL), HS_OK);
+    }
+    const size_t n = (size_t)hs_model_num_params(m);
+    r.grads = malloc(n * sizeof(float));
+    assert_non_null(r.grads);
+    memcpy(r.grads, flat_grads(m), n * sizeof(float)); /* execute-mode HBM is host memory */
+    if (npu)
+        r.hbm_peak = hs_npu_mem_peak(npu);
+    hs_optimizer_free(opt);
+    hs_model_free(m);
+    assert_int_equal(hs_offload_mem_used(), pool0);
+    return r;
+}
+
+static void same_acts(hs_dtype compute, int on_npu)
+{
+    hs_npu *d = on_npu ? npu_make("test", HS_NPU_EXECUTE) : NULL;
+    act_run ref = train_acts(compute, d, HS_OFFLOAD_NONE);
+    hs_npu_free(d);
+    d = on_npu ? npu_make("test", HS_NPU_EXECUTE) : NULL;
+    act_run off = train_acts(compute, d, HS_OFFLOAD_ACTIVATIONS);
+    hs_npu_free(d);
+    assert_memory_equal(off.loss, ref.loss, sizeof ref.loss);
+    const size_t n = (size_t)tiny_model(HS_ARCH_LLAMA, 5, T).n_layer;
+    assert_memory_equal(off.grads, ref.grads, (size_t)(off.plan.params) * sizeof(float));
+    /* the pool holds every layer's region of both sets, the arena 3 of 5 a set */
+    const size_t layer = off.pool / (2 * n);
+    assert_int_equal(off.pool, 2 * n * layer);
+    assert_int_equal(off.plan.host, off.pool);
+    assert_int_equal(ref.plan.activations - off.plan.activations, 2 * (n - 3) * layer);
+    if (on_npu)
+        assert_true(off.hbm_peak + 2 * (n - 3) * layer <= ref.hbm_peak + 4096);
+    free(ref.grads);
+    free(off.grads);
+}
+
+static void test_activations_cpu(void **state)
+{
+    (void)state;
+    same_acts(HS_FP32, 0);
+    same_acts(HS_BF16, 0);
+}
+
+static void test_activations_npu(void **state)
+{
+    (void)state;
+    same_acts(HS_BF16, 1);
+}
+
+/* A model offloads its optimizer and its activations: parameters (ZeRO-3's
+ * shards) are refused, and activations with recompute, before anything is
+ * allocated. */
 static void test_bad_items(void **state)
 {
     (void)state;
     const hs_model_config c = tiny(HS_ARCH_GPT2);
-    const unsigned bad[] = {HS_OFFLOAD_PARAMS, HS_OFFLOAD_ACTIVATIONS, HS_OFFLOAD_OPTIMIZER | 8u};
+    const unsigned bad[] = {HS_OFFLOAD_PARAMS, HS_OFFLOAD_OPTIMIZER | 8u, HS_OFFLOAD_ACTIVATIONS};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         hs_model_options o = options(HS_FP32, NULL, bad[i]);
+        o.recompute = i == 2 ? HS_RECOMPUTE_SELECTIVE : HS_RECOMPUTE_NONE;
         const size_t host0 = hs_host_mem_used(), pool0 = hs_offload_mem_used();
         hs_model *m = (hs_model *)&o;
         assert_int_equal(hs_model_new_ex(&c, B, T, &o, &m), HS_ERR_INVALID_ARGUMENT);
         assert_null(m);
-        assert_non_null(strstr(hs_last_error(), "a model offloads its optimizer state"));
+        assert_non_null(strstr(hs_last_error(), i == 2 ? "offload of activations with recompute selective"
+                                                       : "parameter offload (ZeRO-3's shards) is not in this build"));
         assert_int_equal(hs_host_mem_used(), host0);
         assert_int_equal(hs_offload_mem_used(), pool0);
     }
@@ -288,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_cpu_gpt2_fp32), cmocka_unit_test(test_cpu_llama_bf16),
         cmocka_unit_test(test_npu_execute),   cmocka_unit_test(test_npu_estimate),
         cmocka_unit_test(test_checkpoint),    cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_activations_cpu), cmocka_unit_test(test_activations_npu),
         cmocka_unit_test(test_bad_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
