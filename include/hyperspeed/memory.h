@@ -39,8 +39,9 @@ HS_API double hs_zero_state_bytes(double psi, int n, int zero, const hs_zero_sta
 typedef struct hs_memory_rank {
     int rank, tp_rank, dp_rank, pp_rank; /* world rank and grid coordinates (TP innermost, then DP, then PP) */
     int64_t params;     /* parameters of the rank's chunks (its TP shard) */
-    size_t weights;     /* fp32 values + the 16-bit compute copy (16-bit compute); offloaded: the compute
-                           copy + fp32 copies of norm weights, biases and embeddings (16-bit compute) */
+    size_t weights;     /* fp32 values + the 16-bit compute copy (16-bit compute); offloaded, or ZeRO-1 with
+                           16-bit compute: the compute copy + fp32 copies of norm weights, biases and
+                           embeddings (+ ZeRO-1: the fp32 master of the rank's blocks) */
     size_t gradients;   /* fp32 */
     size_t optimizer;   /* AdamW's m and v: every parameter's, or (ZeRO-1) the rank's blocks'; 0 offloaded */
     size_t activations; /* the activation arenas: in_flight sets of act_per_micro_batch, plus act_shared */

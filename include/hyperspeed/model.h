@@ -183,6 +183,9 @@ typedef struct hs_model_shard {
     int first_layer;       /* the chunk's first layer */
     int n_layers;          /* its layer count; 0: every layer from first_layer on */
     int slots;             /* activation sets (>= 1) */
+    int master_sharded;    /* 1 (ZeRO-1 with a 16-bit compute copy, set by the engine): the fp32 master
+                              is the DP-sharded optimizer's; the model holds the compute copy and fp32
+                              copies of what its kernels read in fp32, and no whole fp32 values */
 } hs_model_shard;
 
 /* The whole model: tp 1, layers 0 .. n_layer - 1, one activation set. */

@@ -167,18 +167,28 @@ HS_API hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t
 HS_API hs_status hs_dp_gather_params(hs_dp *dp, float *params);
 
 /* hs_dp_gather_params in pieces, to overlap the gathers with the next
- * forward (Megatron's --overlap-param-gather): _start posts every bucket's
- * all-gather in registry order (the forward's) and returns; _wait waits
+ * forward (Megatron's --overlap-param-gather), of a buffer of any dtype laid
+ * out as the gradients (dt: fp32, or the 16-bit compute copy under ZeRO-1's
+ * sharded master): _start posts every bucket's all-gather in registry
+ * order (the forward's) and returns; _wait waits
  * for those of the buckets overlapping the flat-buffer range [begin, end)
  * (and on the NPU makes the compute stream wait for their end on the comm
  * stream), which a block's pre-forward hook calls for its parameters;
  * _finish waits for all of them (hs_dp_begin and hs_dp_free do too).
  * hs_dp_gathering: some are still in flight. Errors: as
  * hs_dp_gather_params, and _start with gathers in flight. */
-HS_API hs_status hs_dp_gather_start(hs_dp *dp, float *params);
+HS_API hs_status hs_dp_gather_start(hs_dp *dp, void *params, hs_dtype dt);
 HS_API hs_status hs_dp_gather_wait(hs_dp *dp, int64_t begin, int64_t end);
 HS_API hs_status hs_dp_gather_finish(hs_dp *dp);
 HS_API int hs_dp_gathering(const hs_dp *dp);
+
+/* Outside a round: buf[0 .. n) (on the gradients' device) = its sum over
+ * the group, in place (on the NPU timed on the comm stream, which the
+ * compute stream then waits for): how ZeRO-1 with a sharded master
+ * rebuilds the fp32 copies its kernels read from each rank's pieces of
+ * them (zeros elsewhere: the sum is exact). Errors: HS_ERR_INVALID_ARGUMENT,
+ * the collective's. */
+HS_API hs_status hs_dp_sum(hs_dp *dp, float *buf, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -47,24 +47,27 @@ void hs_registry_offload_values(hs_registry *r, int account_only)
     r->host_account_only = account_only;
 }
 
-/* The mirror exists under value offload with a 16-bit compute copy. */
-static int mirrored(const hs_registry *r) { return r->values_on_host && r->compute != HS_FP32; }
+void hs_registry_shard_values(hs_registry *r) { r->values_sharded = r->compute != HS_FP32; }
+
+/* The mirror exists under value offload or sharding with a 16-bit compute copy. */
+static int mirrored(const hs_registry *r) { return (r->values_on_host || r->values_sharded) && r->compute != HS_FP32; }
 
 hs_status hs_registry_alloc(hs_registry *r, hs_registry_alloc_fn alloc, void *ctx)
 {
     const size_t n = (size_t)r->numel;
     void *p;
+    p = NULL;
     if (r->values_on_host) {
         HS_TRY(hs_pool_alloc(n * sizeof(float), r->host_account_only, "the fp32 master weights", &p));
         r->host_counted = 1;
-    } else {
+    } else if (!r->values_sharded) {
         HS_TRY(alloc(ctx, "parameters", n * sizeof(float), &p));
     }
     r->value = p;
     HS_TRY(alloc(ctx, "gradients", n * sizeof(float), &p));
     r->grad = p;
     r->compute_buf = r->value;
-    if (r->compute != HS_FP32 || r->values_on_host) {
+    if (r->compute != HS_FP32 || r->values_on_host || r->values_sharded) {
         HS_TRY(alloc(ctx, "compute-dtype weights", n * hs_dtype_size(r->compute), &p));
         r->compute_buf = p;
     }
@@ -131,7 +134,7 @@ hs_tensor hs_registry_view(const hs_registry *r, int i, hs_param_part part, hs_d
 
 hs_tensor hs_registry_kernel_view(const hs_registry *r, int i, hs_device *dev)
 {
-    if (!r->values_on_host)
+    if (!r->values_on_host && !r->values_sharded)
         return hs_registry_view(r, i, HS_PARAM_VALUE, dev);
     if (!mirrored(r))
         return entry_view(&r->entries[i], r->compute_buf, r->entries[i].offset, HS_FP32, dev);

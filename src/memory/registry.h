@@ -28,6 +28,10 @@ typedef struct hs_registry {
      * have a device copy in mirror at mirror_at[i] (-1: none) when the
      * compute copy is 16-bit; with fp32 compute the compute copy serves. */
     int values_on_host, host_account_only, host_counted;
+    /* ZeRO-1 with a 16-bit compute copy (hs_registry_shard_values): the
+     * fp32 master is the sharded optimizer's, value is NULL; the compute
+     * copy and the mirror as under value offload */
+    int values_sharded;
     float *mirror;
     int64_t *mirror_at, mirror_numel;
 } hs_registry;
@@ -49,6 +53,10 @@ void hs_registry_keep_fp32(hs_registry *r, int i);
 /* Before hs_registry_alloc: the values go to the host offload pool
  * (account_only: an estimate-mode device, counted, not allocated). */
 void hs_registry_offload_values(hs_registry *r, int account_only);
+/* Before hs_registry_alloc, with a 16-bit compute copy: no fp32 values
+ * here (the DP-sharded optimizer holds the master), a mirror of the keep_fp32
+ * entries instead. */
+void hs_registry_shard_values(hs_registry *r);
 /* Allocates the value, gradient and (16-bit compute, or offloaded values)
  * compute buffers, and the fp32 mirror of offloaded values. */
 hs_status hs_registry_alloc(hs_registry *r, hs_registry_alloc_fn alloc, void *ctx);

@@ -399,19 +399,24 @@ static void free_on_device(void *ctx, void *p)
 }
 
 /* Host offload of the optimizer: the fp32 master weights go to the host
- * pool (counted only on an estimate-mode NPU); the tensors the kernels
- * read in fp32 keep a device copy: the 1-D ones (norm weights, biases)
- * and the embedding tables, whose rows the lookup reads. */
+ * pool (counted only on an estimate-mode NPU); ZeRO-1 with a 16-bit
+ * compute copy: they are the sharded optimizer's. Either way the tensors
+ * the kernels read in fp32 keep a device copy: the 1-D ones (norm weights,
+ * biases) and the embedding tables, whose rows the lookup reads. */
 static void plan_offload(hs_model *m)
 {
-    if (!(m->offload & HS_OFFLOAD_OPTIMIZER))
+    const int off = (m->offload & HS_OFFLOAD_OPTIMIZER) != 0;
+    if (!off && !(m->shard.master_sharded && m->compute != HS_FP32))
         return;
     for (int i = 0; i < m->reg.n; i++) {
-        m->reg.entries[i].value_at = m->reg.entries[i].state_at = HS_RESIDENT_HOST;
+        m->reg.entries[i].value_at = m->reg.entries[i].state_at = off ? HS_RESIDENT_HOST : HS_RESIDENT_SHARD;
         if (m->reg.entries[i].ndim < 2 || i == m->wte || i == m->wpe)
             hs_registry_keep_fp32(&m->reg, i);
     }
-    hs_registry_offload_values(&m->reg, m->npu && hs_npu_mode_of(m->npu) == HS_NPU_ESTIMATE);
+    if (off)
+        hs_registry_offload_values(&m->reg, m->npu && hs_npu_mode_of(m->npu) == HS_NPU_ESTIMATE);
+    else
+        hs_registry_shard_values(&m->reg);
 }
 
 /* Allocates the flat buffers, the compute-dtype weights, the arena and
@@ -432,7 +437,7 @@ static hs_status allocate(hs_model *m)
             return hs_error(HS_ERR_OUT_OF_MEMORY, "model: %zu floats of host staging", m->stage_n);
     }
     if (!m->npu) { /* touch the host pages now, not in the first step */
-        if (!m->reg.values_on_host) /* (the pool's are zeroed) */
+        if (m->reg.value && !m->reg.values_on_host) /* (the pool's are zeroed; sharded: none) */
             memset(m->reg.value, 0, (size_t)m->reg.numel * sizeof(float));
         memset(m->arena, 0, count.used);
     }
@@ -558,9 +563,10 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     out->activations = count.used;
     out->workspace = 0;
     out->host = 0;
-    if (m->offload & HS_OFFLOAD_OPTIMIZER) { /* device: the compute copy and the fp32 mirror */
-        plan_offload(m);
+    plan_offload(m);
+    if (m->reg.values_on_host || m->reg.values_sharded) /* device: the compute copy and the fp32 mirror */
         out->weights = n * cs + (m->compute != HS_FP32 ? (size_t)m->reg.mirror_numel * sizeof(float) : 0);
+    if (m->offload & HS_OFFLOAD_OPTIMIZER) {
         out->optimizer = 0;
         out->host = n * sizeof(float) * (m->npu ? 4 : 3);
     }
@@ -612,10 +618,11 @@ static int ends_with(const char *s, const char *suffix)
  * tensor `id`. An NPU model generates them on the host a staging chunk at
  * a time and copies them; estimate mode generates nothing but takes the
  * same copies' time. */
-static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint64_t id, int64_t first, float std)
+static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint64_t id, int64_t first, float std,
+                          int host)
 {
-    if (!m->npu || m->reg.values_on_host) { /* host memory (none when the pool only counts) */
-        if (!m->reg.host_account_only)
+    if (!m->npu || host) { /* host memory (none when nothing is held) */
+        if (w)
             hs_rng_normal(w, (size_t)n, seed, id, (uint64_t)first, 0.0f, std);
         return HS_OK;
     }
@@ -630,10 +637,11 @@ static hs_status init_run(hs_model *m, float *w, int64_t n, uint64_t seed, uint6
     return HS_OK;
 }
 
-static hs_status fill(hs_model *m, float *w, int64_t n, float v)
+/* w[0..n) = v: on the model's device, or (host) in host memory (none when w is NULL). */
+static hs_status fill(hs_model *m, float *w, int64_t n, float v, int host)
 {
-    if (m->reg.values_on_host) { /* the master in the host pool (none when it only counts) */
-        for (int64_t i = 0; !m->reg.host_account_only && i < n; i++)
+    if (host) {
+        for (int64_t i = 0; w && i < n; i++)
             w[i] = v;
         return HS_OK;
     }
@@ -686,17 +694,19 @@ void hs_param_segment_rows(const hs_param_info *p, int seg, int64_t *whole, int6
  * padding. */
 typedef struct init_ctx {
     hs_model *m;
-    float *w;
+    float *w; /* NULL: nothing held (an estimate-mode NPU's host memory) */
     uint64_t seed, id;
     float std;
+    int host;
 } init_ctx;
 
 static hs_status init_one_run(void *ctx, int64_t local, int64_t logical, int64_t n)
 {
     init_ctx *c = ctx;
+    float *w = c->w ? c->w + local : NULL;
     if (logical < 0)
-        return fill(c->m, c->w + local, n, 0.0f);
-    return init_run(c->m, c->w + local, n, c->seed, c->id, logical, c->std);
+        return fill(c->m, w, n, 0.0f, c->host);
+    return init_run(c->m, w, n, c->seed, c->id, logical, c->std, c->host);
 }
 
 /* hs_param_shard_copy's run. */
@@ -733,25 +743,80 @@ hs_status hs_param_shard_copy(const hs_param_info *p, int tp_rank, float *shard,
     return shard_runs(p, tp_rank, copy_one_run, &c);
 }
 
+/* Entry i's initial values into w: on the model's device, or (host) in
+ * host memory (w NULL: nothing held, copies' time only). */
+static hs_status init_entry(hs_model *m, int i, uint64_t seed, float *w, int host)
+{
+    const hs_param_info *p = &m->reg.entries[i];
+    if (p->ndim >= 2) {
+        const float resid_std = m->cfg.init_std / sqrtf(2.0f * (float)m->cfg.n_layer);
+        init_ctx c = {m, w, seed, (uint64_t)p->logical_id,
+                      ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std, host};
+        return shard_runs(p, m->tp_rank, init_one_run, &c);
+    }
+    const float v = (ends_with(p->name, "ln1.w") || ends_with(p->name, "ln2.w") || ends_with(p->name, "lnf.w"))
+                        ? 1.0f : 0.0f;
+    return fill(m, w, p->numel, v, host);
+}
+
+/* 1 when the model's host-side values exist (not an estimate-mode NPU). */
+static int has_values(const hs_model *m) { return !m->npu || hs_npu_mode_of(m->npu) == HS_NPU_EXECUTE; }
+
+/* The largest entry's element count. */
+static int64_t largest_entry(const hs_model *m)
+{
+    int64_t n = 1;
+    for (int i = 0; i < m->reg.n; i++)
+        n = m->reg.entries[i].numel > n ? m->reg.entries[i].numel : n;
+    return n;
+}
+
 hs_status hs_model_init(hs_model *m, uint64_t seed)
 {
     if (!m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_model_init: model is NULL");
-    const float resid_std = m->cfg.init_std / sqrtf(2.0f * (float)m->cfg.n_layer);
-    for (int i = 0; i < m->reg.n; i++) {
-        const hs_param_info *p = &m->reg.entries[i];
-        float *w = hs_registry_view(&m->reg, i, HS_PARAM_VALUE, NULL).data;
-        if (p->ndim >= 2) {
-            init_ctx c = {m, w, seed, (uint64_t)p->logical_id,
-                          ends_with(p->name, ".proj.w") ? resid_std : m->cfg.init_std};
-            HS_TRY(shard_runs(p, m->tp_rank, init_one_run, &c));
-        } else {
-            float v = (ends_with(p->name, "ln1.w") || ends_with(p->name, "ln2.w") || ends_with(p->name, "lnf.w"))
-                          ? 1.0f : 0.0f;
-            HS_TRY(fill(m, w, p->numel, v));
-        }
+    if (!m->reg.values_sharded) {
+        for (int i = 0; i < m->reg.n; i++)
+            HS_TRY(init_entry(m, i, seed, hs_registry_view(&m->reg, i, HS_PARAM_VALUE, NULL).data,
+                              m->reg.values_on_host));
+        return hs_model_sync_weights(m);
     }
-    return hs_model_sync_weights(m);
+    /* sharded master: each entry generated on the host, then its compute copy and fp32 copy uploaded (the
+       optimizer initialises its shard of the master from the same values, hs_model_init_range) */
+    float *tmp = has_values(m) ? hs_alloc((size_t)largest_entry(m) * sizeof(float)) : NULL;
+    if (has_values(m) && !tmp)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_init: a host staging of %lld floats",
+                        (long long)largest_entry(m));
+    hs_status s = HS_OK;
+    for (int i = 0; !s && i < m->reg.n; i++) {
+        const hs_param_info *p = &m->reg.entries[i];
+        s = init_entry(m, i, seed, tmp, 1);
+        if (!s)
+            s = hs_model_upload_values(m, p->offset, p->offset + p->numel, tmp,
+                                       m->npu ? hs_npu_default_stream(m->npu) : NULL);
+    }
+    hs_free(tmp);
+    return s;
+}
+
+hs_status hs_model_init_range(hs_model *m, uint64_t seed, int64_t lo, int64_t hi, float *dst)
+{
+    float *tmp = hs_alloc((size_t)largest_entry(m) * sizeof(float));
+    if (!tmp)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "hs_model_init_range: a host staging of %lld floats",
+                        (long long)largest_entry(m));
+    hs_status s = HS_OK;
+    for (int i = 0; !s && i < m->reg.n; i++) {
+        const hs_param_info *p = &m->reg.entries[i];
+        const int64_t b = lo > p->offset ? lo : p->offset, e = hi < p->offset + p->numel ? hi : p->offset + p->numel;
+        if (e <= b)
+            continue;
+        s = init_entry(m, i, seed, tmp, 1);
+        if (!s)
+            memcpy(dst + (b - lo), tmp + (b - p->offset), (size_t)(e - b) * sizeof(float));
+    }
+    hs_free(tmp);
+    return s;
 }
 
 hs_status hs_model_sync_weights(hs_model *m)
@@ -763,6 +828,8 @@ hs_status hs_model_sync_weights(hs_model *m)
 
 hs_status hs_model_sync_weights_range(hs_model *m, int64_t lo, int64_t hi)
 {
+    if (m->reg.values_sharded) /* no whole master here: the optimizer uploads (hs_model_upload_values) */
+        return HS_OK;
     if (m->reg.values_on_host)
         return hs_model_upload_weights(m, lo, hi, m->npu ? hs_npu_default_stream(m->npu) : NULL);
     if (m->compute == HS_FP32 || hi <= lo)
@@ -782,30 +849,47 @@ static hs_status to_device(hs_model *m, hs_npu_stream *s, void *dst, const void 
     return HS_OK;
 }
 
-/* Offloaded master elements [lo, hi) into the compute copy: cast on the
- * host into the staging buffer, a piece at a time, and copied up (the
- * CPU device casts straight into its compute copy). */
-static hs_status upload_compute(hs_model *m, int64_t lo, int64_t hi, hs_npu_stream *s)
+/* Host fp32 values src of elements [lo, hi) (NULL: none held) into the
+ * compute copy: cast on the host into the staging buffer, a piece at a
+ * time, and copied up (the CPU device casts straight into its compute
+ * copy). */
+static hs_status upload_compute(hs_model *m, int64_t lo, int64_t hi, const float *src, hs_npu_stream *s)
 {
-    const hs_registry *r = &m->reg;
     const size_t cs = hs_dtype_size(m->compute);
-    char *dst = (char *)r->compute_buf;
+    char *dst = (char *)m->reg.compute_buf;
     if (!m->npu && m->compute != HS_FP32) {
-        hs_tensor from = hs_registry_span(r, HS_PARAM_VALUE, lo, hi, NULL);
+        hs_tensor from = hs_view1((float *)src, HS_FP32, hi - lo);
         hs_tensor to = hs_view1(dst + lo * (int64_t)cs, m->compute, hi - lo);
         return hs_cast(&to, &from);
     }
     if (m->compute == HS_FP32)
-        return to_device(m, s, dst + lo * (int64_t)cs, r->value ? r->value + lo : NULL, (size_t)(hi - lo) * cs);
+        return to_device(m, s, dst + lo * (int64_t)cs, src, (size_t)(hi - lo) * cs);
     const int64_t step = (int64_t)(m->stage_n * sizeof(float) / cs);
     for (int64_t at = lo; at < hi; at += step) {
         const int64_t n = hi - at < step ? hi - at : step;
-        if (r->value) {
-            hs_tensor from = hs_registry_span(r, HS_PARAM_VALUE, at, at + n, NULL);
+        if (src) {
+            hs_tensor from = hs_view1((float *)src + (at - lo), HS_FP32, n);
             hs_tensor to = hs_view1(m->stage, m->compute, n);
             HS_TRY(hs_cast(&to, &from));
         }
-        HS_TRY(to_device(m, s, dst + at * (int64_t)cs, r->value ? m->stage : NULL, (size_t)n * cs));
+        HS_TRY(to_device(m, s, dst + at * (int64_t)cs, src ? m->stage : NULL, (size_t)n * cs));
+    }
+    return HS_OK;
+}
+
+hs_status hs_model_upload_values(hs_model *m, int64_t lo, int64_t hi, const float *src, hs_npu_stream *s)
+{
+    const hs_registry *r = &m->reg;
+    if (hi <= lo)
+        return HS_OK;
+    HS_TRY(upload_compute(m, lo, hi, src, s));
+    for (int i = 0; r->mirror && i < r->n; i++) { /* the fp32 copies of the entries in [lo, hi) */
+        const hs_param_info *p = &r->entries[i];
+        const int64_t b = lo > p->offset ? lo : p->offset, e = hi < p->offset + p->numel ? hi : p->offset + p->numel;
+        if (r->mirror_at[i] < 0 || e <= b)
+            continue;
+        HS_TRY(to_device(m, s, r->mirror + r->mirror_at[i] + (b - p->offset), src ? src + (b - lo) : NULL,
+                         (size_t)(e - b) * sizeof(float)));
     }
     return HS_OK;
 }
@@ -813,18 +897,9 @@ static hs_status upload_compute(hs_model *m, int64_t lo, int64_t hi, hs_npu_stre
 hs_status hs_model_upload_weights(hs_model *m, int64_t lo, int64_t hi, hs_npu_stream *s)
 {
     const hs_registry *r = &m->reg;
-    if (!r->values_on_host || hi <= lo)
+    if (!r->values_on_host)
         return HS_OK;
-    HS_TRY(upload_compute(m, lo, hi, s));
-    for (int i = 0; r->mirror && i < r->n; i++) { /* the fp32 copies of the entries in [lo, hi) */
-        const hs_param_info *p = &r->entries[i];
-        const int64_t b = lo > p->offset ? lo : p->offset, e = hi < p->offset + p->numel ? hi : p->offset + p->numel;
-        if (r->mirror_at[i] < 0 || e <= b)
-            continue;
-        HS_TRY(to_device(m, s, r->mirror + r->mirror_at[i] + (b - p->offset), r->value ? r->value + b : NULL,
-                         (size_t)(e - b) * sizeof(float)));
-    }
-    return HS_OK;
+    return hs_model_upload_values(m, lo, hi, r->value ? r->value + lo : NULL, s);
 }
 
 /* ------------------------------------------------------------ accessors */

@@ -331,23 +331,24 @@ hs_status hs_dp_shard_of(const hs_dp *dp, int b, int64_t *offset, int64_t *numel
     return HS_OK;
 }
 
-hs_status hs_dp_gather_start(hs_dp *dp, float *params)
+hs_status hs_dp_gather_start(hs_dp *dp, void *params, hs_dtype dt)
 {
     if (!dp || (!params && dp->values) || !dp->cfg.shard || dp->open || dp->n_gathering)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_gather_start: a sharded reducer, a buffer, no round open and "
                         "no gather in flight");
     const int p = hs_comm_size(dp->comm);
     hs_status s = HS_OK;
+    const size_t es = hs_dtype_size(dt);
     for (int b = dp->n_buckets - 1; b >= 0 && !s; b--) { /* in registry order: the forward's */
         const hs_dp_bucket *k = &dp->buckets[b];
-        s = simulate(dp, HS_COLL_ALLGATHER, (double)k->numel * sizeof(float));
+        s = simulate(dp, HS_COLL_ALLGATHER, (double)k->numel * (double)es);
         if (!s && dp->comm_stream)
             hs_npu_event_record(dp->params_in[b], dp->comm_stream);
         if (!s && dp->values && p > 1) {
             size_t off, len;
             block_of(dp, k, &off, &len);
-            float *w = params + k->offset;
-            s = hs_comm_iallgather(dp->comm, w + off, w, (size_t)k->numel, HS_FP32, &dp->reqs[b]);
+            char *w = (char *)params + (size_t)k->offset * es;
+            s = hs_comm_iallgather(dp->comm, w + off * es, w, (size_t)k->numel, dt, &dp->reqs[b]);
         }
         if (!s) {
             dp->gathering[b] = 1;
@@ -385,6 +386,20 @@ int hs_dp_gathering(const hs_dp *dp) { return dp && dp->n_gathering > 0; }
 
 hs_status hs_dp_gather_params(hs_dp *dp, float *params)
 {
-    HS_TRY(hs_dp_gather_start(dp, params));
+    HS_TRY(hs_dp_gather_start(dp, params, HS_FP32));
     return hs_dp_gather_finish(dp);
+}
+
+hs_status hs_dp_sum(hs_dp *dp, float *buf, int64_t n)
+{
+    if (!dp || (!buf && dp->values && n > 0) || n < 0 || dp->open)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_dp_sum: a reducer outside a round and a buffer");
+    HS_TRY(simulate(dp, HS_COLL_ALLREDUCE, (double)n * sizeof(float)));
+    if (dp->values && n > 0 && hs_comm_size(dp->comm) > 1)
+        HS_TRY(hs_comm_allreduce(dp->comm, buf, buf, (size_t)n, HS_FP32, HS_REDUCE_SUM));
+    if (dp->comm_stream) { /* what follows reads the sum */
+        hs_npu_event_record(dp->reduced, dp->comm_stream);
+        hs_npu_stream_wait(compute_stream(dp), dp->reduced);
+    }
+    return HS_OK;
 }

@@ -178,6 +178,7 @@ static hs_status build_chunk(hs_engine *e, int c)
     mo.shard.n_layers = e->plan.first_layer[g + 1] - e->plan.first_layer[g];
     ch->last_bwd = hs_pp_exec_last_bwd(e->exec, c);
     mo.shard.slots = hs_pp_exec_slots(e->exec, c);
+    mo.shard.master_sharded = hs_engine_master_sharded(&e->ec, e->dpc != NULL);
     HS_TRY(hs_model_new_ex(&e->cfg, e->ec.micro_batch, e->ec.seq, &mo, &ch->model));
     if (e->dpc) {
         const int n = hs_model_num_tensors(ch->model);
@@ -386,8 +387,10 @@ hs_status hs_engine_init(hs_engine *e, uint64_t seed)
 {
     if (!e)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_engine_init: engine is NULL");
-    for (int c = 0; c < e->v; c++)
+    for (int c = 0; c < e->v; c++) {
         HS_TRY(hs_model_init(e->chunks[c].model, seed));
+        HS_TRY(hs_optimizer_init_master(e->chunks[c].opt, seed)); /* ZeRO-1's sharded master, if held */
+    }
     return HS_OK;
 }
 
@@ -644,13 +647,20 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
         chunk *ch = &e->chunks[c];
         if (!sharded(e, c))
             continue;
-        float *value = hs_model_registry(ch->model)->value;
+        const hs_registry *reg = hs_model_registry(ch->model);
+        void *gathered = reg->value; /* the fp32 values, or the compute copy of a sharded master */
+        hs_dtype dt = HS_FP32;
+        if (hs_optimizer_holds_master(ch->opt)) { /* its fp32 copies from every rank's pieces, at once */
+            HS_TRY(hs_dp_sum(ch->dp, reg->mirror, reg->mirror_numel));
+            gathered = reg->compute_buf;
+            dt = reg->compute;
+        }
+        HS_TRY(hs_dp_gather_start(ch->dp, gathered, dt));
         if (e->ec.overlap_param_gather) { /* the next forward's blocks wait for their own */
-            HS_TRY(hs_dp_gather_start(ch->dp, value));
             ch->stale = 1;
             continue;
         }
-        HS_TRY(hs_dp_gather_params(ch->dp, value));
+        HS_TRY(hs_dp_gather_finish(ch->dp));
         HS_TRY(hs_model_sync_weights(ch->model));
     }
     return HS_OK;
@@ -834,12 +844,14 @@ hs_status hs_engine_full_state(hs_engine *e, int gather)
     for (int c = 0; c < e->v; c++) {
         if (!sharded(e, c))
             continue;
-        float *m, *v;
-        hs_status s = hs_optimizer_full_state(e->chunks[c].opt, &m, &v);
+        float *m, *v, *p;
+        hs_status s = hs_optimizer_full_state(e->chunks[c].opt, &m, &v, &p);
         if (!s && gather)
             s = hs_dp_gather_params(e->chunks[c].dp, m);
         if (!s && gather)
             s = hs_dp_gather_params(e->chunks[c].dp, v);
+        if (!s && gather && p)
+            s = hs_dp_gather_params(e->chunks[c].dp, p);
         if (s) {
             (void)hs_engine_drop_full_state(e, 0);
             return s;

@@ -12,6 +12,15 @@
  * the message hs_engine_new gives. */
 hs_status hs_engine_check_config(const hs_engine_config *ec);
 
+/* Whether ZeRO-1 keeps the fp32 master sharded in the optimizer
+ * (hs_model_shard.master_sharded): a 16-bit compute copy to gather, data
+ * parallelism (dp: more than one DP rank), no optimizer offload (whose
+ * master is the host's). The engine and the estimator ask alike. */
+static inline int hs_engine_master_sharded(const hs_engine_config *ec, int dp)
+{
+    return ec->zero >= 1 && dp && ec->model.compute != HS_FP32 && !(ec->model.offload & HS_OFFLOAD_OPTIMIZER);
+}
+
 /* ZeRO-1 checkpoints: every chunk with a sharded optimizer gets its whole
  * AdamW state in host buffers (hs_optimizer_full_state), which
  * hs_optimizer_state then shows; with gather, the DP group's blocks are

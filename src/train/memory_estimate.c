@@ -49,6 +49,7 @@ static hs_status chunk_options(const plan *p, int stage, int t, int c, hs_model_
     mo->shard.first_layer = p->lp.first_layer[g];
     mo->shard.n_layers = p->lp.first_layer[g + 1] - p->lp.first_layer[g];
     mo->shard.slots = hs_pp_exec_slots(x, c);
+    mo->shard.master_sharded = hs_engine_master_sharded(p->ec, p->dp > 1);
     hs_pp_exec_free(x);
     return HS_OK;
 }
@@ -89,7 +90,7 @@ static size_t comm_scratch(const plan *p, int64_t largest_bucket)
  * the device (*bytes) or offloaded with the gradients' host copy on the
  * NPU (*host). */
 static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int64_t tied, int d, size_t *bytes,
-                                 size_t *host, int64_t *largest_bucket)
+                                 size_t *host, size_t *elems, int64_t *largest_bucket)
 {
     *bytes = *host = 0;
     int64_t count = 0, sharded = 0;
@@ -114,11 +115,11 @@ static hs_status optimizer_bytes(const plan *p, const int64_t *numel, int n, int
         HS_TRY(s);
         count = p->ec->zero ? sharded : count;
     }
-    const size_t elems = (size_t)(count > 0 ? count : 1);
+    *elems = (size_t)(count > 0 ? count : 1);
     if (p->ec->model.offload & HS_OFFLOAD_OPTIMIZER) /* the host pool's one block (hs_offload_state_new) */
-        *host = (p->npu ? 3 : 2) * elems * sizeof(float);
+        *host = (p->npu ? 3 : 2) * *elems * sizeof(float);
     else
-        *bytes = 2 * alloc_size(p, elems * sizeof(float));
+        *bytes = 2 * alloc_size(p, *elems * sizeof(float));
     return HS_OK;
 }
 
@@ -140,12 +141,15 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     const size_t n = (size_t)mm.params, cs = hs_dtype_size(mo.compute);
     r->params += mm.params;
     size_t opt_host = 0; /* hs_model_memory_plan's host figure for the optimizer (whole; the shard is below) */
-    if (mo.offload & HS_OFFLOAD_OPTIMIZER) { /* the compute copy and the mirror here, the master in the pool */
+    const int sharded_master = mo.shard.master_sharded && mo.compute != HS_FP32;
+    if ((mo.offload & HS_OFFLOAD_OPTIMIZER) || sharded_master) { /* the compute copy and the mirror here */
         const size_t mirror = mm.weights - n * cs;
         r->weights += alloc_size(p, n * cs) + (mirror ? alloc_size(p, mirror) : 0);
+    }
+    if (mo.offload & HS_OFFLOAD_OPTIMIZER) { /* the master in the pool */
         r->host += n * sizeof(float);
         opt_host = n * sizeof(float) * (p->npu ? 4 : 3);
-    } else {
+    } else if (!sharded_master) {
         r->weights += alloc_size(p, n * sizeof(float)) + (mo.compute != HS_FP32 ? alloc_size(p, n * cs) : 0);
     }
     r->gradients += alloc_size(p, n * sizeof(float));
@@ -160,13 +164,15 @@ static hs_status add_chunk(const plan *p, int t, int d, int stage, int c, hs_mem
     int64_t *numel, tied;
     int nt;
     HS_TRY(hs_model_plan_tensors(p->cfg, ec->micro_batch, ec->seq, &mo, &numel, &nt, &tied));
-    size_t opt = 0, host = 0;
+    size_t opt = 0, host = 0, elems = 0;
     int64_t bucket = 0;
-    hs_status s = optimizer_bytes(p, numel, nt, tied, d, &opt, &host, &bucket);
+    hs_status s = optimizer_bytes(p, numel, nt, tied, d, &opt, &host, &elems, &bucket);
     free(numel);
     HS_TRY(s);
     r->optimizer += opt;
     r->host += host;
+    if (sharded_master) /* the master of the rank's blocks, beside the moments */
+        r->weights += alloc_size(p, elems * sizeof(float));
     if (!p->npu) { /* the runtime's scratch is host memory: the CPU device's, not HBM */
         const size_t scratch = comm_scratch(p, bucket);
         r->workspace = scratch > r->workspace ? scratch : r->workspace;

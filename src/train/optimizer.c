@@ -32,6 +32,9 @@ struct hs_optimizer {
     int64_t *blk_off, *blk_len, *blk_base;
     int n_blocks;
     float *full_m, *full_v; /* sharded, during a checkpoint: every parameter's moments on the host */
+    float *master;          /* sharded with the model's values sharded (ZeRO-1, 16-bit compute): the fp32
+                               master of the rank's blocks, indexed as the moments, on the device */
+    float *full_p;          /* ... during a checkpoint: every parameter's master on the host */
 };
 
 /* The moments' elements: the rank's blocks, or every parameter. */
@@ -187,6 +190,8 @@ static hs_status optimizer_new(hs_model *model, const hs_optimizer_config *cfg, 
         s = alloc_moment(o, &o->m);
     if (!s && !offloaded)
         s = alloc_moment(o, &o->v);
+    if (!s && n_blocks && hs_model_registry(model)->values_sharded)
+        s = alloc_moment(o, &o->master);
     if (!s)
         s = plan_owned(o);
     if (s) {
@@ -235,6 +240,11 @@ void hs_optimizer_free(hs_optimizer *o)
         hs_free(o->m);
         hs_free(o->v);
     }
+    if (d)
+        (void)hs_npu_free_mem(d, o->master);
+    else
+        hs_free(o->master);
+    hs_free(o->full_p);
     hs_free(o->full_m);
     hs_free(o->full_v);
     free(o->owned);
@@ -251,11 +261,45 @@ static hs_status adamw_piece(hs_optimizer *o, int64_t lo, int64_t hi, int64_t mo
         return hs_offload_adamw(o->off, lo, hi, moment, ctx, !o->n_blocks);
     const hs_registry *reg = hs_model_registry(o->model);
     hs_device *dev = hs_model_device(o->model);
-    hs_tensor p = hs_registry_span(reg, HS_PARAM_VALUE, lo, hi, dev);
+    hs_tensor p = o->master ? on_device(o, hs_view1(o->master + moment, HS_FP32, hi - lo))
+                            : hs_registry_span(reg, HS_PARAM_VALUE, lo, hi, dev);
     hs_tensor g = hs_registry_span(reg, HS_PARAM_GRAD, lo, hi, dev);
     hs_tensor mt = on_device(o, hs_view1(o->m + moment, HS_FP32, hi - lo));
     hs_tensor vt = on_device(o, hs_view1(o->v + moment, HS_FP32, hi - lo));
     return hs_adamw_update(&p, &g, &mt, &vt, ctx);
+}
+
+/* The sharded master's blocks into the model's copies for the caller's
+ * gathers: each block cast into the compute copy at its place, and the
+ * fp32 copies of the entries the kernels read zeroed but for the rank's
+ * pieces of them (so that a sum over the DP group rebuilds them exactly). */
+static hs_status publish_master(hs_optimizer *o)
+{
+    const hs_registry *reg = hs_model_registry(o->model);
+    hs_device *dev = hs_model_device(o->model);
+    const size_t cs = hs_dtype_size(reg->compute);
+    if (reg->mirror) {
+        hs_tensor all = on_device(o, hs_view1(reg->mirror, HS_FP32, reg->mirror_numel));
+        HS_TRY(hs_fill(&all, 0.0f));
+    }
+    for (int b = 0; b < o->n_blocks; b++) {
+        const int64_t lo = o->blk_off[b], hi = lo + o->blk_len[b];
+        if (hi <= lo)
+            continue;
+        hs_tensor src = on_device(o, hs_view1(o->master + o->blk_base[b], HS_FP32, hi - lo));
+        hs_tensor dst = hs_on(hs_view1((char *)reg->compute_buf + lo * (int64_t)cs, reg->compute, hi - lo), dev);
+        HS_TRY(hs_cast(&dst, &src));
+        for (int i = 0; reg->mirror && i < reg->n; i++) {
+            const hs_param_info *p = &reg->entries[i];
+            const int64_t pb = lo > p->offset ? lo : p->offset, pe = hi < p->offset + p->numel ? hi : p->offset + p->numel;
+            if (reg->mirror_at[i] < 0 || pe <= pb)
+                continue;
+            hs_tensor mine = on_device(o, hs_view1(o->master + o->blk_base[b] + (pb - lo), HS_FP32, pe - pb));
+            hs_tensor into = on_device(o, hs_view1(reg->mirror + reg->mirror_at[i] + (pb - p->offset), HS_FP32, pe - pb));
+            HS_TRY(hs_residual_backward(&into, NULL, &mine));
+        }
+    }
+    return HS_OK;
 }
 
 /* AdamW over the registry (sharded: the rank's blocks) with the clip
@@ -289,6 +333,8 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
     o->steps++;
     if (o->off)
         return hs_offload_finish(o->off);
+    if (o->master)
+        return publish_master(o);
     return o->n_blocks ? HS_OK : hs_model_sync_weights(model);
 }
 
@@ -402,14 +448,17 @@ hs_status hs_optimizer_state(const hs_optimizer *o, int i, hs_adam_state which, 
     return HS_OK;
 }
 
-/* The rank's blocks between the moments and the full host buffers: down
- * (moments -> full) or up. */
+/* The rank's blocks between the device state (the moments, and the
+ * master when the optimizer holds it) and the full host buffers: down
+ * (device -> full) or up. */
 static hs_status copy_blocks_full(hs_optimizer *o, int down)
 {
     hs_npu *d = o->off ? NULL : hs_model_npu(o->model); /* offloaded moments are host memory */
+    const int parts = o->master ? 3 : 2;
     for (int b = 0; b < o->n_blocks; b++)
-        for (int k = 0; k < 2; k++) {
-            float *dev = (k ? o->v : o->m) + o->blk_base[b], *host = (k ? o->full_v : o->full_m) + o->blk_off[b];
+        for (int k = 0; k < parts; k++) {
+            float *dev = (k == 0 ? o->m : k == 1 ? o->v : o->master) + o->blk_base[b];
+            float *host = (k == 0 ? o->full_m : k == 1 ? o->full_v : o->full_p) + o->blk_off[b];
             const size_t bytes = (size_t)o->blk_len[b] * sizeof(float);
             if (d)
                 HS_TRY(down ? hs_npu_memcpy_d2h(d, NULL, host, dev, bytes) : hs_npu_memcpy_h2d(d, NULL, dev, host, bytes));
@@ -419,19 +468,23 @@ static hs_status copy_blocks_full(hs_optimizer *o, int down)
     return HS_OK;
 }
 
-hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v)
+hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v, float **p)
 {
     if (!o || !o->n_blocks || o->full_m)
         return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_full_state: a sharded optimizer without its full state");
     const size_t bytes = (size_t)hs_model_num_params(o->model) * sizeof(float);
     o->full_m = hs_alloc(bytes);
     o->full_v = hs_alloc(bytes);
-    if (!o->full_m || !o->full_v) {
+    o->full_p = o->master ? hs_alloc(bytes) : NULL;
+    if (!o->full_m || !o->full_v || (o->master && !o->full_p)) {
         (void)hs_optimizer_drop_full_state(o, 0);
-        return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: 2 x %zu bytes of the optimizer's full state", bytes);
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "checkpoint: %d x %zu bytes of the optimizer's full state",
+                        o->master ? 3 : 2, bytes);
     }
     memset(o->full_m, 0, bytes);
     memset(o->full_v, 0, bytes);
+    if (o->full_p)
+        memset(o->full_p, 0, bytes);
     hs_status s = copy_blocks_full(o, 1);
     if (s) {
         (void)hs_optimizer_drop_full_state(o, 0);
@@ -439,14 +492,59 @@ hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v)
     }
     *m = o->full_m;
     *v = o->full_v;
+    *p = o->full_p;
     return HS_OK;
 }
 
 hs_status hs_optimizer_drop_full_state(hs_optimizer *o, int scatter)
 {
     hs_status s = scatter && o->full_m && o->full_v ? copy_blocks_full(o, 0) : HS_OK;
+    if (!s && scatter && o->full_p) /* the model's copies of the whole master read */
+        s = hs_model_upload_values(o->model, 0, hs_model_num_params(o->model), o->full_p,
+                                   hs_model_npu(o->model) ? hs_npu_default_stream(hs_model_npu(o->model)) : NULL);
     hs_free(o->full_m);
     hs_free(o->full_v);
-    o->full_m = o->full_v = NULL;
+    hs_free(o->full_p);
+    o->full_m = o->full_v = o->full_p = NULL;
+    return s;
+}
+
+hs_status hs_optimizer_master_view(const hs_optimizer *o, int i, hs_tensor *out)
+{
+    const hs_param_info *p = hs_model_param(o->model, i);
+    if (!p || !o->full_p)
+        return hs_error(HS_ERR_INVALID_ARGUMENT, "hs_optimizer_master_view: entry %d of a sharded master outside a "
+                        "checkpoint", i);
+    hs_tensor t = {o->full_p + p->offset, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->ndim, HS_FP32,
+                   NULL, 0};
+    *out = t;
+    return HS_OK;
+}
+
+int hs_optimizer_holds_master(const hs_optimizer *o) { return o && o->master != NULL; }
+
+hs_status hs_optimizer_init_master(hs_optimizer *o, uint64_t seed)
+{
+    if (!o->master)
+        return HS_OK;
+    hs_npu *d = hs_model_npu(o->model);
+    const int values = !d || hs_npu_mode_of(d) == HS_NPU_EXECUTE;
+    int64_t most = 1;
+    for (int b = 0; b < o->n_blocks; b++)
+        most = o->blk_len[b] > most ? o->blk_len[b] : most;
+    float *h = values ? hs_alloc((size_t)most * sizeof(float)) : NULL;
+    if (values && !h)
+        return hs_error(HS_ERR_OUT_OF_MEMORY, "sharded master: a host staging of %lld floats", (long long)most);
+    hs_status s = HS_OK;
+    for (int b = 0; !s && b < o->n_blocks; b++) {
+        const size_t bytes = (size_t)o->blk_len[b] * sizeof(float);
+        if (values)
+            s = hs_model_init_range(o->model, seed, o->blk_off[b], o->blk_off[b] + o->blk_len[b], h);
+        if (!s && d)
+            s = hs_npu_memcpy_h2d(d, NULL, o->master + o->blk_base[b], h, bytes);
+        else if (!s)
+            memcpy(o->master + o->blk_base[b], h, bytes);
+    }
+    hs_free(h);
     return s;
 }

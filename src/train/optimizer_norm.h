@@ -32,15 +32,30 @@ hs_status hs_optimizer_new_sharded(hs_model *m, const hs_optimizer_config *cfg, 
                                    const int64_t *numel, int n_blocks, hs_optimizer **out);
 
 /* Checkpoints of a sharded optimizer: hs_optimizer_full_state allocates
- * two host buffers of the model's every parameter (*m, *v) holding this
- * rank's blocks of the moments at their registry offsets (the rest zero:
+ * host buffers of the model's every parameter (*m, *v, and with the
+ * master *p) holding this rank's blocks at their registry offsets (the rest zero:
  * the caller gathers the group's blocks into them, hs_dp_gather_params);
  * until hs_optimizer_drop_full_state, hs_optimizer_state returns views of
  * them (host memory). drop with scatter = 1 first copies the rank's blocks
  * back into the moments (a load). Errors: HS_ERR_INVALID_ARGUMENT (not
  * sharded, or already full), HS_ERR_OUT_OF_MEMORY, the copies'. */
-hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v);
+hs_status hs_optimizer_full_state(hs_optimizer *o, float **m, float **v, float **p);
 hs_status hs_optimizer_drop_full_state(hs_optimizer *o, int scatter);
+
+/* The fp32 master of a sharded optimizer whose model keeps no whole
+ * values (hs_model_shard.master_sharded: ZeRO-1 with a 16-bit compute
+ * copy): it holds the master of its blocks beside the moments, starts it
+ * from the model's initial values (hs_optimizer_init_master, after
+ * hs_model_init), and after each step casts its blocks into the model's
+ * compute copy and writes its pieces of the fp32 copies the kernels read
+ * into them, zeroed elsewhere: the caller all-gathers the compute copy
+ * and sums those copies over the DP group. During a checkpoint (full
+ * state, *p above: NULL for an optimizer without the master) entry i's
+ * whole master is hs_optimizer_master_view's (host); dropping the full
+ * state with scatter refreshes the model's copies from it. */
+int hs_optimizer_holds_master(const hs_optimizer *o);
+hs_status hs_optimizer_init_master(hs_optimizer *o, uint64_t seed);
+hs_status hs_optimizer_master_view(const hs_optimizer *o, int i, hs_tensor *out);
 
 /* hs_optimizer_step with the global gradient norm given (the square root
  * of the sum of every model-parallel rank's hs_optimizer_grad_sumsq) for

@@ -4,6 +4,7 @@
  * default stream). */
 #include "core/try.h"
 #include "hyperspeed/train.h"
+#include "train/optimizer_norm.h"
 #include "train/state_tensors.h"
 
 #include <stdio.h>
@@ -14,6 +15,8 @@ const char *const hs_state_kind_names[HS_STATE_KINDS] = {"param", "adam_m", "ada
 
 hs_status hs_state_tensor(hs_model *m, hs_optimizer *o, int k, int i, hs_tensor *t)
 {
+    if (k == 0 && hs_optimizer_holds_master(o)) /* ZeRO-1's sharded master, gathered whole for the checkpoint */
+        return hs_optimizer_master_view(o, i, t);
     if (k == 0)
         return hs_model_tensor(m, i, HS_PARAM_VALUE, t);
     return hs_optimizer_state(o, i, k == 1 ? HS_ADAM_M : HS_ADAM_V, t);

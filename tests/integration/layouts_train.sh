@@ -120,6 +120,13 @@ ov=(-n 2 "$tg" "${ck[@]}" --steps 3 --dtype bf16 --zero 1)
 grep -q "parameters gathered under the next forward" "$tmp/ov1.txt" || fail "no overlapped-gather banner"
 diff <(keep "$tmp/ov0.jsonl") <(keep "$tmp/ov1.jsonl") >&2 || fail "the overlapped gather changes the run"
 
+# ... and in bf16, where ZeRO-1 shards the fp32 master too (the checkpoint gathers it): resumes bit for bit
+zb=(-n 2 "$tg" "${ck[@]}" --zero 1 --dtype bf16)
+"$mpiexec" "${zb[@]}" --metrics "$tmp/zbfull.jsonl" >/dev/null 2>&1 || fail "DP2 ZeRO-1 bf16, 8 steps"
+"$mpiexec" "${zb[@]}" --stop-after 4 --save "$tmp/ckzb" --metrics /dev/null >/dev/null 2>&1 || fail "ZeRO-1 bf16 save"
+"$mpiexec" "${zb[@]}" --resume "$tmp/ckzb" --metrics "$tmp/zbagain.jsonl" >/dev/null 2>&1 || fail "ZeRO-1 bf16 resume"
+diff <(keep "$tmp/zbfull.jsonl" | tail -n 4) <(keep "$tmp/zbagain.jsonl") >&2 || fail "DP2 ZeRO-1 bf16 resumed differs"
+
 # activation recompute through a layout: TP2 + SP x PP2 (1F1B, 4 micro-batches, so several in flight share the
 # recompute scratch) with full and selective recompute reproduce the same layout without it, bit for bit
 rc=(-n 4 "$tg" "${ck[@]}" --steps 3 --micro-batches 4 --tp 2 --sequence-parallel --pp 2)
