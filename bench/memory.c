@@ -41,8 +41,8 @@
  *   dp_sim_exposed_ms  how long the compute stream waited for it;
  *   hccl_formula_ms    hs_comm_cost of the same bytes in one piece: an all-reduce (ZeRO-0)
  *                      or a reduce-scatter (ZeRO-1; its parameter all-gather, formula
- *                      hccl_gather_ms, of the bf16 compute copy (the fp32 master when the
- *                      optimizer is offloaded), runs after the update and is in sim_step_ms).
+ *                      hccl_gather_ms, of the bf16 compute copy, runs after the update and
+ *                      is in sim_step_ms).
  */
 #include "median.h"
 #include "report.h"
@@ -221,10 +221,8 @@ static void bench_npu(bench *b, const config *c)
     check(hs_comm_cost(&cs, c->zero ? HS_COLL_REDUCE_SCATTER : HS_COLL_ALLREDUCE, b->ranks, b->ranks, st.dp.bytes,
                        &reduce_s),
           "cost");
-    if (c->zero) /* the bf16 compute copy under the sharded master, the fp32 master when offloaded */
-        check(hs_comm_cost(&cs, HS_COLL_ALLGATHER, b->ranks, b->ranks,
-                           c->offload & HS_OFFLOAD_OPTIMIZER ? st.dp.bytes : st.dp.bytes / 2, &gather_s),
-              "cost");
+    if (c->zero) /* the bf16 compute copy (the master is sharded, or offloaded) */
+        check(hs_comm_cost(&cs, HS_COLL_ALLGATHER, b->ranks, b->ranks, st.dp.bytes / 2, &gather_s), "cost");
     hs_engine_free(e);
     hs_npu_free(npu);
     free(tok);

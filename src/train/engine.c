@@ -130,6 +130,17 @@ static hs_status new_sharded_optimizer(hs_engine *e, chunk *ch)
     return s;
 }
 
+/* 1 when the chunk's sharded update leaves the compute copy of its blocks
+ * (and its pieces of the fp32 copies) on the device, to be gathered there:
+ * a sharded master (ZeRO-1, 16-bit compute) or an offloaded optimizer
+ * (whose host master then holds the rank's blocks current only, gathered
+ * for a checkpoint). Else the fp32 values are gathered and cast. */
+static int gathers_compute(const chunk *ch)
+{
+    const hs_registry *reg = hs_model_registry(ch->model);
+    return hs_optimizer_holds_master(ch->opt) || reg->values_on_host;
+}
+
 /* ZeRO with overlap_param_gather, as a layer hook (ctx the chunk): before
  * each block's forward, its parameters' buckets are waited for and its
  * compute copy refreshed; after the chunk's last block everything has
@@ -140,7 +151,8 @@ static hs_status gather_hook(void *ctx, hs_model *m, const hs_layer_info *info)
     if (info->event != HS_BEFORE_FORWARD || !ch->stale)
         return HS_OK;
     HS_TRY(hs_dp_gather_wait(ch->dp, info->param_begin, info->param_end));
-    HS_TRY(hs_model_sync_weights_range(m, info->param_begin, info->param_end));
+    if (!gathers_compute(ch)) /* the gathered fp32 values into the block's compute copy */
+        HS_TRY(hs_model_sync_weights_range(m, info->param_begin, info->param_end));
     if (info->layer == ch->last_block) {
         ch->stale = 0;
         return hs_dp_gather_finish(ch->dp);
@@ -158,7 +170,8 @@ static hs_status settle(hs_engine *e)
             continue;
         ch->stale = 0;
         HS_TRY(hs_dp_gather_finish(ch->dp));
-        HS_TRY(hs_model_sync_weights(ch->model));
+        if (!gathers_compute(ch))
+            HS_TRY(hs_model_sync_weights(ch->model));
     }
     return HS_OK;
 }
@@ -648,10 +661,10 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
         if (!sharded(e, c))
             continue;
         const hs_registry *reg = hs_model_registry(ch->model);
-        void *gathered = reg->value; /* the fp32 values, or the compute copy of a sharded master */
+        void *gathered = reg->value; /* the fp32 values, or the compute copy the optimizer filled */
         hs_dtype dt = HS_FP32;
-        if (hs_optimizer_holds_master(ch->opt)) { /* its fp32 copies from every rank's pieces, at once */
-            HS_TRY(hs_dp_sum(ch->dp, reg->mirror, reg->mirror_numel));
+        if (gathers_compute(ch)) { /* the fp32 copies from every rank's pieces, at once */
+            HS_TRY(hs_dp_sum(ch->dp, reg->mirror, reg->mirror ? reg->mirror_numel : 0)); /* none: fp32 compute */
             gathered = reg->compute_buf;
             dt = reg->compute;
         }
@@ -661,7 +674,8 @@ static hs_status reduce_and_update(hs_engine *e, float lr, step_acc *acc, double
             continue;
         }
         HS_TRY(hs_dp_gather_finish(ch->dp));
-        HS_TRY(hs_model_sync_weights(ch->model));
+        if (!gathers_compute(ch))
+            HS_TRY(hs_model_sync_weights(ch->model));
     }
     return HS_OK;
 }
@@ -852,6 +866,9 @@ hs_status hs_engine_full_state(hs_engine *e, int gather)
             s = hs_dp_gather_params(e->chunks[c].dp, v);
         if (!s && gather && p)
             s = hs_dp_gather_params(e->chunks[c].dp, p);
+        /* offloaded: the host master is current in the rank's blocks only; the others' come here */
+        if (!s && gather && hs_model_registry(e->chunks[c].model)->values_on_host)
+            s = hs_dp_gather_params(e->chunks[c].dp, hs_model_registry(e->chunks[c].model)->value);
         if (s) {
             (void)hs_engine_drop_full_state(e, 0);
             return s;

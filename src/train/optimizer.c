@@ -257,8 +257,9 @@ void hs_optimizer_free(hs_optimizer *o)
 /* One AdamW pass over parameters [lo, hi) with their moments at `moment`. */
 static hs_status adamw_piece(hs_optimizer *o, int64_t lo, int64_t hi, int64_t moment, void *ctx)
 {
-    if (o->off) /* on the host; unsharded, each piece's weights go back up as soon as it is done */
-        return hs_offload_adamw(o->off, lo, hi, moment, ctx, !o->n_blocks);
+    if (o->off) /* on the host; each piece's weights go back up as soon as it is done (sharded: the rank's
+                   blocks, the caller gathers them on the device) */
+        return hs_offload_adamw(o->off, lo, hi, moment, ctx, 1);
     const hs_registry *reg = hs_model_registry(o->model);
     hs_device *dev = hs_model_device(o->model);
     hs_tensor p = o->master ? on_device(o, hs_view1(o->master + moment, HS_FP32, hi - lo))
@@ -267,6 +268,17 @@ static hs_status adamw_piece(hs_optimizer *o, int64_t lo, int64_t hi, int64_t mo
     hs_tensor mt = on_device(o, hs_view1(o->m + moment, HS_FP32, hi - lo));
     hs_tensor vt = on_device(o, hs_view1(o->v + moment, HS_FP32, hi - lo));
     return hs_adamw_update(&p, &g, &mt, &vt, ctx);
+}
+
+/* The model's fp32 copies of what its kernels read, zeroed (before a
+ * sharded update writes its pieces of them). */
+static hs_status zero_mirror(hs_optimizer *o)
+{
+    const hs_registry *reg = hs_model_registry(o->model);
+    if (!reg->mirror)
+        return HS_OK;
+    hs_tensor all = on_device(o, hs_view1(reg->mirror, HS_FP32, reg->mirror_numel));
+    return hs_fill(&all, 0.0f);
 }
 
 /* The sharded master's blocks into the model's copies for the caller's
@@ -278,10 +290,7 @@ static hs_status publish_master(hs_optimizer *o)
     const hs_registry *reg = hs_model_registry(o->model);
     hs_device *dev = hs_model_device(o->model);
     const size_t cs = hs_dtype_size(reg->compute);
-    if (reg->mirror) {
-        hs_tensor all = on_device(o, hs_view1(reg->mirror, HS_FP32, reg->mirror_numel));
-        HS_TRY(hs_fill(&all, 0.0f));
-    }
+    HS_TRY(zero_mirror(o));
     for (int b = 0; b < o->n_blocks; b++) {
         const int64_t lo = o->blk_off[b], hi = lo + o->blk_len[b];
         if (hi <= lo)
@@ -315,6 +324,8 @@ static hs_status update(hs_optimizer *o, float lr, double norm)
     ap.eps = o->cfg.eps;
     ap.grad_scale = hs_clip_scale(norm, o->cfg.grad_clip);
     ap.step = o->steps + 1;
+    if (o->off && o->n_blocks) /* the uploads write the rank's pieces of the fp32 copies; the caller sums them */
+        HS_TRY(zero_mirror(o));
     if (o->off)
         hs_offload_begin(o->off);
     /* Consecutive registry entries with the same decay flag form one span,

@@ -126,6 +126,13 @@ zb=(-n 2 "$tg" "${ck[@]}" --zero 1 --dtype bf16)
 "$mpiexec" "${zb[@]}" --stop-after 4 --save "$tmp/ckzb" --metrics /dev/null >/dev/null 2>&1 || fail "ZeRO-1 bf16 save"
 "$mpiexec" "${zb[@]}" --resume "$tmp/ckzb" --metrics "$tmp/zbagain.jsonl" >/dev/null 2>&1 || fail "ZeRO-1 bf16 resume"
 diff <(keep "$tmp/zbfull.jsonl" | tail -n 4) <(keep "$tmp/zbagain.jsonl") >&2 || fail "DP2 ZeRO-1 bf16 resumed differs"
+# ... with the optimizer offloaded (the host master current in the rank's blocks, gathered for the checkpoint):
+# the same run, and its checkpoint resumes it bit for bit
+"$mpiexec" "${zb[@]}" --offload optimizer --stop-after 4 --save "$tmp/ckzo" --metrics /dev/null >/dev/null 2>&1 ||
+  fail "ZeRO-1 bf16 offload save"
+"$mpiexec" "${zb[@]}" --offload optimizer --resume "$tmp/ckzo" --metrics "$tmp/zoagain.jsonl" >/dev/null 2>&1 ||
+  fail "ZeRO-1 bf16 offload resume"
+diff <(keep "$tmp/zbfull.jsonl" | tail -n 4) <(keep "$tmp/zoagain.jsonl") >&2 || fail "ZeRO-1 bf16 offload resumed differs"
 
 # activation recompute through a layout: TP2 + SP x PP2 (1F1B, 4 micro-batches, so several in flight share the
 # recompute scratch) with full and selective recompute reproduce the same layout without it, bit for bit
