@@ -403,7 +403,7 @@ static void free_on_device(void *ctx, void *p)
  * compute copy: they are the sharded optimizer's. Either way the tensors
  * the kernels read in fp32 keep a device copy: the 1-D ones (norm weights,
  * biases) and the embedding tables, whose rows the lookup reads. */
-static void plan_offload(hs_model *m)
+static void plan_master(hs_model *m)
 {
     const int off = (m->offload & HS_OFFLOAD_OPTIMIZER) != 0;
     if (!off && !(m->shard.master_sharded && m->compute != HS_FP32))
@@ -425,7 +425,7 @@ static hs_status allocate(hs_model *m)
 {
     arena_cursor count = {NULL, 0};
     plan_arena(m, &count);
-    plan_offload(m);
+    plan_master(m);
     HS_TRY(hs_registry_alloc(&m->reg, alloc_on_device, m));
     HS_TRY(alloc_on_device(m, "activations", count.used, &m->arena));
     if (m->npu) {
@@ -563,7 +563,7 @@ hs_status hs_model_memory_plan(const hs_model_config *cfg, int batch, int seq, c
     out->activations = count.used;
     out->workspace = 0;
     out->host = 0;
-    plan_offload(m);
+    plan_master(m);
     if (m->reg.values_on_host || m->reg.values_sharded) /* device: the compute copy and the fp32 mirror */
         out->weights = n * cs + (m->compute != HS_FP32 ? (size_t)m->reg.mirror_numel * sizeof(float) : 0);
     if (m->offload & HS_OFFLOAD_OPTIMIZER) {

@@ -377,8 +377,6 @@ void hs_engine_free(hs_engine *e)
     if (!e)
         return;
     hs_pp_exec_free(e->exec); /* waits for its sends first */
-    for (int c = 0; e->chunks && c < e->v; c++) /* a gather in flight writes the values */
-        (void)hs_dp_gather_finish(e->chunks[c].dp);
     for (int c = 0; e->chunks && c < e->v; c++) {
         chunk *ch = &e->chunks[c];
         hs_dp_free(ch->dp);

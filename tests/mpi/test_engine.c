@@ -96,8 +96,17 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
     int32_t tok[B * T + 1] = {0};
     hs_npu_spec spec;
     CHECK_OK(hs_npu_spec_preset("test", &spec));
-    for (int run = 0; est && run < 12; run++) { /* 6-9 offload the optimizer, 10-11 the activations too */
-        const int dev = run % 2, off = run >= 6, rc = run >= 10 ? 0 : off ? (run / 2 - 3) * 2 : run / 2;
+    static const struct {
+        unsigned offload;
+        hs_recompute rc;
+    } cases[] = {
+        {HS_OFFLOAD_NONE, HS_RECOMPUTE_NONE},      {HS_OFFLOAD_NONE, HS_RECOMPUTE_SELECTIVE},
+        {HS_OFFLOAD_NONE, HS_RECOMPUTE_FULL},      {HS_OFFLOAD_OPTIMIZER, HS_RECOMPUTE_NONE},
+        {HS_OFFLOAD_OPTIMIZER, HS_RECOMPUTE_FULL}, {HS_OFFLOAD_OPTIMIZER | HS_OFFLOAD_ACTIVATIONS, HS_RECOMPUTE_NONE},
+    };
+    for (int run = 0; est && run < 2 * (int)(sizeof cases / sizeof *cases); run++) { /* each case: CPU, NPU */
+        const int dev = run % 2, rc = (int)cases[run / 2].rc;
+        const unsigned off = cases[run / 2].offload;
         hs_npu *npu = NULL;
         if (dev)
             CHECK_OK(hs_npu_new(&spec, HS_NPU_ESTIMATE, &npu));
@@ -105,9 +114,7 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
         ec.model.npu = npu;
         ec.model.compute = dev ? HS_BF16 : HS_FP32;
         ec.model.recompute = (hs_recompute)rc;
-        ec.model.offload = run >= 10 ? HS_OFFLOAD_OPTIMIZER | HS_OFFLOAD_ACTIVATIONS
-                           : off     ? HS_OFFLOAD_OPTIMIZER
-                                     : HS_OFFLOAD_NONE;
+        ec.model.offload = off;
         CHECK_OK(hs_memory_estimate(&c, &ec, world, dev ? &spec : NULL, est));
         const hs_memory_rank *me = &est[check_rank];
         CHECK(me->rank == check_rank && me->tp_rank == hs_runtime_rank(rt, HS_GROUP_TP) &&
@@ -125,18 +132,18 @@ static void check_memory_estimate(hs_runtime *rt, hs_model_config c, hs_engine_c
         }
         const double got = dev ? (double)hs_npu_mem_peak(npu) : (double)(hs_host_mem_peak() - before);
         const size_t pool = hs_offload_mem_peak() - pool_before;
-        CHECK(pool == me->host, "%s, offload %d: host pool estimate %zu B, measured %zu B", dev ? "NPU" : "CPU", off,
+        CHECK(pool == me->host, "%s, offload %u: host pool estimate %zu B, measured %zu B", dev ? "NPU" : "CPU", off,
               me->host, pool);
         /* the CPU's workspace is the comm runtime's scratch, which the first CPU run grows to this layout's
            size and which stays held (in `before`) for the later ones */
         const size_t want = me->device - (!dev && run > 0 ? me->workspace : 0);
         const double tol = dev ? 0.03 : 0.05;
-        CHECK(fabs((double)want - got) <= tol * got, "%s, recompute %s, offload %d: estimate %zu B, measured %.0f B",
+        CHECK(fabs((double)want - got) <= tol * got, "%s, recompute %s, offload %u: estimate %zu B, measured %.0f B",
               dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc), off, want, got);
         if (check_rank == 0)
             printf("memory estimate, %s, recompute %-9s%s: %10zu B, measured %10.0f B (%+.2f%%); host %zu B\n",
                    dev ? "NPU" : "CPU", hs_recompute_name((hs_recompute)rc),
-                   run >= 10 ? ", offload opt+act" : off ? ", offload" : "", want, got,
+                   off & HS_OFFLOAD_ACTIVATIONS ? ", offload opt+act" : off ? ", offload" : "", want, got,
                    100.0 * ((double)want / got - 1), pool);
         hs_engine_free(e);
         hs_npu_free(npu);
